@@ -39,9 +39,7 @@ def trace_format(path: Path) -> str:
     for suffix in JSONL_SUFFIXES:
         if name.endswith(suffix):
             return "jsonl.gz" if suffix.endswith(".gz") else "jsonl"
-    raise TraceFormatError(
-        f"{path}: unknown trace format; use .jsonl, .jsonl.gz or .parquet"
-    )
+    raise TraceFormatError(f"{path}: unknown trace format; use .jsonl, .jsonl.gz or .parquet")
 
 
 @contextlib.contextmanager

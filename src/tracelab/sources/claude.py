@@ -1,0 +1,330 @@
+"""Claude Code session logs → normalized steps (spec: normalized-format §1–§3).
+
+A step is one distinct `message.id`: Claude writes one API response as several `assistant`
+lines (one content block each) repeating a possibly growing `usage`, so we keep the snapshot
+with the largest (output, input, stop_reason-set) — never a sum. Tool results arrive as later
+`user` records and may come after further steps, so pairing happens over the whole file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracelab.schema import (
+    REASONING,
+    TEXT,
+    TOOL_CALL,
+    TOOL_RESULT,
+    USER_MESSAGE,
+    Row,
+    make_trace_key,
+)
+from tracelab.sources.common import (
+    ParseIssues,
+    SourceContext,
+    as_count,
+    content_chars,
+    input_summary,
+    latency_ms,
+    load_line,
+    seconds_to_ms,
+)
+
+PROVIDER = "claude"
+SYNTHETIC = "<synthetic>"
+CONVERSATION_TYPES = ("user", "assistant")
+BOOKKEEPING_TYPES = frozenset(
+    {
+        "attachment",
+        "system",
+        "mode",
+        "permission-mode",
+        "file-history-snapshot",
+        "last-prompt",
+        "ai-title",
+        "custom-title",
+        "summary",
+        "progress",
+        "queue-operation",
+        "agent-name",
+        "tag",
+    }
+)
+_DURATION_KEYS = (
+    ("durationMs", 1.0),
+    ("duration_ms", 1.0),
+    ("durationSeconds", 1000.0),
+    ("duration_seconds", 1000.0),
+)
+
+
+def _usage_rank(usage: dict, stop_reason: Any) -> tuple[int, int, int]:
+    """Order usage snapshots of one message: more output, then more input, then finished."""
+    out = as_count(usage.get("output_tokens")) or 0
+    inp = sum(
+        as_count(usage.get(k)) or 0
+        for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    return (out, inp, 1 if stop_reason else 0)
+
+
+@dataclass
+class _Step:
+    message_id: str
+    model: str | None
+    events: list[dict]
+    usage: dict | None = None
+    rank: tuple[int, int, int] = (-1, -1, -1)
+    tool_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _ToolCall:
+    name: str | None
+    emitted_at: str | None
+    input: Any
+    index: int
+
+
+@dataclass
+class _ToolResult:
+    result_at: str | None
+    result_chars: int
+    is_error: bool | None
+    internal_ms: int | None
+
+
+class ClaudeParser:
+    """Incremental parser of one Claude Code session file."""
+
+    def __init__(self, ctx: SourceContext) -> None:
+        self.ctx = ctx
+        self.issues = ParseIssues()
+        self.steps: list[_Step] = []
+        self.by_id: dict[str, _Step] = {}
+        self.pending: list[dict] = []
+        self.calls: dict[str, _ToolCall] = {}
+        self.results: dict[str, _ToolResult] = {}
+
+    # --- feeding ------------------------------------------------------------------------
+
+    def feed(self, line: bytes) -> None:
+        record = load_line(line, self.issues)
+        if record is None:
+            return
+        kind = record.get("type")
+        if kind == "assistant":
+            self._assistant(record)
+        elif kind == "user":
+            self._user(record)
+        elif kind not in BOOKKEEPING_TYPES:
+            self.issues.unknown_types[str(kind)[:40]] += 1
+
+    def _assistant(self, record: dict) -> None:
+        message = record.get("message")
+        if not isinstance(message, dict):
+            self.issues.other["assistant record without message"] += 1
+            return
+        msg_id = message.get("id")
+        model = message.get("model")
+        if msg_id == SYNTHETIC or model == SYNTHETIC:
+            return
+        if not isinstance(msg_id, str) or not msg_id:
+            self.issues.other["assistant record without message.id"] += 1
+            return
+        step = self.by_id.get(msg_id)
+        if step is None:
+            step = _Step(msg_id, model if isinstance(model, str) else None, self.pending)
+            self.pending = []
+            self.by_id[msg_id] = step
+            self.steps.append(step)
+        elif step.model is None and isinstance(model, str):
+            step.model = model
+        usage = message.get("usage")
+        if isinstance(usage, dict):
+            rank = _usage_rank(usage, message.get("stop_reason"))
+            if rank >= step.rank:  # later record wins ties
+                step.usage, step.rank = usage, rank
+        ts = record.get("timestamp")
+        content = message.get("content")
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        if not isinstance(content, list):
+            return
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            btype = block.get("type")
+            if btype == "thinking":
+                step.events.append(
+                    {
+                        "event_type": REASONING,
+                        "timestamp": ts,
+                        "source": "assistant.content.thinking",
+                        "content_chars": content_chars(block.get("thinking")),
+                    }
+                )
+            elif btype == "text":
+                step.events.append(
+                    {
+                        "event_type": TEXT,
+                        "timestamp": ts,
+                        "source": "assistant.content.text",
+                        "content_chars": content_chars(block.get("text")),
+                    }
+                )
+            elif btype == "tool_use":
+                call_id = block.get("id")
+                if not isinstance(call_id, str) or call_id in self.calls:
+                    self.issues.other["tool_use without a new id"] += 1
+                    continue
+                index = len(step.tool_ids)
+                name = block.get("name")
+                self.calls[call_id] = _ToolCall(
+                    name if isinstance(name, str) else None, ts, block.get("input"), index
+                )
+                step.tool_ids.append(call_id)
+                step.events.append(
+                    {
+                        "event_type": TOOL_CALL,
+                        "timestamp": ts,
+                        "source": "assistant.content.tool_use",
+                        "tool_call_id": call_id,
+                        "tool_name": self.calls[call_id].name,
+                        "tool_index": index,
+                    }
+                )
+
+    def _user(self, record: dict) -> None:
+        message = record.get("message")
+        if not isinstance(message, dict):
+            self.issues.other["user record without message"] += 1
+            return
+        ts = record.get("timestamp")
+        content = message.get("content")
+        results = (
+            [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+            if isinstance(content, list)
+            else []
+        )
+        if not results:
+            self.pending.append(
+                {
+                    "event_type": USER_MESSAGE,
+                    "timestamp": ts,
+                    "source": "user.message",
+                    "content_chars": content_chars(content),
+                }
+            )
+            return
+        internal = _runner_duration_ms(record.get("toolUseResult"))
+        for block in results:
+            call_id = block.get("tool_use_id")
+            chars = content_chars(block.get("content"))
+            is_error = block.get("is_error")
+            is_error = is_error if isinstance(is_error, bool) else None
+            event = {
+                "event_type": TOOL_RESULT,
+                "timestamp": ts,
+                "source": "user.content.tool_result",
+                "tool_call_id": call_id if isinstance(call_id, str) else None,
+                "result_chars": chars,
+                "is_error": is_error,
+            }
+            self.pending.append(event)
+            if isinstance(call_id, str):
+                # A later result for the same call overwrites (spec §3).
+                self.results[call_id] = _ToolResult(ts, chars, is_error, internal)
+
+    # --- emitting -----------------------------------------------------------------------
+
+    def finish(self) -> list[Row]:
+        """Rows for every step seen so far; the parser state is left untouched."""
+        ctx = self.ctx
+        session_id = f"{PROVIDER}:{ctx.session_key}"
+        is_subagent = "/subagents/" in f"/{ctx.session_key}"
+        unmatched = sum(1 for cid in self.results if cid not in self.calls)
+        if unmatched:
+            self.issues.other["tool result(s) without a matching call"] = unmatched
+        rows = []
+        for index, step in enumerate(self.steps):
+            rows.append(
+                {
+                    "provider": PROVIDER,
+                    "project": ctx.project,
+                    "session_id": session_id,
+                    "session_file": ctx.path,
+                    "is_subagent": is_subagent,
+                    "round_index": index,
+                    "round_id": step.message_id,
+                    "turn_id": None,
+                    "cwd": None,
+                    "model": step.model,
+                    **_tokens(step.usage),
+                    "reasoning_output_tokens": None,
+                    "timing_events": [dict(ev) for ev in step.events],
+                    "tools": [self._tool(cid) for cid in step.tool_ids],
+                    **input_summary(step.events),
+                    **ctx.provenance(),
+                    "trace_key": make_trace_key(PROVIDER, session_id, step.message_id),
+                }
+            )
+        return rows
+
+    def _tool(self, call_id: str) -> dict:
+        call = self.calls[call_id]
+        result = self.results.get(call_id)
+        return {
+            "tool_index": call.index,
+            "tool_name": call.name,
+            "tool_call_id": call_id,
+            "emitted_at": call.emitted_at,
+            "result_at": result.result_at if result else None,
+            "input": call.input,
+            "input_chars": content_chars(call.input),
+            "result_chars": result.result_chars if result else None,
+            "tool_wall_latency_ms": latency_ms(call.emitted_at, result.result_at)
+            if result
+            else None,
+            "tool_internal_latency_ms": result.internal_ms if result else None,
+            "is_error": result.is_error if result else None,
+        }
+
+
+def _runner_duration_ms(tool_use_result: Any) -> int | None:
+    """The runner-reported duration in a `toolUseResult` object, in whole ms."""
+    if not isinstance(tool_use_result, dict):
+        return None
+    for key, scale in _DURATION_KEYS:
+        if key in tool_use_result:
+            ms = seconds_to_ms(tool_use_result[key], scale)
+            if ms is not None:
+                return ms
+    return None
+
+
+def _tokens(usage: dict | None) -> Row:
+    """Token fields of a Claude step from its chosen usage snapshot (spec §3 formulas)."""
+    if usage is None:
+        return {
+            "input_tokens_total": None,
+            "prefix_tokens": None,
+            "newly_append_tokens": None,
+            "claude_uncached_input_tokens": None,
+            "claude_cache_creation_input_tokens": None,
+            "claude_cache_read_input_tokens": None,
+            "output_tokens": None,
+        }
+    uncached = as_count(usage.get("input_tokens")) or 0
+    creation = as_count(usage.get("cache_creation_input_tokens")) or 0
+    read = as_count(usage.get("cache_read_input_tokens")) or 0
+    return {
+        "input_tokens_total": uncached + creation + read,
+        "prefix_tokens": read,
+        "newly_append_tokens": uncached + creation,
+        "claude_uncached_input_tokens": uncached,
+        "claude_cache_creation_input_tokens": creation,
+        "claude_cache_read_input_tokens": read,
+        "output_tokens": as_count(usage.get("output_tokens")) or 0,
+    }

@@ -1,0 +1,410 @@
+"""Codex CLI rollout logs → normalized steps (spec: normalized-format §1–§4).
+
+A step is one `token_count` event whose `info` carries both usage dicts and whose cumulative
+total differs from the previous one (Codex repeats — echoes — token counts). The step's usage
+is `last_token_usage`; cumulative totals are never differenced. Events between two counted
+token counts are the step's outputs; user messages and tool outputs are inputs of the next step.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tracelab.schema import (
+    REASONING,
+    TEXT,
+    TOOL_CALL,
+    TOOL_RESULT,
+    USAGE_REPORT,
+    USER_MESSAGE,
+    Row,
+    make_trace_key,
+)
+from tracelab.sources.common import (
+    ParseIssues,
+    SourceContext,
+    as_count,
+    content_chars,
+    input_summary,
+    latency_ms,
+    load_line,
+)
+
+PROVIDER = "codex"
+WALL_TIME_RE = re.compile(r"^Wall time:\s*([0-9]+(?:\.[0-9]+)?)\s*seconds\b", re.MULTILINE)
+EXIT_CODE_RE = re.compile(r"(?:Exit code|Process exited with code)[: ]+(-?\d+)")
+KNOWN_TYPES = frozenset({"session_meta", "turn_context", "response_item", "event_msg", "compacted"})
+_CALL_TYPES = {
+    "function_call": "response_item.function_call",
+    "custom_tool_call": "response_item.custom_tool_call",
+}
+_OUTPUT_TYPES = {
+    "function_call_output": "response_item.function_call_output",
+    "custom_tool_call_output": "response_item.custom_tool_call_output",
+}
+
+
+def wall_time_ms(text: Any) -> int | None:
+    """Runner-reported duration from an exec-wrapper output (`Wall time: 1.0016 seconds`)."""
+    if not isinstance(text, str):
+        return None
+    match = WALL_TIME_RE.search(text)
+    return round(float(match.group(1)) * 1000) if match else None
+
+
+def output_is_error(output: Any) -> bool | None:
+    """Error flag of a tool output: exit-code line, else JSON metadata, else unknown (None)."""
+    text = output if isinstance(output, str) else None
+    if text is not None:
+        match = EXIT_CODE_RE.search(text)
+        if match:
+            return int(match.group(1)) != 0
+        try:
+            output = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+    if isinstance(output, dict):
+        meta = output.get("metadata")
+        if isinstance(meta, dict):
+            code = meta.get("exit_code")
+            if isinstance(code, int) and not isinstance(code, bool):
+                return code != 0
+            if meta.get("success") is False:
+                return True
+            if meta.get("success") is True:
+                return False
+    return None
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    """value[k1][k2]… through dicts only; None where the shape differs (schema drift)."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _output_text(output: Any) -> Any:
+    """Newer Codex versions wrap outputs as {content, success}; the text is what we measure."""
+    if isinstance(output, dict) and "content" in output and isinstance(output["content"], str):
+        return output["content"]
+    return output
+
+
+@dataclass
+class _Call:
+    name: str | None
+    emitted_at: str | None
+    input: Any
+    index: int
+
+
+@dataclass
+class _Result:
+    result_at: str | None = None
+    result_chars: int | None = None
+    internal_ms: int | None = None
+    is_error: bool | None = None
+
+
+@dataclass
+class _Step:
+    session_id: str
+    round_index: int
+    round_id: str
+    turn_id: str | None
+    cwd: str | None
+    model: str | None
+    usage: dict
+    events: list[dict]
+    tool_ids: list[str]
+
+
+class CodexParser:
+    """Incremental parser of one Codex rollout file (a subagent's file replays its parent)."""
+
+    def __init__(self, ctx: SourceContext) -> None:
+        self.ctx = ctx
+        self.issues = ParseIssues()
+        self.session_uuid: str | None = None
+        self.parent_uuid: str | None = None
+        self.turn_id: str | None = None
+        self.cwd: str | None = None
+        self.model: str | None = None
+        self.last_total: dict | None = None
+        self.pending: list[dict] = []
+        self.outputs: list[dict] = []
+        self.out_tools: list[str] = []
+        self.steps: list[_Step] = []
+        self.calls: dict[str, _Call] = {}
+        self.results: dict[str, _Result] = {}
+        self.turn_steps: dict[str, int] = {}
+        self.session_steps: dict[str, int] = {}
+
+    # --- feeding ------------------------------------------------------------------------
+
+    def feed(self, line: bytes) -> None:
+        record = load_line(line, self.issues)
+        if record is None:
+            return
+        kind = record.get("type")
+        payload = record.get("payload")
+        if kind not in KNOWN_TYPES:
+            self.issues.unknown_types[str(kind)[:40]] += 1
+            return
+        if not isinstance(payload, dict):
+            return
+        ts = record.get("timestamp")
+        if kind == "response_item":
+            self._response_item(payload, ts)
+        elif kind == "event_msg":
+            self._event_msg(payload, ts)
+        elif kind == "turn_context":
+            self._set_str("turn_id", payload.get("turn_id"))
+            self._set_str("cwd", payload.get("cwd"))
+            self._set_str("model", payload.get("model"))
+        elif kind == "session_meta" and self.session_uuid is None:
+            # Only the first session_meta names this file's session; a subagent file goes on
+            # with its parent's session_meta and a replay of the parent's history.
+            sid = payload.get("id")
+            self.session_uuid = sid if isinstance(sid, str) else None
+            self._set_str("cwd", payload.get("cwd"))
+            source = payload.get("source")
+            parent = _dig(source, "subagent", "thread_spawn", "parent_thread_id")
+            if isinstance(parent, str):
+                self.parent_uuid = parent
+
+    def _set_str(self, attr: str, value: Any) -> None:
+        if isinstance(value, str) and value:
+            setattr(self, attr, value)
+
+    def _response_item(self, p: dict, ts: Any) -> None:
+        ptype = p.get("type")
+        if ptype == "reasoning":
+            self.outputs.append(
+                {"event_type": REASONING, "timestamp": ts, "source": "response_item.reasoning"}
+            )
+        elif ptype == "message":
+            if p.get("role") == "assistant":
+                self.outputs.append(
+                    {
+                        "event_type": TEXT,
+                        "timestamp": ts,
+                        "source": "response_item.message",
+                        "content_chars": content_chars(p.get("content")),
+                    }
+                )
+            # user/developer copies: the user text is taken from event_msg.user_message.
+        elif ptype in _CALL_TYPES:
+            call_id = p.get("call_id")
+            if not isinstance(call_id, str) or call_id in self.calls:
+                self.issues.other["tool call without a new call_id"] += 1
+                return
+            name = p.get("name")
+            raw_input = p.get("arguments") if ptype == "function_call" else p.get("input")
+            index = len(self.out_tools)
+            self.calls[call_id] = _Call(
+                name if isinstance(name, str) else None, ts, raw_input, index
+            )
+            self.out_tools.append(call_id)
+            self.outputs.append(
+                {
+                    "event_type": TOOL_CALL,
+                    "timestamp": ts,
+                    "source": _CALL_TYPES[ptype],
+                    "tool_call_id": call_id,
+                    "tool_name": self.calls[call_id].name,
+                    "tool_index": index,
+                }
+            )
+        elif ptype in _OUTPUT_TYPES:
+            output = _output_text(p.get("output"))
+            self._tool_output(
+                p.get("call_id"),
+                ts,
+                _OUTPUT_TYPES[ptype],
+                chars=content_chars(output),
+                internal=wall_time_ms(output),
+                is_error=output_is_error(output),
+            )
+
+    def _event_msg(self, p: dict, ts: Any) -> None:
+        ptype = p.get("type")
+        if ptype == "user_message":
+            self.pending.append(
+                {
+                    "event_type": USER_MESSAGE,
+                    "timestamp": ts,
+                    "source": "event_msg.user_message",
+                    "content_chars": content_chars(p.get("message")),
+                }
+            )
+        elif ptype == "token_count":
+            self._token_count(p.get("info"), ts)
+        elif ptype == "exec_command_end":
+            code = p.get("exit_code")
+            is_error = code != 0 if isinstance(code, int) and not isinstance(code, bool) else None
+            out = p.get("aggregated_output")
+            self._tool_output(
+                p.get("call_id"),
+                ts,
+                "event_msg.exec_command_end",
+                chars=content_chars(out) if isinstance(out, str) else None,
+                internal=None,
+                is_error=is_error,
+            )
+        elif ptype == "patch_apply_end":
+            ok = p.get("success")
+            self._tool_output(
+                p.get("call_id"),
+                ts,
+                "event_msg.patch_apply_end",
+                chars=None,
+                internal=None,
+                is_error=(not ok) if isinstance(ok, bool) else None,
+            )
+
+    def _tool_output(
+        self,
+        call_id: Any,
+        ts: Any,
+        source: str,
+        *,
+        chars: int | None,
+        internal: int | None,
+        is_error: bool | None,
+    ) -> None:
+        """First output of a call sets its result and the one tool_result event; later ones
+        only fill what is still unknown, except `is_error`, which takes the latest value."""
+        if not isinstance(call_id, str):
+            self.issues.other["tool output without call_id"] += 1
+            return
+        result = self.results.get(call_id)
+        if result is None:
+            result = self.results[call_id] = _Result(ts, chars, internal, is_error)
+            self.pending.append(
+                {
+                    "event_type": TOOL_RESULT,
+                    "timestamp": ts,
+                    "source": source,
+                    "tool_call_id": call_id,
+                    "result_chars": chars,
+                    "is_error": is_error,
+                }
+            )
+            return
+        if result.result_at is None:
+            result.result_at = ts
+        if result.result_chars is None:
+            result.result_chars = chars
+        if result.internal_ms is None:
+            result.internal_ms = internal
+        if is_error is not None:
+            result.is_error = is_error
+
+    def _token_count(self, info: Any, ts: Any) -> None:
+        if not isinstance(info, dict):
+            return
+        total, last = info.get("total_token_usage"), info.get("last_token_usage")
+        if not isinstance(total, dict) or not isinstance(last, dict):
+            return
+        if total == self.last_total:
+            return  # an echo of the previous count, not a new call
+        self.last_total = total
+        session_id = self._session_for(self.turn_id)
+        turn_key = self.turn_id or self.ctx.file_stem or "turn"
+        k = self.turn_steps.get(turn_key, 0)
+        self.turn_steps[turn_key] = k + 1
+        index = self.session_steps.get(session_id, 0)
+        self.session_steps[session_id] = index + 1
+        events = [
+            *self.pending,
+            *self.outputs,
+            {"event_type": USAGE_REPORT, "timestamp": ts, "source": "event_msg.token_count"},
+        ]
+        self.steps.append(
+            _Step(
+                session_id,
+                index,
+                f"{turn_key}:{k}",
+                self.turn_id,
+                self.cwd,
+                self.model,
+                last,
+                events,
+                self.out_tools,
+            )
+        )
+        self.pending, self.outputs, self.out_tools = [], [], []
+
+    def _session_for(self, turn_id: str | None) -> str:
+        """Subagent files replay the parent's history: older turns belong to the parent."""
+        own = self.session_uuid or self.ctx.file_stem or "unknown"
+        if self.parent_uuid and turn_id is not None and turn_id < own:
+            return f"{PROVIDER}:{self.parent_uuid}"
+        return f"{PROVIDER}:{own}"
+
+    # --- emitting -----------------------------------------------------------------------
+
+    def finish(self) -> list[Row]:
+        """Rows for every counted step so far; the parser state is left untouched."""
+        own = f"{PROVIDER}:{self.session_uuid or self.ctx.file_stem or 'unknown'}"
+        unmatched = sum(1 for cid in self.results if cid not in self.calls)
+        if unmatched:
+            self.issues.other["tool output(s) without a matching call"] = unmatched
+        rows = []
+        for step in self.steps:
+            usage = step.usage
+            inp = as_count(usage.get("input_tokens")) or 0
+            cached = as_count(usage.get("cached_input_tokens")) or 0
+            events = [dict(ev) for ev in step.events]
+            rows.append(
+                {
+                    "provider": PROVIDER,
+                    "project": None,
+                    "session_id": step.session_id,
+                    "session_file": self.ctx.path,
+                    "is_subagent": self.parent_uuid is not None and step.session_id == own,
+                    "round_index": step.round_index,
+                    "round_id": step.round_id,
+                    "turn_id": step.turn_id,
+                    "cwd": step.cwd,
+                    "model": step.model,
+                    "input_tokens_total": inp,
+                    "prefix_tokens": cached,
+                    "newly_append_tokens": max(0, inp - cached),
+                    "claude_uncached_input_tokens": None,
+                    "claude_cache_creation_input_tokens": None,
+                    "claude_cache_read_input_tokens": None,
+                    "output_tokens": as_count(usage.get("output_tokens")) or 0,
+                    "reasoning_output_tokens": as_count(usage.get("reasoning_output_tokens")),
+                    "timing_events": events,
+                    "tools": [self._tool(cid) for cid in step.tool_ids],
+                    **input_summary(events),
+                    **self.ctx.provenance(),
+                    "trace_key": make_trace_key(PROVIDER, step.session_id, step.round_id),
+                }
+            )
+        return rows
+
+    def _tool(self, call_id: str) -> dict:
+        call = self.calls[call_id]
+        result = self.results.get(call_id) or _Result()
+        return {
+            "tool_index": call.index,
+            "tool_name": call.name,
+            "tool_call_id": call_id,
+            "emitted_at": call.emitted_at,
+            "result_at": result.result_at,
+            "input": call.input,
+            "input_chars": content_chars(call.input),
+            "result_chars": result.result_chars,
+            "tool_wall_latency_ms": latency_ms(call.emitted_at, result.result_at),
+            "tool_internal_latency_ms": result.internal_ms,
+            "is_error": result.is_error,
+        }

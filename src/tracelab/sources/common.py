@@ -1,0 +1,169 @@
+"""Pieces every log parser shares: JSON lines that may be broken, counting, timestamps, tools.
+
+Each parser (`claude.py`, `codex.py`) is an incremental state machine: `feed(line)` for every
+complete line, `finish()` to emit rows without disturbing the state, so the collector can
+pickle the state and later resume a file that grew (only the new bytes are read).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from tracelab.schema import TOOL_RESULT, USER_MESSAGE, Row
+
+
+def content_chars(value: Any) -> int:
+    """Length of a content value: code points of a string, 0 for null, else its compact JSON."""
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value)
+    return len(orjson.dumps(value).decode())
+
+
+def as_count(value: Any) -> int | None:
+    """A token count from a usage dict, tolerating schema drift (floats, numeric strings)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return int(number) if number.is_integer() else None
+    return None
+
+
+def parse_ts(value: Any) -> datetime | None:
+    """Parse an ISO-8601 timestamp ('Z' or offset); None when absent or malformed."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def latency_ms(start: str | None, end: str | None) -> int | None:
+    """`round(end − start in ms)`, half to even as Python's round; not clamped (skew stays)."""
+    a, b = parse_ts(start), parse_ts(end)
+    if a is None or b is None:
+        return None
+    if (a.tzinfo is None) != (b.tzinfo is None):
+        return None
+    micros = (b - a) // _MICROSECOND
+    return round(micros / 1000)
+
+
+_MICROSECOND = datetime(2000, 1, 1, 0, 0, 0, 1) - datetime(2000, 1, 1)
+
+
+def seconds_to_ms(value: Any, scale: float) -> int | None:
+    """A runner-reported duration (seconds or ms, per `scale`) as whole ms; None if unusable."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return round(value * scale)
+
+
+@dataclass
+class ParseIssues:
+    """What a parser could not use in one file: counted by kind, a few examples kept."""
+
+    bad_json: int = 0
+    repaired_utf8: int = 0
+    not_object: int = 0
+    unknown_types: Counter = field(default_factory=Counter)
+    other: Counter = field(default_factory=Counter)
+    truncated_tail: bool = False
+
+    @property
+    def skipped_lines(self) -> int:
+        return self.bad_json + self.not_object
+
+    def describe(self) -> list[str]:
+        """One human line per kind of problem."""
+        out = []
+        if self.bad_json:
+            out.append(f"{self.bad_json} line(s) not valid JSON")
+        if self.truncated_tail:
+            out.append("last line incomplete (still being written?)")
+        if self.not_object:
+            out.append(f"{self.not_object} line(s) not a JSON object")
+        if self.repaired_utf8:
+            out.append(f"{self.repaired_utf8} line(s) with invalid UTF-8 (replaced, kept)")
+        if self.unknown_types:
+            kinds = ", ".join(f"{k}×{n}" for k, n in sorted(self.unknown_types.items()))
+            out.append(f"unknown record types ignored: {kinds}")
+        for kind, n in sorted(self.other.items()):
+            out.append(f"{n}× {kind}")
+        return out
+
+
+def load_line(line: bytes, issues: ParseIssues) -> dict | None:
+    """Parse one JSONL line; repair invalid UTF-8 (keep the row), count what is unreadable."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:
+            record = orjson.loads(line.decode("utf-8", "replace"))
+        except orjson.JSONDecodeError:
+            issues.bad_json += 1
+            return None
+        issues.repaired_utf8 += 1
+    if not isinstance(record, dict):
+        issues.not_object += 1
+        return None
+    return record
+
+
+def input_summary(events: list[dict]) -> dict[str, Any]:
+    """The `current_*` counts and `first_input_event_type` of a step's input events."""
+    user_count = tool_count = user_chars = tool_chars = 0
+    first = None
+    for ev in events:
+        kind = ev["event_type"]
+        if kind == USER_MESSAGE:
+            user_count += 1
+            user_chars += ev.get("content_chars") or 0
+        elif kind == TOOL_RESULT:
+            tool_count += 1
+            tool_chars += ev.get("result_chars") or 0
+        else:
+            continue
+        if first is None:
+            first = kind
+    return {
+        "current_user_message_count": user_count,
+        "current_tool_result_count": tool_count,
+        "current_input_event_count": user_count + tool_count,
+        "current_user_message_chars": user_chars,
+        "current_tool_result_chars": tool_chars,
+        "current_input_chars": user_chars + tool_chars,
+        "first_input_event_type": first,
+    }
+
+
+@dataclass
+class SourceContext:
+    """Provenance of one raw file, fixed before parsing: who, which store, which session key."""
+
+    path: str
+    provider: str
+    store: str
+    home: str | None = None
+    user: str | None = None
+    project: str | None = None
+    session_key: str | None = None  # Claude: path relative to the project dir, no .jsonl
+    file_stem: str | None = None
+
+    def provenance(self) -> Row:
+        return {"home": self.home, "user": self.user, "store": self.store}

@@ -1,0 +1,390 @@
+"""Discovery × parsing → one deduplicated normalized trace, in parallel and incrementally.
+
+Each raw file is parsed in a worker process. The parser's state after the last complete line
+is cached per file (keyed by path, size, mtime), so an unchanged file costs nothing and a file
+that grew (an agent still writing) is re-read only from where it grew. When no file changed and
+the previous output is intact, the run is a no-op. Memory is bounded by the largest file plus
+the output rows, never by the raw corpus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tracelab import __version__
+from tracelab.io import atomic_write_bytes, write_rows
+from tracelab.paths import cache_dir as default_cache_dir
+from tracelab.schema import Row
+from tracelab.sources.claude import ClaudeParser
+from tracelab.sources.codex import CodexParser
+from tracelab.sources.common import SourceContext
+from tracelab.sources.discover import Home, SkippedFile, discover
+
+PARSERS = {"claude": ClaudeParser, "codex": CodexParser}
+_CACHE_FORMAT = f"collect-v1-{__version__}"
+_TAIL_CHECK = 4096
+_PARALLEL_MIN_BYTES = 4 << 20
+
+
+@dataclass
+class FileOutcome:
+    """What parsing one raw file produced."""
+
+    path: str
+    provider: str
+    rows: list[Row]
+    problems: list[str]
+    skipped_lines: int
+    bytes_parsed: int
+    size: int
+    from_cache: bool = False
+    error: str | None = None
+
+
+def _cache_file(cache: Path, path: str) -> Path:
+    return cache / "files" / (hashlib.sha1(path.encode()).hexdigest() + ".pkl")
+
+
+def _load_entry(cache: Path | None, path: str) -> dict | None:
+    if cache is None:
+        return None
+    try:
+        entry = pickle.loads(_cache_file(cache, path).read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return None
+    if not isinstance(entry, dict) or entry.get("format") != _CACHE_FORMAT:
+        return None
+    return entry if entry.get("path") == path else None
+
+
+def _split_complete(data: bytes) -> tuple[list[bytes], int, bool]:
+    """Complete lines of `data`, bytes consumed, and whether an unfinished last line remains."""
+    cut = data.rfind(b"\n") + 1
+    lines = data[:cut].split(b"\n")
+    tail = data[cut:]
+    if tail.strip():
+        try:
+            orjson.loads(tail)
+        except orjson.JSONDecodeError:
+            return lines, cut, True  # an agent is still writing it: read it when it grows
+        lines.append(tail)
+    return lines, len(data), False
+
+
+def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
+    """Parse one raw session file, resuming from the cache when the file only grew."""
+    try:
+        fh = open(ctx.path, "rb")  # noqa: SIM115 — closed below, on every path
+    except OSError as exc:
+        return FileOutcome(ctx.path, ctx.provider, [], [], 0, 0, 0, error=_why(exc))
+    with fh:
+        try:
+            st = os.fstat(fh.fileno())
+            size, mtime = st.st_size, st.st_mtime_ns
+            entry = _load_entry(cache, ctx.path)
+            start = 0
+            parser = None
+            if entry and entry["size"] == size and entry["mtime"] == mtime:
+                parser = entry["parser"]
+                rows = parser.finish()
+                return FileOutcome(
+                    ctx.path,
+                    ctx.provider,
+                    rows,
+                    parser.issues.describe(),
+                    parser.issues.skipped_lines,
+                    0,
+                    size,
+                    from_cache=True,
+                )
+            if (
+                entry
+                and size > entry["offset"]
+                and _tail_hash(fh, entry["offset"]) == entry["tail"]
+            ):
+                parser, start = entry["parser"], entry["offset"]
+                parser.issues.truncated_tail = False
+            if parser is None:
+                parser = PARSERS[ctx.provider](ctx)
+            fh.seek(start)
+            data = fh.read(size - start)  # bytes appended after fstat wait for the next run
+            lines, consumed, truncated = _split_complete(data)
+            feed = parser.feed
+            for line in lines:
+                if line and not line.isspace():
+                    feed(line)
+            parser.issues.truncated_tail = truncated
+            offset = start + consumed
+            rows = parser.finish()
+            if cache is not None:
+                entry = {
+                    "format": _CACHE_FORMAT,
+                    "path": ctx.path,
+                    "size": size,
+                    "mtime": mtime,
+                    "offset": offset,
+                    "tail": _tail_hash(fh, offset),
+                    "parser": parser,
+                }
+                with contextlib.suppress(OSError):
+                    atomic_write_bytes(
+                        _cache_file(cache, ctx.path), pickle.dumps(entry, protocol=5), mode=0o600
+                    )
+        except OSError as exc:
+            return FileOutcome(ctx.path, ctx.provider, [], [], 0, 0, 0, error=_why(exc))
+    return FileOutcome(
+        ctx.path,
+        ctx.provider,
+        rows,
+        parser.issues.describe(),
+        parser.issues.skipped_lines,
+        len(data),
+        size,
+    )
+
+
+def _tail_hash(fh: Any, offset: int) -> str:
+    """Digest of the bytes just before `offset`: tells a grown file from a rewritten one."""
+    begin = max(0, offset - _TAIL_CHECK)
+    fh.seek(begin)
+    return hashlib.sha1(fh.read(offset - begin)).hexdigest()
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "vanished during the scan"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"unreadable ({exc.strerror or exc})"
+
+
+def _parse_task(args: tuple[SourceContext, Path | None]) -> FileOutcome:
+    return parse_source(*args)
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+@dataclass
+class GroupStats:
+    sessions: int = 0
+    steps: int = 0
+    tool_calls: int = 0
+
+
+@dataclass
+class CollectReport:
+    """Everything a user is told about a collection run (also its `--json` form)."""
+
+    files: int = 0
+    bytes: int = 0
+    bytes_parsed: int = 0
+    cached_files: int = 0
+    rows: int = 0
+    duplicates_dropped: int = 0
+    skipped_lines: int = 0
+    seconds: float = 0.0
+    up_to_date: bool = False
+    output: str | None = None
+    #: "user\tprovider" → stats (flat keys keep the JSON form simple)
+    groups: dict[str, GroupStats] = field(default_factory=dict)
+    skipped_files: list[SkippedFile] = field(default_factory=list)
+    file_problems: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["groups"] = [
+            {"user": key.split("\t")[0], "provider": key.split("\t")[1], **asdict(stats)}
+            for key, stats in sorted(self.groups.items())
+        ]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CollectReport:
+        groups = {
+            f"{g['user']}\t{g['provider']}": GroupStats(g["sessions"], g["steps"], g["tool_calls"])
+            for g in data.get("groups", [])
+        }
+        skipped = [SkippedFile(**s) for s in data.get("skipped_files", [])]
+        fields = {k: v for k, v in data.items() if k not in ("groups", "skipped_files")}
+        return cls(**fields, groups=groups, skipped_files=skipped)
+
+
+ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+def _fingerprint(contexts: list[SourceContext]) -> tuple[str, int]:
+    digest = hashlib.sha1(_CACHE_FORMAT.encode())
+    total = 0
+    for ctx in contexts:
+        try:
+            st = os.stat(ctx.path)
+        except OSError:
+            digest.update(f"{ctx.path}\0missing\n".encode())
+            continue
+        total += st.st_size
+        digest.update(f"{ctx.path}\0{st.st_size}\0{st.st_mtime_ns}\0{ctx.user}\n".encode())
+    return digest.hexdigest(), total
+
+
+def _manifest_path(cache: Path, output: Path) -> Path:
+    key = hashlib.sha1(str(output.resolve()).encode()).hexdigest()
+    return cache / "outputs" / f"{key}.json"
+
+
+def _output_stamp(output: Path) -> list[int] | None:
+    try:
+        st = output.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def collect(
+    homes: list[Home],
+    output: Path | None = None,
+    *,
+    cache: Path | bool | None = True,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+    keep_rows: bool = False,
+) -> tuple[CollectReport, list[Row]]:
+    """Collect every session of `homes`; write `output` (atomically) if given.
+
+    Returns the report and, when `keep_rows` (or no output), the deduplicated rows.
+    `cache=True` uses the user cache dir, a Path uses that dir, False/None disables caching.
+    """
+    started = time.perf_counter()
+    cache_root = default_cache_dir() / "collect" if cache is True else (cache or None)
+    if cache_root is not None:
+        cache_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    skipped: list[SkippedFile] = []
+    contexts = list(discover(homes, skipped))
+    fingerprint, total_bytes = _fingerprint(contexts)
+
+    manifest = _manifest_path(cache_root, output) if cache_root and output else None
+    if manifest is not None and not keep_rows:
+        previous = _read_manifest(manifest)
+        if (
+            previous
+            and previous.get("fingerprint") == fingerprint
+            and previous.get("output_stamp") == _output_stamp(output)
+        ):
+            report = CollectReport.from_json(previous["report"])
+            report.up_to_date = True
+            report.bytes_parsed = 0
+            report.seconds = time.perf_counter() - started
+            if progress:
+                progress(total_bytes, total_bytes)
+            return report, []
+
+    report = CollectReport(files=len(contexts), bytes=total_bytes, skipped_files=skipped)
+    kept: list[Row] = []
+    rows = _dedup_rows(
+        _outcomes(contexts, cache_root, workers, total_bytes, progress), report, kept, keep_rows
+    )
+    if output is not None:
+        write_rows(rows, output)
+        report.output = str(output)
+    else:
+        for _ in rows:
+            pass
+    report.seconds = time.perf_counter() - started
+    if manifest is not None:
+        data = {
+            "fingerprint": fingerprint,
+            "output_stamp": _output_stamp(output),
+            "report": report.to_json(),
+        }
+        with contextlib.suppress(OSError):
+            atomic_write_bytes(manifest, orjson.dumps(data), mode=0o600)
+    return report, kept
+
+
+def _read_manifest(path: Path) -> dict | None:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _outcomes(
+    contexts: list[SourceContext],
+    cache: Path | None,
+    workers: int | None,
+    total_bytes: int,
+    progress: ProgressFn | None,
+) -> Iterator[FileOutcome]:
+    """Parse outcomes in discovery order (dedup is first-wins), in parallel when worth it."""
+    workers = workers or os.cpu_count() or 1
+    tasks = [(ctx, cache) for ctx in contexts]
+    done = 0
+    if workers > 1 and len(tasks) > 1 and total_bytes >= _PARALLEL_MIN_BYTES:
+        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+            for outcome in pool.map(_parse_task, tasks, chunksize=1):
+                done += outcome.size
+                if progress:
+                    progress(done, total_bytes)
+                yield outcome
+    else:
+        for task in tasks:
+            outcome = _parse_task(task)
+            done += outcome.size
+            if progress:
+                progress(done, total_bytes)
+            yield outcome
+
+
+def _dedup_rows(
+    outcomes: Iterator[FileOutcome], report: CollectReport, kept: list[Row], keep: bool
+) -> Iterator[Row]:
+    """Yield rows first-wins by trace_key, tallying the report as they pass."""
+    seen: set[str] = set()
+    sessions: dict[str, set[str]] = defaultdict(set)
+    for outcome in outcomes:
+        if outcome.error:
+            report.skipped_files.append(SkippedFile(outcome.path, outcome.error))
+            continue
+        report.bytes_parsed += outcome.bytes_parsed
+        report.cached_files += outcome.from_cache
+        report.skipped_lines += outcome.skipped_lines
+        if outcome.problems:
+            report.file_problems[outcome.path] = outcome.problems
+        for row in outcome.rows:
+            key = row["trace_key"]
+            if key in seen:
+                report.duplicates_dropped += 1
+                continue
+            seen.add(key)
+            group = f"{row.get('user')}\t{row['provider']}"
+            stats = report.groups.setdefault(group, GroupStats())
+            stats.steps += 1
+            stats.tool_calls += len(row["tools"])
+            if row["session_id"] not in sessions[group]:
+                sessions[group].add(row["session_id"])
+                stats.sessions += 1
+            report.rows += 1
+            if keep:
+                kept.append(row)
+            yield row
+
+
+def collect_home(home: Path, cache: Path | bool | None = False) -> tuple[CollectReport, list[Row]]:
+    """Collect one home directory into memory (tests, the demo, small traces)."""
+    from tracelab.sources.discover import home_for
+
+    return collect([home_for(home)], cache=cache, keep_rows=True)

@@ -1,0 +1,117 @@
+"""Find the raw session files of every agent store in one or more home directories.
+
+Order is part of the contract (spec §5): per home `.claude`, `.claude.back`, then `.codex`, files
+in sorted path order, because dedup keeps the first row of each `trace_key`. Symlinks are never
+followed out of their store, so a link to `/etc` or another user's home is reported, not read.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracelab.sources.common import SourceContext
+
+#: (store name, subdirectory with sessions, provider), in scan order.
+STORE_LAYOUT = (
+    (".claude", "projects", "claude"),
+    (".claude.back", "projects", "claude"),
+    (".codex", "sessions", "codex"),
+    (".codex", "archived_sessions", "codex"),
+)
+
+
+@dataclass(frozen=True)
+class Home:
+    """A home directory to scan and the user name its rows are attributed to."""
+
+    path: Path
+    user: str
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+def current_home() -> Home:
+    return Home(Path.home(), getpass.getuser())
+
+
+def home_for(path: Path) -> Home:
+    """A home given by path; its user is the directory name (as in /home/<user>)."""
+    path = Path(path).expanduser()
+    return Home(path, path.resolve().name or "root")
+
+
+def all_homes(root: Path) -> list[Home]:
+    """Every directory under `root` that holds an agent store, sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"home root {root} is not a directory")
+    homes = []
+    for entry in sorted(root.iterdir()):
+        try:
+            if entry.is_dir() and any((entry / store).is_dir() for store, *_ in STORE_LAYOUT):
+                homes.append(Home(entry, entry.name))
+        except PermissionError:
+            continue
+    return homes
+
+
+def _walk_jsonl(root: Path, skipped: list[SkippedFile]) -> list[Path]:
+    """Sorted `.jsonl` files below `root`; links that leave `root` are skipped and reported."""
+    found: list[Path] = []
+    real_root = os.path.realpath(root)
+
+    def onerror(err: OSError) -> None:
+        skipped.append(SkippedFile(str(err.filename), f"unreadable directory ({err.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
+        for d in list(dirnames):
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                dirnames.remove(d)
+                skipped.append(SkippedFile(full, "symlinked directory not followed"))
+        for name in filenames:
+            if not name.endswith(".jsonl"):
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                target = os.path.realpath(full)
+                if not target.startswith(real_root + os.sep):
+                    skipped.append(SkippedFile(full, "symlink points outside the store"))
+                    continue
+            found.append(Path(full))
+    found.sort()
+    return found
+
+
+def discover(homes: list[Home], skipped: list[SkippedFile]) -> Iterator[SourceContext]:
+    """Yield one SourceContext per raw session file, in the dedup order of spec §5."""
+    for home in homes:
+        for store, subdir, provider in STORE_LAYOUT:
+            root = home.path / store / subdir
+            if not root.is_dir():
+                continue
+            for path in _walk_jsonl(root, skipped):
+                rel = path.relative_to(root)
+                ctx = SourceContext(
+                    path=str(path),
+                    provider=provider,
+                    store=store,
+                    home=str(home.path),
+                    user=home.user,
+                    file_stem=path.stem,
+                )
+                if provider == "claude":
+                    if len(rel.parts) >= 2:
+                        ctx.project = rel.parts[0]
+                        ctx.session_key = str(Path(*rel.parts[1:]).with_suffix(""))
+                    else:
+                        ctx.session_key = path.stem
+                yield ctx

@@ -1,0 +1,232 @@
+"""The `tracelab` command: each subcommand is a thin call into the library plus its display."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from tracelab import __version__
+from tracelab import display as show
+
+app = typer.Typer(
+    help="TraceLab — collect, sanitize and analyze coding-agent (Claude Code, Codex CLI) traces.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Build and inspect the DuckDB analysis database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"tracelab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """TraceLab: coding-agent workload analysis."""
+
+
+# --- collect ------------------------------------------------------------------------------
+
+
+@app.command()
+def collect(
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the trace here (.jsonl, .jsonl.gz, .parquet)."),
+    ] = None,
+    home: Annotated[
+        list[Path] | None, typer.Option("--home", help="Scan this home instead of yours.")
+    ] = None,
+    all_users: Annotated[
+        bool, typer.Option("--all-users", help="Scan every home under --home-root.")
+    ] = False,
+    home_root: Annotated[Path, typer.Option("--home-root", help="Root of the homes.")] = Path(
+        "/home"
+    ),
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Re-read every file; ignore the incremental cache.")
+    ] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Parser processes.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable report.")
+    ] = False,
+) -> None:
+    """Scan ~/.claude (+ ~/.claude.back) and ~/.codex and write the normalized step trace."""
+    from tracelab.collect import collect as run_collect
+    from tracelab.sources.discover import all_homes, current_home, home_for
+
+    if all_users:
+        try:
+            homes = all_homes(home_root)
+        except (FileNotFoundError, PermissionError) as exc:
+            _fail(str(exc))
+    elif home:
+        homes = [home_for(h) for h in home]
+        for h in homes:
+            if not h.path.is_dir():
+                _fail(f"home {h.path} is not a directory")
+    else:
+        homes = [current_home()]
+    if output is not None:
+        _check_trace_suffix(output)
+    with show.byte_progress("Collecting", quiet=as_json) as progress:
+        report, _ = run_collect(
+            homes, output, cache=not no_cache, workers=workers, progress=progress
+        )
+    if as_json:
+        sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    show.collect_report(console, report)
+    if report.rows == 0 and not report.up_to_date:
+        err.print(
+            "[yellow]No agent sessions found.[/] Looked in: "
+            + ", ".join(str(h.path) for h in homes)
+        )
+
+
+def _check_trace_suffix(path: Path) -> None:
+    from tracelab.io import TraceFormatError, trace_format
+
+    try:
+        trace_format(path)
+    except TraceFormatError as exc:
+        _fail(str(exc))
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        _fail(f"{path}: no such file")
+    _check_trace_suffix(path)
+
+
+# --- sanitize / audit ---------------------------------------------------------------------
+
+
+@app.command()
+def sanitize(
+    input: Annotated[Path, typer.Argument(help="A normalized trace (.jsonl[.gz] or .parquet).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write public rows.")],
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="Share a pseudonym key (default: your own).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+) -> None:
+    """Make a public trace: allow-listed fields, keyed pseudonyms, then a privacy audit."""
+    from tracelab.keys import KeyError_, load_or_create_key
+    from tracelab.sanitize import SanitizeError, sanitize_file
+
+    _check_input(input)
+    _check_trace_suffix(output)
+    try:
+        key = load_or_create_key(key_file)
+    except KeyError_ as exc:
+        _fail(str(exc))
+    try:
+        report = sanitize_file(input, output, key)
+    except SanitizeError as exc:
+        _fail(str(exc), code=1)
+    if as_json:
+        sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    show.sanitize_report(console, report, output)
+
+
+@app.command()
+def audit(
+    file: Annotated[Path, typer.Argument(help="A trace file to check for private data.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable findings.")] = False,
+) -> None:
+    """Scan every value of a trace; exit 1 listing line and field of anything private."""
+    from tracelab.privacy import audit_file
+
+    _check_input(file)
+    report = audit_file(file)
+    if as_json:
+        sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        show.audit_report(console, report, file)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+# --- db -----------------------------------------------------------------------------------
+
+
+@db_app.command("build")
+def db_build(
+    input: Annotated[Path, typer.Argument(help="Normalized/sanitized trace or public dataset.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="DuckDB file to write.")] = Path(
+        "trace.duckdb"
+    ),
+) -> None:
+    """Build the DuckDB analysis database (tables rounds, tool_calls, timing_events)."""
+    from tracelab.tracedb import build_db
+
+    _check_input(input)
+    with show.spinner(f"Building {output}"):
+        report = build_db(input, output)
+    show.db_report(console, report, output)
+
+
+# --- synth / demo -------------------------------------------------------------------------
+
+
+@app.command()
+def synth(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Fake home to write into.")],
+    sessions: Annotated[int, typer.Option("--sessions", help="Number of sessions.")] = 40,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (deterministic).")] = 0,
+    providers: Annotated[
+        str, typer.Option("--providers", help="Comma-separated: claude,codex.")
+    ] = "claude,codex",
+) -> None:
+    """Write SYNTHETIC raw Claude Code / Codex session files (a fake home) for tests and demos."""
+    from tracelab.synth import generate_home
+
+    chosen = tuple(p.strip() for p in providers.split(",") if p.strip())
+    unknown = set(chosen) - {"claude", "codex"}
+    if unknown or not chosen:
+        _fail(f"--providers takes claude and/or codex, not {', '.join(sorted(unknown)) or '∅'}")
+    if sessions < 1:
+        _fail("--sessions must be at least 1")
+    summary = generate_home(output, sessions=sessions, seed=seed, providers=chosen)
+    show.synth_report(console, summary)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option("--dir", help="Where the demo writes its files.")] = Path(
+        "tracelab-demo"
+    ),
+    sessions: Annotated[int, typer.Option("--sessions", help="Synthetic sessions.")] = 60,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+) -> None:
+    """Run the whole pipeline on a SYNTHETIC trace: synth → collect → sanitize → audit → db."""
+    from tracelab.demo import run_demo
+
+    run_demo(console, workdir, sessions=sessions, seed=seed)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

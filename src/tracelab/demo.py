@@ -1,0 +1,98 @@
+"""`tracelab demo`: the whole pipeline on a SYNTHETIC trace, with no agent logs needed.
+
+synth (a fake home of raw logs) → collect → sanitize → audit → db build → headline summary.
+Everything is written under one directory and labelled synthetic.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from tracelab import display as show
+from tracelab.collect import collect
+from tracelab.keys import load_or_create_key
+from tracelab.metrics.overview import headline
+from tracelab.privacy import audit_file
+from tracelab.sanitize import sanitize_file
+from tracelab.sources.discover import home_for
+from tracelab.synth import generate_home
+from tracelab.tracedb import build_db, open_db
+
+
+def run_demo(console: Console, workdir: Path, sessions: int = 60, seed: int = 7) -> dict:
+    """Run every stage, print what each produced, return the paths it wrote."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    home = workdir / "synthetic-home"
+    trace = workdir / "trace.jsonl.gz"
+    public = workdir / "trace.public.jsonl.gz"
+    db = workdir / "trace.duckdb"
+    console.rule("[bold]TraceLab demo — SYNTHETIC data, no agent logs needed")
+
+    console.print("[bold]1. synth[/]  generating raw Claude Code and Codex session files")
+    summary = generate_home(home, sessions=sessions, seed=seed)
+    show.synth_report(console, summary)
+
+    console.print("\n[bold]2. collect[/]  normalizing them into one step trace")
+    with tempfile.TemporaryDirectory(prefix="tracelab-demo-cache-") as cache:
+        report, _ = collect([home_for(home)], trace, cache=Path(cache))
+    show.collect_report(console, report)
+
+    console.print("\n[bold]3. sanitize[/]  allow-listed fields, keyed pseudonyms")
+    key = load_or_create_key(workdir / "demo.key") if (workdir / "demo.key").exists() else None
+    if key is None:
+        key = _demo_key(workdir / "demo.key")
+    sanitized = sanitize_file(trace, public, key)
+    show.sanitize_report(console, sanitized, public)
+
+    console.print("\n[bold]4. audit[/]  re-checking the public file on its own")
+    show.audit_report(console, audit_file(public), public)
+
+    console.print("\n[bold]5. db build[/]  DuckDB tables rounds, tool_calls, timing_events")
+    show.db_report(console, build_db(public, db), db)
+
+    console.print()
+    with open_db(db) as con:
+        rows = headline(con)
+    headline_table(console, rows, title="Headline summary (SYNTHETIC trace)")
+    console.print(f"\nFiles are in [bold]{workdir}[/]. Try: tracelab db build, tracelab audit.")
+    return {"home": home, "trace": trace, "public": public, "db": db}
+
+
+def _demo_key(path: Path) -> bytes:
+    """A demo-only pseudonym key beside the demo files (never the user's real key)."""
+    import secrets
+
+    from tracelab.io import atomic_write_bytes
+
+    atomic_write_bytes(path, secrets.token_hex(32).encode(), mode=0o600)
+    return load_or_create_key(path)
+
+
+def headline_table(console: Console, rows: list[dict], title: str) -> None:
+    """Print the headline facts, one column per provider plus the total."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for row in rows:
+        table.add_column(row["provider"], justify="right")
+    metrics = [
+        ("sessions", "sessions"),
+        ("users", "users"),
+        ("LLM steps", "steps"),
+        ("tool calls", "tool_calls"),
+        ("input tokens", "input_tokens"),
+        ("  prefix (cache read)", "prefix_tokens"),
+        ("  append (fresh)", "append_tokens"),
+        ("output tokens", "output_tokens"),
+        ("  reasoning", "reasoning_tokens"),
+    ]
+    for label, key in metrics:
+        table.add_row(label, *(show.human_count(r[key]) for r in rows))
+    table.add_row(
+        "prefix hit rate",
+        *(f"{r['prefix_hit_rate']:.1%}" if r["prefix_hit_rate"] is not None else "—" for r in rows),
+    )
+    console.print(table)

@@ -1,0 +1,167 @@
+"""Rich renderings of the library's reports: what a person reads after each command."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+_MAX_LISTED = 15
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def human_count(n: float | None) -> str:
+    """12,345 → '12,345'; big token totals → '1.23 M' / '4.56 B'."""
+    if n is None:
+        return "—"
+    if abs(n) >= 1e9:
+        return f"{n / 1e9:.2f} B"
+    if abs(n) >= 1e7:
+        return f"{n / 1e6:.1f} M"
+    return f"{n:,.0f}"
+
+
+@contextlib.contextmanager
+def byte_progress(label: str, quiet: bool = False) -> Iterator[Any]:
+    """A progress bar over bytes; yields the callback `(done, total)` the library calls."""
+    if quiet:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextlib.contextmanager
+def spinner(label: str) -> Iterator[None]:
+    with Console(stderr=True).status(label):
+        yield
+
+
+def collect_report(console: Console, report: Any) -> None:
+    table = Table(title="Collected sessions", title_justify="left")
+    for col in ("user", "provider"):
+        table.add_column(col)
+    for col in ("sessions", "steps", "tool calls"):
+        table.add_column(col, justify="right")
+    totals = [0, 0, 0]
+    for key, stats in sorted(report.groups.items()):
+        user, provider = key.split("\t")
+        table.add_row(
+            user, provider, f"{stats.sessions:,}", f"{stats.steps:,}", f"{stats.tool_calls:,}"
+        )
+        for i, v in enumerate((stats.sessions, stats.steps, stats.tool_calls)):
+            totals[i] += v
+    if len(report.groups) > 1:
+        table.add_section()
+        table.add_row("total", "", *(f"{v:,}" for v in totals))
+    console.print(table)
+    speed = report.bytes_parsed / report.seconds / 1e6 if report.seconds > 0 else 0.0
+    parts = [
+        f"{report.files:,} files, {human_bytes(report.bytes)}",
+        f"{report.rows:,} steps",
+        f"{report.seconds:.2f} s",
+    ]
+    if report.up_to_date:
+        parts.append("nothing changed since the last run (output up to date)")
+    else:
+        if report.bytes_parsed:
+            parts.append(f"parsed {human_bytes(report.bytes_parsed)} at {speed:.0f} MB/s")
+        if report.cached_files:
+            parts.append(f"{report.cached_files:,} files unchanged (cached)")
+    if report.duplicates_dropped:
+        parts.append(f"{report.duplicates_dropped:,} duplicate steps dropped")
+    console.print(" · ".join(parts))
+    if report.output:
+        console.print(f"Wrote [bold]{report.output}[/]")
+    if report.skipped_files:
+        console.print(f"[yellow]Skipped {len(report.skipped_files)} file(s):[/]")
+        for skip in report.skipped_files[:_MAX_LISTED]:
+            console.print(f"  {skip.path}: {skip.reason}")
+        _more(console, len(report.skipped_files))
+    if report.file_problems:
+        console.print(
+            f"[yellow]{len(report.file_problems)} file(s) had unreadable parts "
+            f"({report.skipped_lines} line(s) skipped; every good row kept):[/]"
+        )
+        for path, problems in list(report.file_problems.items())[:_MAX_LISTED]:
+            console.print(f"  {path}: {'; '.join(problems)}")
+        _more(console, len(report.file_problems))
+
+
+def _more(console: Console, n: int) -> None:
+    if n > _MAX_LISTED:
+        console.print(f"  … and {n - _MAX_LISTED} more (see --json)")
+
+
+def sanitize_report(console: Console, report: Any, output: Path) -> None:
+    console.print(
+        f"Sanitized {report.rows_in:,} rows → {report.rows_out:,} public rows in [bold]{output}[/]"
+    )
+    if report.skipped_lines:
+        console.print(f"[yellow]Skipped {report.skipped_lines} unreadable input line(s).[/]")
+    audit_report(console, report.audit, output)
+
+
+def audit_report(console: Console, report: Any, path: Path) -> None:
+    if report.ok:
+        console.print(
+            f"[green]Privacy audit passed[/]: {report.rows:,} rows of {path}, no findings."
+        )
+        return
+    console.print(f"[bold red]Privacy audit FAILED[/]: {len(report.findings)} finding(s) in {path}")
+    for finding in report.findings[:50]:
+        console.print(f"  line {finding.line}: {finding.field}: {finding.reason}")
+    if len(report.findings) > 50:
+        console.print(f"  … and {len(report.findings) - 50} more (see --json)")
+
+
+def db_report(console: Console, report: Any, output: Path) -> None:
+    console.print(
+        f"Built [bold]{output}[/]: {report.rows:,} rounds, {report.tool_calls:,} tool calls, "
+        f"{report.timing_events:,} timing events in {report.seconds:.2f} s"
+    )
+    if report.skipped_lines:
+        console.print(f"[yellow]Skipped {report.skipped_lines} unreadable line(s).[/]")
+
+
+def synth_report(console: Console, summary: Any) -> None:
+    console.print(
+        f"Wrote SYNTHETIC agent logs to [bold]{summary.home}[/]: {summary.files} files, "
+        f"{human_bytes(summary.bytes)}"
+    )
+    for provider in sorted(summary.sessions):
+        steps, tools = summary.steps.get(provider, 0), summary.tool_calls.get(provider, 0)
+        console.print(
+            f"  {provider}: {summary.sessions[provider]} sessions, {steps} steps, {tools} tool calls"
+        )

@@ -1,0 +1,1 @@
+"""Metric definitions over the trace database, each written once in DuckDB SQL."""

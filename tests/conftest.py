@@ -16,12 +16,13 @@ CLAUDE_REAL = (
 )
 CODEX_REAL = (
     REAL_HOME
-    / ".codex/sessions/2026/03/21/rollout-2026-03-21T10-05-38-01a7c9e4-6d12-7b3a-9f42-8c6d5e1a0b73.jsonl"
+    / ".codex/sessions/2026/03/21"
+    / "rollout-2026-03-21T10-05-38-01a7c9e4-6d12-7b3a-9f42-8c6d5e1a0b73.jsonl"
 )
 
 needs_fixtures = pytest.mark.skipif(
     not FIXTURES.is_dir(),
-    reason="../shared/fixtures (real agent logs) is absent: only CI and developer checkouts have it",
+    reason="../shared/fixtures (real agent logs) is absent: only CI and dev checkouts have it",
 )
 
 

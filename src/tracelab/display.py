@@ -161,7 +161,6 @@ def synth_report(console: Console, summary: Any) -> None:
         f"{human_bytes(summary.bytes)}"
     )
     for provider in sorted(summary.sessions):
-        steps, tools = summary.steps.get(provider, 0), summary.tool_calls.get(provider, 0)
-        console.print(
-            f"  {provider}: {summary.sessions[provider]} sessions, {steps} steps, {tools} tool calls"
-        )
+        sessions, steps = summary.sessions[provider], summary.steps.get(provider, 0)
+        tools = summary.tool_calls.get(provider, 0)
+        console.print(f"  {provider}: {sessions} sessions, {steps} steps, {tools} tool calls")

@@ -20,12 +20,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from tracelab import __version__
-from tracelab.io import atomic_write_bytes, write_rows
+from tracelab.io import atomic_write_bytes, dumps_row, trace_format, write_lines, write_rows
 from tracelab.paths import cache_dir as default_cache_dir
 from tracelab.schema import Row
 from tracelab.sources.claude import ClaudeParser
@@ -41,17 +41,54 @@ _PARALLEL_MIN_BYTES = 4 << 20
 
 @dataclass
 class FileOutcome:
-    """What parsing one raw file produced."""
+    """What parsing one raw file produced.
+
+    Rows travel back from the worker already serialized (one JSONL line each, with the few
+    fields dedup and the report need beside it): bytes cross a process boundary far cheaper
+    than nested dicts, and the JSONL writer needs nothing more.
+    """
 
     path: str
     provider: str
-    rows: list[Row]
+    lines: list[bytes]
+    keys: list[RowKey]
     problems: list[str]
     skipped_lines: int
     bytes_parsed: int
     size: int
     from_cache: bool = False
     error: str | None = None
+
+    @classmethod
+    def failed(cls, ctx: SourceContext, reason: str) -> FileOutcome:
+        return cls(ctx.path, ctx.provider, [], [], [], 0, 0, 0, error=reason)
+
+    @classmethod
+    def parsed(cls, ctx: SourceContext, parser: Any, bytes_parsed: int, size: int) -> FileOutcome:
+        rows = parser.finish()
+        return cls(
+            ctx.path,
+            ctx.provider,
+            [dumps_row(row) for row in rows],
+            [
+                RowKey(row["trace_key"], row.get("user"), row["session_id"], len(row["tools"]))
+                for row in rows
+            ],
+            parser.issues.describe(),
+            parser.issues.skipped_lines,
+            bytes_parsed,
+            size,
+            from_cache=bytes_parsed == 0 and size > 0,
+        )
+
+
+class RowKey(NamedTuple):
+    """What dedup and the per-user table need of a row, without decoding it."""
+
+    trace_key: str
+    user: str | None
+    session_id: str
+    tool_calls: int
 
 
 def _cache_file(cache: Path, path: str) -> Path:
@@ -89,7 +126,7 @@ def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
     try:
         fh = open(ctx.path, "rb")  # noqa: SIM115 — closed below, on every path
     except OSError as exc:
-        return FileOutcome(ctx.path, ctx.provider, [], [], 0, 0, 0, error=_why(exc))
+        return FileOutcome.failed(ctx, _why(exc))
     with fh:
         try:
             st = os.fstat(fh.fileno())
@@ -98,18 +135,7 @@ def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
             start = 0
             parser = None
             if entry and entry["size"] == size and entry["mtime"] == mtime:
-                parser = entry["parser"]
-                rows = parser.finish()
-                return FileOutcome(
-                    ctx.path,
-                    ctx.provider,
-                    rows,
-                    parser.issues.describe(),
-                    parser.issues.skipped_lines,
-                    0,
-                    size,
-                    from_cache=True,
-                )
+                return FileOutcome.parsed(ctx, entry["parser"], 0, size)
             if (
                 entry
                 and size > entry["offset"]
@@ -128,7 +154,6 @@ def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
                     feed(line)
             parser.issues.truncated_tail = truncated
             offset = start + consumed
-            rows = parser.finish()
             if cache is not None:
                 entry = {
                     "format": _CACHE_FORMAT,
@@ -144,16 +169,8 @@ def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
                         _cache_file(cache, ctx.path), pickle.dumps(entry, protocol=5), mode=0o600
                     )
         except OSError as exc:
-            return FileOutcome(ctx.path, ctx.provider, [], [], 0, 0, 0, error=_why(exc))
-    return FileOutcome(
-        ctx.path,
-        ctx.provider,
-        rows,
-        parser.issues.describe(),
-        parser.issues.skipped_lines,
-        len(data),
-        size,
-    )
+            return FileOutcome.failed(ctx, _why(exc))
+    return FileOutcome.parsed(ctx, parser, len(data), size)
 
 
 def _tail_hash(fh: Any, offset: int) -> str:
@@ -293,15 +310,17 @@ def collect(
 
     report = CollectReport(files=len(contexts), bytes=total_bytes, skipped_files=skipped)
     kept: list[Row] = []
-    rows = _dedup_rows(
-        _outcomes(contexts, cache_root, workers, total_bytes, progress), report, kept, keep_rows
-    )
-    if output is not None:
-        write_rows(rows, output)
-        report.output = str(output)
+    lines = _dedup_lines(_outcomes(contexts, cache_root, workers, total_bytes, progress), report)
+    if keep_rows or output is None:
+        kept = [orjson.loads(line) for line in lines]
+        if output is not None:
+            write_rows(kept, output)
+    elif trace_format(output) == "parquet":
+        write_rows((orjson.loads(line) for line in lines), output)
     else:
-        for _ in rows:
-            pass
+        write_lines(lines, output)
+    if output is not None:
+        report.output = str(output)
     report.seconds = time.perf_counter() - started
     if manifest is not None:
         data = {
@@ -349,10 +368,8 @@ def _outcomes(
             yield outcome
 
 
-def _dedup_rows(
-    outcomes: Iterator[FileOutcome], report: CollectReport, kept: list[Row], keep: bool
-) -> Iterator[Row]:
-    """Yield rows first-wins by trace_key, tallying the report as they pass."""
+def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iterator[bytes]:
+    """Yield serialized rows first-wins by trace_key, tallying the report as they pass."""
     seen: set[str] = set()
     sessions: dict[str, set[str]] = defaultdict(set)
     for outcome in outcomes:
@@ -364,23 +381,20 @@ def _dedup_rows(
         report.skipped_lines += outcome.skipped_lines
         if outcome.problems:
             report.file_problems[outcome.path] = outcome.problems
-        for row in outcome.rows:
-            key = row["trace_key"]
-            if key in seen:
+        for line, key in zip(outcome.lines, outcome.keys, strict=True):
+            if key.trace_key in seen:
                 report.duplicates_dropped += 1
                 continue
-            seen.add(key)
-            group = f"{row.get('user')}\t{row['provider']}"
+            seen.add(key.trace_key)
+            group = f"{key.user}\t{outcome.provider}"
             stats = report.groups.setdefault(group, GroupStats())
             stats.steps += 1
-            stats.tool_calls += len(row["tools"])
-            if row["session_id"] not in sessions[group]:
-                sessions[group].add(row["session_id"])
+            stats.tool_calls += key.tool_calls
+            if key.session_id not in sessions[group]:
+                sessions[group].add(key.session_id)
                 stats.sessions += 1
             report.rows += 1
-            if keep:
-                kept.append(row)
-            yield row
+            yield line
 
 
 def collect_home(home: Path, cache: Path | bool | None = False) -> tuple[CollectReport, list[Row]]:

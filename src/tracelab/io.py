@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -98,34 +99,47 @@ def _arrow_ready(row: Row) -> Row:
     return {**row, "tools": fixed}
 
 
+def write_lines(lines: Iterable[bytes], path: Path) -> int:
+    """Write already-serialized JSONL lines to a .jsonl / .jsonl.gz `path`, atomically."""
+    path = Path(path)
+    fmt = trace_format(path)
+    if fmt == "parquet":
+        return write_rows((orjson.loads(line) for line in lines), path)
+    count = 0
+    with atomic_path(path) as tmp, _open_jsonl(tmp, fmt) as fh:
+        buf: list[bytes] = []
+        for line in lines:
+            buf.append(line)
+            count += 1
+            if len(buf) >= 4096:
+                fh.write(b"".join(buf))
+                buf.clear()
+        fh.write(b"".join(buf))
+    return count
+
+
+def _open_jsonl(path: Path, fmt: str) -> Any:
+    if fmt == "jsonl.gz":
+        return gzip.open(path, "wb", compresslevel=6)
+    return open(path, "wb")
+
+
 def write_rows(rows: Iterable[Row], path: Path) -> int:
     """Write rows to `path` (format by suffix), atomically. Returns the number of rows."""
     path = Path(path)
-    fmt = trace_format(path)
+    if trace_format(path) != "parquet":
+        return write_lines((dumps_row(row) for row in rows), path)
     count = 0
-    with atomic_path(path) as tmp:
-        if fmt == "parquet":
-            with pq.ParquetWriter(tmp, ARROW_SCHEMA, compression="zstd") as writer:
-                batch: list[Row] = []
-                for row in rows:
-                    batch.append(_arrow_ready(row))
-                    count += 1
-                    if len(batch) >= _PARQUET_BATCH:
-                        writer.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
-                        batch.clear()
-                if batch or count == 0:
-                    writer.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
-        else:
-            opener = gzip.open if fmt == "jsonl.gz" else open
-            with opener(tmp, "wb") as fh:
-                buf: list[bytes] = []
-                for row in rows:
-                    buf.append(dumps_row(row))
-                    count += 1
-                    if len(buf) >= 4096:
-                        fh.write(b"".join(buf))
-                        buf.clear()
-                fh.write(b"".join(buf))
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, ARROW_SCHEMA, compression="zstd") as out:
+        batch: list[Row] = []
+        for row in rows:
+            batch.append(_arrow_ready(row))
+            count += 1
+            if len(batch) >= _PARQUET_BATCH:
+                out.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
+                batch.clear()
+        if batch or count == 0:
+            out.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
     return count
 
 

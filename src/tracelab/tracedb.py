@@ -1,0 +1,435 @@
+"""Build and open the DuckDB analysis database of a normalized trace.
+
+Why DuckDB, and why this shape: analyses are SQL over three flat tables — `rounds` (one row per
+step), `tool_calls` (one per tools[] element) and `timing_events` (one per timing_events[]
+element) — joined on `round_pk`. Column names are the field names of `tracelab.schema`, so every
+query uses the names of the normalized format.
+
+How the build stays fast (357k steps in a few seconds on 2 cores): DuckDB does all the work.
+`read_json` (explicit column types derived from `schema.ARROW_SCHEMA`, `ignore_errors`) or
+`read_parquet` loads the file once into a TEMP staging table; the three tables are then
+`CREATE TABLE … AS SELECT` over it, with `unnest` for the nested lists. No Python loop touches
+rows. The staging table lives in DuckDB's buffer pool, bounded by `BUILD_MEMORY_LIMIT` (it spills
+to a temp directory beside the database when the input is larger).
+
+`round_pk` is the ingestion ordinal: the 0-based position of the step among the readable step
+rows of the input, in file order. It relies on DuckDB's `preserve_insertion_order` (set
+explicitly for the build): a `CREATE TABLE AS SELECT` without ORDER BY stores rows in the order
+the scan produced them, so the staging table's `rowid` is the file order. The build checks this
+assumption against the scan's `WITH ORDINALITY` counter and fails rather than mis-numbering.
+Every step row is kept — the public dataset has duplicate `round_id`s and `trace_key`s.
+
+Unreadable input lines (invalid JSON, not an object, a truncated last line, or an object with
+none of the identity fields provider/session_id/round_id/trace_key) are not steps: they are
+counted in `BuildReport.skipped_lines`, never silently dropped.
+
+The database is written atomically: built in a temp file beside `dst` and renamed over it only
+when complete, so a failed build leaves the previous database untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tracelab import __version__
+from tracelab.io import TraceFormatError, trace_format
+from tracelab.schema import (
+    ARROW_SCHEMA,
+    PRIVATE_TOOL_FIELDS,
+    ROW_FIELDS,
+    TIMING_EVENT_FIELDS,
+    TOOL_FIELDS,
+)
+
+#: DuckDB memory limit during the build; above it the staging table spills to disk.
+BUILD_MEMORY_LIMIT = "1GB"
+#: Largest JSONL line DuckDB parses (its default; larger buffers cost parallelism, ~+35% load).
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+#: String fields stored as TIMESTAMPTZ in the database (ISO-8601 `Z` strings in the trace).
+TIMESTAMP_FIELDS = frozenset({"timestamp", "emitted_at", "result_at"})
+#: A record with none of these is not a step row (it is counted as a skipped line).
+IDENTITY_FIELDS = ("provider", "session_id", "round_id", "trace_key")
+#: Row fields copied onto every tool_calls / timing_events row, so common queries need no join.
+TOOL_CONTEXT_FIELDS = ("provider", "session_id", "model")
+EVENT_CONTEXT_FIELDS = ("provider", "session_id")
+
+_LIST_FIELDS = tuple(name for name, t in ROW_FIELDS.items() if pa.types.is_list(t))
+SCALAR_ROW_FIELDS = tuple(name for name in ROW_FIELDS if name not in _LIST_FIELDS)
+DB_TOOL_FIELDS = tuple(name for name in TOOL_FIELDS if name not in PRIVATE_TOOL_FIELDS)
+DB_EVENT_FIELDS = tuple(TIMING_EVENT_FIELDS)
+
+
+@dataclass
+class BuildReport:
+    """What a build produced; `skipped_lines` counts input lines that were not readable steps."""
+
+    rows: int = 0
+    tool_calls: int = 0
+    timing_events: int = 0
+    skipped_lines: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        text = (
+            f"{self.rows} steps, {self.tool_calls} tool calls, "
+            f"{self.timing_events} timing events in {self.seconds:.1f} s"
+        )
+        if self.skipped_lines:
+            text += f"; skipped {self.skipped_lines} unreadable lines"
+        return text
+
+
+# --- types and SQL helpers ----------------------------------------------------------------
+
+
+def _q(name: str) -> str:
+    """Quote an identifier (several field names — `user`, `timestamp` — are SQL keywords)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def duckdb_type(arrow_type: pa.DataType, drop: tuple[str, ...] = ()) -> str:
+    """DuckDB type for a schema Arrow type; struct fields named in `drop` are left out."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "VARCHAR"
+    if pa.types.is_int64(arrow_type):
+        return "BIGINT"
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return duckdb_type(arrow_type.value_type, drop) + "[]"
+    if pa.types.is_struct(arrow_type):
+        inner = ", ".join(
+            f"{_q(f.name)} {duckdb_type(f.type, drop)}" for f in arrow_type if f.name not in drop
+        )
+        return f"STRUCT({inner})"
+    raise TypeError(f"no DuckDB mapping for Arrow type {arrow_type}")
+
+
+def _db_type(name: str, arrow_type: pa.DataType) -> str:
+    return "TIMESTAMPTZ" if name in TIMESTAMP_FIELDS else duckdb_type(arrow_type)
+
+
+def _convert(expr: str, name: str, arrow_type: pa.DataType) -> str:
+    """SQL turning a staged value into its database type; bad values become NULL, not errors."""
+    return f"TRY_CAST({expr} AS {_db_type(name, arrow_type)})"
+
+
+def _json_columns() -> str:
+    """The `columns={…}` argument of read_json: every row field, private tool `input` left out.
+
+    Leaving `input` out means DuckDB never materializes it; keys not listed (unknown top-level
+    fields, extra struct keys) are ignored by read_json.
+    """
+    items = (f"'{f.name}': '{duckdb_type(f.type, PRIVATE_TOOL_FIELDS)}'" for f in ARROW_SCHEMA)
+    return "{" + ", ".join(items) + "}"
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --- the staging load ---------------------------------------------------------------------
+
+
+@dataclass
+class _Staged:
+    """Which fields the staged source has (a public or foreign Parquet file may lack some)."""
+
+    row_fields: set[str]
+    tool_fields: set[str]
+    event_fields: set[str]
+
+
+def _parquet_select(path: Path) -> tuple[str, _Staged]:
+    """Select list for a Parquet source: known columns cast to the schema type, missing as NULL."""
+    file_schema = pq.read_schema(path)
+    present = {f.name: f.type for f in file_schema}
+    exprs = []
+    nested: dict[str, set[str]] = {"tools": set(), "timing_events": set()}
+    for name, arrow_type in ROW_FIELDS.items():
+        if name not in present:
+            exprs.append(f"NULL::{duckdb_type(arrow_type, PRIVATE_TOOL_FIELDS)} AS {_q(name)}")
+        elif name in _LIST_FIELDS:
+            # Kept as the file has it; the unnest step reads only the struct fields present.
+            value_type = getattr(present[name], "value_type", None)
+            if value_type is not None and pa.types.is_struct(value_type):
+                nested[name] = {f.name for f in value_type}
+                exprs.append(_q(name))
+            else:
+                exprs.append(f"NULL::{duckdb_type(arrow_type)} AS {_q(name)}")
+        else:
+            exprs.append(f"TRY_CAST({_q(name)} AS {duckdb_type(arrow_type)}) AS {_q(name)}")
+    staged = _Staged(
+        set(ROW_FIELDS) & set(present),
+        nested["tools"] & set(TOOL_FIELDS),
+        nested["timing_events"] & set(TIMING_EVENT_FIELDS),
+    )
+    return ", ".join(exprs), staged
+
+
+def _load_staging(con: duckdb.DuckDBPyConnection, src: Path, fmt: str) -> _Staged:
+    """Load the source into TEMP table `staging` (all records, in file order, plus `_ord`)."""
+    path = _sql_str(str(src))
+    if fmt == "parquet":
+        select, staged = _parquet_select(src)
+        source = f"read_parquet({path})"
+    else:
+        select = "*"
+        source = (
+            f"read_json({path}, format='newline_delimited', columns={_json_columns()}, "
+            f"ignore_errors=true, maximum_object_size={MAX_LINE_BYTES})"
+        )
+        staged = _Staged(set(ROW_FIELDS), set(TOOL_FIELDS), set(TIMING_EVENT_FIELDS))
+    con.execute(
+        f"CREATE TEMP TABLE staging AS SELECT {select}, ordinality AS _ord "
+        f"FROM {source} WITH ORDINALITY"
+    )
+    return staged
+
+
+@contextlib.contextmanager
+def _salvaged_gzip(src: Path, workdir: Path) -> Iterator[tuple[Path, bool]]:
+    """Decompress a damaged .gz into a plain JSONL beside the build, up to the damage.
+
+    Why: DuckDB refuses a truncated gzip stream outright, but a download or an agent still
+    writing leaves exactly that, and the complete lines before the damage are good rows (the
+    same tolerance as `io.read_rows`). Yields (path, damaged); the partial last line is dropped.
+    """
+    out = workdir / f".{src.name}.{secrets.token_hex(4)}.salvage.jsonl"
+    damaged = False
+    written = 0
+    try:
+        with open(src, "rb") as fin, open(out, "wb") as fout:
+            dec = zlib.decompressobj(wbits=31)
+            tail = b""
+            while True:
+                chunk = fin.read(1 << 20)
+                if not chunk:
+                    damaged = not dec.eof
+                    break
+                try:
+                    data = dec.decompress(chunk)
+                    while dec.eof and dec.unused_data:  # concatenated gzip members
+                        rest = dec.unused_data
+                        dec = zlib.decompressobj(wbits=31)
+                        data += dec.decompress(rest)
+                except zlib.error:
+                    damaged = True
+                    break
+                data = tail + data
+                cut = data.rfind(b"\n") + 1
+                fout.write(data[:cut])
+                written += cut
+                tail = data[cut:]
+            if tail and not damaged:
+                fout.write(tail)  # a complete stream whose last line lacks the newline
+                written += len(tail)
+        if damaged and not written:
+            raise TraceFormatError(f"{src}: not a readable gzip stream")
+        yield out, damaged
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            out.unlink()
+
+
+# --- building the tables ------------------------------------------------------------------
+
+
+def _tables_sql(staged: _Staged) -> list[str]:
+    """CREATE TABLE statements for rounds, tool_calls, timing_events (in round_pk order)."""
+
+    def row_expr(name: str) -> str:
+        return _q(name) if name in staged.row_fields else f"NULL::{duckdb_type(ROW_FIELDS[name])}"
+
+    def elem_expr(name: str, arrow_type: pa.DataType, present: set[str]) -> str:
+        value = f"x.{_q(name)}" if name in present else "NULL"
+        return f"{_convert(value, name, arrow_type)} AS {_q(name)}"
+
+    first_ts = last_ts = "NULL"
+    if "timestamp" in staged.event_fields:
+        first_ts = "timing_events[1].timestamp"
+        last_ts = "timing_events[-1].timestamp"
+    rounds = ",\n  ".join(
+        [
+            "rowid AS round_pk",
+            *(f"{row_expr(n)} AS {_q(n)}" for n in SCALAR_ROW_FIELDS),
+            f"TRY_CAST({first_ts} AS TIMESTAMPTZ) AS started_at",
+            f"TRY_CAST({last_ts} AS TIMESTAMPTZ) AS ended_at",
+            "COALESCE(len(tools), 0)::BIGINT AS tool_call_count",
+            "COALESCE(len(timing_events), 0)::BIGINT AS timing_event_count",
+        ]
+    )
+    tool_cols = ",\n  ".join(
+        [
+            "round_pk",
+            "(pos - 1)::BIGINT AS tool_pos",
+            *(elem_expr(n, TOOL_FIELDS[n], staged.tool_fields) for n in DB_TOOL_FIELDS),
+            *(_q(n) for n in TOOL_CONTEXT_FIELDS),
+        ]
+    )
+    event_cols = ",\n  ".join(
+        [
+            "round_pk",
+            "(pos - 1)::BIGINT AS event_pos",
+            *(elem_expr(n, TIMING_EVENT_FIELDS[n], staged.event_fields) for n in DB_EVENT_FIELDS),
+            *(_q(n) for n in EVENT_CONTEXT_FIELDS),
+        ]
+    )
+
+    def context(fields: tuple[str, ...]) -> str:
+        return ", ".join(f"{row_expr(n)} AS {_q(n)}" for n in fields)
+
+    # unnest and generate_subscripts in one SELECT list advance in lockstep: pos = list index.
+    return [
+        f"CREATE TABLE rounds AS SELECT\n  {rounds}\nFROM steps",
+        f"CREATE TABLE tool_calls AS SELECT\n  {tool_cols}\nFROM (SELECT rowid AS round_pk, "
+        f"{context(TOOL_CONTEXT_FIELDS)}, unnest(tools) AS x, "
+        f"generate_subscripts(tools, 1) AS pos FROM steps)",
+        f"CREATE TABLE timing_events AS SELECT\n  {event_cols}\nFROM (SELECT rowid AS round_pk, "
+        f"{context(EVENT_CONTEXT_FIELDS)}, unnest(timing_events) AS x, "
+        f"generate_subscripts(timing_events, 1) AS pos FROM steps)",
+    ]
+
+
+def _is_step_sql(staged: _Staged) -> str:
+    present = [n for n in IDENTITY_FIELDS if n in staged.row_fields]
+    if not present:
+        return "FALSE"
+    return "(" + " OR ".join(f"{_q(n)} IS NOT NULL" for n in present) + ")"
+
+
+def _build_into(
+    con: duckdb.DuckDBPyConnection,
+    src: Path,
+    read_path: Path,
+    fmt: str,
+    report: BuildReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    con.execute("SET preserve_insertion_order = true")  # round_pk = file order (module doc)
+    con.execute(f"SET memory_limit = '{BUILD_MEMORY_LIMIT}'")
+    con.execute("SET enable_progress_bar = false")  # a library must not draw on the terminal
+    staged = _load_staging(con, read_path, "parquet" if fmt == "parquet" else "jsonl")
+
+    (misordered,) = con.execute("SELECT count(*) FROM staging WHERE rowid <> _ord - 1").fetchone()
+    if misordered:
+        raise RuntimeError(f"DuckDB did not keep the input order ({misordered} rows moved)")
+
+    is_step = _is_step_sql(staged)
+    (records, steps) = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {is_step}) FROM staging"
+    ).fetchone()
+    report.skipped_lines += records - steps
+    if records and not steps:
+        raise TraceFormatError(f"{src}: no line is a normalized step row; is it a trace?")
+    if steps == records:
+        con.execute("CREATE TEMP VIEW steps AS SELECT rowid, * FROM staging")
+    else:  # compact, so round_pk stays dense: 0..rows-1 in file order
+        con.execute(f"CREATE TEMP TABLE steps_t AS SELECT * FROM staging WHERE {is_step}")
+        con.execute("DROP TABLE staging")
+        con.execute("CREATE TEMP VIEW steps AS SELECT rowid, * FROM steps_t")
+    report.rows = steps
+    if progress is not None:
+        progress(steps)
+
+    for statement in _tables_sql(staged):
+        con.execute(statement)
+    (report.tool_calls,) = con.execute("SELECT count(*) FROM tool_calls").fetchone()
+    (report.timing_events,) = con.execute("SELECT count(*) FROM timing_events").fetchone()
+    con.execute("DROP VIEW steps")
+    con.execute("DROP TABLE IF EXISTS staging")
+    con.execute("DROP TABLE IF EXISTS steps_t")
+
+    meta = {
+        "tracelab_version": __version__,
+        "duckdb_version": duckdb.__version__,
+        "source_file": src.name,
+        "source_format": fmt,
+        "built_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "rows": str(report.rows),
+        "tool_calls": str(report.tool_calls),
+        "timing_events": str(report.timing_events),
+        "skipped_lines": str(report.skipped_lines),
+        "round_pk": "0-based ingestion order of the step rows in the source file",
+    }
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+    con.execute("CHECKPOINT")
+
+
+def _remove_db_files(db: Path) -> None:
+    """Remove a DuckDB file and its companions (write-ahead log, spill directory)."""
+    for path in (db, db.with_name(db.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    shutil.rmtree(db.with_name(db.name + ".tmp"), ignore_errors=True)
+
+
+def build_db(src: Path, dst: Path, progress: Callable[[int], None] | None = None) -> BuildReport:
+    """Build the analysis database `dst` from a normalized trace `src` (JSONL, .gz or Parquet).
+
+    `progress`, if given, is called with the number of step rows loaded. Raises
+    `TraceFormatError` if `src` is not a trace; `dst` is only replaced by a complete build.
+    """
+    started = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    fmt = trace_format(src)
+    if not src.is_file():
+        raise FileNotFoundError(src)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
+    report = BuildReport()
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            try:
+                _build_into(con, src, src, fmt, report, progress)
+            except duckdb.IOException:
+                if fmt != "jsonl.gz":
+                    raise
+                # A truncated/corrupt gzip stream: start over from what can be decompressed.
+                con.close()
+                _remove_db_files(tmp)
+                con = duckdb.connect(str(tmp))
+                report = BuildReport()
+                with _salvaged_gzip(src, dst.parent) as (plain, damaged):
+                    report.skipped_lines = int(damaged)
+                    _build_into(con, src, plain, fmt, report, progress)
+        finally:
+            con.close()
+        # The replaced database's WAL (if one was left behind) must not be replayed on ours.
+        with contextlib.suppress(FileNotFoundError):
+            dst.with_name(dst.name + ".wal").unlink()
+        os.replace(tmp, dst)
+    finally:
+        _remove_db_files(tmp)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def open_db(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open an analysis database (read-only by default, so several readers can share it).
+
+    The session time zone is set to UTC so TIMESTAMPTZ columns print and truncate
+    (date_trunc, hour-of-day) the same on every machine.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    return con

@@ -1,0 +1,211 @@
+"""Claude Code tool calls: plausible `input` objects and the results the runner records.
+
+Shapes follow real Claude Code 2.1 logs: the `tool_result` block the model sees, plus the
+`toolUseResult` object the CLI stores beside it (which for some tools carries a runner-reported
+`durationMs`/`durationSeconds`, the internal latency the collector extracts).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from tracelab.synth.common import filler, hex_id, sized
+
+#: (tool name, weight, median latency ms, latency sigma): latencies are log-normal.
+TOOLS: tuple[tuple[str, int, float, float], ...] = (
+    ("Bash", 35, 1500.0, 1.6),
+    ("Read", 25, 40.0, 0.8),
+    ("Edit", 14, 60.0, 0.8),
+    ("Grep", 8, 300.0, 1.0),
+    ("Glob", 4, 150.0, 0.9),
+    ("Write", 5, 50.0, 0.8),
+    ("TodoWrite", 4, 20.0, 0.6),
+    ("WebSearch", 2, 15000.0, 0.6),
+    ("WebFetch", 3, 4000.0, 0.8),
+)
+TOOL_NAMES = tuple(t[0] for t in TOOLS)
+TOOL_WEIGHTS = tuple(t[1] for t in TOOLS)
+LATENCY = {t[0]: (t[2], t[3]) for t in TOOLS}
+_DIRS = ("src", "src/core", "src/api", "tests", "lib", "scripts")
+_EXT = (".py", ".ts", ".rs", ".go", ".md", ".toml")
+_COMMANDS = (
+    "uv run pytest -q",
+    "git status --short",
+    "ls -la",
+    "make build",
+    "npm test -- --silent",
+    "cargo check",
+    "git diff --stat",
+    "python -m compileall -q src",
+)
+
+ABSENT = object()  # marker: the tool_result block has no `is_error` key at all
+
+
+def _path(rng: random.Random, cwd: str) -> str:
+    word = filler(rng, 8).strip().replace(" ", "_").replace("\n", "_") or "module"
+    return f"{cwd}/{rng.choice(_DIRS)}/{word}{rng.choice(_EXT)}"
+
+
+def _body(rng: random.Random, median: float = 700.0) -> str:
+    return filler(rng, sized(rng, median, 1.3, 0, 30_000))
+
+
+def tool_input(rng: random.Random, name: str, cwd: str) -> dict[str, Any]:
+    """The `input` object of a `tool_use` block."""
+    if name == "Bash":
+        return {"command": rng.choice(_COMMANDS), "description": filler(rng, 40)}
+    if name == "Read":
+        return {"file_path": _path(rng, cwd)}
+    if name == "Edit":
+        return {
+            "file_path": _path(rng, cwd),
+            "old_string": _body(rng, 200),
+            "new_string": _body(rng, 260),
+            "replace_all": False,
+        }
+    if name == "Write":
+        return {"file_path": _path(rng, cwd), "content": _body(rng, 1800)}
+    if name == "Grep":
+        return {"pattern": filler(rng, 12), "path": cwd, "output_mode": "content", "-n": True}
+    if name == "Glob":
+        return {"pattern": f"**/*{rng.choice(_EXT)}"}
+    if name == "TodoWrite":
+        return {
+            "todos": [
+                {
+                    "content": filler(rng, 50),
+                    "status": rng.choice(("pending", "in_progress", "completed")),
+                    "activeForm": filler(rng, 40),
+                }
+                for _ in range(rng.randint(2, 6))
+            ]
+        }
+    if name == "WebSearch":
+        return {"query": filler(rng, 60)}
+    if name == "WebFetch":
+        return {"url": f"https://docs.example.org/{hex_id(rng, 8)}", "prompt": filler(rng, 90)}
+    raise ValueError(name)
+
+
+def tool_result(
+    rng: random.Random, name: str, inp: dict[str, Any], latency_ms: int
+) -> tuple[Any, Any, Any]:
+    """(`tool_result.content`, `toolUseResult`, `is_error` or ABSENT) for a finished call."""
+    internal = max(0, latency_ms - rng.randint(2, 40))
+    if name == "Bash":
+        out = _body(rng)
+        if rng.random() < 0.08:
+            text = f"Exit code 1\n{out}"
+            return text, f"Error: {text}", True
+        tur = {
+            "stdout": out,
+            "stderr": "",
+            "interrupted": False,
+            "isImage": False,
+            "noOutputExpected": False,
+        }
+        return out, tur, False
+    if name == "Read":
+        text = _body(rng, 1500)
+        lines = text.split("\n")
+        numbered = "\n".join(f"{i:>6}\t{line}" for i, line in enumerate(lines, 1))
+        file = {
+            "filePath": inp["file_path"],
+            "content": text,
+            "numLines": len(lines),
+            "startLine": 1,
+            "totalLines": len(lines),
+        }
+        return numbered, {"type": "text", "file": file}, ABSENT
+    if name == "Edit":
+        path = inp["file_path"]
+        if rng.random() < 0.06:
+            msg = "String to replace not found in file."
+            return f"<tool_use_error>{msg}</tool_use_error>", f"Error: {msg}", True
+        tur = {
+            "filePath": path,
+            "oldString": inp["old_string"],
+            "newString": inp["new_string"],
+            "originalFile": _body(rng, 1500),
+            "structuredPatch": [
+                {
+                    "oldStart": 10,
+                    "oldLines": 3,
+                    "newStart": 10,
+                    "newLines": 4,
+                    "lines": [f"-{inp['old_string'][:80]}", f"+{inp['new_string'][:80]}"],
+                }
+            ],
+            "userModified": False,
+            "replaceAll": False,
+        }
+        return f"The file {path} has been updated successfully.", tur, ABSENT
+    if name == "Write":
+        path = inp["file_path"]
+        tur = {
+            "type": "create",
+            "filePath": path,
+            "content": inp["content"],
+            "structuredPatch": [],
+            "originalFile": None,
+            "userModified": False,
+        }
+        return f"File created successfully at: {path}", tur, ABSENT
+    if name == "Grep":
+        text = _body(rng, 700)
+        names = [f"src/{hex_id(rng, 6)}.py" for _ in range(rng.randint(1, 5))]
+        tur = {
+            "mode": "content",
+            "numFiles": len(names),
+            "filenames": names,
+            "content": text,
+            "numLines": text.count("\n") + 1,
+        }
+        return text, tur, ABSENT
+    if name == "Glob":
+        names = [f"src/{hex_id(rng, 6)}.py" for _ in range(rng.randint(0, 30))]
+        tur = {
+            "filenames": names,
+            "durationMs": internal,
+            "numFiles": len(names),
+            "truncated": False,
+        }
+        return "\n".join(names) or "No files found", tur, ABSENT
+    if name == "TodoWrite":
+        msg = (
+            "Todos have been modified successfully. Ensure that you continue to use the todo list."
+        )
+        return msg, {"oldTodos": [], "newTodos": inp["todos"]}, ABSENT
+    if name == "WebSearch":
+        text = _body(rng, 3000)
+        links = [
+            {"title": filler(rng, 50), "url": f"https://example.org/{hex_id(rng, 10)}"}
+            for _ in range(rng.randint(3, 10))
+        ]
+        tur = {
+            "query": inp["query"],
+            "results": [
+                filler(rng, 80),
+                {"tool_use_id": f"srvtoolu_01{hex_id(rng, 22)}", "content": links},
+                text,
+            ],
+            "durationSeconds": internal / 1000.0,
+            "searchCount": 1,
+        }
+        return f'Web search results for query: "{inp["query"]}"\n\n{text}', tur, ABSENT
+    if name == "WebFetch":
+        text = _body(rng, 1200)
+        tur = {
+            "bytes": len(text) * 3,
+            "code": 200,
+            "codeText": "OK",
+            "result": text,
+            "durationMs": internal,
+            "url": inp["url"],
+        }
+        # Results are sometimes a list of text blocks rather than a plain string.
+        content: Any = [{"type": "text", "text": text}] if rng.random() < 0.5 else text
+        return content, tur, ABSENT
+    raise ValueError(name)

@@ -1,0 +1,148 @@
+"""Shared building blocks of the synthetic log writers: ids, clock, filler text, numbers.
+
+Everything is drawn from one `random.Random` so a seed fixes every byte written; there is no
+wall-clock time and no `uuid4()`. Filler text is sliced out of a fixed corpus built once at
+import, because generating text character by character would dominate the run time.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+#: 2026-01-05T09:00:00Z in epoch milliseconds: the synthetic timeline starts here.
+BASE_MS = 1_767_603_600_000
+SYNTHETIC_ROOT = "/home/synthetic/projects"
+PROJECT_NAMES = (
+    "orbit-api",
+    "lumen-ui",
+    "ferry-cli",
+    "quartz-db",
+    "atlas-infra",
+    "cobalt-ml",
+    "harbor-docs",
+    "nimbus-sdk",
+)
+
+_PROSE = (
+    "the function returns a list of parsed records and the caller checks each value before "
+    "writing config cache index request response handler module test fixture build deploy "
+    "schema migration table column query result error warning retry timeout buffer stream "
+    "token session user client server worker queue event loop thread lock file path directory "
+    "import export class method field option flag argument default value string integer float "
+    "update create delete read write open close parse format render validate compute merge "
+    "branch commit diff patch review lint type check coverage benchmark latency throughput "
+    "memory disk network socket port host route endpoint payload header status code version"
+)
+_WORDS = tuple(_PROSE.split())
+_CODE = (
+    "def handle(request):",
+    "    return self._cache.get(key, default)",
+    "for item in items:",
+    "    if not item.valid:",
+    "        continue",
+    "class Worker(BaseWorker):",
+    "import os, sys, json",
+    "    raise ValueError(f'bad value: {value!r}')",
+    "assert result == expected",
+    "const config = loadConfig(process.env);",
+    "fn main() -> Result<(), Error> {",
+    "SELECT id, name FROM users WHERE active = 1;",
+    "    logger.info('processed %d rows', count)",
+    "}",
+)
+
+
+def _build_corpus(size: int) -> str:
+    """A fixed mix of prose and code-looking lines to slice filler from."""
+    rng = random.Random(0x5EED)
+    parts: list[str] = []
+    total = 0
+    while total < size:
+        if rng.random() < 0.35:
+            line = rng.choice(_CODE)
+        else:
+            line = " ".join(rng.choices(_WORDS, k=rng.randint(6, 16)))
+        parts.append(line)
+        total += len(line) + 1
+    return "\n".join(parts)
+
+
+CORPUS = _build_corpus(1 << 20)
+B64_CORPUS = base64.b64encode(random.Random(0xB64).randbytes(1 << 18)).decode()
+
+
+def filler(rng: random.Random, n: int, corpus: str = CORPUS) -> str:
+    """`n` characters of plausible text (a slice of the corpus at a random offset)."""
+    n = max(0, min(n, len(corpus) - 1))
+    start = rng.randrange(len(corpus) - n)
+    return corpus[start : start + n]
+
+
+def sized(rng: random.Random, median: float, sigma: float, lo: int, hi: int) -> int:
+    """A log-normal integer clamped to [lo, hi]: sizes and durations are heavy-tailed."""
+    value = rng.lognormvariate(math.log(median), sigma)
+    return int(min(hi, max(lo, value)))
+
+
+@lru_cache(maxsize=8192)
+def _iso_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def iso(ms: int) -> str:
+    """ISO-8601 UTC with milliseconds and `Z`, as both agents write timestamps."""
+    seconds, rest = divmod(ms, 1000)
+    return f"{_iso_second(seconds)}.{rest:03d}Z"
+
+
+def uuid4_like(rng: random.Random) -> str:
+    """A version-4-shaped UUID drawn from the RNG (deterministic, unlike uuid.uuid4)."""
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def uuid7_like(rng: random.Random, ms: int) -> str:
+    """A UUIDv7-shaped id: its string sorts by the millisecond timestamp `ms` (Codex ids)."""
+    h = f"{ms:012x}7{rng.getrandbits(12):03x}{8 | rng.getrandbits(2):x}{rng.getrandbits(60):015x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def hex_id(rng: random.Random, digits: int) -> str:
+    return f"{rng.getrandbits(4 * digits):0{digits}x}"
+
+
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def alnum_id(rng: random.Random, length: int) -> str:
+    return "".join(rng.choices(_ALNUM, k=length))
+
+
+def project_path(name: str) -> str:
+    return f"{SYNTHETIC_ROOT}/{name}"
+
+
+def project_dir(cwd: str) -> str:
+    """Claude's project directory name: the working directory with `/` replaced by `-`."""
+    return cwd.replace("/", "-")
+
+
+def user_text(rng: random.Random, median: int = 160) -> str:
+    """A user prompt; always marked so nobody mistakes it for a real person's words."""
+    return "[synthetic] " + filler(rng, sized(rng, median, 0.9, 12, 4000))
+
+
+@dataclass
+class SessionOutput:
+    """Files of one top-level session (plus its subagents/copies) and what they contain."""
+
+    files: list[tuple[str, bytes]] = field(default_factory=list)  # (path relative to home, data)
+    sessions: int = 0
+    steps: int = 0
+    tool_calls: int = 0
+    end_ms: int = 0

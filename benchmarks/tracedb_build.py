@@ -24,7 +24,7 @@ import duckdb
 
 from tracelab.io import write_rows
 from tracelab.schema import Row, make_trace_key
-from tracelab.tracedb import build_db
+from tracelab.tracedb import build_db, open_db
 
 _CLAUDE_TOOLS = ("Bash", "Read", "Edit", "Grep", "Write", "Glob", "TodoWrite")
 _CODEX_TOOLS = ("exec_command", "apply_patch", "write_stdin", "update_plan")
@@ -240,6 +240,15 @@ def main() -> None:
             f"{report.tool_calls:,} tool calls, {report.timing_events:,} timing events, "
             f"{report.skipped_lines} skipped; DB {dst.stat().st_size / 1e6:,.0f} MB"
         )
+        with open_db(dst) as db:
+            (misordered,) = db.execute(
+                "SELECT count(*) FROM (SELECT round_index, session_id,"
+                " lag(round_index) OVER w AS prev_index, lag(session_id) OVER w AS prev_session"
+                " FROM rounds WINDOW w AS (ORDER BY round_pk)) WHERE NOT"
+                " (round_index = prev_index + 1 AND session_id = prev_session"
+                " OR round_index = 0 AND session_id IS DISTINCT FROM prev_session)"
+            ).fetchone()
+        print(f"order check: {misordered} steps out of file order")
         print(
             f"peak RSS: {peak:,.0f} MB (before the build: {rss_before:,.0f} MB); "
             f"build/baseline ratio: {build_s / base_s:.1f}x"

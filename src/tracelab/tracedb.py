@@ -55,7 +55,7 @@ from tracelab.schema import (
 )
 
 #: DuckDB memory limit during the build; above it the staging table spills to disk.
-BUILD_MEMORY_LIMIT = "1GB"
+BUILD_MEMORY_LIMIT = "512MB"
 #: Largest JSONL line DuckDB parses (its default; larger buffers cost parallelism, ~+35% load).
 MAX_LINE_BYTES = 16 * 1024 * 1024
 

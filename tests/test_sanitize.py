@@ -417,6 +417,8 @@ def test_mcp_tool_part_that_leaks_is_pseudonymized() -> None:
         ("model", "/opt/models/alice-ft", r"m_[0-9a-f]{16}"),
         ("model", "accounts/fireworks/models/llama-v3", r"m_[0-9a-f]{16}"),
         ("model", "ft:gpt-4o:alice:custom", r"m_[0-9a-f]{16}"),  # carries the user name
+        ("model", "ft:gpt-4o-mini-2024-07-18:acme-corp::9abcDEF1", r"m_[0-9a-f]{16}"),  # org
+        ("model", "claude@example.com", r"m_[0-9a-f]{16}"),
         ("store", "/home/alice/.claude", r"st_[0-9a-f]{16}"),
         ("provider", "Weird Agent/1.0", r"x_[0-9a-f]{16}"),
     ],
@@ -427,7 +429,17 @@ def test_unsafe_names_are_pseudonymized(field: str, value: str, pattern: str) ->
 
 
 @pytest.mark.parametrize(
-    "model", ["claude-opus-4-8", "gpt-5.4", "claude-3-5-sonnet-20241022", "gpt-5.1-codex-max"]
+    "model",
+    [
+        "claude-opus-4-8",
+        "claude-opus-4-6[1m]",
+        "gpt-5.4",
+        "claude-3-5-sonnet-20241022",
+        "gpt-5.1-codex-max",
+        "qwen2.5-coder:32b",
+        "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+        "claude-sonnet-4-5@20250929",
+    ],
 )
 def test_safe_model_names_are_kept(model: str) -> None:
     assert sanitize_row(claude_row(model=model), KEY)["model"] == model
@@ -654,3 +666,13 @@ def test_corrupt_default_key_is_an_error_not_replaced() -> None:
     with pytest.raises(SanitizeKeyError):
         load_or_create_key()
     assert path.read_text() == "tooshort"
+
+
+def test_concurrent_first_use_agrees_on_one_key() -> None:
+    """Two collectors starting at once must not end up with different keys."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: load_or_create_key(), range(16)))
+    assert len(keys) == 1
+    assert [p.name for p in default_key_path().parent.iterdir()] == ["sanitize.key"]

@@ -215,8 +215,11 @@ class PrivateMatcher:
     words shorter than 3 characters are ignored (see GENERIC_WORDS).
     """
 
+    _MEMO_LIMIT = 1 << 14
+
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._by_first: dict[str, set[tuple[str, ...]]] = {}
+        self._memo: dict[str, bool] = {}  # the same sources / tool names recur on every row
         for value in values:
             self.add(value)
 
@@ -231,6 +234,7 @@ class PrivateMatcher:
         if all(w in GENERIC_WORDS or len(w) < 3 for w in words):
             return  # e.g. `/workspace/project`: nothing identifying to look for
         self._by_first.setdefault(words[0], set()).add(words)
+        self._memo.clear()
 
     def __bool__(self) -> bool:
         return bool(self._by_first)
@@ -239,6 +243,15 @@ class PrivateMatcher:
         """True if any private string occurs in `text` as a whole word sequence."""
         if not self._by_first:
             return False
+        found = self._memo.get(text)
+        if found is None:
+            found = self._search(text)
+            if len(self._memo) >= self._MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[text] = found
+        return found
+
+    def _search(self, text: str) -> bool:
         words = _words(text)
         for i, word in enumerate(words):
             for seq in self._by_first.get(word, ()):
@@ -325,33 +338,63 @@ def _join(path: str, key: str) -> str:
 
 
 class _Auditor:
+    """Walks a row keeping the current field path as a stack; renders it only for a finding."""
+
     def __init__(self, report: AuditReport, private: PrivateMatcher, strict: bool) -> None:
         self.report = report
         self.private = private
         self.strict = strict
+        self.line = 0
+        self.path: list[str | int] = []
+        self._key_memo: dict[str, tuple[str, ...]] = {}
 
-    def string(self, line: int, path: str, text: str) -> None:
-        for reason in string_leaks(text):
-            self.report.add(line, path, reason)
+    def _render(self, suffix: str = "") -> str:
+        out = ""
+        for part in self.path:
+            out = f"{out}[{part}]" if isinstance(part, int) else _join(out, part)
+        return out + suffix
+
+    def _leaks(self, text: str) -> tuple[str, ...]:
+        reasons = string_leaks(text)
         if self.private.found_in(text):
-            self.report.add(line, path, PRIVATE_VALUE)
+            reasons = (*reasons, PRIVATE_VALUE)
+        return reasons
 
-    def value(self, line: int, path: str, value: Any) -> None:
+    def string(self, text: str, suffix: str = "") -> None:
+        reasons = self._leaks(text)
+        if reasons:
+            where = self._render(suffix)
+            for reason in reasons:
+                self.report.add(self.line, where, reason)
+
+    def value(self, value: Any) -> None:
         if isinstance(value, str):
-            self.string(line, path, value)
+            self.string(value)
         elif isinstance(value, dict):
             for key, item in value.items():
-                self.entry(line, path, str(key), item)
+                self.entry(str(key), item)
         elif isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
-                self.value(line, f"{path}[{i}]", item)
+                self.path.append(i)
+                self.value(item)
+                self.path.pop()
 
-    def entry(self, line: int, path: str, key: str, item: Any) -> None:
-        sub = _join(path, key)
-        self.string(line, f"{sub} (key name)", key)
-        if is_private_key(key) and item not in (None, "", [], {}):
-            self.report.add(line, sub, PRIVATE_KEY)
-        self.value(line, sub, item)
+    def entry(self, key: str, item: Any) -> None:
+        self.path.append(key)
+        key_reasons = self._key_memo.get(key)
+        if key_reasons is None:  # key names repeat on every row: judge each once
+            key_reasons = self._leaks(key)
+            if is_private_key(key):
+                key_reasons = (*key_reasons, PRIVATE_KEY)
+            if len(self._key_memo) < 1 << 14:
+                self._key_memo[key] = key_reasons
+        for reason in key_reasons:
+            if reason != PRIVATE_KEY:
+                self.report.add(self.line, self._render(" (key name)"), reason)
+            elif item not in (None, "", [], {}):
+                self.report.add(self.line, self._render(), PRIVATE_KEY)
+        self.value(item)
+        self.path.pop()
 
     def shapes(self, line: int, row: Row) -> None:
         for name, shape in ROW_ID_SHAPES.items():
@@ -374,11 +417,10 @@ class _Auditor:
 
     def row(self, line: int, row: Any) -> None:
         self.report.rows += 1
-        if not isinstance(row, dict):
-            self.value(line, "", row)
-            return
-        self.value(line, "", row)
-        if self.strict:
+        self.line = line
+        self.path.clear()
+        self.value(row)
+        if self.strict and isinstance(row, dict):
             self.shapes(line, row)
 
 
@@ -417,7 +459,8 @@ def _numbered_jsonl(path: Path, gz: bool, auditor: _Auditor) -> Iterator[tuple[i
                     # Cannot vouch for what we cannot parse; still say what the text leaks.
                     auditor.report.skipped_lines += 1
                     auditor.report.add(lineno, "<line>", UNPARSEABLE)
-                    auditor.string(lineno, "<line>", raw.decode("utf-8", "replace"))
+                    auditor.line, auditor.path[:] = lineno, ["<line>"]
+                    auditor.string(raw.decode("utf-8", "replace"))
     except (EOFError, gzip.BadGzipFile) as exc:
         auditor.report.skipped_lines += 1
         auditor.report.add(lineno + 1, "<file>", f"{UNPARSEABLE} ({exc.__class__.__name__})")

@@ -29,6 +29,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ from tracelab.schema import (
 _NAMESPACE = b"tracelab/sanitize/v1\x00"
 
 
+@lru_cache(maxsize=1 << 16)
 def pseudonym(key: bytes, kind: str, value: str) -> str:
     """`<prefix><16 hex>` = HMAC-SHA256(key, namespace, kind, value): keyed, stable, per kind."""
     msg = _NAMESPACE + kind.encode() + b"\x00" + value.encode("utf-8", "surrogatepass")
@@ -68,8 +70,10 @@ def pseudonym(key: bytes, kind: str, value: str) -> str:
 
 # --- what a kept string may look like -------------------------------------------------------
 
-#: Model names and stores: conservative characters, no path separators.
-SAFE_NAME_RE = re.compile(r"[A-Za-z0-9._:\-\[\]]{1,80}")
+#: Model names and stores: conservative characters, no path separators, at most one `:`
+#: (`qwen2.5-coder:32b`, `…-v1:0`; fine-tuned ids `ft:<base>:<org>:<name>:<id>` name the org),
+#: optionally a Vertex `@<date>` version.
+SAFE_NAME_RE = re.compile(r"(?=[^:]*:?[^:]*(?:@|$))[A-Za-z0-9._:\-\[\]]{1,80}(?:@\d{8})?")
 #: Provider names (also the `provider:` prefix of session ids and of trace keys).
 SAFE_PROVIDER_RE = re.compile(r"[a-z][a-z0-9_\-]{0,31}")
 #: Tool names: identifiers such as `Bash`, `apply_patch`, `mcp__srv__tool`.
@@ -95,7 +99,7 @@ class _RowContext:
 
     def __init__(self, key: bytes, row: Row) -> None:
         self.key = key
-        self.private = PrivateMatcher(private_strings(row))
+        self.private = _matcher(tuple(private_strings(row)))
 
     def pseudo(self, kind: str, value: str) -> str:
         return pseudonym(self.key, kind, value)
@@ -129,6 +133,12 @@ class _RowContext:
         if SAFE_TOOL_RE.fullmatch(value) and _clean(value, self.private):
             return value
         return self.pseudo("tool_name", value)
+
+
+@lru_cache(maxsize=256)
+def _matcher(values: tuple[str, ...]) -> PrivateMatcher:
+    """Rows of one session share their private strings: build each matcher once."""
+    return PrivateMatcher(values)
 
 
 def private_strings(row: Row) -> list[str]:

@@ -174,6 +174,7 @@ class _Session:
         self.tok = _Tokens(rng)
         self.last_call_ms: int | None = None
         self.title = filler(rng, 40)
+        self.force_agent = False  # make the next tool call of this session an Agent call
 
     # --- one request ------------------------------------------------------------------------
 
@@ -201,7 +202,7 @@ class _Session:
             "type": "user",
             "message": {"role": "user", "content": prompt},
         }
-        f.conv(t, head, {"permissionMode": "default"} if main else None)
+        f.conv(t, head, {"permissionMode": "default"})
         if main and rng.random() < 0.3:
             f.conv(
                 t + 1,
@@ -213,6 +214,8 @@ class _Session:
         append = len(prompt) // 4 + rng.randint(20, 200)
         uncached = append if rng.random() < 0.3 else rng.randint(1, 6)
         n_steps = 1 + min(int(rng.expovariate(0.22)), 40)
+        if self.force_agent:
+            n_steps = max(n_steps, 2)
         start = t
         for i in range(n_steps):
             final = i == n_steps - 1
@@ -305,7 +308,8 @@ class _Session:
             text_chars = min(out * 4, sized(rng, 500 if n_tools else 1500, 1.0, 20, 12_000))
             blocks.append({"type": "text", "text": filler(rng, text_chars)})
         for _ in range(n_tools):
-            if self.depth == 0 and rng.random() < P_SUBAGENT:
+            if self.depth == 0 and (rng.random() < P_SUBAGENT or self.force_agent):
+                self.force_agent = False
                 name = "Agent"
                 tin: dict[str, Any] = {
                     "description": filler(rng, 30),
@@ -451,10 +455,11 @@ class _Session:
         """A `<synthetic>` assistant message (CLI-made, not an API call: never a step)."""
         rng, f = self.rng, self.file
         head = {
+            "promptId": uuid4_like(rng),
             "type": "user",
             "message": {"role": "user", "content": "[synthetic] [Request interrupted by user]"},
         }
-        f.conv(t, head)
+        f.conv(t, head, {"permissionMode": "default"})
         by_id = rng.random() < 0.5
         message = {
             "model": self.model if by_id else "<synthetic>",
@@ -464,14 +469,21 @@ class _Session:
             "content": [{"type": "text", "text": "No response requested."}],
             "stop_reason": "stop_sequence",
             "stop_sequence": "",
+            "stop_details": None,
             "usage": _usage(0, 0, 0, 0),
         }
         f.conv(t + rng.randint(1, 20), {"message": message, "type": "assistant"})
         return t + 50
 
 
-def write_session(rng: random.Random, start_ms: int, project: str) -> SessionOutput:
-    """One Claude Code session (and its subagents / backup copy) starting at `start_ms`."""
+def write_session(
+    rng: random.Random, start_ms: int, project: str, force: frozenset[str] = frozenset()
+) -> SessionOutput:
+    """One Claude Code session (and its subagents / backup copy) starting at `start_ms`.
+
+    `force` guarantees rare features so small homes still contain every trap: "subagent",
+    "synthetic", "interrupt", "backup".
+    """
     cwd = project_path(project)
     pdir = project_dir(cwd)
     rel_dir = f".claude/projects/{pdir}"
@@ -483,16 +495,19 @@ def write_session(rng: random.Random, start_ms: int, project: str) -> SessionOut
     file.meta({"type": "mode", "mode": "normal", "sessionId": session_id})
     file.meta({"type": "permission-mode", "permissionMode": "default", "sessionId": session_id})
     session = _Session(rng, out, file, cwd, rel_dir, model, 0)
+    session.force_agent = "subagent" in force
 
     n_requests = 1 + min(int(rng.expovariate(0.45)), 12)
-    interrupt = rng.random() < P_INTERRUPT
+    interrupt = rng.random() < P_INTERRUPT or "interrupt" in force
     synthetic_at = rng.randrange(n_requests) if rng.random() < P_SYNTHETIC else -1
+    if "synthetic" in force:
+        synthetic_at, interrupt = 0, "interrupt" in force
     t = start_ms
     for r in range(n_requests):
-        if r == synthetic_at:
-            t = session.synthetic_message(t)
         last = r == n_requests - 1
         t = session.request(t, user_text(rng), interrupt=last and interrupt)
+        if r == synthetic_at and not (last and interrupt):
+            t = session.synthetic_message(t + rng.randint(1_000, 30_000))
         t += sized(rng, 60_000, 2.0, 2_000, 6 * 3600_000)  # human gap: seconds to hours
     if interrupt:
         file.meta(
@@ -506,7 +521,7 @@ def write_session(rng: random.Random, start_ms: int, project: str) -> SessionOut
 
     data = file.data()
     out.files.append((f"{rel_dir}/{session_id}.jsonl", data))
-    if rng.random() < P_BACKUP:
+    if rng.random() < P_BACKUP or "backup" in force:
         # Same bytes under the backup store: same session key and message ids → pure duplicates.
         out.files.append((f".claude.back/projects/{pdir}/{session_id}.jsonl", data))
     out.steps += file.steps

@@ -129,6 +129,8 @@ class _Session:
         self.last_call_ms: int | None = None
         self.running: int | None = None  # exec session id still running (write_stdin target)
         self.may_spawn = parent is None and rng.random() < P_SUBAGENT_SESSION
+        self.force_spawn = False  # spawn from the first tool call (set by write_session)
+        self.force_echo = False  # echo the next token_count
         self.steps = 0
         self.tool_calls = 0
         self.turn_id = ""
@@ -234,6 +236,8 @@ class _Session:
             )
         append = len(prompt) // 4 + rng.randint(20, 200)
         n_steps = 1 + min(int(rng.expovariate(0.22)), 40)
+        if self.force_spawn:
+            n_steps = max(n_steps, 2)
         message = ""
         for i in range(n_steps):
             final = i == n_steps - 1
@@ -347,8 +351,8 @@ class _Session:
         for _ in range(n_tools):
             call_id = f"call_{alnum_id(rng, 24)}"
             t += rng.randint(1, 60)
-            if self.may_spawn and rng.random() < P_SUBAGENT_STEP:
-                self.may_spawn = False
+            if self.may_spawn and (rng.random() < P_SUBAGENT_STEP or self.force_spawn):
+                self.may_spawn = self.force_spawn = False
                 spawn = call_id
                 args = _dump_str({"message": user_text(rng, 300), "agent_type": "worker"})
                 self._call(t, "spawn_agent", call_id, args)
@@ -413,8 +417,10 @@ class _Session:
         }
         count = {"type": "token_count", "info": info, "rate_limits": None}
         self.line(t, "event_msg", count)
-        if rng.random() < P_ECHO:  # same total again: an echo, not a new call
-            self.line(t + rng.randint(0, 30), "event_msg", count)
+        if rng.random() < P_ECHO or self.force_echo:  # same total again: an echo, not a call
+            self.force_echo = False
+            t += rng.randint(0, 30)
+            self.line(t, "event_msg", count)
         self.last_total = total
         self.last_call_ms = t
         self.steps += 1
@@ -573,14 +579,23 @@ def _rate_limits(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def write_session(rng: random.Random, start_ms: int, project: str) -> SessionOutput:
-    """One Codex CLI session (and possibly one subagent rollout) starting at `start_ms`."""
+def write_session(
+    rng: random.Random, start_ms: int, project: str, force: frozenset[str] = frozenset()
+) -> SessionOutput:
+    """One Codex CLI session (and possibly one subagent rollout) starting at `start_ms`.
+
+    `force` guarantees rare features so small homes still contain every trap: "subagent",
+    "interrupt", "echo".
+    """
     out = SessionOutput(sessions=1)
     session = _Session(rng, out, project_path(project), start_ms)
+    if "subagent" in force:
+        session.may_spawn = session.force_spawn = True
+    session.force_echo = "echo" in force
     t = session.header()
     session.preamble(t)
     n_turns = 1 + min(int(rng.expovariate(0.45)), 12)
-    interrupt = rng.random() < P_INTERRUPT
+    interrupt = rng.random() < P_INTERRUPT or "interrupt" in force
     for k in range(n_turns):
         last = k == n_turns - 1
         t = session.turn(t, user_text(rng), first=k == 0, interrupt=last and interrupt)

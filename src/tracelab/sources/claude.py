@@ -118,8 +118,11 @@ class ClaudeParser:
             self._assistant(record)
         elif kind == "user":
             self._user(record)
+        elif not isinstance(kind, str):
+            # Not "unknown type None": a record with no type is a malformed line.
+            self.issues.other["record(s) without a type"] += 1
         elif kind not in BOOKKEEPING_TYPES:
-            self.issues.unknown_types[str(kind)[:40]] += 1
+            self.issues.unknown_types[kind[:40]] += 1
 
     def _assistant(self, record: dict) -> None:
         message = record.get("message")

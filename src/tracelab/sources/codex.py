@@ -154,8 +154,12 @@ class CodexParser:
             return
         kind = record.get("type")
         payload = record.get("payload")
+        if not isinstance(kind, str):
+            # Not "unknown type None": a record with no type is a malformed line.
+            self.issues.other["record(s) without a type"] += 1
+            return
         if kind not in KNOWN_TYPES:
-            self.issues.unknown_types[str(kind)[:40]] += 1
+            self.issues.unknown_types[kind[:40]] += 1
             return
         if not isinstance(payload, dict):
             return

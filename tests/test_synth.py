@@ -350,3 +350,16 @@ def test_collector_recovers_the_summary(home: tuple[Path, SynthSummary]) -> None
     assert dict(steps) == summary.steps
     assert dict(tools) == summary.tool_calls
     assert {k: len(v) for k, v in sessions.items()} == summary.sessions
+
+
+def test_rerun_replaces_a_synthetic_home_but_refuses_a_real_one(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    generate_home(home, sessions=8, seed=1)
+    again = generate_home(home, sessions=2, seed=1)  # fewer sessions: no stale files remain
+    assert len(list(home.rglob("*.jsonl"))) == again.files
+    real = tmp_path / "real"
+    (real / ".claude/projects/-x").mkdir(parents=True)
+    (real / ".claude/projects/-x/s.jsonl").write_text("{}\n")
+    with pytest.raises(FileExistsError):
+        generate_home(real, sessions=1)
+    assert (real / ".claude/projects/-x/s.jsonl").read_text() == "{}\n"

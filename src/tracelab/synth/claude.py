@@ -360,10 +360,11 @@ class _Session:
                 },
                 "type": "assistant",
             }
+            # A block's line is written once it is complete: the last one ends the response.
+            t += int(out * ms_per_token / len(blocks)) + rng.randint(1, 30)
             uid = f.conv(t, head)
             if block["type"] == "tool_use":
                 calls.append(_Call(block["id"], block["name"], block["input"], t, uid))
-            t += int(out * ms_per_token / len(blocks)) + rng.randint(1, 30)
         self.last_call_ms = t
         f.steps += 1
         f.tool_calls += n_tools

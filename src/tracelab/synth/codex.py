@@ -346,6 +346,7 @@ class _Session:
             }
             self.line(t + 1, "response_item", item)
             t += rng.randint(2, 400)
+        t += int((out - last["reasoning_output_tokens"]) * ms_per_token / 2)  # call arguments
         calls: list[tuple[str, str, str, int]] = []  # (call_id, kind, cmd/patch, emitted ms)
         spawn = None
         for _ in range(n_tools):
@@ -409,7 +410,7 @@ class _Session:
                 ]
                 self._call(t, "update_plan", call_id, _dump_str({"plan": plan}))
                 calls.append((call_id, "update_plan", "", t))
-        t += int(out * ms_per_token / 3) + rng.randint(5, 60)
+        t += rng.randint(5, 80)  # the count follows the response's last item closely
         info = {
             "total_token_usage": total,
             "last_token_usage": last,

@@ -10,6 +10,7 @@ when a later one does.
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,23 @@ class SynthSummary:
     tool_calls: dict[str, int] = field(default_factory=dict)
 
 
+def _prepare(out: Path) -> None:
+    """Make `out` ready: a previous synthetic run's stores are replaced (stale files would
+    break the counts); a directory with agent logs but no synthetic marker — possibly a real
+    home — is refused rather than polluted."""
+    out.mkdir(parents=True, exist_ok=True)
+    stores = [out / name for name in (".claude", ".claude.back", ".codex") if (out / name).exists()]
+    if not stores:
+        return
+    marker = out / "SYNTHETIC.txt"
+    if not (marker.is_file() and marker.read_text(encoding="utf-8").startswith(NOTICE[:40])):
+        raise FileExistsError(
+            f"{out} already holds agent logs and is not a synthetic home; refusing to write there"
+        )
+    for store in stores:
+        shutil.rmtree(store)
+
+
 def _provider_for(index: int, providers: tuple[str, ...]) -> str:
     if set(providers) == {"claude", "codex"}:
         return _MIXED_CYCLE[index % len(_MIXED_CYCLE)]
@@ -77,7 +95,7 @@ def generate_home(
     if unknown or not providers:
         raise ValueError(f"providers must be a non-empty subset of {sorted(PROVIDERS)}: {unknown}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare(out)
     (out / "SYNTHETIC.txt").write_text(NOTICE.format(seed=seed), encoding="utf-8")
     summary = SynthSummary(
         home=out,

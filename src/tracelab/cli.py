@@ -133,14 +133,14 @@ def sanitize(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
 ) -> None:
     """Make a public trace: allow-listed fields, keyed pseudonyms, then a privacy audit."""
-    from tracelab.keys import KeyError_, load_or_create_key
+    from tracelab.keys import SanitizeKeyError, load_or_create_key
     from tracelab.sanitize import SanitizeError, sanitize_file
 
     _check_input(input)
     _check_trace_suffix(output)
     try:
         key = load_or_create_key(key_file)
-    except KeyError_ as exc:
+    except SanitizeKeyError as exc:
         _fail(str(exc))
     try:
         report = sanitize_file(input, output, key)

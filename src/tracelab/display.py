@@ -142,8 +142,8 @@ def audit_report(console: Console, report: Any, path: Path) -> None:
     console.print(f"[bold red]Privacy audit FAILED[/]: {len(report.findings)} finding(s) in {path}")
     for finding in report.findings[:50]:
         console.print(f"  line {finding.line}: {finding.field}: {finding.reason}")
-    if len(report.findings) > 50:
-        console.print(f"  … and {len(report.findings) - 50} more (see --json)")
+    if report.finding_count > 50:
+        console.print(f"  … and {report.finding_count - 50} more (see --json)")
 
 
 def db_report(console: Console, report: Any, output: Path) -> None:

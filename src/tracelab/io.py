@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -21,7 +22,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracelab.schema import ARROW_SCHEMA, ROW_FIELDS, Row
+from tracelab.schema import ARROW_SCHEMA, PRIVATE_ROW_FIELDS, PUBLIC_ARROW_SCHEMA, ROW_FIELDS, Row
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -68,8 +69,11 @@ def atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> No
 
 
 def _jsonable_row(row: Row) -> Row:
-    """Row in schema order, timing-event attributes that are null omitted (spec §3)."""
-    out = {name: row.get(name) for name in ROW_FIELDS}
+    """Row in schema order, timing-event attributes that are null omitted (spec §3).
+
+    Fields the row does not carry are not written: a sanitized row has no private keys at all.
+    """
+    out = {name: row[name] for name in ROW_FIELDS if name in row}  # absent stays absent
     events = out.get("timing_events")
     if events:
         out["timing_events"] = [{k: v for k, v in ev.items() if v is not None} for ev in events]
@@ -129,17 +133,21 @@ def write_rows(rows: Iterable[Row], path: Path) -> int:
     path = Path(path)
     if trace_format(path) != "parquet":
         return write_lines((dumps_row(row) for row in rows), path)
+    rows = iter(rows)
+    first = next(rows, None)
+    private = first is not None and any(name in first for name in PRIVATE_ROW_FIELDS)
+    schema = ARROW_SCHEMA if private or first is None else PUBLIC_ARROW_SCHEMA
     count = 0
-    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, ARROW_SCHEMA, compression="zstd") as out:
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as out:
         batch: list[Row] = []
-        for row in rows:
+        for row in itertools.chain([first] if first is not None else [], rows):
             batch.append(_arrow_ready(row))
             count += 1
             if len(batch) >= _PARQUET_BATCH:
-                out.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
+                out.write_table(pa.Table.from_pylist(batch, schema=schema))
                 batch.clear()
         if batch or count == 0:
-            out.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
+            out.write_table(pa.Table.from_pylist(batch, schema=schema))
     return count
 
 

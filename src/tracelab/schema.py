@@ -99,6 +99,15 @@ ARROW_SCHEMA = pa.schema(list(ROW_FIELDS.items()))
 PRIVATE_ROW_FIELDS = ("session_file", "cwd", "home")
 PRIVATE_TOOL_FIELDS = ("input",)
 
+PUBLIC_TOOL_FIELDS = {k: v for k, v in TOOL_FIELDS.items() if k not in PRIVATE_TOOL_FIELDS}
+PUBLIC_ARROW_SCHEMA = pa.schema(
+    [
+        (name, pa.list_(pa.struct(list(PUBLIC_TOOL_FIELDS.items()))) if name == "tools" else t)
+        for name, t in ROW_FIELDS.items()
+        if name not in PRIVATE_ROW_FIELDS
+    ]
+)
+
 #: Fields holding identifiers that sanitizing replaces with keyed pseudonyms.
 PSEUDONYMIZED_ROW_FIELDS = ("user", "project", "session_id", "turn_id", "round_id", "trace_key")
 

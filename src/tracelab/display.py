@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -78,7 +79,11 @@ def collect_report(console: Console, report: Any) -> None:
     for key, stats in sorted(report.groups.items()):
         user, provider = key.split("\t")
         table.add_row(
-            user, provider, f"{stats.sessions:,}", f"{stats.steps:,}", f"{stats.tool_calls:,}"
+            escape(user),
+            provider,
+            f"{stats.sessions:,}",
+            f"{stats.steps:,}",
+            f"{stats.tool_calls:,}",
         )
         for i, v in enumerate((stats.sessions, stats.steps, stats.tool_calls)):
             totals[i] += v
@@ -103,11 +108,11 @@ def collect_report(console: Console, report: Any) -> None:
         parts.append(f"{report.duplicates_dropped:,} duplicate steps dropped")
     console.print(" · ".join(parts))
     if report.output:
-        console.print(f"Wrote [bold]{report.output}[/]")
+        console.print(f"Wrote [bold]{escape(report.output)}[/]")
     if report.skipped_files:
         console.print(f"[yellow]Skipped {len(report.skipped_files)} file(s):[/]")
         for skip in report.skipped_files[:_MAX_LISTED]:
-            console.print(f"  {skip.path}: {skip.reason}")
+            console.print(f"  {escape(skip.path)}: {skip.reason}", soft_wrap=True)
         _more(console, len(report.skipped_files))
     if report.file_problems:
         console.print(
@@ -115,7 +120,7 @@ def collect_report(console: Console, report: Any) -> None:
             f"({report.skipped_lines} line(s) skipped; every good row kept):[/]"
         )
         for path, problems in list(report.file_problems.items())[:_MAX_LISTED]:
-            console.print(f"  {path}: {'; '.join(problems)}")
+            console.print(f"  {escape(path)}: {escape('; '.join(problems))}", soft_wrap=True)
         _more(console, len(report.file_problems))
 
 
@@ -126,7 +131,8 @@ def _more(console: Console, n: int) -> None:
 
 def sanitize_report(console: Console, report: Any, output: Path) -> None:
     console.print(
-        f"Sanitized {report.rows_in:,} rows → {report.rows_out:,} public rows in [bold]{output}[/]"
+        f"Sanitized {report.rows_in:,} rows → {report.rows_out:,} public rows in "
+        f"[bold]{escape(str(output))}[/]"
     )
     if report.skipped_lines:
         console.print(f"[yellow]Skipped {report.skipped_lines} unreadable input line(s).[/]")
@@ -136,19 +142,24 @@ def sanitize_report(console: Console, report: Any, output: Path) -> None:
 def audit_report(console: Console, report: Any, path: Path) -> None:
     if report.ok:
         console.print(
-            f"[green]Privacy audit passed[/]: {report.rows:,} rows of {path}, no findings."
+            f"[green]Privacy audit passed[/]: {report.rows:,} rows of {escape(str(path))}, "
+            "no findings."
         )
         return
-    console.print(f"[bold red]Privacy audit FAILED[/]: {len(report.findings)} finding(s) in {path}")
+    console.print(
+        f"[bold red]Privacy audit FAILED[/]: {report.finding_count} finding(s) in "
+        f"{escape(str(path))}"
+    )
     for finding in report.findings[:50]:
-        console.print(f"  line {finding.line}: {finding.field}: {finding.reason}")
+        console.print(f"  line {finding.line}: {escape(finding.field)}: {escape(finding.reason)}")
     if report.finding_count > 50:
         console.print(f"  … and {report.finding_count - 50} more (see --json)")
 
 
 def db_report(console: Console, report: Any, output: Path) -> None:
     console.print(
-        f"Built [bold]{output}[/]: {report.rows:,} rounds, {report.tool_calls:,} tool calls, "
+        f"Built [bold]{escape(str(output))}[/]: {report.rows:,} rounds, "
+        f"{report.tool_calls:,} tool calls, "
         f"{report.timing_events:,} timing events in {report.seconds:.2f} s"
     )
     if report.skipped_lines:
@@ -157,7 +168,8 @@ def db_report(console: Console, report: Any, output: Path) -> None:
 
 def synth_report(console: Console, summary: Any) -> None:
     console.print(
-        f"Wrote SYNTHETIC agent logs to [bold]{summary.home}[/]: {summary.files} files, "
+        f"Wrote SYNTHETIC agent logs to [bold]{escape(str(summary.home))}[/]: "
+        f"{summary.files} files, "
         f"{human_bytes(summary.bytes)}"
     )
     for provider in sorted(summary.sessions):

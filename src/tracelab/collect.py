@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import pickle
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -30,12 +31,12 @@ from tracelab.paths import cache_dir as default_cache_dir
 from tracelab.schema import Row
 from tracelab.sources.claude import ClaudeParser
 from tracelab.sources.codex import CodexParser
-from tracelab.sources.common import SourceContext
+from tracelab.sources.common import ParseIssues, SourceContext, load_line
 from tracelab.sources.discover import Home, SkippedFile, discover
 
 PARSERS = {"claude": ClaudeParser, "codex": CodexParser}
 _CACHE_FORMAT = f"collect-v1-{__version__}"
-_TAIL_CHECK = 4096
+_HASH_CHUNK = 1 << 20
 _PARALLEL_MIN_BYTES = 4 << 20
 
 
@@ -113,9 +114,9 @@ def _split_complete(data: bytes) -> tuple[list[bytes], int, bool]:
     lines = data[:cut].split(b"\n")
     tail = data[cut:]
     if tail.strip():
-        try:
-            orjson.loads(tail)
-        except orjson.JSONDecodeError:
+        # Judged as the parser will read it (invalid UTF-8 repaired). Only an object is known
+        # to be complete: a bare `4` may still become `42`.
+        if load_line(tail, ParseIssues()) is None:
             return lines, cut, True  # an agent is still writing it: read it when it grows
         lines.append(tail)
     return lines, len(data), False
@@ -124,27 +125,30 @@ def _split_complete(data: bytes) -> tuple[list[bytes], int, bool]:
 def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
     """Parse one raw session file, resuming from the cache when the file only grew."""
     try:
-        fh = open(ctx.path, "rb")  # noqa: SIM115 — closed below, on every path
+        # O_NONBLOCK: a FIFO named *.jsonl must not block the run (no effect on plain files)
+        fh = os.fdopen(os.open(ctx.path, os.O_RDONLY | os.O_NONBLOCK), "rb")
     except OSError as exc:
         return FileOutcome.failed(ctx, _why(exc))
     with fh:
         try:
             st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return FileOutcome.failed(ctx, "not a regular file")
             size, mtime = st.st_size, st.st_mtime_ns
             entry = _load_entry(cache, ctx.path)
             start = 0
-            parser = None
+            parser = digest = None
             if entry and entry["size"] == size and entry["mtime"] == mtime:
                 return FileOutcome.parsed(ctx, entry["parser"], 0, size)
-            if (
-                entry
-                and size > entry["offset"]
-                and _tail_hash(fh, entry["offset"]) == entry["tail"]
-            ):
-                parser, start = entry["parser"], entry["offset"]
-                parser.issues.truncated_tail = False
+            if entry and size > entry["offset"] and entry.get("prefix"):
+                # Resume only if every byte already parsed is still there: a rewrite that
+                # keeps the end but changes an early record must not pass for growth.
+                digest = _prefix_digest(fh, entry["offset"])
+                if digest.hexdigest() == entry["prefix"]:
+                    parser, start = entry["parser"], entry["offset"]
+                    parser.issues.truncated_tail = False
             if parser is None:
-                parser = PARSERS[ctx.provider](ctx)
+                parser, digest = PARSERS[ctx.provider](ctx), hashlib.sha1()
             fh.seek(start)
             data = fh.read(size - start)  # bytes appended after fstat wait for the next run
             lines, consumed, truncated = _split_complete(data)
@@ -155,13 +159,14 @@ def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
             parser.issues.truncated_tail = truncated
             offset = start + consumed
             if cache is not None:
+                digest.update(memoryview(data)[:consumed])
                 entry = {
                     "format": _CACHE_FORMAT,
                     "path": ctx.path,
                     "size": size,
                     "mtime": mtime,
                     "offset": offset,
-                    "tail": _tail_hash(fh, offset),
+                    "prefix": digest.hexdigest(),
                     "parser": parser,
                 }
                 with contextlib.suppress(OSError):
@@ -173,11 +178,19 @@ def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
     return FileOutcome.parsed(ctx, parser, len(data), size)
 
 
-def _tail_hash(fh: Any, offset: int) -> str:
-    """Digest of the bytes just before `offset`: tells a grown file from a rewritten one."""
-    begin = max(0, offset - _TAIL_CHECK)
-    fh.seek(begin)
-    return hashlib.sha1(fh.read(offset - begin)).hexdigest()
+def _prefix_digest(fh: Any, offset: int) -> Any:
+    """SHA-1 of the first `offset` bytes (read, not parsed): tells a grown file from a
+    rewritten one. Returned unfinished so the newly parsed bytes can extend it."""
+    digest = hashlib.sha1()
+    fh.seek(0)
+    left = offset
+    while left > 0:
+        chunk = fh.read(min(left, _HASH_CHUNK))
+        if not chunk:
+            break
+        digest.update(chunk)
+        left -= len(chunk)
+    return digest
 
 
 def _why(exc: OSError) -> str:
@@ -189,7 +202,11 @@ def _why(exc: OSError) -> str:
 
 
 def _parse_task(args: tuple[SourceContext, Path | None]) -> FileOutcome:
-    return parse_source(*args)
+    try:
+        return parse_source(*args)
+    except Exception as exc:  # spec §5: a file that cannot be parsed must not stop the run
+        why = f"{type(exc).__name__}: {str(exc)[:200]}"
+        return FileOutcome.failed(args[0], f"could not be parsed ({why})")
 
 
 # --- the run ----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from tracelab.sources.common import (
     input_summary,
     latency_ms,
     load_line,
+    seconds_to_ms,
 )
 
 PROVIDER = "codex"
@@ -53,7 +54,7 @@ def wall_time_ms(text: Any) -> int | None:
     if not isinstance(text, str):
         return None
     match = WALL_TIME_RE.search(text)
-    return round(float(match.group(1)) * 1000) if match else None
+    return seconds_to_ms(float(match.group(1)), 1000.0) if match else None  # 1e400 s: None
 
 
 def output_is_error(output: Any) -> bool | None:
@@ -61,8 +62,8 @@ def output_is_error(output: Any) -> bool | None:
     text = output if isinstance(output, str) else None
     if text is not None:
         match = EXIT_CODE_RE.search(text)
-        if match:
-            return int(match.group(1)) != 0
+        if match:  # compared as digits: int() refuses numbers of more than 4300 digits
+            return match.group(1).lstrip("-").strip("0") != ""
         try:
             output = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -189,6 +190,9 @@ class CodexParser:
 
     def _response_item(self, p: dict, ts: Any) -> None:
         ptype = p.get("type")
+        if not isinstance(ptype, str):  # a list or dict here cannot even be looked up
+            self.issues.other["response item(s) without a type"] += 1
+            return
         if ptype == "reasoning":
             self.outputs.append(
                 {"event_type": REASONING, "timestamp": ts, "source": "response_item.reasoning"}

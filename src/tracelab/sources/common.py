@@ -7,6 +7,9 @@ pickle the state and later resume a file that grew (only the new bytes are read)
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,20 +29,27 @@ def content_chars(value: Any) -> int:
     return len(orjson.dumps(value).decode())
 
 
+_INT64 = 2**63
+
+
 def as_count(value: Any) -> int | None:
-    """A token count from a usage dict, tolerating schema drift (floats, numeric strings)."""
+    """A token count from a usage dict, tolerating schema drift (floats, numeric strings).
+
+    Values no int64 column can hold (1e300, "1e400") are not counts: None, like "abc".
+    """
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     if isinstance(value, str):
         try:
-            number = float(value)
+            value = float(value)
         except ValueError:
             return None
-        return int(number) if number.is_integer() else None
+    if isinstance(value, float):
+        if not value.is_integer():  # also NaN and ±inf
+            return None
+        value = int(value)
+    if isinstance(value, int):
+        return value if -_INT64 < value < _INT64 else None
     return None
 
 
@@ -71,7 +81,10 @@ def seconds_to_ms(value: Any, scale: float) -> int | None:
     """A runner-reported duration (seconds or ms, per `scale`) as whole ms; None if unusable."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return round(value * scale)
+    ms = value * scale
+    if not math.isfinite(ms) or abs(ms) >= _INT64:  # absurd (or 1e308 s → inf): unknown
+        return None
+    return round(ms)
 
 
 @dataclass
@@ -108,19 +121,79 @@ class ParseIssues:
         return out
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_MAX_DEPTH = 200  # orjson writes at most 255 levels; rows nest record values a few deeper
+
+
+def _reject(token: str) -> Any:
+    raise ValueError(token)
+
+
+def _int64(token: str) -> int:
+    value = int(token)
+    if not -_INT64 < value < _INT64:
+        raise ValueError("integer out of range")
+    return value
+
+
+def _finite(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _scrub(value: Any) -> Any:
+    """Lone UTF-16 surrogates → U+FFFD, so every string can be written as UTF-8 again."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
+
+
+def _loads_repaired(line: bytes) -> Any:
+    """Second chance for a line orjson refused: invalid UTF-8 bytes are replaced, and lone
+    surrogate escapes (JavaScript's JSON.stringify writes a cut emoji as `"\\ud83d"`) become
+    U+FFFD. Numbers orjson would refuse (beyond int64, infinite) stay refused."""
+    text = line.decode("utf-8", "replace")
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    record = json.loads(text, parse_int=_int64, parse_float=_finite, parse_constant=_reject)
+    return _scrub(record)
+
+
+def _too_deep(line: bytes, record: Any) -> bool:
+    """A value nested deeper than the writer can encode would crash the output, not the line."""
+    if line.count(b"[") + line.count(b"{") <= _MAX_DEPTH:
+        return False
+    try:
+        orjson.dumps([[[[record]]]])  # rows nest record values a few levels deeper
+    except orjson.JSONEncodeError:
+        return True
+    return False
+
+
 def load_line(line: bytes, issues: ParseIssues) -> dict | None:
     """Parse one JSONL line; repair invalid UTF-8 (keep the row), count what is unreadable."""
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         try:
-            record = orjson.loads(line.decode("utf-8", "replace"))
-        except orjson.JSONDecodeError:
+            record = _loads_repaired(line)
+        except (ValueError, RecursionError):
             issues.bad_json += 1
             return None
         issues.repaired_utf8 += 1
     if not isinstance(record, dict):
         issues.not_object += 1
+        return None
+    if _too_deep(line, record):
+        issues.bad_json += 1
         return None
     return record
 

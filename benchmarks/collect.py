@@ -87,8 +87,10 @@ def main() -> None:
     total = sum(p.stat().st_size for p in files)
     largest = max(p.stat().st_size for p in files)
     mb = total / 1e6
-    print(f"corpus: {len(files):,} files, {mb:.1f} MB (largest {largest / 1e6:.1f} MB), "
-          f"generated in {gen_s:.1f} s — SYNTHETIC")
+    print(
+        f"corpus: {len(files):,} files, {mb:.1f} MB (largest {largest / 1e6:.1f} MB), "
+        f"generated in {gen_s:.1f} s — SYNTHETIC"
+    )
 
     read_s = baseline_read(files)
     parse_s = baseline_orjson(files)
@@ -100,8 +102,10 @@ def main() -> None:
     common = ["collect", "--home", str(home), "-o", str(out)]
 
     cold_s, report, peak_kb = run_cli([*common, "--no-cache"], env)
-    print(f"collect cold (no cache):      {mb / cold_s:8.0f} MB/s  {cold_s:6.2f} s  "
-          f"= {parse_s / cold_s:.2f}× the 1-process orjson baseline; {report['rows']:,} steps")
+    print(
+        f"collect cold (no cache):      {mb / cold_s:8.0f} MB/s  {cold_s:6.2f} s  "
+        f"= {parse_s / cold_s:.2f}× the 1-process orjson baseline; {report['rows']:,} steps"
+    )
     first_s, _, _ = run_cli(common, env)
     print(f"collect cold, filling cache:  {mb / first_s:8.0f} MB/s  {first_s:6.2f} s")
     again_s, again, _ = run_cli(common, env)
@@ -111,10 +115,14 @@ def main() -> None:
     with grown.open("ab") as fh:
         fh.write(grown.read_bytes().split(b"\n")[0] + b"\n")  # one appended record
     grow_s, grow, _ = run_cli(common, env)
-    print(f"re-run, one file appended:    {grow_s:8.2f} s  (parsed {grow['bytes_parsed']:,} B, "
-          f"{grow['cached_files']:,} files from cache)")
-    print(f"peak RSS of a collect run:    {peak_kb / 1024:8.0f} MB  "
-          f"(largest file {largest / 1e6:.1f} MB, corpus {mb:.0f} MB)")
+    print(
+        f"re-run, one file appended:    {grow_s:8.2f} s  (parsed {grow['bytes_parsed']:,} B, "
+        f"{grow['cached_files']:,} files from cache)"
+    )
+    print(
+        f"peak RSS of a collect run:    {peak_kb / 1024:8.0f} MB  "
+        f"(largest file {largest / 1e6:.1f} MB, corpus {mb:.0f} MB)"
+    )
     print("targets: cold ≥ 150 MB/s, unchanged re-run ≤ 0.5 s")
     print(f"steps in summary: {sum(summary.steps.values()):,}")
     if not args.keep and args.dir is None:

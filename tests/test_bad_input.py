@@ -808,6 +808,10 @@ def test_deeply_nested_tool_input_does_not_crash(tmp_path: Path):
     R.write(path, R.encode(lines) + deep_line + more)
     out = tmp_path / "trace.jsonl"
     report, rows = R.run(home, output=out)
-    assert ids(rows) == ["msg_1", "msg_2", "msg_4"]  # the unwritable line is skipped, counted
-    assert report.skipped_lines == 1
-    assert len(list(read_rows(out))) == 3
+    # The step is kept; only its unwritable raw tool input is dropped (its size is kept), and
+    # the file's problems say so.
+    assert ids(rows) == ["msg_1", "msg_2", "msg_3", "msg_4"]
+    deep_tool = rows[2]["tools"][0]
+    assert deep_tool["input"] is None and deep_tool["input_chars"] == len('{"x":') + 601 + 1
+    assert any("nested too deeply" in p for p in report.file_problems[str(path)])
+    assert len(list(read_rows(out))) == 4

@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import orjson
 import pytest
-from conftest import REAL_HOME, needs_fixtures
 from typer.testing import CliRunner
 
+from conftest import REAL_HOME, needs_fixtures
 from tracelab.cli import app
 from tracelab.io import read_rows
 

@@ -67,20 +67,36 @@ class FileOutcome:
     @classmethod
     def parsed(cls, ctx: SourceContext, parser: Any, bytes_parsed: int, size: int) -> FileOutcome:
         rows = parser.finish()
+        problems = parser.issues.describe()
         return cls(
             ctx.path,
             ctx.provider,
-            [dumps_row(row) for row in rows],
+            [_dump(row, problems) for row in rows],
             [
                 RowKey(row["trace_key"], row.get("user"), row["session_id"], len(row["tools"]))
                 for row in rows
             ],
-            parser.issues.describe(),
+            problems,
             parser.issues.skipped_lines,
             bytes_parsed,
             size,
             from_cache=bytes_parsed == 0 and size > 0,
         )
+
+
+def _dump(row: Row, problems: list[str]) -> bytes:
+    """Serialize a row; a raw tool input nested deeper than JSON writers go (orjson reads 1024
+    levels, writes 255) is dropped from the private row — its `input_chars` stays — and said."""
+    try:
+        return dumps_row(row)
+    except orjson.JSONEncodeError:
+        for tool in row["tools"]:
+            try:
+                orjson.dumps(tool.get("input"))
+            except orjson.JSONEncodeError:
+                tool["input"] = None
+                problems.append(f"tool input of {tool['tool_call_id']} nested too deeply to store")
+        return dumps_row(row)
 
 
 class RowKey(NamedTuple):

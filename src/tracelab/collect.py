@@ -387,7 +387,7 @@ def _outcomes(
     done = 0
     if workers > 1 and len(tasks) > 1 and total_bytes >= _PARALLEL_MIN_BYTES:
         with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-            for outcome in pool.map(_parse_task, tasks, chunksize=1):
+            for outcome in pool.map(_parse_task, tasks, chunksize=_chunksize(len(tasks), workers)):
                 done += outcome.size
                 if progress:
                     progress(done, total_bytes)
@@ -399,6 +399,11 @@ def _outcomes(
             if progress:
                 progress(done, total_bytes)
             yield outcome
+
+
+def _chunksize(tasks: int, workers: int) -> int:
+    """Files per worker round trip: big enough to amortize IPC, small enough to balance."""
+    return max(1, min(16, tasks // (workers * 8)))
 
 
 def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iterator[bytes]:

@@ -145,7 +145,7 @@ class ClaudeParser:
         elif step.model is None and isinstance(model, str):
             step.model = model
         usage = message.get("usage")
-        if isinstance(usage, dict):
+        if isinstance(usage, dict) and usage != step.usage:  # repeats are the common case
             rank = _usage_rank(usage, message.get("stop_reason"))
             if rank >= step.rank:  # later record wins ties
                 step.usage, step.rank = usage, rank

@@ -49,6 +49,8 @@ def as_count(value: Any) -> int | None:
 
     Values no int64 column can hold (1e300, "1e400") are not counts: None, like "abc".
     """
+    if type(value) is int:  # the common case first
+        return value if -_INT64 < value < _INT64 else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):

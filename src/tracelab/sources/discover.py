@@ -63,9 +63,12 @@ def all_homes(root: Path) -> list[Home]:
     return homes
 
 
-def _walk_jsonl(root: Path, skipped: list[SkippedFile]) -> list[Path]:
-    """Sorted `.jsonl` files below `root`; links that leave `root` are skipped and reported."""
-    found: list[Path] = []
+def _walk_jsonl(root: Path, skipped: list[SkippedFile]) -> list[str]:
+    """Sorted `.jsonl` files below `root`; links that leave `root` are skipped and reported.
+
+    Sorted as paths (component by component, as `sorted(Path…)` would), not as strings.
+    """
+    found: list[str] = []
     real_root = os.path.realpath(root)
 
     def onerror(err: OSError) -> None:
@@ -86,8 +89,8 @@ def _walk_jsonl(root: Path, skipped: list[SkippedFile]) -> list[Path]:
                 if not target.startswith(real_root + os.sep):
                     skipped.append(SkippedFile(full, "symlink points outside the store"))
                     continue
-            found.append(Path(full))
-    found.sort()
+            found.append(full)
+    found.sort(key=lambda p: p.split(os.sep))
     return found
 
 
@@ -98,20 +101,23 @@ def discover(homes: list[Home], skipped: list[SkippedFile]) -> Iterator[SourceCo
             root = home.path / store / subdir
             if not root.is_dir():
                 continue
+            prefix = len(str(root)) + 1
             for path in _walk_jsonl(root, skipped):
-                rel = path.relative_to(root)
+                rel = path[prefix:]
+                name = os.path.basename(path)
                 ctx = SourceContext(
-                    path=str(path),
+                    path=path,
                     provider=provider,
                     store=store,
                     home=str(home.path),
                     user=home.user,
-                    file_stem=path.stem,
+                    file_stem=name[: -len(".jsonl")],
                 )
                 if provider == "claude":
-                    if len(rel.parts) >= 2:
-                        ctx.project = rel.parts[0]
-                        ctx.session_key = str(Path(*rel.parts[1:]).with_suffix(""))
+                    project, sep, key = rel.partition(os.sep)
+                    if sep:
+                        ctx.project = project
+                        ctx.session_key = key[: -len(".jsonl")]
                     else:
-                        ctx.session_key = path.stem
+                        ctx.session_key = ctx.file_stem
                 yield ctx

@@ -16,6 +16,7 @@ without parallelism). Ratios against those baselines are what to compare across 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
@@ -46,10 +47,8 @@ def baseline_orjson(files: list[Path]) -> float:
     for path in files:
         for line in path.read_bytes().split(b"\n"):
             if line:
-                try:
+                with contextlib.suppress(orjson.JSONDecodeError):
                     orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    pass
     return time.perf_counter() - start
 
 

@@ -538,16 +538,17 @@ def test_file_growing_during_the_scan(tmp_path: Path, monkeypatch):
     home, cache = tmp_path / "home", tmp_path / "cache"
     path = R.write(R.claude_path(home), R.claude_session(2))
     extra = R.encode(R.claude_step("msg_3", R.usage_c(3, 3, 3, 3), 30))
-    real_load = collect_mod._load_entry
+    real_read = collect_mod._read_from
     calls = []
 
-    def grow_then_load(cache_root, p):
+    def grow_then_read(fh, start, count):
+        # The agent appends after the collector measured the file, before it reads it.
         if not calls:
             R.append(path, extra + b'{"type": "assis')
-        calls.append(p)
-        return real_load(cache_root, p)
+        calls.append(start)
+        return real_read(fh, start, count)
 
-    monkeypatch.setattr(collect_mod, "_load_entry", grow_then_load)
+    monkeypatch.setattr(collect_mod, "_read_from", grow_then_read)
     report, rows = R.run(home, cache=cache)
     assert ids(rows) == ["msg_1", "msg_2"]
     assert report.file_problems == {}

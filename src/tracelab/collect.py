@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import pickle
 import stat
 import time
 from collections import defaultdict
@@ -25,7 +24,14 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from tracelab import __version__
+from tracelab.collect_cache import (
+    CACHE_FORMAT,
+    CacheRecord,
+    CollectCache,
+    open_cache,
+    pack,
+    unpack,
+)
 from tracelab.io import atomic_write_bytes, dumps_row, trace_format, write_lines, write_rows
 from tracelab.paths import cache_dir as default_cache_dir
 from tracelab.schema import Row
@@ -35,7 +41,6 @@ from tracelab.sources.common import ParseIssues, SourceContext, load_line
 from tracelab.sources.discover import Home, SkippedFile, discover
 
 PARSERS = {"claude": ClaudeParser, "codex": CodexParser}
-_CACHE_FORMAT = f"collect-v1-{__version__}"
 _HASH_CHUNK = 1 << 20
 _PARALLEL_MIN_BYTES = 4 << 20
 
@@ -59,6 +64,7 @@ class FileOutcome:
     size: int
     from_cache: bool = False
     error: str | None = None
+    cache_record: CacheRecord | None = None
 
     @classmethod
     def failed(cls, ctx: SourceContext, reason: str) -> FileOutcome:
@@ -80,8 +86,20 @@ class FileOutcome:
             parser.issues.skipped_lines,
             bytes_parsed,
             size,
-            from_cache=bytes_parsed == 0 and size > 0,
         )
+
+    def output_blob(self) -> bytes:
+        """What the cache keeps to replay this outcome without parsing."""
+        return pack((self.lines, [tuple(k) for k in self.keys], self.problems, self.skipped_lines))
+
+    @classmethod
+    def replayed(cls, ctx: SourceContext, blob: Any, size: int) -> FileOutcome | None:
+        try:
+            lines, keys, problems, skipped = blob
+            keys = [RowKey(*k) for k in keys]
+        except (TypeError, ValueError):
+            return None
+        return cls(ctx.path, ctx.provider, lines, keys, problems, skipped, 0, size, True)
 
 
 def _dump(row: Row, problems: list[str]) -> bytes:
@@ -108,22 +126,6 @@ class RowKey(NamedTuple):
     tool_calls: int
 
 
-def _cache_file(cache: Path, path: str) -> Path:
-    return cache / "files" / (hashlib.sha1(path.encode()).hexdigest() + ".pkl")
-
-
-def _load_entry(cache: Path | None, path: str) -> dict | None:
-    if cache is None:
-        return None
-    try:
-        entry = pickle.loads(_cache_file(cache, path).read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-        return None
-    if not isinstance(entry, dict) or entry.get("format") != _CACHE_FORMAT:
-        return None
-    return entry if entry.get("path") == path else None
-
-
 def _split_complete(data: bytes) -> tuple[list[bytes], int, bool]:
     """Complete lines of `data`, bytes consumed, and whether an unfinished last line remains."""
     cut = data.rfind(b"\n") + 1
@@ -138,8 +140,21 @@ def _split_complete(data: bytes) -> tuple[list[bytes], int, bool]:
     return lines, len(data), False
 
 
-def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
-    """Parse one raw session file, resuming from the cache when the file only grew."""
+class Resume(NamedTuple):
+    """Where the cache says parsing of a file stopped, and the parser state at that point."""
+
+    offset: int
+    prefix: str
+    state: bytes
+
+
+def parse_source(
+    ctx: SourceContext, resume: Resume | None = None, want_cache: bool = False
+) -> FileOutcome:
+    """Parse one raw session file, resuming from `resume` when the file only grew.
+
+    With `want_cache`, the outcome carries the record the cache keeps for this file.
+    """
     try:
         # O_NONBLOCK: a FIFO named *.jsonl must not block the run (no effect on plain files)
         fh = os.fdopen(os.open(ctx.path, os.O_RDONLY | os.O_NONBLOCK), "rb")
@@ -151,47 +166,51 @@ def parse_source(ctx: SourceContext, cache: Path | None = None) -> FileOutcome:
             if not stat.S_ISREG(st.st_mode):
                 return FileOutcome.failed(ctx, "not a regular file")
             size, mtime = st.st_size, st.st_mtime_ns
-            entry = _load_entry(cache, ctx.path)
             start = 0
             parser = digest = None
-            if entry and entry["size"] == size and entry["mtime"] == mtime:
-                return FileOutcome.parsed(ctx, entry["parser"], 0, size)
-            if entry and size > entry["offset"] and entry.get("prefix"):
+            if resume is not None and size > resume.offset:
                 # Resume only if every byte already parsed is still there: a rewrite that
                 # keeps the end but changes an early record must not pass for growth.
-                digest = _prefix_digest(fh, entry["offset"])
-                if digest.hexdigest() == entry["prefix"]:
-                    parser, start = entry["parser"], entry["offset"]
-                    parser.issues.truncated_tail = False
+                digest = _prefix_digest(fh, resume.offset)
+                if digest.hexdigest() == resume.prefix:
+                    parser = _unpickle_parser(resume.state)
+                    start = resume.offset if parser is not None else 0
             if parser is None:
                 parser, digest = PARSERS[ctx.provider](ctx), hashlib.sha1()
-            fh.seek(start)
-            data = fh.read(size - start)  # bytes appended after fstat wait for the next run
+            parser.issues.truncated_tail = False
+            data = _read_from(fh, start, size - start)  # later bytes wait for the next run
             lines, consumed, truncated = _split_complete(data)
             feed = parser.feed
             for line in lines:
                 if line and not line.isspace():
                     feed(line)
             parser.issues.truncated_tail = truncated
-            offset = start + consumed
-            if cache is not None:
-                digest.update(memoryview(data)[:consumed])
-                entry = {
-                    "format": _CACHE_FORMAT,
-                    "path": ctx.path,
-                    "size": size,
-                    "mtime": mtime,
-                    "offset": offset,
-                    "prefix": digest.hexdigest(),
-                    "parser": parser,
-                }
-                with contextlib.suppress(OSError):
-                    atomic_write_bytes(
-                        _cache_file(cache, ctx.path), pickle.dumps(entry, protocol=5), mode=0o600
-                    )
         except OSError as exc:
             return FileOutcome.failed(ctx, _why(exc))
-    return FileOutcome.parsed(ctx, parser, len(data), size)
+    outcome = FileOutcome.parsed(ctx, parser, len(data), size)
+    if want_cache:
+        digest.update(memoryview(data)[:consumed])
+        outcome.cache_record = CacheRecord(
+            size,
+            mtime,
+            start + consumed,
+            digest.hexdigest(),
+            outcome.output_blob(),
+            pack(parser),
+        )
+    return outcome
+
+
+def _read_from(fh: Any, start: int, count: int) -> bytes:
+    fh.seek(start)
+    return fh.read(count)
+
+
+def _unpickle_parser(state: bytes) -> Any:
+    try:
+        return unpack(state)
+    except Exception:  # a damaged cache entry means a fresh parse, never a crash
+        return None
 
 
 def _prefix_digest(fh: Any, offset: int) -> Any:
@@ -217,7 +236,7 @@ def _why(exc: OSError) -> str:
     return f"unreadable ({exc.strerror or exc})"
 
 
-def _parse_task(args: tuple[SourceContext, Path | None]) -> FileOutcome:
+def _parse_task(args: tuple[SourceContext, Resume | None, bool]) -> FileOutcome:
     try:
         return parse_source(*args)
     except Exception as exc:  # spec §5: a file that cannot be parsed must not stop the run
@@ -276,18 +295,21 @@ class CollectReport:
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
 
-def _fingerprint(contexts: list[SourceContext]) -> tuple[str, int]:
-    digest = hashlib.sha1(_CACHE_FORMAT.encode())
+def _fingerprint(contexts: list[SourceContext]) -> tuple[str, int, dict[str, os.stat_result]]:
+    """Digest of every input's (path, size, mtime, user), total bytes, and the stats."""
+    digest = hashlib.sha1(CACHE_FORMAT.encode())
     total = 0
+    stats: dict[str, os.stat_result] = {}
     for ctx in contexts:
         try:
             st = os.stat(ctx.path)
         except OSError:
             digest.update(f"{ctx.path}\0missing\n".encode())
             continue
+        stats[ctx.path] = st
         total += st.st_size
         digest.update(f"{ctx.path}\0{st.st_size}\0{st.st_mtime_ns}\0{ctx.user}\n".encode())
-    return digest.hexdigest(), total
+    return digest.hexdigest(), total, stats
 
 
 def _manifest_path(cache: Path, output: Path) -> Path:
@@ -319,11 +341,9 @@ def collect(
     """
     started = time.perf_counter()
     cache_root = default_cache_dir() / "collect" if cache is True else (cache or None)
-    if cache_root is not None:
-        cache_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     skipped: list[SkippedFile] = []
     contexts = list(discover(homes, skipped))
-    fingerprint, total_bytes = _fingerprint(contexts)
+    fingerprint, total_bytes, stats = _fingerprint(contexts)
 
     manifest = _manifest_path(cache_root, output) if cache_root and output else None
     if manifest is not None and not keep_rows:
@@ -343,15 +363,13 @@ def collect(
 
     report = CollectReport(files=len(contexts), bytes=total_bytes, skipped_files=skipped)
     kept: list[Row] = []
-    lines = _dedup_lines(_outcomes(contexts, cache_root, workers, total_bytes, progress), report)
-    if keep_rows or output is None:
-        kept = [orjson.loads(line) for line in lines]
-        if output is not None:
-            write_rows(kept, output)
-    elif trace_format(output) == "parquet":
-        write_rows((orjson.loads(line) for line in lines), output)
-    else:
-        write_lines(lines, output)
+    store = open_cache(cache_root)
+    try:
+        outcomes = _outcomes(contexts, stats, store, workers, total_bytes, progress)
+        _write(_dedup_lines(outcomes, report), output, keep_rows, kept)
+    finally:
+        if store is not None:
+            store.close()
     if output is not None:
         report.output = str(output)
     report.seconds = time.perf_counter() - started
@@ -374,27 +392,75 @@ def _read_manifest(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _write(lines: Iterator[bytes], output: Path | None, keep: bool, kept: list[Row]) -> None:
+    """Stream the deduplicated rows to `output`; decode them into `kept` only when asked."""
+    if keep or output is None:
+        kept.extend(orjson.loads(line) for line in lines)
+        if output is not None:
+            write_rows(kept, output)
+    elif trace_format(output) == "parquet":
+        write_rows((orjson.loads(line) for line in lines), output)
+    else:
+        write_lines(lines, output)
+
+
 def _outcomes(
     contexts: list[SourceContext],
-    cache: Path | None,
+    stats: dict[str, os.stat_result],
+    store: CollectCache | None,
     workers: int | None,
     total_bytes: int,
     progress: ProgressFn | None,
 ) -> Iterator[FileOutcome]:
-    """Parse outcomes in discovery order (dedup is first-wins), in parallel when worth it."""
+    """Outcomes in discovery order (dedup is first-wins): unchanged files straight from the
+    cache, the others parsed — in worker processes when there is enough to parse."""
+    entries = store.entries(stats) if store is not None else {}
+    fresh: dict[str, bool] = {}
+    tasks = []
+    for ctx in contexts:
+        entry, st = entries.get(ctx.path), stats.get(ctx.path)
+        unchanged = (
+            entry is not None
+            and st is not None
+            and (entry.size, entry.mtime)
+            == (
+                st.st_size,
+                st.st_mtime_ns,
+            )
+        )
+        fresh[ctx.path] = unchanged
+        if not unchanged:
+            resume = None
+            if (
+                store is not None
+                and entry is not None
+                and st is not None
+                and st.st_size > entry.offset
+            ):
+                state = store.state(ctx.path)
+                resume = Resume(entry.offset, entry.prefix, state) if state else None
+            tasks.append((ctx, resume, store is not None))
+    to_parse = sum(stats[t[0].path].st_size for t in tasks if t[0].path in stats)
     workers = workers or os.cpu_count() or 1
-    tasks = [(ctx, cache) for ctx in contexts]
-    done = 0
-    if workers > 1 and len(tasks) > 1 and total_bytes >= _PARALLEL_MIN_BYTES:
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-            for outcome in pool.map(_parse_task, tasks, chunksize=_chunksize(len(tasks), workers)):
-                done += outcome.size
-                if progress:
-                    progress(done, total_bytes)
-                yield outcome
-    else:
-        for task in tasks:
-            outcome = _parse_task(task)
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and len(tasks) > 1 and to_parse >= _PARALLEL_MIN_BYTES:
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("fork")))
+            parsed = pool.map(_parse_task, tasks, chunksize=_chunksize(len(tasks), workers))
+        else:
+            parsed = map(_parse_task, tasks)
+        done = 0
+        for ctx in contexts:
+            outcome = None
+            if fresh[ctx.path]:
+                st = stats[ctx.path]
+                outcome = FileOutcome.replayed(ctx, store.output(ctx.path), st.st_size)
+                if outcome is None:  # unreadable entry: parse it here
+                    outcome = _parse_task((ctx, None, True))
+            else:
+                outcome = next(parsed)
+            if store is not None and outcome.cache_record is not None:
+                store.put(ctx.path, outcome.cache_record)
+                outcome.cache_record = None
             done += outcome.size
             if progress:
                 progress(done, total_bytes)

@@ -23,6 +23,7 @@ from tracelab.schema import (
 from tracelab.sources.common import (
     ParseIssues,
     SourceContext,
+    ToolCall,
     as_count,
     content_chars,
     input_summary,
@@ -80,14 +81,6 @@ class _Step:
 
 
 @dataclass
-class _ToolCall:
-    name: str | None
-    emitted_at: str | None
-    input: Any
-    index: int
-
-
-@dataclass
 class _ToolResult:
     result_at: str | None
     result_chars: int
@@ -104,7 +97,7 @@ class ClaudeParser:
         self.steps: list[_Step] = []
         self.by_id: dict[str, _Step] = {}
         self.pending: list[dict] = []
-        self.calls: dict[str, _ToolCall] = {}
+        self.calls: dict[str, ToolCall] = {}
         self.results: dict[str, _ToolResult] = {}
 
     # --- feeding ------------------------------------------------------------------------
@@ -184,7 +177,7 @@ class ClaudeParser:
                     continue
                 index = len(step.tool_ids)
                 name = block.get("name")
-                self.calls[call_id] = _ToolCall(
+                self.calls[call_id] = ToolCall(
                     name if isinstance(name, str) else None, ts, block.get("input"), index
                 )
                 step.tool_ids.append(call_id)
@@ -248,8 +241,7 @@ class ClaudeParser:
         session_id = f"{PROVIDER}:{ctx.session_key}"
         is_subagent = "/subagents/" in f"/{ctx.session_key}"
         unmatched = sum(1 for cid in self.results if cid not in self.calls)
-        if unmatched:
-            self.issues.other["tool result(s) without a matching call"] = unmatched
+        self.issues.set_count("tool result(s) without a matching call", unmatched)
         rows = []
         for index, step in enumerate(self.steps):
             rows.append(
@@ -266,7 +258,7 @@ class ClaudeParser:
                     "model": step.model,
                     **_tokens(step.usage),
                     "reasoning_output_tokens": None,
-                    "timing_events": [dict(ev) for ev in step.events],
+                    "timing_events": list(step.events),  # event dicts are never mutated
                     "tools": [self._tool(cid) for cid in step.tool_ids],
                     **input_summary(step.events),
                     **ctx.provenance(),
@@ -285,7 +277,7 @@ class ClaudeParser:
             "emitted_at": call.emitted_at,
             "result_at": result.result_at if result else None,
             "input": call.input,
-            "input_chars": content_chars(call.input),
+            "input_chars": call.input_chars,
             "result_chars": result.result_chars if result else None,
             "tool_wall_latency_ms": latency_ms(call.emitted_at, result.result_at)
             if result

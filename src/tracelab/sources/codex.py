@@ -27,6 +27,7 @@ from tracelab.schema import (
 from tracelab.sources.common import (
     ParseIssues,
     SourceContext,
+    ToolCall,
     as_count,
     content_chars,
     input_summary,
@@ -98,14 +99,6 @@ def _output_text(output: Any) -> Any:
 
 
 @dataclass
-class _Call:
-    name: str | None
-    emitted_at: str | None
-    input: Any
-    index: int
-
-
-@dataclass
 class _Result:
     result_at: str | None = None
     result_chars: int | None = None
@@ -142,7 +135,7 @@ class CodexParser:
         self.outputs: list[dict] = []
         self.out_tools: list[str] = []
         self.steps: list[_Step] = []
-        self.calls: dict[str, _Call] = {}
+        self.calls: dict[str, ToolCall] = {}
         self.results: dict[str, _Result] = {}
         self.turn_steps: dict[str, int] = {}
         self.session_steps: dict[str, int] = {}
@@ -216,7 +209,7 @@ class CodexParser:
             name = p.get("name")
             raw_input = p.get("arguments") if ptype == "function_call" else p.get("input")
             index = len(self.out_tools)
-            self.calls[call_id] = _Call(
+            self.calls[call_id] = ToolCall(
                 name if isinstance(name, str) else None, ts, raw_input, index
             )
             self.out_tools.append(call_id)
@@ -363,14 +356,13 @@ class CodexParser:
         """Rows for every counted step so far; the parser state is left untouched."""
         own = f"{PROVIDER}:{self.session_uuid or self.ctx.file_stem or 'unknown'}"
         unmatched = sum(1 for cid in self.results if cid not in self.calls)
-        if unmatched:
-            self.issues.other["tool output(s) without a matching call"] = unmatched
+        self.issues.set_count("tool output(s) without a matching call", unmatched)
         rows = []
         for step in self.steps:
             usage = step.usage
             inp = as_count(usage.get("input_tokens")) or 0
             cached = as_count(usage.get("cached_input_tokens")) or 0
-            events = [dict(ev) for ev in step.events]
+            events = list(step.events)  # event dicts are never mutated
             rows.append(
                 {
                     "provider": PROVIDER,
@@ -410,7 +402,7 @@ class CodexParser:
             "emitted_at": call.emitted_at,
             "result_at": result.result_at,
             "input": call.input,
-            "input_chars": content_chars(call.input),
+            "input_chars": call.input_chars,
             "result_chars": result.result_chars,
             "tool_wall_latency_ms": latency_ms(call.emitted_at, result.result_at),
             "tool_internal_latency_ms": result.internal_ms,

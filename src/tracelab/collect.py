@@ -14,6 +14,7 @@ import hashlib
 import os
 import stat
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +33,14 @@ from tracelab.collect_cache import (
     pack,
     unpack,
 )
-from tracelab.io import atomic_write_bytes, dumps_row, trace_format, write_lines, write_rows
+from tracelab.io import (
+    atomic_write_bytes,
+    dumps_clean_row,
+    dumps_row,
+    trace_format,
+    write_lines,
+    write_rows,
+)
 from tracelab.paths import cache_dir as default_cache_dir
 from tracelab.schema import Row
 from tracelab.sources.claude import ClaudeParser
@@ -106,7 +114,7 @@ def _dump(row: Row, problems: list[str]) -> bytes:
     """Serialize a row; a raw tool input nested deeper than JSON writers go (orjson reads 1024
     levels, writes 255) is dropped from the private row — its `input_chars` stays — and said."""
     try:
-        return dumps_row(row)
+        return dumps_clean_row(row)
     except orjson.JSONEncodeError:
         for tool in row["tools"]:
             try:
@@ -167,16 +175,16 @@ def parse_source(
                 return FileOutcome.failed(ctx, "not a regular file")
             size, mtime = st.st_size, st.st_mtime_ns
             start = 0
-            parser = digest = None
+            parser, crc = None, 0
             if resume is not None and size > resume.offset:
                 # Resume only if every byte already parsed is still there: a rewrite that
                 # keeps the end but changes an early record must not pass for growth.
-                digest = _prefix_digest(fh, resume.offset)
-                if digest.hexdigest() == resume.prefix:
+                crc = _prefix_crc(fh, resume.offset)
+                if f"{crc:08x}" == resume.prefix:
                     parser = _unpickle_parser(resume.state)
                     start = resume.offset if parser is not None else 0
             if parser is None:
-                parser, digest = PARSERS[ctx.provider](ctx), hashlib.sha1()
+                parser, crc = PARSERS[ctx.provider](ctx), 0
             parser.issues.truncated_tail = False
             data = _read_from(fh, start, size - start)  # later bytes wait for the next run
             lines, consumed, truncated = _split_complete(data)
@@ -189,12 +197,12 @@ def parse_source(
             return FileOutcome.failed(ctx, _why(exc))
     outcome = FileOutcome.parsed(ctx, parser, len(data), size)
     if want_cache:
-        digest.update(memoryview(data)[:consumed])
+        crc = zlib.crc32(memoryview(data)[:consumed], crc)
         outcome.cache_record = CacheRecord(
             size,
             mtime,
             start + consumed,
-            digest.hexdigest(),
+            f"{crc:08x}",
             outcome.output_blob(),
             pack(parser),
         )
@@ -213,19 +221,19 @@ def _unpickle_parser(state: bytes) -> Any:
         return None
 
 
-def _prefix_digest(fh: Any, offset: int) -> Any:
-    """SHA-1 of the first `offset` bytes (read, not parsed): tells a grown file from a
-    rewritten one. Returned unfinished so the newly parsed bytes can extend it."""
-    digest = hashlib.sha1()
+def _prefix_crc(fh: Any, offset: int) -> int:
+    """CRC-32 of the first `offset` bytes (read, not parsed): tells a grown file from a
+    rewritten one at memory speed. Returned so the newly parsed bytes can extend it."""
+    crc = 0
     fh.seek(0)
     left = offset
     while left > 0:
         chunk = fh.read(min(left, _HASH_CHUNK))
         if not chunk:
             break
-        digest.update(chunk)
+        crc = zlib.crc32(chunk, crc)
         left -= len(chunk)
-    return digest
+    return crc
 
 
 def _why(exc: OSError) -> str:

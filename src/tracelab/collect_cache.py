@@ -26,6 +26,12 @@ from tracelab import __version__
 CACHE_FORMAT = f"collect-v3-{__version__}"
 
 
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, format TEXT, size INTEGER,"
+    " mtime INTEGER, offset INTEGER, prefix TEXT, output BLOB, state BLOB)"
+)
+
+
 def pack(obj: Any) -> bytes:
     """Pickle + LZ4 (Arrow's codec, already a dependency): a quarter of the bytes to move and
     store, for a tenth of the CPU that parsing them cost."""
@@ -64,23 +70,37 @@ class CollectCache:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = directory / "collect.sqlite"
-        self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=NORMAL")
-        self.con.execute(
-            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, format TEXT, size INTEGER,"
-            " mtime INTEGER, offset INTEGER, prefix TEXT, output BLOB, state BLOB)"
-        )
+        try:
+            self.con = self._connect()
+            self.con.execute(_CREATE)
+            self.con.execute("SELECT count(*) FROM files").fetchone()
+        except sqlite3.DatabaseError:  # damaged (e.g. a crash mid-write): start afresh
+            with contextlib.suppress(Exception):
+                self.con.close()
+            self.path.unlink(missing_ok=True)
+            self.con = self._connect()
+            self.con.execute(_CREATE)
         self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection tuned for a cache: no fsync, journal in memory (a crash can at worst
+        damage the file, which the next run detects and rebuilds — it is only a cache)."""
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        con.execute("PRAGMA journal_mode=MEMORY")
+        con.execute("PRAGMA synchronous=OFF")
+        return con
 
     def entries(self, paths: Iterable[str]) -> dict[str, CacheEntry]:
         """Metadata of the cached files among `paths` (one query, no blobs)."""
         wanted = set(paths)
-        rows = self.con.execute(
-            "SELECT path, size, mtime, offset, prefix FROM files WHERE format = ?",
-            (CACHE_FORMAT,),
-        )
+        try:
+            rows = self.con.execute(
+                "SELECT path, size, mtime, offset, prefix FROM files WHERE format = ?",
+                (CACHE_FORMAT,),
+            ).fetchall()
+        except sqlite3.DatabaseError:
+            return {}
         return {r[0]: CacheEntry(*r[1:]) for r in rows if r[0] in wanted}
 
     def output(self, path: str) -> Any:
@@ -89,15 +109,21 @@ class CollectCache:
 
     def state(self, path: str) -> bytes | None:
         """The packed parser state of a cached file (unpacked by the worker that resumes)."""
-        row = self.con.execute(
-            "SELECT state FROM files WHERE path = ? AND format = ?", (path, CACHE_FORMAT)
-        ).fetchone()
+        try:
+            row = self.con.execute(
+                "SELECT state FROM files WHERE path = ? AND format = ?", (path, CACHE_FORMAT)
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            return None
         return row[0] if row else None
 
     def _blob(self, column: str, path: str) -> Any:
-        row = self.con.execute(
-            f"SELECT {column} FROM files WHERE path = ? AND format = ?", (path, CACHE_FORMAT)
-        ).fetchone()
+        try:
+            row = self.con.execute(
+                f"SELECT {column} FROM files WHERE path = ? AND format = ?", (path, CACHE_FORMAT)
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            return None
         if row is None:
             return None
         try:
@@ -114,7 +140,7 @@ class CollectCache:
         self._queue.put((path, CACHE_FORMAT, *record))
 
     def _write_loop(self) -> None:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        con = self._connect()
         try:
             done = False
             while not done:

@@ -89,6 +89,12 @@ def dumps_row(row: Row) -> bytes:
     return orjson.dumps(_jsonable_row(row)) + b"\n"
 
 
+def dumps_clean_row(row: Row) -> bytes:
+    """One JSONL line for a row that is already clean: keys in schema order, no null event
+    attributes (what the parsers emit). Skips `dumps_row`'s normalizing copy on the hot path."""
+    return orjson.dumps(row) + b"\n"
+
+
 def _arrow_ready(row: Row) -> Row:
     """Parquet stores the private raw tool `input` JSON-encoded; everything else as is."""
     tools = row.get("tools")

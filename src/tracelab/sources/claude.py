@@ -26,6 +26,7 @@ from tracelab.sources.common import (
     ToolCall,
     as_count,
     content_chars,
+    event,
     input_summary,
     latency_ms,
     load_line,
@@ -154,21 +155,21 @@ class ClaudeParser:
             btype = block.get("type")
             if btype == "thinking":
                 step.events.append(
-                    {
-                        "event_type": REASONING,
-                        "timestamp": ts,
-                        "source": "assistant.content.thinking",
-                        "content_chars": content_chars(block.get("thinking")),
-                    }
+                    event(
+                        REASONING,
+                        ts,
+                        "assistant.content.thinking",
+                        content_chars=content_chars(block.get("thinking")),
+                    )
                 )
             elif btype == "text":
                 step.events.append(
-                    {
-                        "event_type": TEXT,
-                        "timestamp": ts,
-                        "source": "assistant.content.text",
-                        "content_chars": content_chars(block.get("text")),
-                    }
+                    event(
+                        TEXT,
+                        ts,
+                        "assistant.content.text",
+                        content_chars=content_chars(block.get("text")),
+                    )
                 )
             elif btype == "tool_use":
                 call_id = block.get("id")
@@ -182,14 +183,14 @@ class ClaudeParser:
                 )
                 step.tool_ids.append(call_id)
                 step.events.append(
-                    {
-                        "event_type": TOOL_CALL,
-                        "timestamp": ts,
-                        "source": "assistant.content.tool_use",
-                        "tool_call_id": call_id,
-                        "tool_name": self.calls[call_id].name,
-                        "tool_index": index,
-                    }
+                    event(
+                        TOOL_CALL,
+                        ts,
+                        "assistant.content.tool_use",
+                        tool_call_id=call_id,
+                        tool_name=self.calls[call_id].name,
+                        tool_index=index,
+                    )
                 )
 
     def _user(self, record: dict) -> None:
@@ -206,12 +207,7 @@ class ClaudeParser:
         )
         if not results:
             self.pending.append(
-                {
-                    "event_type": USER_MESSAGE,
-                    "timestamp": ts,
-                    "source": "user.message",
-                    "content_chars": content_chars(content),
-                }
+                event(USER_MESSAGE, ts, "user.message", content_chars=content_chars(content))
             )
             return
         internal = _runner_duration_ms(record.get("toolUseResult"))
@@ -220,15 +216,16 @@ class ClaudeParser:
             chars = content_chars(block.get("content"))
             is_error = block.get("is_error")
             is_error = is_error if isinstance(is_error, bool) else None
-            event = {
-                "event_type": TOOL_RESULT,
-                "timestamp": ts,
-                "source": "user.content.tool_result",
-                "tool_call_id": call_id if isinstance(call_id, str) else None,
-                "result_chars": chars,
-                "is_error": is_error,
-            }
-            self.pending.append(event)
+            self.pending.append(
+                event(
+                    TOOL_RESULT,
+                    ts,
+                    "user.content.tool_result",
+                    tool_call_id=call_id if isinstance(call_id, str) else None,
+                    result_chars=chars,
+                    is_error=is_error,
+                )
+            )
             if isinstance(call_id, str):
                 # A later result for the same call overwrites (spec §3).
                 self.results[call_id] = _ToolResult(ts, chars, is_error, internal)

@@ -30,6 +30,7 @@ from tracelab.sources.common import (
     ToolCall,
     as_count,
     content_chars,
+    event,
     input_summary,
     latency_ms,
     load_line,
@@ -187,18 +188,16 @@ class CodexParser:
             self.issues.other["response item(s) without a type"] += 1
             return
         if ptype == "reasoning":
-            self.outputs.append(
-                {"event_type": REASONING, "timestamp": ts, "source": "response_item.reasoning"}
-            )
+            self.outputs.append(event(REASONING, ts, "response_item.reasoning"))
         elif ptype == "message":
             if p.get("role") == "assistant":
                 self.outputs.append(
-                    {
-                        "event_type": TEXT,
-                        "timestamp": ts,
-                        "source": "response_item.message",
-                        "content_chars": content_chars(p.get("content")),
-                    }
+                    event(
+                        TEXT,
+                        ts,
+                        "response_item.message",
+                        content_chars=content_chars(p.get("content")),
+                    )
                 )
             # user/developer copies: the user text is taken from event_msg.user_message.
         elif ptype in _CALL_TYPES:
@@ -214,14 +213,14 @@ class CodexParser:
             )
             self.out_tools.append(call_id)
             self.outputs.append(
-                {
-                    "event_type": TOOL_CALL,
-                    "timestamp": ts,
-                    "source": _CALL_TYPES[ptype],
-                    "tool_call_id": call_id,
-                    "tool_name": self.calls[call_id].name,
-                    "tool_index": index,
-                }
+                event(
+                    TOOL_CALL,
+                    ts,
+                    _CALL_TYPES[ptype],
+                    tool_call_id=call_id,
+                    tool_name=self.calls[call_id].name,
+                    tool_index=index,
+                )
             )
         elif ptype in _OUTPUT_TYPES:
             output = _output_text(p.get("output"))
@@ -238,12 +237,12 @@ class CodexParser:
         ptype = p.get("type")
         if ptype == "user_message":
             self.pending.append(
-                {
-                    "event_type": USER_MESSAGE,
-                    "timestamp": ts,
-                    "source": "event_msg.user_message",
-                    "content_chars": content_chars(p.get("message")),
-                }
+                event(
+                    USER_MESSAGE,
+                    ts,
+                    "event_msg.user_message",
+                    content_chars=content_chars(p.get("message")),
+                )
             )
         elif ptype == "token_count":
             self._token_count(p.get("info"), ts)
@@ -289,14 +288,14 @@ class CodexParser:
         if result is None:
             result = self.results[call_id] = _Result(ts, chars, internal, is_error)
             self.pending.append(
-                {
-                    "event_type": TOOL_RESULT,
-                    "timestamp": ts,
-                    "source": source,
-                    "tool_call_id": call_id,
-                    "result_chars": chars,
-                    "is_error": is_error,
-                }
+                event(
+                    TOOL_RESULT,
+                    ts,
+                    source,
+                    tool_call_id=call_id,
+                    result_chars=chars,
+                    is_error=is_error,
+                )
             )
             return
         if result.result_at is None:
@@ -326,7 +325,7 @@ class CodexParser:
         events = [
             *self.pending,
             *self.outputs,
-            {"event_type": USAGE_REPORT, "timestamp": ts, "source": "event_msg.token_count"},
+            event(USAGE_REPORT, ts, "event_msg.token_count"),
         ]
         self.steps.append(
             _Step(

@@ -230,6 +230,18 @@ def input_summary(events: list[dict]) -> dict[str, Any]:
     }
 
 
+def event(event_type: str, timestamp: Any, source: str, **attrs: Any) -> dict[str, Any]:
+    """A timing event with its null attributes left out (spec §3), so rows need no cleanup."""
+    ev: dict[str, Any] = {"event_type": event_type}
+    if timestamp is not None:
+        ev["timestamp"] = timestamp
+    ev["source"] = source
+    for key, value in attrs.items():
+        if value is not None:
+            ev[key] = value
+    return ev
+
+
 @dataclass
 class ToolCall:
     """A tool call as emitted; its input size is measured once, when it is seen."""

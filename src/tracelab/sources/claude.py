@@ -9,7 +9,7 @@ with the largest (output, input, stop_reason-set) — never a sum. Tool results 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tracelab.schema import (
     REASONING,
@@ -61,14 +61,26 @@ _DURATION_KEYS = (
 )
 
 
-def _usage_rank(usage: dict, stop_reason: Any) -> tuple[int, int, int]:
-    """Order usage snapshots of one message: more output, then more input, then finished."""
-    out = as_count(usage.get("output_tokens")) or 0
-    inp = sum(
-        as_count(usage.get(k)) or 0
-        for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    )
-    return (out, inp, 1 if stop_reason else 0)
+class _Usage(NamedTuple):
+    """The counts of one usage snapshot — all a step keeps (small to cache and resume)."""
+
+    uncached: int
+    creation: int
+    read: int
+    output: int
+
+    @classmethod
+    def of(cls, usage: dict) -> _Usage:
+        return cls(
+            as_count(usage.get("input_tokens")) or 0,
+            as_count(usage.get("cache_creation_input_tokens")) or 0,
+            as_count(usage.get("cache_read_input_tokens")) or 0,
+            as_count(usage.get("output_tokens")) or 0,
+        )
+
+    def rank(self, stop_reason: Any) -> tuple[int, int, int]:
+        """Order snapshots of one message: more output, then more input, then finished."""
+        return (self.output, self.uncached + self.creation + self.read, 1 if stop_reason else 0)
 
 
 @dataclass
@@ -76,7 +88,7 @@ class _Step:
     message_id: str
     model: str | None
     events: list[dict]
-    usage: dict | None = None
+    usage: _Usage | None = None
     rank: tuple[int, int, int] = (-1, -1, -1)
     tool_ids: list[str] = field(default_factory=list)
 
@@ -139,10 +151,11 @@ class ClaudeParser:
         elif step.model is None and isinstance(model, str):
             step.model = model
         usage = message.get("usage")
-        if isinstance(usage, dict) and usage != step.usage:  # repeats are the common case
-            rank = _usage_rank(usage, message.get("stop_reason"))
+        if isinstance(usage, dict):
+            counts = _Usage.of(usage)
+            rank = counts.rank(message.get("stop_reason"))
             if rank >= step.rank:  # later record wins ties
-                step.usage, step.rank = usage, rank
+                step.usage, step.rank = counts, rank
         ts = record.get("timestamp")
         content = message.get("content")
         if isinstance(content, str):
@@ -296,21 +309,11 @@ def _runner_duration_ms(tool_use_result: Any) -> int | None:
     return None
 
 
-def _tokens(usage: dict | None) -> Row:
+def _tokens(usage: _Usage | None) -> Row:
     """Token fields of a Claude step from its chosen usage snapshot (spec §3 formulas)."""
     if usage is None:
-        return {
-            "input_tokens_total": None,
-            "prefix_tokens": None,
-            "newly_append_tokens": None,
-            "claude_uncached_input_tokens": None,
-            "claude_cache_creation_input_tokens": None,
-            "claude_cache_read_input_tokens": None,
-            "output_tokens": None,
-        }
-    uncached = as_count(usage.get("input_tokens")) or 0
-    creation = as_count(usage.get("cache_creation_input_tokens")) or 0
-    read = as_count(usage.get("cache_read_input_tokens")) or 0
+        return dict.fromkeys(_TOKEN_KEYS)
+    uncached, creation, read, output = usage
     return {
         "input_tokens_total": uncached + creation + read,
         "prefix_tokens": read,
@@ -318,5 +321,16 @@ def _tokens(usage: dict | None) -> Row:
         "claude_uncached_input_tokens": uncached,
         "claude_cache_creation_input_tokens": creation,
         "claude_cache_read_input_tokens": read,
-        "output_tokens": as_count(usage.get("output_tokens")) or 0,
+        "output_tokens": output,
     }
+
+
+_TOKEN_KEYS = (
+    "input_tokens_total",
+    "prefix_tokens",
+    "newly_append_tokens",
+    "claude_uncached_input_tokens",
+    "claude_cache_creation_input_tokens",
+    "claude_cache_read_input_tokens",
+    "output_tokens",
+)

@@ -157,6 +157,9 @@ def sanitize(
 def audit(
     file: Annotated[Path, typer.Argument(help="A trace file to check for private data.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable findings.")] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="List every finding (default: grouped by field).")
+    ] = False,
 ) -> None:
     """Scan every value of a trace; exit 1 listing line and field of anything private."""
     from tracelab.privacy import audit_file
@@ -166,7 +169,7 @@ def audit(
     if as_json:
         sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        show.audit_report(console, report, file)
+        show.audit_report(console, report, file, every=every)
     if not report.ok:
         raise typer.Exit(1)
 

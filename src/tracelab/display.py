@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,9 @@ def sanitize_report(console: Console, report: Any, output: Path) -> None:
     audit_report(console, report.audit, output)
 
 
-def audit_report(console: Console, report: Any, path: Path) -> None:
+def audit_report(console: Console, report: Any, path: Path, every: bool = False) -> None:
+    """Pass/fail; on failure the findings grouped by field and reason (lines listed), or
+    every finding on its own line with `every`."""
     if report.ok:
         console.print(
             f"[green]Privacy audit passed[/]: {report.rows:,} rows of {escape(str(path))}, "
@@ -147,13 +150,33 @@ def audit_report(console: Console, report: Any, path: Path) -> None:
         )
         return
     console.print(
-        f"[bold red]Privacy audit FAILED[/]: {report.finding_count} finding(s) in "
+        f"[bold red]Privacy audit FAILED[/]: {report.finding_count:,} finding(s) in "
         f"{escape(str(path))}"
     )
-    for finding in report.findings[:50]:
-        console.print(f"  line {finding.line}: {escape(finding.field)}: {escape(finding.reason)}")
-    if report.finding_count > 50:
-        console.print(f"  … and {report.finding_count - 50} more (see --json)")
+    if every:
+        for f in report.findings:
+            console.print(f"  line {f.line}: {escape(f.field)}: {escape(f.reason)}", soft_wrap=True)
+    else:
+        groups: dict[tuple[str, str], list[int]] = {}
+        for f in report.findings:
+            groups.setdefault((_INDEX.sub("[]", f.field), f.reason), []).append(f.line)
+        for (field, reason), lines in list(groups.items())[: _MAX_LISTED * 2]:
+            rows = list(dict.fromkeys(lines))
+            shown = ", ".join(str(n) for n in rows[:5]) + (", …" if len(rows) > 5 else "")
+            console.print(
+                f"  {escape(field)}: {escape(reason)} — {len(lines):,} × (line {shown})",
+                soft_wrap=True,
+            )
+        if len(groups) > _MAX_LISTED * 2:
+            console.print(f"  … and {len(groups) - _MAX_LISTED * 2} more kinds")
+    shown_all = len(report.findings) == report.finding_count
+    if not shown_all:
+        console.print(f"  (the first {len(report.findings):,} findings are listed; see --json)")
+    elif not every:
+        console.print("  Every finding with its line: --all; machine-readable: --json.")
+
+
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def db_report(console: Console, report: Any, output: Path) -> None:

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tracelab import display as show
@@ -58,7 +59,11 @@ def run_demo(console: Console, workdir: Path, sessions: int = 60, seed: int = 7)
     with open_db(db) as con:
         rows = headline(con)
     headline_table(console, rows, title="Headline summary (SYNTHETIC trace)")
-    console.print(f"\nFiles are in [bold]{workdir}[/]. Try: tracelab db build, tracelab audit.")
+    console.print(
+        f"\nEverything the demo wrote is in [bold]{escape(str(workdir))}[/] (trace.jsonl.gz "
+        "private, trace.public.jsonl.gz sanitized, trace.duckdb).\n"
+        "Now your own logs: [bold]tracelab collect -o my-trace.jsonl.gz[/]"
+    )
     return {"home": home, "trace": trace, "public": public, "db": db}
 
 

@@ -37,8 +37,8 @@ def human_count(n: float | None) -> str:
         return "—"
     if abs(n) >= 1e9:
         return f"{n / 1e9:.2f} B"
-    if abs(n) >= 1e7:
-        return f"{n / 1e6:.1f} M"
+    if abs(n) >= 1e6:
+        return f"{n / 1e6:.2f} M"
     return f"{n:,.0f}"
 
 
@@ -106,7 +106,9 @@ def collect_report(console: Console, report: Any) -> None:
         if report.cached_files:
             parts.append(f"{report.cached_files:,} files unchanged (cached)")
     if report.duplicates_dropped:
-        parts.append(f"{report.duplicates_dropped:,} duplicate steps dropped")
+        parts.append(
+            f"{report.duplicates_dropped:,} duplicate steps dropped (backups, subagent replays)"
+        )
     console.print(" · ".join(parts))
     if report.output:
         console.print(f"Wrote [bold]{escape(report.output)}[/]")

@@ -12,17 +12,17 @@ from pathlib import Path
 
 def config_dir() -> Path:
     """The user's TraceLab config directory (not created here)."""
-    override = os.environ.get("TRACELAB_CONFIG_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "tracelab"
+    return _user_dir("TRACELAB_CONFIG_DIR", "XDG_CONFIG_HOME", ".config")
 
 
 def cache_dir() -> Path:
     """The user's TraceLab cache directory (not created here)."""
-    override = os.environ.get("TRACELAB_CACHE_DIR")
+    return _user_dir("TRACELAB_CACHE_DIR", "XDG_CACHE_HOME", ".cache")
+
+
+def _user_dir(override_var: str, xdg_var: str, default: str) -> Path:
+    override = os.environ.get(override_var)
     if override:
         return Path(override)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get(xdg_var) or str(Path.home() / default)
     return Path(base) / "tracelab"

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from tracelab.schema import (
     REASONING,
     TEXT,
+    TOKEN_FIELDS,
     TOOL_CALL,
     TOOL_RESULT,
     USER_MESSAGE,
@@ -59,6 +60,10 @@ _DURATION_KEYS = (
     ("durationSeconds", 1000.0),
     ("duration_seconds", 1000.0),
 )
+
+
+#: Content blocks that become output events: block type → (event type, field with the text).
+_TEXT_BLOCKS = {"thinking": (REASONING, "thinking"), "text": (TEXT, "text")}
 
 
 class _Usage(NamedTuple):
@@ -166,22 +171,14 @@ class ClaudeParser:
             if not isinstance(block, dict):
                 continue
             btype = block.get("type")
-            if btype == "thinking":
+            if btype in _TEXT_BLOCKS:
+                kind, key = _TEXT_BLOCKS[btype]
                 step.events.append(
                     event(
-                        REASONING,
+                        kind,
                         ts,
-                        "assistant.content.thinking",
-                        content_chars=content_chars(block.get("thinking")),
-                    )
-                )
-            elif btype == "text":
-                step.events.append(
-                    event(
-                        TEXT,
-                        ts,
-                        "assistant.content.text",
-                        content_chars=content_chars(block.get("text")),
+                        f"assistant.content.{btype}",
+                        content_chars=content_chars(block.get(key)),
                     )
                 )
             elif btype == "tool_use":
@@ -325,12 +322,5 @@ def _tokens(usage: _Usage | None) -> Row:
     }
 
 
-_TOKEN_KEYS = (
-    "input_tokens_total",
-    "prefix_tokens",
-    "newly_append_tokens",
-    "claude_uncached_input_tokens",
-    "claude_cache_creation_input_tokens",
-    "claude_cache_read_input_tokens",
-    "output_tokens",
-)
+#: Claude rows carry every token field but Codex's reasoning count.
+_TOKEN_KEYS = tuple(k for k in TOKEN_FIELDS if k != "reasoning_output_tokens")

@@ -19,6 +19,7 @@ import rawlogs as R
 from tracelab import collect as collect_mod
 from tracelab import io as io_mod
 from tracelab.io import read_rows, write_rows
+from tracelab.sources import reader as reader_mod
 from tracelab.sources.common import SourceContext
 
 # --- helpers ----------------------------------------------------------------------------
@@ -538,7 +539,7 @@ def test_file_growing_during_the_scan(tmp_path: Path, monkeypatch):
     home, cache = tmp_path / "home", tmp_path / "cache"
     path = R.write(R.claude_path(home), R.claude_session(2))
     extra = R.encode(R.claude_step("msg_3", R.usage_c(3, 3, 3, 3), 30))
-    real_read = collect_mod._read_from
+    real_read = reader_mod._read_from
     calls = []
 
     def grow_then_read(fh, start, count):
@@ -548,7 +549,7 @@ def test_file_growing_during_the_scan(tmp_path: Path, monkeypatch):
         calls.append(start)
         return real_read(fh, start, count)
 
-    monkeypatch.setattr(collect_mod, "_read_from", grow_then_read)
+    monkeypatch.setattr(reader_mod, "_read_from", grow_then_read)
     report, rows = R.run(home, cache=cache)
     assert ids(rows) == ["msg_1", "msg_2"]
     assert report.file_problems == {}
@@ -781,14 +782,14 @@ def test_parser_crash_skips_only_that_file(tmp_path: Path, monkeypatch):
     home = tmp_path / "home"
     bad = R.write(R.claude_path(home, "bad"), R.claude_session(2, first=50))
     R.write(R.claude_path(home), R.claude_session(2))
-    real_feed = collect_mod.ClaudeParser.feed
+    real_feed = reader_mod.ClaudeParser.feed
 
     def feed(self, line):
         if self.ctx.path == str(bad):
             raise ValueError("unexpected shape")
         real_feed(self, line)
 
-    monkeypatch.setattr(collect_mod.ClaudeParser, "feed", feed)
+    monkeypatch.setattr(reader_mod.ClaudeParser, "feed", feed)
     report, rows = R.run(home)
     assert ids(rows) == ["msg_1", "msg_2"]
     assert [(s.path, s.reason) for s in report.skipped_files] == [

@@ -1,5 +1,7 @@
 """Discovery × parsing → one deduplicated normalized trace, in parallel and incrementally.
 
+(`sources/reader.py` is what each worker does with one file; this module runs the whole.)
+
 Each raw file is parsed in a worker process. The parser's state after the last complete line
 is cached per file (keyed by path, size, mtime), so an unchanged file costs nothing and a file
 that grew (an agent still writing) is re-read only from where it grew. When no file changed and
@@ -12,244 +14,42 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
 from tracelab.collect_cache import (
     CACHE_FORMAT,
-    CacheRecord,
     CollectCache,
     open_cache,
-    pack,
-    unpack,
 )
 from tracelab.io import (
     atomic_write_bytes,
-    dumps_clean_row,
-    dumps_row,
     trace_format,
     write_lines,
     write_rows,
 )
 from tracelab.paths import cache_dir as default_cache_dir
 from tracelab.schema import Row
-from tracelab.sources.claude import ClaudeParser
-from tracelab.sources.codex import CodexParser
-from tracelab.sources.common import ParseIssues, SourceContext, load_line
-from tracelab.sources.discover import Home, SkippedFile, discover
+from tracelab.sources.common import SourceContext
+from tracelab.sources.discover import Home, SkippedFile, discover, home_for
+from tracelab.sources.reader import (  # parse_source: the per-file API, re-exported
+    FileOutcome,
+    Resume,
+    parse_source,
+    parse_task,
+)
 
-PARSERS = {"claude": ClaudeParser, "codex": CodexParser}
-_HASH_CHUNK = 1 << 20
+__all__ = ["CollectReport", "collect", "collect_home", "parse_source"]
+
 _PARALLEL_MIN_BYTES = 4 << 20
-
-
-@dataclass
-class FileOutcome:
-    """What parsing one raw file produced.
-
-    Rows travel back from the worker already serialized (one JSONL line each, with the few
-    fields dedup and the report need beside it): bytes cross a process boundary far cheaper
-    than nested dicts, and the JSONL writer needs nothing more.
-    """
-
-    path: str
-    provider: str
-    lines: list[bytes]
-    keys: list[RowKey]
-    problems: list[str]
-    skipped_lines: int
-    bytes_parsed: int
-    size: int
-    from_cache: bool = False
-    error: str | None = None
-    cache_record: CacheRecord | None = None
-
-    @classmethod
-    def failed(cls, ctx: SourceContext, reason: str) -> FileOutcome:
-        return cls(ctx.path, ctx.provider, [], [], [], 0, 0, 0, error=reason)
-
-    @classmethod
-    def parsed(cls, ctx: SourceContext, parser: Any, bytes_parsed: int, size: int) -> FileOutcome:
-        rows = parser.finish()
-        problems = parser.issues.describe()
-        return cls(
-            ctx.path,
-            ctx.provider,
-            [_dump(row, problems) for row in rows],
-            [
-                RowKey(row["trace_key"], row.get("user"), row["session_id"], len(row["tools"]))
-                for row in rows
-            ],
-            problems,
-            parser.issues.skipped_lines,
-            bytes_parsed,
-            size,
-        )
-
-    def output_blob(self) -> bytes:
-        """What the cache keeps to replay this outcome without parsing."""
-        return pack((self.lines, [tuple(k) for k in self.keys], self.problems, self.skipped_lines))
-
-    @classmethod
-    def replayed(cls, ctx: SourceContext, blob: Any, size: int) -> FileOutcome | None:
-        try:
-            lines, keys, problems, skipped = blob
-            keys = [RowKey(*k) for k in keys]
-        except (TypeError, ValueError):
-            return None
-        return cls(ctx.path, ctx.provider, lines, keys, problems, skipped, 0, size, True)
-
-
-def _dump(row: Row, problems: list[str]) -> bytes:
-    """Serialize a row; a raw tool input nested deeper than JSON writers go (orjson reads 1024
-    levels, writes 255) is dropped from the private row — its `input_chars` stays — and said."""
-    try:
-        return dumps_clean_row(row)
-    except orjson.JSONEncodeError:
-        for tool in row["tools"]:
-            try:
-                orjson.dumps(tool.get("input"))
-            except orjson.JSONEncodeError:
-                tool["input"] = None
-                problems.append(f"tool input of {tool['tool_call_id']} nested too deeply to store")
-        return dumps_row(row)
-
-
-class RowKey(NamedTuple):
-    """What dedup and the per-user table need of a row, without decoding it."""
-
-    trace_key: str
-    user: str | None
-    session_id: str
-    tool_calls: int
-
-
-def _split_complete(data: bytes) -> tuple[list[bytes], int, bool]:
-    """Complete lines of `data`, bytes consumed, and whether an unfinished last line remains."""
-    cut = data.rfind(b"\n") + 1
-    lines = data[:cut].split(b"\n")
-    tail = data[cut:]
-    if tail.strip():
-        # Judged as the parser will read it (invalid UTF-8 repaired). Only an object is known
-        # to be complete: a bare `4` may still become `42`.
-        if load_line(tail, ParseIssues()) is None:
-            return lines, cut, True  # an agent is still writing it: read it when it grows
-        lines.append(tail)
-    return lines, len(data), False
-
-
-class Resume(NamedTuple):
-    """Where the cache says parsing of a file stopped, and the parser state at that point."""
-
-    offset: int
-    prefix: str
-    state: bytes
-
-
-def parse_source(
-    ctx: SourceContext, resume: Resume | None = None, want_cache: bool = False
-) -> FileOutcome:
-    """Parse one raw session file, resuming from `resume` when the file only grew.
-
-    With `want_cache`, the outcome carries the record the cache keeps for this file.
-    """
-    try:
-        # O_NONBLOCK: a FIFO named *.jsonl must not block the run (no effect on plain files)
-        fh = os.fdopen(os.open(ctx.path, os.O_RDONLY | os.O_NONBLOCK), "rb")
-    except OSError as exc:
-        return FileOutcome.failed(ctx, _why(exc))
-    with fh:
-        try:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                return FileOutcome.failed(ctx, "not a regular file")
-            size, mtime = st.st_size, st.st_mtime_ns
-            start = 0
-            parser, crc = None, 0
-            if resume is not None and size > resume.offset:
-                # Resume only if every byte already parsed is still there: a rewrite that
-                # keeps the end but changes an early record must not pass for growth.
-                crc = _prefix_crc(fh, resume.offset)
-                if f"{crc:08x}" == resume.prefix:
-                    parser = _unpickle_parser(resume.state)
-                    start = resume.offset if parser is not None else 0
-            if parser is None:
-                parser, crc = PARSERS[ctx.provider](ctx), 0
-            parser.issues.truncated_tail = False
-            data = _read_from(fh, start, size - start)  # later bytes wait for the next run
-            lines, consumed, truncated = _split_complete(data)
-            feed = parser.feed
-            for line in lines:
-                if line and not line.isspace():
-                    feed(line)
-            parser.issues.truncated_tail = truncated
-        except OSError as exc:
-            return FileOutcome.failed(ctx, _why(exc))
-    outcome = FileOutcome.parsed(ctx, parser, len(data), size)
-    if want_cache:
-        crc = zlib.crc32(memoryview(data)[:consumed], crc)
-        outcome.cache_record = CacheRecord(
-            size,
-            mtime,
-            start + consumed,
-            f"{crc:08x}",
-            outcome.output_blob(),
-            pack(parser),
-        )
-    return outcome
-
-
-def _read_from(fh: Any, start: int, count: int) -> bytes:
-    fh.seek(start)
-    return fh.read(count)
-
-
-def _unpickle_parser(state: bytes) -> Any:
-    try:
-        return unpack(state)
-    except Exception:  # a damaged cache entry means a fresh parse, never a crash
-        return None
-
-
-def _prefix_crc(fh: Any, offset: int) -> int:
-    """CRC-32 of the first `offset` bytes (read, not parsed): tells a grown file from a
-    rewritten one at memory speed. Returned so the newly parsed bytes can extend it."""
-    crc = 0
-    fh.seek(0)
-    left = offset
-    while left > 0:
-        chunk = fh.read(min(left, _HASH_CHUNK))
-        if not chunk:
-            break
-        crc = zlib.crc32(chunk, crc)
-        left -= len(chunk)
-    return crc
-
-
-def _why(exc: OSError) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "vanished during the scan"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    return f"unreadable ({exc.strerror or exc})"
-
-
-def _parse_task(args: tuple[SourceContext, Resume | None, bool]) -> FileOutcome:
-    try:
-        return parse_source(*args)
-    except Exception as exc:  # spec §5: a file that cannot be parsed must not stop the run
-        why = f"{type(exc).__name__}: {str(exc)[:200]}"
-        return FileOutcome.failed(args[0], f"could not be parsed ({why})")
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -453,9 +253,9 @@ def _outcomes(
     with contextlib.ExitStack() as stack:
         if workers > 1 and len(tasks) > 1 and to_parse >= _PARALLEL_MIN_BYTES:
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("fork")))
-            parsed = pool.map(_parse_task, tasks, chunksize=_chunksize(len(tasks), workers))
+            parsed = pool.map(parse_task, tasks, chunksize=_chunksize(len(tasks), workers))
         else:
-            parsed = map(_parse_task, tasks)
+            parsed = map(parse_task, tasks)
         done = 0
         for ctx in contexts:
             outcome = None
@@ -463,7 +263,7 @@ def _outcomes(
                 st = stats[ctx.path]
                 outcome = FileOutcome.replayed(ctx, store.output(ctx.path), st.st_size)
                 if outcome is None:  # unreadable entry: parse it here
-                    outcome = _parse_task((ctx, None, True))
+                    outcome = parse_task((ctx, None, True))
             else:
                 outcome = next(parsed)
             if store is not None and outcome.cache_record is not None:
@@ -511,6 +311,4 @@ def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iter
 
 def collect_home(home: Path, cache: Path | bool | None = False) -> tuple[CollectReport, list[Row]]:
     """Collect one home directory into memory (tests, the demo, small traces)."""
-    from tracelab.sources.discover import home_for
-
     return collect([home_for(home)], cache=cache, keep_rows=True)

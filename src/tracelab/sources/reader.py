@@ -1,0 +1,226 @@
+"""Read one raw session file into serialized rows — the work a collector process does.
+
+Parsing resumes from a cached parser state when the file only grew (verified by a CRC of every
+byte already parsed), stops at the last complete line (an agent may still be writing), and
+hands back rows as JSONL bytes plus the little dedup needs, because bytes cross a process
+boundary far more cheaply than nested dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import zlib
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+
+from tracelab.collect_cache import CacheRecord, pack, unpack
+from tracelab.io import dumps_clean_row, dumps_row
+from tracelab.schema import Row
+from tracelab.sources.claude import ClaudeParser
+from tracelab.sources.codex import CodexParser
+from tracelab.sources.common import ParseIssues, SourceContext, load_line
+
+PARSERS = {"claude": ClaudeParser, "codex": CodexParser}
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class FileOutcome:
+    """What parsing one raw file produced.
+
+    Rows travel back from the worker already serialized (one JSONL line each, with the few
+    fields dedup and the report need beside it): bytes cross a process boundary far cheaper
+    than nested dicts, and the JSONL writer needs nothing more.
+    """
+
+    path: str
+    provider: str
+    lines: list[bytes]
+    keys: list[RowKey]
+    problems: list[str]
+    skipped_lines: int
+    bytes_parsed: int
+    size: int
+    from_cache: bool = False
+    error: str | None = None
+    cache_record: CacheRecord | None = None
+
+    @classmethod
+    def failed(cls, ctx: SourceContext, reason: str) -> FileOutcome:
+        return cls(ctx.path, ctx.provider, [], [], [], 0, 0, 0, error=reason)
+
+    @classmethod
+    def parsed(cls, ctx: SourceContext, parser: Any, bytes_parsed: int, size: int) -> FileOutcome:
+        rows = parser.finish()
+        problems = parser.issues.describe()
+        return cls(
+            ctx.path,
+            ctx.provider,
+            [_dump(row, problems) for row in rows],
+            [
+                RowKey(row["trace_key"], row.get("user"), row["session_id"], len(row["tools"]))
+                for row in rows
+            ],
+            problems,
+            parser.issues.skipped_lines,
+            bytes_parsed,
+            size,
+        )
+
+    def output_blob(self) -> bytes:
+        """What the cache keeps to replay this outcome without parsing."""
+        return pack((self.lines, [tuple(k) for k in self.keys], self.problems, self.skipped_lines))
+
+    @classmethod
+    def replayed(cls, ctx: SourceContext, blob: Any, size: int) -> FileOutcome | None:
+        try:
+            lines, keys, problems, skipped = blob
+            keys = [RowKey(*k) for k in keys]
+        except (TypeError, ValueError):
+            return None
+        return cls(ctx.path, ctx.provider, lines, keys, problems, skipped, 0, size, True)
+
+
+def _dump(row: Row, problems: list[str]) -> bytes:
+    """Serialize a row; a raw tool input nested deeper than JSON writers go (orjson reads 1024
+    levels, writes 255) is dropped from the private row — its `input_chars` stays — and said."""
+    try:
+        return dumps_clean_row(row)
+    except orjson.JSONEncodeError:
+        for tool in row["tools"]:
+            try:
+                orjson.dumps(tool.get("input"))
+            except orjson.JSONEncodeError:
+                tool["input"] = None
+                problems.append(f"tool input of {tool['tool_call_id']} nested too deeply to store")
+        return dumps_row(row)
+
+
+class RowKey(NamedTuple):
+    """What dedup and the per-user table need of a row, without decoding it."""
+
+    trace_key: str
+    user: str | None
+    session_id: str
+    tool_calls: int
+
+
+def _split_complete(data: bytes) -> tuple[list[bytes], int, bool]:
+    """Complete lines of `data`, bytes consumed, and whether an unfinished last line remains."""
+    cut = data.rfind(b"\n") + 1
+    lines = data[:cut].split(b"\n")
+    tail = data[cut:]
+    if tail.strip():
+        # Judged as the parser will read it (invalid UTF-8 repaired). Only an object is known
+        # to be complete: a bare `4` may still become `42`.
+        if load_line(tail, ParseIssues()) is None:
+            return lines, cut, True  # an agent is still writing it: read it when it grows
+        lines.append(tail)
+    return lines, len(data), False
+
+
+class Resume(NamedTuple):
+    """Where the cache says parsing of a file stopped, and the parser state at that point."""
+
+    offset: int
+    prefix: str
+    state: bytes
+
+
+def parse_source(
+    ctx: SourceContext, resume: Resume | None = None, want_cache: bool = False
+) -> FileOutcome:
+    """Parse one raw session file, resuming from `resume` when the file only grew.
+
+    With `want_cache`, the outcome carries the record the cache keeps for this file.
+    """
+    try:
+        # O_NONBLOCK: a FIFO named *.jsonl must not block the run (no effect on plain files)
+        fh = os.fdopen(os.open(ctx.path, os.O_RDONLY | os.O_NONBLOCK), "rb")
+    except OSError as exc:
+        return FileOutcome.failed(ctx, _why(exc))
+    with fh:
+        try:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return FileOutcome.failed(ctx, "not a regular file")
+            size, mtime = st.st_size, st.st_mtime_ns
+            start = 0
+            parser, crc = None, 0
+            if resume is not None and size > resume.offset:
+                # Resume only if every byte already parsed is still there: a rewrite that
+                # keeps the end but changes an early record must not pass for growth.
+                crc = _prefix_crc(fh, resume.offset)
+                if f"{crc:08x}" == resume.prefix:
+                    parser = _unpickle_parser(resume.state)
+                    start = resume.offset if parser is not None else 0
+            if parser is None:
+                parser, crc = PARSERS[ctx.provider](ctx), 0
+            parser.issues.truncated_tail = False
+            data = _read_from(fh, start, size - start)  # later bytes wait for the next run
+            lines, consumed, truncated = _split_complete(data)
+            feed = parser.feed
+            for line in lines:
+                if line and not line.isspace():
+                    feed(line)
+            parser.issues.truncated_tail = truncated
+        except OSError as exc:
+            return FileOutcome.failed(ctx, _why(exc))
+    outcome = FileOutcome.parsed(ctx, parser, len(data), size)
+    if want_cache:
+        crc = zlib.crc32(memoryview(data)[:consumed], crc)
+        outcome.cache_record = CacheRecord(
+            size,
+            mtime,
+            start + consumed,
+            f"{crc:08x}",
+            outcome.output_blob(),
+            pack(parser),
+        )
+    return outcome
+
+
+def _read_from(fh: Any, start: int, count: int) -> bytes:
+    fh.seek(start)
+    return fh.read(count)
+
+
+def _unpickle_parser(state: bytes) -> Any:
+    try:
+        return unpack(state)
+    except Exception:  # a damaged cache entry means a fresh parse, never a crash
+        return None
+
+
+def _prefix_crc(fh: Any, offset: int) -> int:
+    """CRC-32 of the first `offset` bytes (read, not parsed): tells a grown file from a
+    rewritten one at memory speed. Returned so the newly parsed bytes can extend it."""
+    crc = 0
+    fh.seek(0)
+    left = offset
+    while left > 0:
+        chunk = fh.read(min(left, _HASH_CHUNK))
+        if not chunk:
+            break
+        crc = zlib.crc32(chunk, crc)
+        left -= len(chunk)
+    return crc
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "vanished during the scan"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"unreadable ({exc.strerror or exc})"
+
+
+def parse_task(args: tuple[SourceContext, Resume | None, bool]) -> FileOutcome:
+    try:
+        return parse_source(*args)
+    except Exception as exc:  # spec §5: a file that cannot be parsed must not stop the run
+        why = f"{type(exc).__name__}: {str(exc)[:200]}"
+        return FileOutcome.failed(args[0], f"could not be parsed ({why})")

@@ -105,3 +105,10 @@ def test_demo_runs_every_stage(tmp_path: Path, sessions: int) -> None:
         assert stage in text
     assert "prefix hit rate" in text
     assert (tmp_path / "demo" / "trace.duckdb").is_file()
+
+
+def test_collect_with_no_logs_says_where_it_looked(tmp_path: Path) -> None:
+    code, text = invoke("collect", "--home", tmp_path)
+    assert code == 0
+    assert "No agent session logs found" in text and str(tmp_path) in text
+    assert "tracelab demo" in text

@@ -98,12 +98,17 @@ def collect(
     if as_json:
         sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    show.collect_report(console, report)
-    if report.rows == 0 and not report.up_to_date:
+    if report.files == 0 and not report.skipped_files:
+        looked = ", ".join(str(h.path) for h in homes) or str(home_root)
         err.print(
-            "[yellow]No agent sessions found.[/] Looked in: "
-            + ", ".join(str(h.path) for h in homes)
+            f"[yellow]No agent session logs found[/] in {escape(looked)} (looked for "
+            ".claude/projects, .claude.back/projects, .codex/sessions). "
+            "To see TraceLab work anyway: [bold]tracelab demo[/]",
+            soft_wrap=True,
         )
+        if output is None:
+            return
+    show.collect_report(console, report)
 
 
 def _check_trace_suffix(path: Path) -> None:

@@ -149,7 +149,8 @@ def sanitize(
     except SanitizeKeyError as exc:
         _fail(str(exc))
     try:
-        report = sanitize_file(input, output, key)
+        with show.spinner(f"Sanitizing {input} and auditing the result", quiet=as_json):
+            report = sanitize_file(input, output, key)
     except SanitizeError as exc:
         _fail(str(exc), code=1)
     if as_json:
@@ -170,7 +171,8 @@ def audit(
     from tracelab.privacy import audit_file
 
     _check_input(file)
-    report = audit_file(file)
+    with show.spinner(f"Auditing {file}", quiet=as_json):
+        report = audit_file(file)
     if as_json:
         sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

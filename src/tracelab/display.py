@@ -65,8 +65,12 @@ def byte_progress(label: str, quiet: bool = False) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def spinner(label: str) -> Iterator[None]:
-    with Console(stderr=True).status(label):
+def spinner(label: str, quiet: bool = False) -> Iterator[None]:
+    """A status line on stderr while a step without countable progress runs."""
+    if quiet:
+        yield
+        return
+    with Console(stderr=True).status(escape(label)):
         yield
 
 

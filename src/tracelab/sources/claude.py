@@ -135,10 +135,17 @@ class ClaudeParser:
         elif kind not in BOOKKEEPING_TYPES:
             self.issues.unknown_types[kind[:40]] += 1
 
-    def _assistant(self, record: dict) -> None:
+    def _message(self, record: dict, kind: str) -> dict | None:
+        """The record's `message` object; a record without one is counted, not fatal."""
         message = record.get("message")
-        if not isinstance(message, dict):
-            self.issues.other["assistant record without message"] += 1
+        if isinstance(message, dict):
+            return message
+        self.issues.other[f"{kind} record without message"] += 1
+        return None
+
+    def _assistant(self, record: dict) -> None:
+        message = self._message(record, "assistant")
+        if message is None:
             return
         msg_id = message.get("id")
         model = message.get("model")
@@ -204,9 +211,8 @@ class ClaudeParser:
                 )
 
     def _user(self, record: dict) -> None:
-        message = record.get("message")
-        if not isinstance(message, dict):
-            self.issues.other["user record without message"] += 1
+        message = self._message(record, "user")
+        if message is None:
             return
         ts = record.get("timestamp")
         content = message.get("content")

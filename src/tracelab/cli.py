@@ -32,6 +32,11 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _print_json(data: dict) -> None:
+    """`--json` output: indented, on stdout, nothing else there."""
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"tracelab {__version__}")
@@ -96,7 +101,7 @@ def collect(
             homes, output, cache=not no_cache, workers=workers, progress=progress
         )
     if as_json:
-        sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(report.to_json())
         return
     if report.files == 0 and not report.skipped_files:
         looked = ", ".join(str(h.path) for h in homes) or str(home_root)
@@ -154,7 +159,7 @@ def sanitize(
     except SanitizeError as exc:
         _fail(str(exc), code=1)
     if as_json:
-        sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(report.to_json())
         return
     show.sanitize_report(console, report, output)
 
@@ -174,7 +179,7 @@ def audit(
     with show.spinner(f"Auditing {file}", quiet=as_json):
         report = audit_file(file)
     if as_json:
-        sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(report.to_json())
     else:
         show.audit_report(console, report, file, every=every)
     if not report.ok:

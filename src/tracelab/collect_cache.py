@@ -104,32 +104,27 @@ class CollectCache:
         return {r[0]: CacheEntry(*r[1:]) for r in rows if r[0] in wanted}
 
     def output(self, path: str) -> Any:
-        """The unpickled output of a cached file, or None when unreadable."""
-        return self._blob("output", path)
+        """The unpacked output rows of a cached file, or None when missing or damaged."""
+        blob = self._column("output", path)
+        if blob is None:
+            return None
+        try:
+            return unpack(blob)
+        except Exception:  # a damaged entry is a miss, never a crash
+            return None
 
     def state(self, path: str) -> bytes | None:
         """The packed parser state of a cached file (unpacked by the worker that resumes)."""
-        try:
-            row = self.con.execute(
-                "SELECT state FROM files WHERE path = ? AND format = ?", (path, CACHE_FORMAT)
-            ).fetchone()
-        except sqlite3.DatabaseError:
-            return None
-        return row[0] if row else None
+        return self._column("state", path)
 
-    def _blob(self, column: str, path: str) -> Any:
+    def _column(self, column: str, path: str) -> bytes | None:
         try:
             row = self.con.execute(
                 f"SELECT {column} FROM files WHERE path = ? AND format = ?", (path, CACHE_FORMAT)
             ).fetchone()
         except sqlite3.DatabaseError:
             return None
-        if row is None:
-            return None
-        try:
-            return unpack(row[0])
-        except Exception:  # a damaged entry is a miss, never a crash
-            return None
+        return row[0] if row else None
 
     def put(self, path: str, record: CacheRecord) -> None:
         """Queue a record; a writer thread stores it while the run goes on (SQLite releases

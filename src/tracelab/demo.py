@@ -43,9 +43,7 @@ def run_demo(console: Console, workdir: Path, sessions: int = 60, seed: int = 7)
     show.collect_report(console, report)
 
     console.print("\n[bold]3. sanitize[/]  allow-listed fields, keyed pseudonyms")
-    key = load_or_create_key(workdir / "demo.key") if (workdir / "demo.key").exists() else None
-    if key is None:
-        key = _demo_key(workdir / "demo.key")
+    key = _demo_key(workdir / "demo.key")
     sanitized = sanitize_file(trace, public, key)
     show.sanitize_report(console, sanitized, public)
 
@@ -68,12 +66,14 @@ def run_demo(console: Console, workdir: Path, sessions: int = 60, seed: int = 7)
 
 
 def _demo_key(path: Path) -> bytes:
-    """A demo-only pseudonym key beside the demo files (never the user's real key)."""
+    """A demo-only pseudonym key beside the demo files (never the user's real key), created
+    on the first demo run and reused after, so re-runs give the same pseudonyms."""
     import secrets
 
     from tracelab.io import atomic_write_bytes
 
-    atomic_write_bytes(path, secrets.token_hex(32).encode(), mode=0o600)
+    if not path.exists():
+        atomic_write_bytes(path, secrets.token_hex(32).encode(), mode=0o600)
     return load_or_create_key(path)
 
 

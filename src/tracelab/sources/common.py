@@ -12,7 +12,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -87,7 +87,7 @@ def latency_ms(start: str | None, end: str | None) -> int | None:
     return round(micros / 1000)
 
 
-_MICROSECOND = datetime(2000, 1, 1, 0, 0, 0, 1) - datetime(2000, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def seconds_to_ms(value: Any, scale: float) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Build and inspect the DuckDB analysis database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+figure_app = typer.Typer(
+    help="Inspect figures written by `tracelab analyze`.", no_args_is_help=True
+)
+app.add_typer(figure_app, name="figure")
+export_app = typer.Typer(help="Export a trace for serving simulators.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 console = Console()
 err = Console(stderr=True)
@@ -203,6 +210,216 @@ def db_build(
     with show.spinner(f"Building {output}"):
         report = build_db(input, output)
     show.db_report(console, report, output)
+
+
+# --- reading a trace: the shared input options ---------------------------------------------
+
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="Trace database (.duckdb, ours or the public one).")
+]
+InputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-i",
+        "--input",
+        help="Trace file (.jsonl, .jsonl.gz, .parquet); its database is built once and cached.",
+    ),
+]
+PricesOption = Annotated[
+    Path | None,
+    typer.Option("--prices", help="Price table CSV (default: the study's Table 6)."),
+]
+
+
+def _open_trace(db: Path | None, input_path: Path | None, prices: Path | None, quiet: bool):
+    """Resolve --db / -i, open the database read-only and prepare the metric tables."""
+    import duckdb
+
+    from tracelab.io import TraceFormatError
+    from tracelab.metrics.steps import prepare
+    from tracelab.pricing import PriceTableError, load_prices
+    from tracelab.tracedb import open_db
+    from tracelab.traceinput import TraceInputError, cached_db_path, resolve_trace
+
+    try:
+        price_table = load_prices(prices)
+    except (OSError, PriceTableError) as exc:
+        _fail(f"price table: {exc}")
+    try:
+        label = "Opening the trace"
+        if input_path is not None and input_path.is_file() and db is None:
+            with contextlib.suppress(OSError):
+                if not cached_db_path(input_path).is_file():
+                    label = f"Building the trace database from {input_path} (cached for next time)"
+        with show.spinner(label, quiet=quiet):
+            resolved = resolve_trace(db, input_path)
+            con = open_db(resolved.db)
+            prepare(con, price_table)
+    except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except duckdb.Error as exc:
+        _fail(f"{db or input_path}: not a readable trace database ({exc})")
+    if resolved.built is not None and resolved.built.skipped_lines and not quiet:
+        err.print(f"[yellow]note:[/] {escape(resolved.built.summary())}", soft_wrap=True)
+    return con
+
+
+# --- analyze / figure ---------------------------------------------------------------------
+
+
+@app.command()
+def analyze(
+    db: DbOption = None,
+    input_path: InputOption = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Folder for the experiments' outputs.")
+    ] = Path("tracelab-analysis"),
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Experiment id, name or category (repeatable)."),
+    ] = None,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="List the experiments and their questions.")
+    ] = False,
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Tables only (faster).")] = False,
+    prices: PricesOption = None,
+) -> None:
+    """Run the study's experiments (tables, figures, READMEs) into OUTPUT/<category>/<name>/."""
+    from tracelab.experiments.registry import UnknownExperimentError, all_experiments, select
+
+    if list_only:
+        show.experiment_list(console, all_experiments())
+        return
+    try:
+        chosen = select(only)
+    except UnknownExperimentError as exc:
+        _fail(str(exc.args[0]))
+    con = _open_trace(db, input_path, prices, quiet=False)
+    from tracelab.experiments.runner import run_experiments
+
+    with show.experiment_progress(len(chosen)) as on_done:
+        runs = run_experiments(con, chosen, out=output, figures=not no_figures, on_done=on_done)
+    show.analyze_report(console, runs, output)
+    if any(not r.ok for r in runs):
+        raise typer.Exit(1)
+
+
+@figure_app.command("extract")
+def figure_extract(
+    png: Annotated[Path, typer.Argument(help="A figure written by `tracelab analyze`.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Folder for the files (default: list them)."),
+    ] = None,
+) -> None:
+    """Get the README, CSV data and code version embedded in a figure's PNG back out."""
+    from tracelab.figures.pngmeta import PngError, extract
+    from tracelab.io import atomic_write_bytes
+
+    if not png.is_file():
+        _fail(f"{png}: no such file")
+    try:
+        texts = extract(png.read_bytes())
+    except PngError as exc:
+        _fail(f"{png}: {exc}")
+    embedded = {k.split(":", 1)[1]: v for k, v in texts.items() if k.startswith("tracelab:")}
+    if not embedded:
+        _fail(f"{png}: no TraceLab data embedded (not written by `tracelab analyze`?)", code=1)
+    if output is None:
+        for name, text in embedded.items():
+            console.print(f"[bold]{escape(name)}[/]  {len(text.encode()):,} bytes")
+        console.print("Write them out with [bold]-o FOLDER[/].")
+        return
+    for name, text in embedded.items():
+        atomic_write_bytes(output / name, text.encode())
+        console.print(f"wrote {escape(str(output / name))}")
+
+
+# --- summary / report / validate / export -------------------------------------------------
+
+
+@app.command()
+def summary(
+    db: DbOption = None,
+    input_path: InputOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable facts.")] = False,
+    prices: PricesOption = None,
+) -> None:
+    """The headline facts of a trace (the study's Table 1 and introduction numbers)."""
+    from tracelab.summary import summary_facts
+
+    con = _open_trace(db, input_path, prices, quiet=as_json)
+    facts = summary_facts(con)
+    if as_json:
+        _print_json(facts)
+        return
+    show.summary_report(console, facts)
+
+
+@app.command()
+def report(
+    db: DbOption = None,
+    input_path: InputOption = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path(
+        "tracelab-report.html"
+    ),
+    prices: PricesOption = None,
+) -> None:
+    """One self-contained HTML report: every table and figure, interactive charts, no network."""
+    from tracelab.experiments.registry import all_experiments
+    from tracelab.experiments.runner import run_experiments
+    from tracelab.report import write_report
+
+    con = _open_trace(db, input_path, prices, quiet=False)
+    experiments = all_experiments()
+    with show.experiment_progress(len(experiments)) as on_done:
+        runs = run_experiments(con, experiments, out=None, figures=True, on_done=on_done)
+    with show.spinner(f"Writing {output}"):
+        write_report(con, runs, output)
+    show.report_written(console, runs, output)
+
+
+@app.command()
+def validate(
+    db: DbOption = None,
+    input_path: InputOption = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Also write the Markdown report here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable results.")] = False,
+) -> None:
+    """Integrity audits of a trace, each with pass/fail; exit 1 if any check fails."""
+    from tracelab.io import atomic_write_bytes
+    from tracelab.validate import run_checks
+
+    con = _open_trace(db, input_path, None, quiet=as_json)
+    with show.spinner("Running integrity checks", quiet=as_json):
+        result = run_checks(con)
+    if output is not None:
+        atomic_write_bytes(output, result.markdown().encode())
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        show.validation_report(console, result, output)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@export_app.command("replay-csv")
+def export_replay_csv_command(
+    db: DbOption = None,
+    input_path: InputOption = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write.")] = Path(
+        "replay.csv"
+    ),
+) -> None:
+    """The multi-round CSV a serving simulator replays (one row per step, by session)."""
+    from tracelab.export.replay_csv import export_replay_csv
+
+    con = _open_trace(db, input_path, None, quiet=False)
+    with show.spinner(f"Writing {output}"):
+        report = export_replay_csv(con, output)
+    show.export_report(console, report, output)
 
 
 # --- synth / demo -------------------------------------------------------------------------

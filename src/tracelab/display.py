@@ -205,3 +205,88 @@ def synth_report(console: Console, summary: Any) -> None:
         sessions, steps = summary.sessions[provider], summary.steps.get(provider, 0)
         tools = summary.tool_calls.get(provider, 0)
         console.print(f"  {provider}: {sessions} sessions, {steps} steps, {tools} tool calls")
+
+
+# --- analyses (analyze, report) -----------------------------------------------------------
+
+
+def experiment_list(console: Console, experiments: list[Any]) -> None:
+    table = Table(title="Experiments (run some with --only ID, NAME or CATEGORY)")
+    table.add_column("id", style="bold", no_wrap=True)
+    table.add_column("study item", no_wrap=True)
+    table.add_column("question")
+    for exp in experiments:
+        table.add_row(escape(exp.id), escape(exp.study_item), escape(exp.question))
+    console.print(table)
+
+
+@contextlib.contextmanager
+def experiment_progress(total: int, quiet: bool = False) -> Iterator[Any]:
+    """A progress bar over experiments; yields the `on_done(run)` callback of the runner."""
+    if quiet:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]Experiments"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("", total=total)
+
+        def on_done(run: Any) -> None:
+            progress.update(task, advance=1, description=escape(run.experiment.id))
+
+        yield on_done
+
+
+def _run_seconds(run: Any) -> str:
+    return f"{run.compute_s + run.plot_s + run.write_s:.2f} s"
+
+
+def analyze_report(console: Console, runs: list[Any], output: Path) -> None:
+    table = Table(title="Analyses")
+    table.add_column("experiment", style="bold", no_wrap=True)
+    table.add_column("item", no_wrap=True)
+    table.add_column("tables", justify="right")
+    table.add_column("figures", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("status")
+    for run in runs:
+        ok = run.ok
+        table.add_row(
+            escape(run.experiment.id),
+            escape(run.experiment.study_item),
+            str(len(run.result.tables)) if run.result else "–",
+            str(len(run.figures)),
+            _run_seconds(run),
+            "[green]ok[/]" if ok else f"[red]failed[/] {escape(run.error or '')}",
+        )
+    console.print(table)
+    failed = sum(not r.ok for r in runs)
+    console.print(
+        f"{len(runs) - failed} of {len(runs)} experiments written to [bold]{escape(str(output))}"
+        f"[/] (index: {escape(str(output / 'index.md'))})"
+        + (f"; [red]{failed} failed[/]" if failed else "")
+    )
+
+
+def report_written(console: Console, runs: list[Any], output: Path) -> None:
+    failed = [r for r in runs if not r.ok]
+    size = output.stat().st_size if output.exists() else 0
+    console.print(
+        f"Report: [bold]{escape(str(output))}[/] ({human_bytes(size)}, "
+        f"{len(runs) - len(failed)} experiments; open it in any browser, no network needed)"
+    )
+    for run in failed:
+        console.print(f"[red]failed[/] {escape(run.experiment.id)}: {escape(run.error or '')}")
+
+
+# --- summary ------------------------------------------------------------------------------
+
+
+# --- validate -----------------------------------------------------------------------------
+
+
+# --- export -------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Experiments of category `human_in_the_loop` (see `registry.CATEGORIES`)."""

@@ -1,0 +1,1 @@
+"""Experiments of category `llm_generation` (see `registry.CATEGORIES`)."""

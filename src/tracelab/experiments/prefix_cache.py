@@ -1,0 +1,1 @@
+"""Experiments of category `prefix_cache` (see `registry.CATEGORIES`)."""

@@ -1,0 +1,1 @@
+"""Experiments of category `session` (see `registry.CATEGORIES`)."""

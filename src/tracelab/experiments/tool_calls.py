@@ -1,0 +1,1 @@
+"""Experiments of category `tool_calls` (see `registry.CATEGORIES`)."""

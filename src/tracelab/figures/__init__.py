@@ -1,0 +1,1 @@
+"""Static figures: one matplotlib style, and PNGs that carry their own README, data and code."""

@@ -1,0 +1,61 @@
+"""One look for every static figure: Agg backend, provider colours, sizes, save to PNG + SVG.
+
+`render` turns a figure into PNG and SVG bytes; the experiment writer embeds the README, the
+figure's CSV data and the code version into the PNG (see `pngmeta`).
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure as MplFigure
+
+PROVIDER_COLORS = {"claude": "#d97757", "codex": "#10a37f", "total": "#4c5c74"}
+STEP_KIND_COLORS = {"user": "#3b6fb6", "tool": "#e0a030"}
+SERIES_COLORS = ("#3b6fb6", "#e0a030", "#4a9a5b", "#c44e52", "#8172b3", "#937860", "#da8bc3")
+DPI = 150
+
+matplotlib.rcParams.update(
+    {
+        "figure.dpi": 100,
+        "savefig.dpi": DPI,
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "legend.frameon": False,
+        "svg.hashsalt": "tracelab",  # deterministic SVG ids
+        "svg.fonttype": "none",
+    }
+)
+
+
+def provider_color(provider: str, index: int = 0) -> str:
+    return PROVIDER_COLORS.get(provider, SERIES_COLORS[index % len(SERIES_COLORS)])
+
+
+def new_figure(
+    ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 3.6, **kwargs
+) -> tuple[MplFigure, object]:
+    """A figure with a grid of axes (squeeze like `plt.subplots`), constrained layout."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
+    return fig, axes
+
+
+def render(fig: MplFigure) -> tuple[bytes, bytes]:
+    """The figure as (PNG bytes, SVG bytes); the figure is closed afterwards."""
+    try:
+        png = io.BytesIO()
+        fig.savefig(png, format="png", metadata={"Software": None})
+        svg = io.BytesIO()
+        fig.savefig(svg, format="svg", metadata={"Date": None})
+    finally:
+        plt.close(fig)
+    return png.getvalue(), svg.getvalue()

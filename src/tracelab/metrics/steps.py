@@ -1,0 +1,245 @@
+"""The per-step, per-tool and per-request facts every analysis starts from — defined once, in SQL.
+
+`prepare(con)` materializes TEMP tables on a (read-only) trace-database connection; every
+experiment, the summary, the report and the exports query them instead of re-deriving anything.
+They follow the metric definitions of the spec (`analyses.md`) literally:
+
+`step_facts` — one row per step (`round_pk`):
+  seq            1-based position in its session: ORDER BY round_index, then ingestion order
+  is_user        first input event is a user_message (user-initiated step); `is_tool`: tool_result
+  prefix, append, output, reasoning   token counts (null counts → 0; reasoning stays null)
+  context        C_i = prefix + append;  prev_context, prev_output, prev_prefix, prev_append:
+                 the previous step of the session (null for the session's first step)
+  growth         C_i − C_{i−1}
+  fresh          max(0, C_i − C_{i−1}) − O_{i−1}, clipped to [0, append]; null when session-first
+  request_no     number of user-initiated steps up to and including this one: a request is a
+                 user-initiated step and the steps after it; steps before the session's first
+                 user-initiated step form request 0 (a request without a user message)
+  gen_start_ts   latest user_message/tool_result event before the first model-output event
+  last_out_ts    last model-output event (reasoning, text, tool_call)
+  gen_ms         observable generation time last_out_ts − gen_start_ts (ms; null when either
+                 is missing; may be ≤ 0 on clock skew — distributions keep only > 0)
+  reasoning_ts, last_visible_ts   last reasoning event; last text/tool_call event (Codex decode)
+  first_user_ts  the step's first user_message event
+  human_wait_ms  wait before the step's first user_message (see `human_waits`)
+  tool_wait_ms   longest effective latency among the tools whose results this step carries
+  idle_gap_ms    the idle gap before the step: human_wait_ms for user-initiated steps,
+                 tool_wait_ms for tool-initiated ones (null when not observable)
+  price_group, priced, cost_append, cost_prefix, cost_output, cost_total   USD (see
+                 `tracelab.pricing`); all cost columns null for an unpriced model
+
+`tool_facts` — `tool_calls` plus `effective_latency_ms` = internal latency if not null, else
+  wall latency (only strictly positive values enter latency distributions), and the emitting
+  step's `seq` / `is_user`.
+
+`human_waits` — one row per user_message event: `wait_ms` = its timestamp minus the previous
+  event's of any type in the same session (events ordered by step seq, then event position).
+  Human-wait distributions keep only strictly positive waits.
+
+`request_facts` — one row per (session_id, request_no): step counts, tool calls, cost, and
+  `response_ms` = the request's triggering user_message → the last model-output event before
+  the next request (null for request 0, which has no user message).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from tracelab.pricing import Price, load_prices, register_prices
+
+OUTPUT_EVENTS = "('reasoning', 'text', 'tool_call')"
+INPUT_EVENTS = "('user_message', 'tool_result')"
+
+#: ms between two TIMESTAMPTZ values (double, exact to the microsecond).
+_MS = "((epoch_us({b}) - epoch_us({a})) / 1000.0)"
+
+
+def ms_between(a: str, b: str) -> str:
+    """SQL for the milliseconds from timestamp expression `a` to `b`."""
+    return _MS.format(a=a, b=b)
+
+
+COST_MACROS = """
+CREATE OR REPLACE TEMP MACRO append_cost(uncached, creation, append_tokens, p_input, p_write) AS
+    CASE WHEN uncached IS NOT NULL AND creation IS NOT NULL
+         THEN (uncached * p_input + creation * coalesce(p_write, p_input)) / 1e6
+         ELSE append_tokens * p_input / 1e6 END;
+CREATE OR REPLACE TEMP MACRO prefix_cost(prefix_tokens, p_read) AS prefix_tokens * p_read / 1e6;
+CREATE OR REPLACE TEMP MACRO output_cost(output_tokens, p_output) AS
+    output_tokens * p_output / 1e6;
+"""
+
+MODEL_PRICES_SQL = """
+CREATE OR REPLACE TEMP TABLE model_prices AS
+SELECT m.model, p.model_group AS price_group, p.input AS p_input,
+       p.cache_write_5m AS p_write, p.cache_read AS p_read, p.output AS p_output
+FROM (SELECT DISTINCT model FROM rounds WHERE model IS NOT NULL) m
+JOIN prices p ON m.model GLOB p.model_glob
+QUALIFY row_number() OVER (PARTITION BY m.model ORDER BY p.price_rank) = 1
+"""
+
+STEP_ORDER_SQL = """
+CREATE OR REPLACE TEMP TABLE step_order AS
+SELECT round_pk, session_id,
+       row_number() OVER (PARTITION BY session_id ORDER BY round_index, round_pk) AS seq
+FROM rounds
+"""
+
+TOOL_FACTS_SQL = """
+CREATE OR REPLACE TEMP TABLE tool_facts AS
+SELECT t.*,
+       coalesce(t.tool_internal_latency_ms, t.tool_wall_latency_ms) AS effective_latency_ms,
+       o.seq,
+       coalesce(r.first_input_event_type = 'user_message', false) AS is_user
+FROM tool_calls t
+JOIN step_order o USING (round_pk)
+JOIN rounds r USING (round_pk)
+"""
+
+HUMAN_WAITS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE human_waits AS
+SELECT round_pk, event_pos, session_id, provider, seq, wait_ms
+FROM (
+    SELECT e.round_pk, e.event_pos, e.session_id, e.provider, e.event_type, o.seq,
+           {ms_between("lag(e.timestamp) OVER w", "e.timestamp")} AS wait_ms
+    FROM timing_events e JOIN step_order o USING (round_pk)
+    WINDOW w AS (PARTITION BY e.session_id ORDER BY o.seq, e.event_pos)
+)
+WHERE event_type = 'user_message'
+"""
+
+STEP_EVENTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE step_events AS
+WITH first_out AS (
+    SELECT round_pk, min(event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_pos
+    FROM timing_events GROUP BY round_pk
+)
+SELECT e.round_pk,
+       arg_max(e.timestamp, e.event_pos) FILTER (
+           WHERE e.event_type IN {INPUT_EVENTS} AND e.event_pos < f.first_out_pos
+       ) AS gen_start_ts,
+       arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_type IN {OUTPUT_EVENTS})
+           AS last_out_ts,
+       arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_type = 'reasoning')
+           AS reasoning_ts,
+       arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_type IN ('text', 'tool_call'))
+           AS last_visible_ts,
+       arg_min(e.timestamp, e.event_pos) FILTER (WHERE e.event_type = 'user_message')
+           AS first_user_ts
+FROM timing_events e JOIN first_out f USING (round_pk)
+GROUP BY e.round_pk
+"""
+
+TOOL_WAIT_SQL = """
+CREATE OR REPLACE TEMP TABLE step_tool_wait AS
+WITH latency AS (
+    SELECT session_id, tool_call_id, max(effective_latency_ms) AS latency_ms
+    FROM tool_facts WHERE tool_call_id IS NOT NULL GROUP BY ALL
+)
+SELECT e.round_pk, max(l.latency_ms) AS tool_wait_ms
+FROM timing_events e
+JOIN latency l ON e.session_id = l.session_id AND e.tool_call_id = l.tool_call_id
+WHERE e.event_type = 'tool_result'
+GROUP BY e.round_pk
+"""
+
+STEP_FACTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE step_facts AS
+WITH base AS (
+    SELECT r.round_pk, r.provider, r.session_id, r."user", r.model, r.round_index,
+           coalesce(r.is_subagent, false) AS is_subagent, r.first_input_event_type,
+           coalesce(r.first_input_event_type = 'user_message', false) AS is_user,
+           coalesce(r.first_input_event_type = 'tool_result', false) AS is_tool,
+           coalesce(r.prefix_tokens, 0) AS prefix,
+           coalesce(r.newly_append_tokens, 0) AS append,
+           coalesce(r.output_tokens, 0) AS output,
+           r.reasoning_output_tokens AS reasoning,
+           r.claude_uncached_input_tokens AS uncached,
+           r.claude_cache_creation_input_tokens AS cache_creation,
+           r.tool_call_count, r.started_at, r.ended_at, o.seq
+    FROM rounds r JOIN step_order o USING (round_pk)
+),
+ordered AS (
+    SELECT *, prefix + append AS context,
+           lag(prefix + append) OVER w AS prev_context,
+           lag(output) OVER w AS prev_output,
+           lag(prefix) OVER w AS prev_prefix,
+           lag(append) OVER w AS prev_append,
+           sum(is_user::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING)::BIGINT AS request_no
+    FROM base
+    WINDOW w AS (PARTITION BY session_id ORDER BY seq)
+)
+SELECT s.*,
+       s.context - s.prev_context AS growth,
+       CASE WHEN s.prev_context IS NOT NULL THEN
+           least(greatest(greatest(s.context - s.prev_context, 0) - s.prev_output, 0), s.append)
+       END AS fresh,
+       ev.gen_start_ts, ev.last_out_ts, ev.reasoning_ts, ev.last_visible_ts, ev.first_user_ts,
+       {ms_between("ev.gen_start_ts", "ev.last_out_ts")} AS gen_ms,
+       hw.human_wait_ms, tw.tool_wait_ms,
+       CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN tw.tool_wait_ms END
+           AS idle_gap_ms,
+       mp.price_group, mp.model IS NOT NULL AS priced,
+       append_cost(s.uncached, s.cache_creation, s.append, mp.p_input, mp.p_write)
+           AS cost_append,
+       prefix_cost(s.prefix, mp.p_read) AS cost_prefix,
+       output_cost(s.output, mp.p_output) AS cost_output,
+       append_cost(s.uncached, s.cache_creation, s.append, mp.p_input, mp.p_write)
+           + prefix_cost(s.prefix, mp.p_read) + output_cost(s.output, mp.p_output) AS cost_total
+FROM ordered s
+LEFT JOIN step_events ev USING (round_pk)
+LEFT JOIN (
+    SELECT round_pk, arg_min(wait_ms, event_pos) AS human_wait_ms FROM human_waits GROUP BY ALL
+) hw USING (round_pk)
+LEFT JOIN step_tool_wait tw USING (round_pk)
+LEFT JOIN model_prices mp ON s.model = mp.model
+ORDER BY s.round_pk
+"""
+
+REQUEST_FACTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE request_facts AS
+SELECT provider, session_id, request_no,
+       count(*) AS steps,
+       count(*) FILTER (WHERE is_user) AS user_steps,
+       count(*) FILTER (WHERE NOT is_user) AS tool_steps,
+       sum(tool_call_count) AS tool_calls,
+       bool_and(priced) AS priced,
+       sum(cost_append) AS cost_append, sum(cost_prefix) AS cost_prefix,
+       sum(cost_output) AS cost_output, sum(cost_total) AS cost_total,
+       arg_min(first_user_ts, seq) AS trigger_ts,
+       max(last_out_ts) AS last_out_ts,
+       CASE WHEN request_no > 0 THEN
+           {ms_between("arg_min(first_user_ts, seq)", "max(last_out_ts)")}
+       END AS response_ms
+FROM step_facts
+GROUP BY provider, session_id, request_no
+"""
+
+_PREPARED_MARKER = "_tracelab_metrics_prepared"
+
+
+def prepare(con: duckdb.DuckDBPyConnection, prices: list[Price] | None = None) -> None:
+    """Materialize the fact tables on `con` (TEMP, so a read-only database works); idempotent.
+
+    `prices` defaults to the packaged price table (the study's Table 6).
+    """
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+        [_PREPARED_MARKER],
+    ).fetchone()[0]
+    if exists:
+        return
+    register_prices(con, prices if prices is not None else load_prices())
+    con.execute(COST_MACROS)
+    for sql in (
+        MODEL_PRICES_SQL,
+        STEP_ORDER_SQL,
+        TOOL_FACTS_SQL,
+        HUMAN_WAITS_SQL,
+        STEP_EVENTS_SQL,
+        TOOL_WAIT_SQL,
+        STEP_FACTS_SQL,
+        REQUEST_FACTS_SQL,
+    ):
+        con.execute(sql)
+    con.execute(f"CREATE TEMP TABLE {_PREPARED_MARKER} AS SELECT 1 AS done")

@@ -1,0 +1,177 @@
+"""The base metric tables (`metrics.steps`): each value worked out by hand from the rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracebuilder import ev, step, tool, trace_db
+from tracelab.pricing import Price
+
+
+def _facts(con, session: str) -> list[dict]:
+    cur = con.execute("SELECT * FROM step_facts WHERE session_id = ? ORDER BY seq", [session])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+@pytest.fixture
+def con(tmp_path):
+    rows = [
+        # session s1 (claude): user step, two tool steps, a second request.
+        step(
+            "s1",
+            0,
+            prefix=0,
+            append=1000,
+            output=300,
+            first="user_message",
+            events=[
+                ev("user_message", 0),
+                ev("reasoning", 1),
+                ev("text", 2),
+                ev("tool_call", 4, tool_call_id="t1"),
+            ],
+            tools=[tool("t1", "Bash", emitted=4, result=10, internal_ms=5000)],
+        ),
+        step(
+            "s1",
+            1,
+            prefix=1000,
+            append=500,
+            output=50,
+            first="tool_result",
+            events=[ev("tool_result", 10, tool_call_id="t1"), ev("text", 13)],
+        ),
+        # growth 1550 → 900: reduction; fresh clips at 0
+        step(
+            "s1",
+            2,
+            prefix=800,
+            append=100,
+            output=10,
+            first="user_message",
+            events=[ev("user_message", 73), ev("text", 75)],
+        ),
+        # growth 900 → 5000: +4100, minus prior output 10 = 4090, clipped to append 3000
+        step(
+            "s1",
+            3,
+            prefix=2000,
+            append=3000,
+            output=10,
+            first="tool_result",
+            events=[ev("text", 80)],
+        ),
+        # session s2 (codex): starts with a tool step (request 0), unpriced model
+        step(
+            "s2",
+            0,
+            provider="codex",
+            model="gpt-9-unknown",
+            prefix=0,
+            append=100,
+            output=5,
+            first="tool_result",
+            events=[ev("tool_result", 0), ev("text", 1)],
+        ),
+    ]
+    return trace_db(tmp_path, rows)
+
+
+def test_order_context_growth_and_fresh(con):
+    s1 = _facts(con, "claude:s1")
+    assert [r["seq"] for r in s1] == [1, 2, 3, 4]
+    assert [r["context"] for r in s1] == [1000, 1500, 900, 5000]
+    assert [r["growth"] for r in s1] == [None, 500, -600, 4100]
+    # fresh = clip(max(0, C_i − C_{i−1}) − O_{i−1}, 0, append)
+    # step 1: max(0, 500) − 300 = 200 (≤ append 500) → 200
+    # step 2: max(0, −600) − 50 = −50 → clipped to 0
+    # step 3: 4100 − 10 = 4090 → clipped to append 3000
+    assert [r["fresh"] for r in s1] == [None, 200, 0, 3000]
+
+
+def test_requests(con):
+    s1 = _facts(con, "claude:s1")
+    assert [r["request_no"] for r in s1] == [1, 1, 2, 2]
+    s2 = _facts(con, "codex:s2")
+    assert [r["request_no"] for r in s2] == [0]  # no user message yet: request 0
+    req = con.execute(
+        "SELECT session_id, request_no, steps, user_steps, tool_steps, response_ms "
+        "FROM request_facts ORDER BY session_id, request_no"
+    ).fetchall()
+    # request 1: user_message at 0 → last output of the request (text at 13 s) = 13 000 ms
+    # request 2: user_message at 73 → last output (text at 80 s) = 7 000 ms
+    assert req == [
+        ("claude:s1", 1, 2, 1, 1, 13_000.0),
+        ("claude:s1", 2, 2, 1, 1, 7_000.0),
+        ("codex:s2", 0, 1, 0, 1, None),
+    ]
+
+
+def test_generation_time_and_gaps(con):
+    s1 = _facts(con, "claude:s1")
+    # step 0: input user_message at 0 (before first output at 1) → last output at 4: 4 000 ms
+    # step 1: tool_result at 10 → text at 13: 3 000 ms; step 3 has no input event: null
+    assert [r["gen_ms"] for r in s1] == [4000.0, 3000.0, 2000.0, None]
+    # human wait of step 2: previous event (text at 13) → user_message at 73 = 60 s
+    assert s1[2]["human_wait_ms"] == 60_000.0
+    assert s1[0]["human_wait_ms"] is None  # first event of the session: no predecessor
+    # tool step 1 carries the result of t1: internal latency 5000 wins over wall 6000
+    assert s1[1]["tool_wait_ms"] == 5000
+    assert [r["idle_gap_ms"] for r in s1] == [None, 5000, 60_000.0, None]
+    waits = con.execute("SELECT wait_ms FROM human_waits ORDER BY seq").fetchall()
+    assert waits == [(None,), (60_000.0,)]
+
+
+def test_tool_effective_latency(con):
+    (eff, wall) = con.execute(
+        "SELECT effective_latency_ms, tool_wall_latency_ms FROM tool_facts"
+    ).fetchone()
+    assert (eff, wall) == (5000, 6000)
+
+
+def test_cost_claude_cache_writes_and_unpriced(tmp_path):
+    rows = [
+        step(
+            "c",
+            0,
+            prefix=2_000_000,
+            append=1_500_000,
+            output=100_000,
+            uncached=500_000,
+            cache_creation=1_000_000,
+            first="user_message",
+            events=[ev("user_message", 0)],
+        ),
+        step(
+            "x",
+            0,
+            provider="codex",
+            model="gpt-5.4",
+            prefix=1_000_000,
+            append=2_000_000,
+            output=1_000_000,
+            first="user_message",
+            events=[ev("user_message", 0)],
+        ),
+        step("y", 0, provider="codex", model="mystery-model", prefix=1, append=1, output=1),
+    ]
+    prices = [
+        Price("claude", "Opus", "claude-opus-4-7*", 5.0, 6.25, 0.5, 25.0),
+        Price("codex", "GPT-5.4", "gpt-5.4", 2.5, None, 0.25, 15.0),
+    ]
+    con = trace_db(tmp_path, rows, prices)
+    got = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT session_id, priced, cost_append, cost_prefix, cost_output, cost_total "
+            "FROM step_facts"
+        ).fetchall()
+    }
+    # Claude: append = 0.5 M × $5 + 1.0 M × $6.25 = 2.5 + 6.25 = 8.75; prefix 2 M × 0.5 = 1.0;
+    # output 0.1 M × 25 = 2.5; total 12.25
+    assert got["claude:c"] == pytest.approx((True, 8.75, 1.0, 2.5, 12.25))
+    # Codex: append 2 M × 2.5 = 5.0; prefix 1 M × 0.25 = 0.25; output 1 M × 15 = 15; total 20.25
+    assert got["codex:x"] == pytest.approx((True, 5.0, 0.25, 15.0, 20.25))
+    # unknown model: unpriced, no cost at all (never zero)
+    assert got["codex:y"] == (False, None, None, None, None)

@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from tracelab.experiments.base import Table
 from tracelab.schema import PROVIDERS
 
 QUANTILES = (0.25, 0.5, 0.9, 0.99)
@@ -57,3 +58,46 @@ def share(part: float | None, whole: float | None) -> float | None:
     if part is None or not whole:
         return None
     return part / whole
+
+
+#: Probability levels of a quantile curve (a CDF drawn from 201 quantiles, not from every row).
+CURVE_LEVELS = tuple(i / 200 for i in range(201))
+
+
+def quantile_curve(
+    con: duckdb.DuckDBPyConnection,
+    from_sql: str,
+    value: str,
+    group: str | None = None,
+    levels: tuple[float, ...] = CURVE_LEVELS,
+) -> dict[str, list[tuple[float, float]]]:
+    """Empirical CDF as (value, cumulative share) points per group, computed in SQL.
+
+    `from_sql` is a FROM/WHERE clause (e.g. "FROM tool_facts WHERE effective_latency_ms > 0");
+    the curve is `quantile_cont(value, levels)`, so its size is fixed whatever the trace size.
+    Without `group`, the single curve is keyed "all".
+    """
+    key = group if group is not None else "'all'"
+    level_list = "[" + ", ".join(repr(q) for q in levels) + "]"
+    data = rows(
+        con,
+        f"SELECT {key} AS g, quantile_cont({value}, {level_list}) AS qs {from_sql} "
+        f"GROUP BY ALL ORDER BY g",
+    )
+    return {
+        str(g): [(v, q) for v, q in zip(qs, levels, strict=True)] for g, qs in data if qs
+    }
+
+
+def curve_table(
+    name: str, title: str, curves: dict[str, list[tuple[float, float]]], value_name: str
+) -> Table:
+    """The points of `quantile_curve` as a long table (group, value, cumulative share)."""
+    body = [[g, v, q] for g, points in curves.items() for v, q in points]
+    return Table(
+        name=name,
+        title=title,
+        columns=["group", value_name, "cumulative_share"],
+        rows=body,
+        kinds={value_name: "float", "cumulative_share": "pct"},
+    )

@@ -1,0 +1,71 @@
+"""Drawing primitives several experiments share: CDF curves, log bins, Plotly counterparts.
+
+Static figures use matplotlib; the HTML report can show a Plotly version of the same data
+(`interactive` on `experiments.base.Figure`). Both are drawn from the same table rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def log_bin_edges(lo: float, hi: float, per_decade: int = 10) -> list[float]:
+    """Logarithmic bin edges covering [lo, hi] (lo > 0), `per_decade` bins per factor of 10."""
+    if lo <= 0 or hi <= 0:
+        raise ValueError("log bins need positive bounds")
+    start = math.floor(math.log10(lo) * per_decade)
+    stop = math.ceil(math.log10(max(hi, lo * 1.0001)) * per_decade)
+    return [10 ** (k / per_decade) for k in range(start, stop + 1)]
+
+
+def plot_cdf(
+    ax: Any,
+    points: Sequence[tuple[float, float]],
+    label: str,
+    color: str | None = None,
+    logx: bool = True,
+) -> None:
+    """Draw a CDF from (value, cumulative share) points; non-positive values skipped on log x."""
+    pts = [(v, q) for v, q in points if v is not None and (v > 0 or not logx)]
+    if not pts:
+        return
+    ax.plot([v for v, _ in pts], [q for _, q in pts], label=label, color=color, lw=1.6)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("cumulative share")
+
+
+def plotly_cdf(
+    curves: dict[str, Sequence[tuple[float, float]]],
+    title: str,
+    x_title: str,
+    logx: bool = True,
+    colors: dict[str, str] | None = None,
+) -> Any:
+    """A Plotly figure with one CDF line per curve (hover shows value and share)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, points in curves.items():
+        pts = [(v, q) for v, q in points if v is not None and (v > 0 or not logx)]
+        fig.add_trace(
+            go.Scatter(
+                x=[v for v, _ in pts],
+                y=[q for _, q in pts],
+                mode="lines",
+                name=name,
+                line={"color": (colors or {}).get(name)},
+            )
+        )
+    fig.update_layout(
+        title=title,
+        xaxis={"title": x_title, "type": "log" if logx else "linear"},
+        yaxis={"title": "cumulative share", "range": [0, 1]},
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        height=380,
+    )
+    return fig

@@ -5,9 +5,10 @@ from __future__ import annotations
 import duckdb
 
 from tracelab.experiments.base import Result, Table
-from tracelab.experiments.common import providers, records, rows
+from tracelab.experiments.common import providers, rows
 from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import experiment
+from tracelab.metrics.overview import headline
 
 MIX_TOP = 5
 
@@ -31,25 +32,7 @@ MIX_TOP = 5
 )
 def overview(con: duckdb.DuckDBPyConnection) -> Result:
     provs = providers(con)
-    stats = {
-        r["provider"]: r
-        for r in records(
-            con,
-            """
-            SELECT coalesce(provider, 'total') AS provider,
-                   count(DISTINCT session_id) AS sessions,
-                   count(DISTINCT "user") AS users,
-                   count(DISTINCT model) AS models,
-                   min(started_at) AS first_at, max(started_at) AS last_at,
-                   count(*) AS steps, sum(tool_call_count) AS tool_calls,
-                   sum(cost_total) AS cost, count(*) FILTER (WHERE NOT priced) AS unpriced_steps,
-                   sum(context) AS input_tokens, sum(append) AS append_tokens,
-                   sum(prefix) AS prefix_tokens, sum(output) AS output_tokens,
-                   sum(reasoning) AS reasoning_tokens
-            FROM step_facts GROUP BY ROLLUP (provider)
-            """,
-        )
-    }
+    stats = {r["provider"]: r for r in headline(con)}
     mix = _model_mix(con)
     columns = ["metric", *provs, "total"]
     keys = [*provs, "total"]

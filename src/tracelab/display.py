@@ -290,3 +290,13 @@ def report_written(console: Console, runs: list[Any], output: Path) -> None:
 
 
 # --- export -------------------------------------------------------------------------------
+
+
+def export_report(console: Console, report: Any, output: Path) -> None:
+    """One line with the counts and the file, then the columns a simulator will find."""
+    console.print(
+        f"Wrote [bold]{escape(str(output))}[/]: {report.rows:,} steps of "
+        f"{report.sessions:,} sessions in {report.seconds:.2f} s",
+        soft_wrap=True,
+    )
+    console.print("columns: " + ", ".join(report.columns), soft_wrap=True)

@@ -288,6 +288,34 @@ def report_written(console: Console, runs: list[Any], output: Path) -> None:
 
 # --- validate -----------------------------------------------------------------------------
 
+_STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
+
+
+def validation_report(console: Console, result: Any, output: Path | None) -> None:
+    """One row per check (status coloured, count / denominator, what it checks), then verdict."""
+    table = Table(title="Integrity checks", title_justify="left")
+    table.add_column("check", style="bold", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("what")
+    for c in result.checks:
+        style = _STATUS_STYLE.get(c.status, "")
+        table.add_row(
+            escape(c.spec.id),
+            f"[{style}]{c.status}[/]",
+            f"{c.count:,} / {c.denominator:,}",
+            escape(c.spec.title),
+        )
+    console.print(table)
+    failed = sum(c.status == "FAIL" for c in result.checks)
+    warned = sum(c.status == "WARN" for c in result.checks)
+    verdict = "[bold green]OK[/]" if result.ok else f"[bold red]FAILED[/] ({failed} checks)"
+    console.print(f"{verdict}: {len(result.checks)} checks, {warned} warnings.")
+    if output is not None:
+        console.print(f"Markdown report with examples: [bold]{escape(str(output))}[/]")
+    else:
+        console.print("Examples of each finding: [bold]-o report.md[/] or [bold]--json[/].")
+
 
 # --- export -------------------------------------------------------------------------------
 

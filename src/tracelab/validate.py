@@ -1,0 +1,564 @@
+"""`tracelab validate`: integrity audits of a trace database, each a pass/fail check in SQL.
+
+Why: every analysis trusts a few invariants of the normalized format (token identities, one row
+per step, ordered timestamps). A trace that breaks them still produces numbers — wrong ones. Each
+check here counts the items that break one invariant, over a stated population (the
+denominator), with up to `MAX_EXAMPLES` offending rows named by `round_pk` / `session_id` /
+`trace_key` (pseudonyms in a sanitized trace, so the report can be shared).
+
+A check is two SQL statements over the database tables (`rounds`, `tool_calls`,
+`timing_events`) and the prepared metric tables (`tracelab.metrics.steps`):
+`population` — one row per checked item, with its `provider`; `offending` — one row per item
+that breaks the invariant, with the `round_pk` of its step and a `detail` text. Severity "fail"
+marks a broken invariant of the format; "warn" marks something real logs do contain (clock
+skew, steps without input events) that analyses already tolerate. `ok` = no "fail" check failed.
+
+Constants (documented choices):
+- `ORDER_TOLERANCE_MS` = 1 s: an event (or a step) may start up to 1 s before the one before it
+  without being flagged — agents write timestamps from more than one clock/thread, at ms
+  resolution, and sub-second jitter changes no analysis.
+- `LONG_GAP_DAYS` = 7: consecutive steps of one session more than a week apart are a clock jump
+  (or a session resumed much later); either way they distort per-session durations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from tracelab.experiments.fmt import format_value
+from tracelab.metrics.steps import ms_between, prepare
+from tracelab.schema import TOKEN_FIELDS
+
+ORDER_TOLERANCE_MS = 1000
+LONG_GAP_DAYS = 7
+MAX_EXAMPLES = 5
+
+FAIL, WARN = "fail", "warn"
+
+
+def _txt(expr: str) -> str:
+    """SQL text of a value for a `detail` message (NULL shown as 'null')."""
+    return f"coalesce(({expr})::VARCHAR, 'null')"
+
+
+def _secs(ms_expr: str) -> str:
+    """SQL text '12.3 s' of a millisecond expression."""
+    return f"printf('%.1f s', ({ms_expr}) / 1000.0)"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One invariant: what it checks, and the SQL of its population and offending items."""
+
+    id: str
+    title: str
+    description: str
+    severity: str
+    unit: str
+    population: str
+    offending: str
+
+
+# --- 1. token identities --------------------------------------------------------------------
+
+_CLAUDE_TOTAL = CheckSpec(
+    id="tokens.claude_total",
+    title="Claude input total = prefix + append",
+    description="Claude steps must satisfy `input_tokens_total = prefix_tokens + "
+    "newly_append_tokens` exactly (the format's identity); a missing count breaks it too.",
+    severity=FAIL,
+    unit="Claude steps",
+    population="SELECT provider FROM rounds WHERE provider = 'claude'",
+    offending=f"""
+        SELECT round_pk,
+               'input_tokens_total ' || {_txt("input_tokens_total")} || ' ≠ prefix '
+               || {_txt("prefix_tokens")} || ' + append ' || {_txt("newly_append_tokens")}
+               AS detail
+        FROM rounds
+        WHERE provider = 'claude'
+          AND input_tokens_total IS DISTINCT FROM prefix_tokens + newly_append_tokens
+    """,
+)
+
+_CLAUDE_SPLIT = CheckSpec(
+    id="tokens.claude_split",
+    title="Claude append/prefix match the raw usage split",
+    description="Where Claude's raw usage split is present: `newly_append_tokens = "
+    "claude_uncached_input_tokens + claude_cache_creation_input_tokens` and `prefix_tokens = "
+    "claude_cache_read_input_tokens`.",
+    severity=FAIL,
+    unit="Claude steps with the raw split",
+    population="""
+        SELECT provider FROM rounds
+        WHERE provider = 'claude' AND claude_uncached_input_tokens IS NOT NULL
+          AND claude_cache_creation_input_tokens IS NOT NULL
+          AND claude_cache_read_input_tokens IS NOT NULL
+    """,
+    offending=f"""
+        SELECT round_pk,
+               'append ' || {_txt("newly_append_tokens")} || ' vs uncached '
+               || claude_uncached_input_tokens || ' + creation '
+               || claude_cache_creation_input_tokens || '; prefix '
+               || {_txt("prefix_tokens")} || ' vs cache_read ' || claude_cache_read_input_tokens
+               AS detail
+        FROM rounds
+        WHERE provider = 'claude' AND claude_uncached_input_tokens IS NOT NULL
+          AND claude_cache_creation_input_tokens IS NOT NULL
+          AND claude_cache_read_input_tokens IS NOT NULL
+          AND (newly_append_tokens IS DISTINCT FROM
+                   claude_uncached_input_tokens + claude_cache_creation_input_tokens
+               OR prefix_tokens IS DISTINCT FROM claude_cache_read_input_tokens)
+    """,
+)
+
+_CODEX_APPEND = CheckSpec(
+    id="tokens.codex_append",
+    title="Codex append = max(0, input total − prefix)",
+    description="Codex steps with both `input_tokens_total` and `prefix_tokens` must have "
+    "`newly_append_tokens = max(0, input_tokens_total − prefix_tokens)` (cached input is "
+    "included in Codex's input count).",
+    severity=FAIL,
+    unit="Codex steps with input and prefix counts",
+    population="""
+        SELECT provider FROM rounds
+        WHERE provider = 'codex' AND input_tokens_total IS NOT NULL
+          AND prefix_tokens IS NOT NULL
+    """,
+    offending=f"""
+        SELECT round_pk,
+               'append ' || {_txt("newly_append_tokens")} || ' vs max(0, '
+               || input_tokens_total || ' − ' || prefix_tokens || ')' AS detail
+        FROM rounds
+        WHERE provider = 'codex' AND input_tokens_total IS NOT NULL
+          AND prefix_tokens IS NOT NULL
+          AND newly_append_tokens IS DISTINCT FROM greatest(0, input_tokens_total - prefix_tokens)
+    """,
+)
+
+_NEGATIVE_LIST = ", ".join(f"CASE WHEN {f} < 0 THEN '{f} ' || {f} END" for f in TOKEN_FIELDS)
+_NEGATIVE = CheckSpec(
+    id="tokens.negative",
+    title="No negative token counts",
+    description="Every token count of a step (" + ", ".join(f"`{f}`" for f in TOKEN_FIELDS) + ") "
+    "is ≥ 0 where present.",
+    severity=FAIL,
+    unit="steps",
+    population="SELECT provider FROM rounds",
+    offending=f"""
+        SELECT round_pk, concat_ws('; ', {_NEGATIVE_LIST}) AS detail
+        FROM rounds
+        WHERE {" OR ".join(f"{f} < 0" for f in TOKEN_FIELDS)}
+    """,
+)
+
+# --- 2. non-positive latencies --------------------------------------------------------------
+
+
+def _tool_latency_check(column: str, label: str) -> CheckSpec:
+    """Tool calls whose `column` latency is ≤ 0 (clock skew in real logs: a warning)."""
+    return CheckSpec(
+        id=f"latency.tool_{label}",
+        title=f"Tool {label} latency > 0",
+        description=f"Tool calls with a `{column}` must have it > 0; ≤ 0 means clock skew "
+        "between the call and its result (analyses keep only strictly positive latencies, "
+        "so these calls drop out of latency distributions).",
+        severity=WARN,
+        unit=f"tool calls with a {label} latency",
+        population=f"SELECT provider FROM tool_calls WHERE {column} IS NOT NULL",
+        offending=f"""
+            SELECT round_pk,
+                   {_txt("tool_name")} || ' ' || {_txt("tool_call_id")} || ': ' || {column}
+                   || ' ms' AS detail
+            FROM tool_calls WHERE {column} <= 0
+        """,
+    )
+
+
+_GENERATION = CheckSpec(
+    id="latency.generation",
+    title="Observable generation time > 0",
+    description="Among steps with both an input event before the first model output and a "
+    "model-output event, the observable generation time (`step_facts.gen_ms`) must be > 0; "
+    "≤ 0 means clock skew (such steps drop out of generation-time analyses).",
+    severity=WARN,
+    unit="steps with a generation time",
+    population="SELECT provider FROM step_facts WHERE gen_ms IS NOT NULL",
+    offending=f"""
+        SELECT round_pk, 'generation time ' || {_secs("gen_ms")} AS detail
+        FROM step_facts WHERE gen_ms <= 0
+    """,
+)
+
+# --- 3. duplicates --------------------------------------------------------------------------
+
+_DUP_TRACE_KEY = CheckSpec(
+    id="duplicates.trace_key",
+    title="trace_key is unique",
+    description="`trace_key` is the dedup key: a second row with the same key is the same "
+    "step counted twice. Counted: every copy after the first (by `round_pk`).",
+    severity=FAIL,
+    unit="steps with a trace_key",
+    population="SELECT provider FROM rounds WHERE trace_key IS NOT NULL",
+    offending="""
+        SELECT round_pk, 'copy of round_pk ' || first_pk AS detail
+        FROM (SELECT round_pk, trace_key,
+                     min(round_pk) OVER (PARTITION BY trace_key) AS first_pk
+              FROM rounds WHERE trace_key IS NOT NULL)
+        WHERE round_pk <> first_pk
+    """,
+)
+
+_DUP_ROUND_ID = CheckSpec(
+    id="duplicates.round_id",
+    title="round_id is unique within a session",
+    description="Two steps of one session with the same `round_id` (the public dataset keeps "
+    "some). Counted: every copy after the first (by `round_pk`).",
+    severity=WARN,
+    unit="steps with a round_id",
+    population="SELECT provider FROM rounds WHERE round_id IS NOT NULL",
+    offending=f"""
+        SELECT round_pk, 'round_id ' || {_txt("round_id")} || ' first at round_pk ' || first_pk
+               AS detail
+        FROM (SELECT round_pk, round_id,
+                     min(round_pk) OVER (PARTITION BY session_id, round_id) AS first_pk
+              FROM rounds WHERE round_id IS NOT NULL)
+        WHERE round_pk <> first_pk
+    """,
+)
+
+_DUP_TOOL_CALL = CheckSpec(
+    id="duplicates.tool_call",
+    title="A tool call belongs to one step",
+    description="The same (`session_id`, `tool_call_id`) in more than one step (e.g. a subagent "
+    "copy of its parent's calls) counts one call several times. Counted: the copies in steps "
+    "after the first.",
+    severity=FAIL,
+    unit="tool calls with an id",
+    population="SELECT provider FROM tool_calls WHERE tool_call_id IS NOT NULL",
+    offending=f"""
+        SELECT round_pk, {_txt("tool_name")} || ' ' || tool_call_id || ' first in round_pk '
+               || first_pk AS detail
+        FROM (SELECT round_pk, tool_name, tool_call_id,
+                     min(round_pk) OVER (PARTITION BY session_id, tool_call_id) AS first_pk
+              FROM tool_calls WHERE tool_call_id IS NOT NULL)
+        WHERE round_pk <> first_pk
+    """,
+)
+
+# --- 4. timing-event order ------------------------------------------------------------------
+
+_TIMED_EVENTS = """
+    SELECT round_pk, provider, event_pos, event_type, timestamp,
+           lag(timestamp) OVER (PARTITION BY round_pk ORDER BY event_pos) AS prev_ts,
+           lag(event_type) OVER (PARTITION BY round_pk ORDER BY event_pos) AS prev_type
+    FROM timing_events WHERE timestamp IS NOT NULL
+"""
+_EVENT_BACKSTEP = ms_between("timestamp", "prev_ts")
+
+_EVENT_ORDER = CheckSpec(
+    id="timing.event_order",
+    title="Timing events of a step are in time order",
+    description="Each timestamped event must not be earlier than the previous timestamped "
+    f"event of the same step by more than {ORDER_TOLERANCE_MS} ms (tolerance for jitter "
+    "between writers). Out-of-order events make generation times wrong.",
+    severity=FAIL,
+    unit="events after another timestamped event of their step",
+    population=f"SELECT provider FROM ({_TIMED_EVENTS}) WHERE prev_ts IS NOT NULL",
+    offending=f"""
+        SELECT round_pk,
+               'event ' || event_pos || ' (' || {_txt("event_type")} || ') is '
+               || {_secs(_EVENT_BACKSTEP)} || ' before the previous ' || {_txt("prev_type")}
+               AS detail
+        FROM ({_TIMED_EVENTS})
+        WHERE prev_ts IS NOT NULL AND {_EVENT_BACKSTEP} > {ORDER_TOLERANCE_MS}
+    """,
+)
+
+# --- 5. steps without timing / input type ---------------------------------------------------
+
+_NO_EVENTS = CheckSpec(
+    id="timing.no_events",
+    title="Every step has a timestamped event",
+    description="Steps without any timing event carrying a timestamp have no start time: they "
+    "drop out of every timing analysis (their tokens still count).",
+    severity=WARN,
+    unit="steps",
+    population="SELECT provider FROM rounds",
+    offending="""
+        SELECT r.round_pk,
+               CASE WHEN coalesce(e.events, 0) = 0 THEN 'no timing events'
+                    ELSE e.events || ' events, none with a timestamp' END AS detail
+        FROM rounds r
+        LEFT JOIN (SELECT round_pk, count(*) AS events, count(timestamp) AS timed
+                   FROM timing_events GROUP BY round_pk) e USING (round_pk)
+        WHERE coalesce(e.timed, 0) = 0
+    """,
+)
+
+_NO_FIRST_INPUT = CheckSpec(
+    id="timing.no_first_input",
+    title="Every step has a first input event type",
+    description="Steps with a null `first_input_event_type` had no user message or tool result "
+    "before them; they are neither user- nor tool-initiated (informational).",
+    severity=WARN,
+    unit="steps",
+    population="SELECT provider FROM rounds",
+    offending=f"""
+        SELECT round_pk, {_txt("timing_event_count")} || ' events, no input event' AS detail
+        FROM rounds WHERE first_input_event_type IS NULL
+    """,
+)
+
+# --- 6. session clock jumps -----------------------------------------------------------------
+
+_TIMED_STEPS = f"""
+    SELECT round_pk, provider, session_id, seq, started_at,
+           lag(ended_at) OVER w AS prev_end, lag(seq) OVER w AS prev_seq,
+           {ms_between("lag(ended_at) OVER w", "started_at")} AS gap_ms
+    FROM step_facts
+    WHERE started_at IS NOT NULL AND ended_at IS NOT NULL
+    WINDOW w AS (PARTITION BY session_id ORDER BY seq)
+"""
+_TIMED_SESSIONS = f"""
+    SELECT any_value(provider) AS provider FROM ({_TIMED_STEPS})
+    GROUP BY session_id HAVING count(*) >= 2
+"""
+
+
+def _session_jump_check(
+    id: str, title: str, description: str, condition: str, detail: str
+) -> CheckSpec:
+    """Sessions with at least one step meeting `condition`; the first such step is the example."""
+    return CheckSpec(
+        id=id,
+        title=title,
+        description=description,
+        severity=WARN,
+        unit="sessions with ≥ 2 timed steps",
+        population=_TIMED_SESSIONS,
+        offending=f"""
+            SELECT round_pk, {detail} AS detail
+            FROM ({_TIMED_STEPS})
+            WHERE {condition}
+            QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY seq) = 1
+        """,
+    )
+
+
+_BACKWARD = _session_jump_check(
+    "sessions.backward_jump",
+    "Steps of a session do not go back in time",
+    "Sessions with a step whose first event is earlier than the previous step's last event by "
+    f"more than {ORDER_TOLERANCE_MS} ms (a clock jump, or steps interleaved out of order). "
+    "Counted per session; the example is its first such step.",
+    f"gap_ms < -{ORDER_TOLERANCE_MS}",
+    f"'step ' || seq || ' starts ' || {_secs('-gap_ms')} || ' before step ' || prev_seq "
+    "|| ' ended'",
+)
+
+_LONG_GAP = _session_jump_check(
+    "sessions.long_gap",
+    f"Consecutive steps of a session are ≤ {LONG_GAP_DAYS} days apart",
+    f"Sessions with two consecutive steps more than {LONG_GAP_DAYS} days apart (a clock jump "
+    "or a session resumed much later; either inflates per-session durations). Counted per "
+    "session; the example is its first such step.",
+    f"gap_ms > {LONG_GAP_DAYS} * 86400000.0",
+    "'step ' || seq || ' starts ' || printf('%.1f', gap_ms / 86400000.0) "
+    "|| ' days after step ' || prev_seq",
+)
+
+CHECKS: tuple[CheckSpec, ...] = (
+    _CLAUDE_TOTAL,
+    _CLAUDE_SPLIT,
+    _CODEX_APPEND,
+    _NEGATIVE,
+    _tool_latency_check("tool_wall_latency_ms", "wall"),
+    _tool_latency_check("tool_internal_latency_ms", "internal"),
+    _GENERATION,
+    _DUP_TRACE_KEY,
+    _DUP_ROUND_ID,
+    _DUP_TOOL_CALL,
+    _EVENT_ORDER,
+    _NO_EVENTS,
+    _NO_FIRST_INPUT,
+    _BACKWARD,
+    _LONG_GAP,
+)
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check: counts (total and per provider) and a few examples."""
+
+    spec: CheckSpec
+    count: int
+    denominator: int
+    by_provider: dict[str, tuple[int, int]] = field(default_factory=dict)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.count == 0
+
+    @property
+    def status(self) -> str:
+        if self.passed:
+            return "PASS"
+        return "FAIL" if self.spec.severity == FAIL else "WARN"
+
+    def share(self) -> str:
+        """'1.2%' of the denominator, or '–' when there is nothing to check."""
+        return format_value(self.count / self.denominator if self.denominator else None, "pct")
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.spec
+        return {
+            "id": s.id,
+            "title": s.title,
+            "description": s.description,
+            "severity": s.severity,
+            "status": self.status,
+            "passed": self.passed,
+            "count": self.count,
+            "denominator": self.denominator,
+            "unit": s.unit,
+            "by_provider": {
+                p: {"count": c, "denominator": d} for p, (c, d) in self.by_provider.items()
+            },
+            "examples": self.examples,
+        }
+
+
+@dataclass
+class ValidationResult:
+    """Every check's outcome; `ok` unless a check of severity "fail" found something."""
+
+    checks: list[CheckResult]
+    trace: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.status == "FAIL" for c in self.checks)
+
+    def check(self, check_id: str) -> CheckResult:
+        for c in self.checks:
+            if c.spec.id == check_id:
+                return c
+        raise KeyError(check_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "trace": self.trace,
+            "constants": {
+                "order_tolerance_ms": ORDER_TOLERANCE_MS,
+                "long_gap_days": LONG_GAP_DAYS,
+            },
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+    def markdown(self) -> str:
+        return validation_markdown(self)
+
+
+def _md(text: Any) -> str:
+    """A value safe inside a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def validation_markdown(result: ValidationResult) -> str:
+    """Summary table (check, status, count / denominator), then one section per check."""
+    failed = sum(c.status == "FAIL" for c in result.checks)
+    warned = sum(c.status == "WARN" for c in result.checks)
+    lines = ["# TraceLab integrity checks", ""]
+    if result.trace:
+        source = result.trace.get("source_file", "?")
+        lines += [f"Trace: {_md(source)} ({result.trace.get('rows', '?')} steps)", ""]
+    verdict = "OK" if result.ok else "FAILED"
+    lines += [
+        f"**{verdict}**: {len(result.checks)} checks, {failed} failed, {warned} warnings. "
+        f"Tolerances: event/step order {ORDER_TOLERANCE_MS} ms, session gap {LONG_GAP_DAYS} "
+        "days.",
+        "",
+        "| check | status | count / denominator | share |",
+        "|:---|:---|---:|---:|",
+    ]
+    for c in result.checks:
+        lines.append(
+            f"| [{c.spec.id}](#{c.spec.id.replace('.', '')}) {_md(c.spec.title)} | {c.status} | "
+            f"{c.count:,} / {c.denominator:,} | {c.share()} |"
+        )
+    for c in result.checks:
+        lines += ["", *_check_section(c)]
+    return "\n".join(lines) + "\n"
+
+
+def _check_section(c: CheckResult) -> list[str]:
+    lines = [
+        f"## {c.spec.id}",
+        "",
+        f"**{c.status}** ({c.spec.severity}) — {c.spec.title}. {c.spec.description}",
+        "",
+        f"Offending: {c.count:,} of {c.denominator:,} {c.spec.unit} ({c.share()}).",
+    ]
+    if len(c.by_provider) > 1 or (c.by_provider and c.count):
+        per = ", ".join(f"{p} {n:,} / {d:,}" for p, (n, d) in c.by_provider.items())
+        lines[-1] += f" Per provider: {per}."
+    if c.examples:
+        lines += ["", "| round_pk | session_id | trace_key | detail |", "|---:|:---|:---|:---|"]
+        lines += [
+            f"| {e['round_pk']} | {_md(e['session_id'])} | {_md(e['trace_key'])} | "
+            f"{_md(e['detail'])} |"
+            for e in c.examples
+        ]
+    return lines
+
+
+# --- running --------------------------------------------------------------------------------
+
+_HITS = "_tracelab_validate_hits"
+
+
+def run_check(con: duckdb.DuckDBPyConnection, spec: CheckSpec) -> CheckResult:
+    """Count one check's population and offending items (per provider) and fetch examples."""
+    population = dict(
+        con.execute(
+            f"SELECT coalesce(provider, '?'), count(*) FROM ({spec.population}) GROUP BY ALL"
+        ).fetchall()
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_HITS} AS {spec.offending}")
+    hits = dict(
+        con.execute(
+            f"SELECT coalesce(r.provider, '?'), count(*) FROM {_HITS} h "
+            "JOIN rounds r USING (round_pk) GROUP BY ALL"
+        ).fetchall()
+    )
+    cur = con.execute(
+        f"SELECT h.round_pk, r.session_id, r.trace_key, h.detail FROM {_HITS} h "
+        f"JOIN rounds r USING (round_pk) ORDER BY h.round_pk LIMIT {MAX_EXAMPLES}"
+    )
+    names = [d[0] for d in cur.description]
+    examples = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    con.execute(f"DROP TABLE {_HITS}")
+    providers = sorted(set(population) | set(hits))
+    return CheckResult(
+        spec=spec,
+        count=sum(hits.values()),
+        denominator=sum(population.values()),
+        by_provider={p: (hits.get(p, 0), population.get(p, 0)) for p in providers},
+        examples=examples,
+    )
+
+
+def run_checks(con: duckdb.DuckDBPyConnection) -> ValidationResult:
+    """Run every check of `CHECKS` on a trace database (metric tables prepared if needed)."""
+    from tracelab.experiments.runner import trace_meta
+
+    prepare(con)
+    return ValidationResult([run_check(con, spec) for spec in CHECKS], trace_meta(con))

@@ -1,0 +1,495 @@
+"""`tracelab report`: every experiment of a run in ONE self-contained HTML file.
+
+Why one file with nothing external: a report is mailed, attached to an issue or opened on a
+laptop without network, and must look the same years later. So the Plotly JS is inlined once from
+the installed package (only when a chart needs it), each interactive chart is its figure JSON in
+a `<script type="application/json">` block drawn by a small inline script, and static figures are
+base64 PNG `data:` URIs. No `src`/`href`/`url()` points at the network.
+
+Every text that comes from the trace or an experiment (model names, session ids, errors,
+definitions) is HTML-escaped: a trace is someone else's data. Definitions are a small Markdown
+subset (paragraphs, `- ` bullets with continuation lines, **bold**, *italic*, `code`), converted
+here so the report needs no Markdown dependency.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import urllib.parse
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from tracelab import __version__
+from tracelab.experiments.base import Figure, Table
+from tracelab.experiments.registry import CATEGORIES
+from tracelab.experiments.runner import ExperimentRun, trace_meta
+from tracelab.experiments.writers import NUMERIC_KINDS, PERCENTILE_NOTE, table_csv
+from tracelab.io import atomic_write_bytes
+from tracelab.metrics.overview import headline
+
+CATEGORY_TITLES = {
+    "trace_facts": "Trace facts",
+    "session": "Sessions",
+    "llm_generation": "LLM generation",
+    "tool_calls": "Tool calls",
+    "prefix_cache": "Prefix cache",
+    "human_in_the_loop": "Human in the loop",
+}
+
+
+def esc(value: Any) -> str:
+    """HTML-escape any value (quotes too, so it is safe in attributes)."""
+    return html.escape(str(value), quote=True)
+
+
+# --- Markdown subset ----------------------------------------------------------------------
+
+_INLINE = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\*(?![\s*])(.+?)(?<!\s)\*")
+_BULLET = re.compile(r"^\s*[-*] +(.*)$")
+
+
+def inline_markdown(text: str) -> str:
+    """`code`, **bold**, *italic* → HTML; everything else escaped."""
+    out, pos = [], 0
+    for m in _INLINE.finditer(text):
+        out.append(esc(text[pos : m.start()]))
+        code, bold, italic = m.groups()
+        if code is not None:
+            out.append(f"<code>{esc(code)}</code>")
+        elif bold is not None:
+            out.append(f"<strong>{inline_markdown(bold)}</strong>")
+        else:
+            out.append(f"<em>{inline_markdown(italic)}</em>")
+        pos = m.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def markdown_html(text: str) -> str:
+    """Paragraphs and `- ` bullet lists (a non-blank line after a bullet continues it)."""
+    blocks: list[str] = []
+    para: list[str] = []
+    items: list[list[str]] = []
+
+    def flush() -> None:
+        if para:
+            blocks.append(f"<p>{inline_markdown(' '.join(para))}</p>")
+            para.clear()
+        if items:
+            lis = "".join(f"<li>{inline_markdown(' '.join(i))}</li>" for i in items)
+            blocks.append(f"<ul>{lis}</ul>")
+            items.clear()
+
+    for line in (text or "").splitlines():
+        stripped = line.strip()
+        bullet = _BULLET.match(line)
+        if not stripped:
+            flush()
+        elif bullet:
+            if para:
+                flush()
+            items.append([bullet.group(1).strip()])
+        elif items:
+            items[-1].append(stripped)
+        else:
+            para.append(stripped)
+    flush()
+    return "\n".join(blocks)
+
+
+# --- pieces -------------------------------------------------------------------------------
+
+
+def anchor(exp_id: str) -> str:
+    """A stable fragment id for an experiment section."""
+    return "exp-" + re.sub(r"[^a-z0-9_-]+", "-", exp_id.lower()).strip("-")
+
+
+def _csv_link(table: Table, label: str = "CSV") -> str:
+    data = urllib.parse.quote(table_csv(table))
+    return (
+        f'<a class="dl" download="{esc(table.name)}.csv" '
+        f'href="data:text/csv;charset=utf-8,{data}">{esc(label)}</a>'
+    )
+
+
+def table_html(table: Table) -> str:
+    """A formatted HTML table; numeric columns right-aligned; CSV of the raw values attached."""
+    numeric = [table.kind(c) in NUMERIC_KINDS for c in table.columns]
+
+    def cell(tag: str, value: str, num: bool) -> str:
+        return f'<{tag} class="num">{esc(value)}</{tag}>' if num else f"<{tag}>{esc(value)}</{tag}>"
+
+    head = "".join(cell("th", c, n) for c, n in zip(table.columns, numeric, strict=True))
+    body = "".join(
+        "<tr>" + "".join(cell("td", v, n) for v, n in zip(row, numeric, strict=True)) + "</tr>"
+        for row in table.formatted_rows()
+    )
+    if not table.rows:
+        body = (
+            f'<tr><td class="empty" colspan="{max(len(table.columns), 1)}">'
+            "no rows: nothing in this trace to count</td></tr>"
+        )
+    note = f'<p class="note">{inline_markdown(table.note)}</p>' if table.note else ""
+    return (
+        f'<div class="table-wrap"><table><caption>{esc(table.title)} '
+        f'<span class="meta"><code>{esc(table.name)}</code> · {_csv_link(table)}</span>'
+        f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}</div>"
+    )
+
+
+def _plotly_json(interactive: Any) -> str:
+    """The chart's figure JSON, safe inside a <script> element."""
+    text = (
+        interactive.to_json()
+        if hasattr(interactive, "to_json")
+        else orjson.dumps(interactive).decode()
+    )
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def figure_html(fig: Figure, rendered: tuple[bytes, bytes] | None, chart_no: int) -> str:
+    """Interactive chart (PNG kept in a <details>) or the PNG; caption; data as CSV."""
+    png = ""
+    if rendered is not None:
+        b64 = base64.b64encode(rendered[0]).decode("ascii")
+        png = f'<img src="data:image/png;base64,{b64}" alt="{esc(fig.title)}" loading="lazy">'
+    if fig.interactive is not None:
+        chart_id = f"chart-{chart_no}"
+        body = (
+            f'<div class="plotly-chart frame" id="{chart_id}" data-spec="{chart_id}-spec"></div>'
+            f'<script type="application/json" id="{chart_id}-spec">'
+            f"{_plotly_json(fig.interactive)}</script>"
+        )
+        if png:
+            body += (
+                '<details class="static"><summary>Static figure (PNG)</summary>'
+                f'<div class="frame">{png}</div></details>'
+            )
+    elif png:
+        body = f'<div class="frame">{png}</div>'
+    else:
+        body = '<p class="empty">figure not rendered</p>'
+    caption = f" {inline_markdown(fig.caption)}" if fig.caption else ""
+    return (
+        f'<figure id="fig-{esc(fig.name)}">{body}<figcaption><strong>{esc(fig.title)}</strong>'
+        f'{caption} <span class="meta"><code>{esc(fig.name)}</code> · '
+        f"{_csv_link(fig.data, 'data CSV')}</span></figcaption></figure>"
+    )
+
+
+def experiment_html(run: ExperimentRun, first_chart: int) -> tuple[str, int]:
+    """One experiment's section; returns it and the number of interactive charts it holds."""
+    exp = run.experiment
+    parts = [
+        f'<section class="experiment" id="{anchor(exp.id)}">',
+        f'<h3>{esc(exp.title)} <span class="badge">{esc(exp.study_item)}</span></h3>',
+        f'<p class="exp-id"><code>{esc(exp.id)}</code></p>',
+        f'<p class="question"><strong>Question.</strong> {inline_markdown(exp.question)}</p>',
+        '<details class="defs" open><summary>Definitions</summary>'
+        f"{markdown_html(exp.definitions)}<p>{inline_markdown(PERCENTILE_NOTE)}</p></details>",
+    ]
+    charts = 0
+    if not run.ok:
+        parts.append(f'<div class="error"><strong>Failed:</strong> {esc(run.error)}</div>')
+    if run.result is not None:
+        parts.append(f'<div class="result">{markdown_html(run.result.text)}</div>')
+        parts += [table_html(t) for t in run.result.tables]
+    for fig in run.figures:
+        parts.append(figure_html(fig, run.rendered.get(fig.name), first_chart + charts))
+        charts += fig.interactive is not None
+    parts.append("</section>")
+    return "\n".join(parts), charts
+
+
+def _by_category(runs: Iterable[ExperimentRun]) -> list[tuple[str, list[ExperimentRun]]]:
+    """Runs grouped by category in the study order (unknown categories last, by name)."""
+    groups: dict[str, list[ExperimentRun]] = {}
+    for run in runs:
+        groups.setdefault(run.experiment.category, []).append(run)
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    keys = sorted(groups, key=lambda c: (order.get(c, len(order)), c))
+    return [(c, groups[c]) for c in keys]
+
+
+def category_title(category: str) -> str:
+    return CATEGORY_TITLES.get(category, category.replace("_", " ").capitalize())
+
+
+def toc_html(groups: list[tuple[str, list[ExperimentRun]]]) -> str:
+    parts = ['<nav class="toc" aria-label="Contents"><h2>Contents</h2><ol>']
+    for category, runs in groups:
+        items = "".join(
+            f'<li><a href="#{anchor(r.experiment.id)}">{esc(r.experiment.title)}</a> '
+            f'<span class="item">{esc(r.experiment.study_item)}</span>'
+            + ("" if r.ok else ' <span class="bad">failed</span>')
+            + "</li>"
+            for r in runs
+        )
+        parts.append(
+            f'<li><a href="#cat-{esc(category)}">{esc(category_title(category))}</a>'
+            f"<ol>{items}</ol></li>"
+        )
+    parts.append("</ol></nav>")
+    return "".join(parts)
+
+
+def headline_table(con: duckdb.DuckDBPyConnection) -> Table:
+    """The trace at a glance, per provider and total (the one headline definition)."""
+    columns = [
+        "provider",
+        "sessions",
+        "users",
+        "steps",
+        "tool calls",
+        "est. cost",
+        "input tokens",
+        "output tokens",
+        "prefix hit rate",
+        "window (UTC)",
+    ]
+    kinds = ["text", "int", "int", "int", "int", "usd", "tokens", "tokens", "pct", "text"]
+    rows = [
+        [
+            r["provider"],
+            r["sessions"],
+            r["users"],
+            r["steps"],
+            r["tool_calls"],
+            r["cost"],
+            r["input_tokens"],
+            r["output_tokens"],
+            r["prefix_hit_rate"],
+            _window(r["first_at"], r["last_at"]),
+        ]
+        for r in headline(con)
+    ]
+    return Table(
+        "headline", "Trace headline", columns, rows, kinds=dict(zip(columns, kinds, strict=True))
+    )
+
+
+def _window(first: datetime | None, last: datetime | None) -> str | None:
+    if first is None or last is None:
+        return None
+    return f"{first:%Y-%m-%d} – {last:%Y-%m-%d}"
+
+
+def header_html(trace: dict[str, str], runs: list[ExperimentRun], generated: str) -> str:
+    failed = sum(not r.ok for r in runs)
+    facts = [
+        ("Trace", trace.get("source_file", "unknown source")),
+        ("Steps", trace.get("rows", "?")),
+        ("Tool calls", trace.get("tool_calls", "?")),
+        ("Database built", trace.get("built_at", "?")),
+        ("Generated", generated),
+        ("TraceLab", __version__),
+        ("Experiments", f"{len(runs) - failed} ok" + (f", {failed} failed" if failed else "")),
+    ]
+    items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
+    return f'<header><h1>TraceLab report</h1><dl class="facts">{items}</dl></header>'
+
+
+def integrity_html(con: duckdb.DuckDBPyConnection) -> str:
+    """A one-line-per-check summary of `tracelab validate` (details: run the command)."""
+    from tracelab.validate import run_checks
+
+    result = run_checks(con)
+    rows = [
+        [c.spec.id, c.spec.title, c.status, c.count, c.denominator, c.spec.unit]
+        for c in result.checks
+    ]
+    table = Table(
+        "integrity_checks",
+        "Integrity checks (run tracelab validate for examples)",
+        ["check", "what", "status", "count", "of", "unit"],
+        rows,
+        kinds={"count": "int", "of": "int"},
+    )
+    verdict = "passed" if result.ok else "FAILED"
+    return (
+        '<details class="integrity"><summary>Integrity checks: '
+        f'<span class="{"ok" if result.ok else "bad"}">{verdict}</span> '
+        f"({sum(c.status == 'WARN' for c in result.checks)} warnings)</summary>"
+        f"{table_html(table)}</details>"
+    )
+
+
+# --- the page -----------------------------------------------------------------------------
+
+CSS = """
+:root { --bg:#fdfdfc; --fg:#1f2328; --muted:#5e6670; --line:#d9dde3; --card:#f4f5f7;
+  --accent:#3b6fb6; --bad:#c0392b; --ok:#2e7d32; --code:#eef0f3; color-scheme: light dark; }
+@media (prefers-color-scheme: dark) {
+  :root { --bg:#15181c; --fg:#e4e7eb; --muted:#9aa3ad; --line:#343a42; --card:#1e2228;
+    --accent:#7aa7e6; --bad:#ef7564; --ok:#7bc67e; --code:#262b32; } }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--fg); line-height:1.5;
+  font:15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", sans-serif; }
+.layout { display:grid; grid-template-columns: 270px minmax(0, 1fr); gap:2rem;
+  max-width:1400px; margin:0 auto; padding:1.5rem; }
+.toc { position:sticky; top:1rem; align-self:start; max-height:calc(100vh - 2rem);
+  overflow:auto; font-size:.88rem; border-right:1px solid var(--line); padding-right:1rem; }
+.toc h2 { font-size:1rem; margin:0 0 .5rem; }
+.toc ol { list-style:none; padding-left:0; margin:0; }
+.toc ol ol { padding-left:.8rem; margin:.2rem 0 .6rem; }
+.toc > ol > li > a { font-weight:600; }
+.toc li { margin:.15rem 0; }
+.toc .item { color:var(--muted); font-size:.8rem; }
+main { min-width:0; max-width:1050px; }
+a { color:var(--accent); text-decoration:none; } a:hover { text-decoration:underline; }
+h1 { margin:0 0 .5rem; font-size:1.8rem; }
+h2.category { margin:2.5rem 0 .5rem; padding-bottom:.3rem; border-bottom:2px solid var(--line); }
+h3 { margin:0 0 .2rem; font-size:1.3rem; }
+.facts { display:flex; flex-wrap:wrap; gap:.4rem 1.6rem; margin:0 0 1rem; }
+.facts div { display:flex; gap:.4rem; } .facts dt { color:var(--muted); } .facts dd { margin:0; }
+.experiment { margin:1.5rem 0 2.5rem; padding-top:.5rem; border-top:1px solid var(--line); }
+.badge { font-size:.75rem; font-weight:600; vertical-align:middle; padding:.1rem .45rem;
+  border-radius:.6rem; background:var(--card); border:1px solid var(--line); color:var(--muted); }
+.exp-id { margin:0 0 .6rem; color:var(--muted); font-size:.85rem; }
+.question { font-size:1.02rem; }
+.defs, .integrity, .static { background:var(--card); border:1px solid var(--line);
+  border-radius:6px; padding:.4rem .9rem; margin:.7rem 0; }
+.defs summary, .integrity summary, .static summary { cursor:pointer; font-weight:600;
+  color:var(--muted); }
+.defs p, .defs ul { margin:.4rem 0; }
+.result { border-left:4px solid var(--accent); padding:.1rem 0 .1rem 1rem; margin:1rem 0; }
+.error { border-left:4px solid var(--bad); padding:.5rem 1rem; margin:1rem 0;
+  background:var(--card); color:var(--bad); overflow-wrap:anywhere; }
+.bad { color:var(--bad); font-weight:600; } .ok { color:var(--ok); font-weight:600; }
+code { font:.86em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  background:var(--code); padding:.05rem .3rem; border-radius:3px; }
+.table-wrap { overflow-x:auto; margin:1rem 0 1.4rem; }
+table { border-collapse:collapse; font-size:.88rem; font-variant-numeric:tabular-nums; }
+caption { text-align:left; font-weight:600; padding:.3rem 0; caption-side:top; }
+th, td { padding:.28rem .7rem; border-bottom:1px solid var(--line); text-align:left;
+  vertical-align:top; }
+th { border-bottom:2px solid var(--line); white-space:nowrap; }
+.num { text-align:right; white-space:nowrap; }
+tbody tr:hover { background:var(--card); }
+td.empty, p.empty { color:var(--muted); font-style:italic; }
+.meta { font-weight:400; color:var(--muted); font-size:.8rem; margin-left:.4rem; }
+.note { color:var(--muted); font-size:.85rem; margin:.3rem 0; }
+figure { margin:1.2rem 0 2rem; }
+.frame { background:#fff; border:1px solid var(--line); border-radius:6px; padding:.4rem; }
+.frame img { display:block; max-width:100%; height:auto; margin:0 auto; }
+.plotly-chart { min-height:380px; }
+figcaption { font-size:.9rem; color:var(--muted); margin-top:.4rem; }
+figcaption strong { color:var(--fg); }
+footer { color:var(--muted); font-size:.85rem; margin:3rem 0 1rem; }
+@media (max-width: 900px) { .layout { grid-template-columns:1fr; padding:1rem; }
+  .toc { position:static; max-height:none; border-right:0; border-bottom:1px solid var(--line);
+    padding-bottom:1rem; } }
+@media print { :root { --bg:#fff; --fg:#000; --card:#f6f6f6; --code:#eee; }
+  .layout { display:block; padding:0; } .toc { position:static; max-height:none; border:0; }
+  .plotly-chart, .static summary, .dl { display:none; }
+  .experiment, figure, table { break-inside:avoid; } a { color:inherit; } }
+"""
+
+#: Draws each chart when it scrolls into view; opens the PNG fallbacks for printing.
+CHART_JS = """
+(function () {
+  function draw(div) {
+    if (div.dataset.drawn || typeof Plotly === "undefined") return;
+    div.dataset.drawn = "1";
+    var spec = JSON.parse(document.getElementById(div.dataset.spec).textContent);
+    Plotly.newPlot(div, spec.data || [], spec.layout || {},
+                   {responsive: true, displaylogo: false});
+  }
+  var charts = document.querySelectorAll(".plotly-chart");
+  if ("IntersectionObserver" in window) {
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) { if (e.isIntersecting) { draw(e.target);
+        seen.unobserve(e.target); } });
+    }, {rootMargin: "400px"});
+    charts.forEach(function (div) { seen.observe(div); });
+  } else { charts.forEach(draw); }
+  window.addEventListener("beforeprint", function () {
+    document.querySelectorAll("details").forEach(function (d) {
+      if (!d.open) { d.dataset.printOpened = "1"; d.open = true; } });
+  });
+  window.addEventListener("afterprint", function () {
+    document.querySelectorAll("details[data-print-opened]").forEach(function (d) {
+      d.open = false; delete d.dataset.printOpened; });
+  });
+})();
+"""
+
+
+def plotly_js() -> str:
+    """The installed Plotly JS bundle, safe to inline in a <script> element."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs().replace("</script", "<\\/script")
+
+
+def render_report(con: duckdb.DuckDBPyConnection, runs: list[ExperimentRun]) -> str:
+    """The whole report as one HTML string."""
+    trace = trace_meta(con)
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    groups = _by_category(runs)
+    sections: list[str] = []
+    charts = 0
+    for category, cat_runs in groups:
+        sections.append(
+            f'<h2 class="category" id="cat-{esc(category)}">{esc(category_title(category))}</h2>'
+        )
+        for run in cat_runs:
+            section, n = experiment_html(run, charts)
+            sections.append(section)
+            charts += n
+    failed = [r for r in runs if not r.ok]
+    failed_html = ""
+    if failed:
+        items = "".join(
+            f'<li><a href="#{anchor(r.experiment.id)}"><code>{esc(r.experiment.id)}</code></a>: '
+            f"{esc(r.error)}</li>"
+            for r in failed
+        )
+        failed_html = (
+            f'<div class="error"><strong>Failed experiments</strong><ul>{items}</ul></div>'
+        )
+    if not runs:
+        sections.append('<p class="empty">No experiments were run.</p>')
+    scripts = ""
+    if charts:
+        scripts = f"<script>{plotly_js()}</script>\n<script>{CHART_JS}</script>"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="tracelab {esc(__version__)}">
+<title>TraceLab report — {esc(trace.get("source_file", "trace"))}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<div class="layout">
+{toc_html(groups)}
+<main>
+{header_html(trace, runs, generated)}
+{table_html(headline_table(con))}
+{integrity_html(con)}
+{failed_html}
+{"".join(sections)}
+<footer>Generated by TraceLab {esc(__version__)} on {esc(generated)}. Self-contained: no
+network needed. Each experiment's tables and figures are also written by
+<code>tracelab analyze</code>.</footer>
+</main>
+</div>
+{scripts}
+</body>
+</html>
+"""
+
+
+def write_report(con: duckdb.DuckDBPyConnection, runs: list[ExperimentRun], output: Path) -> None:
+    """Write the self-contained HTML report of `runs` to `output` (atomically)."""
+    atomic_write_bytes(Path(output), render_report(con, runs).encode("utf-8"))

@@ -247,7 +247,7 @@ def tool_latency(con: duckdb.DuckDBPyConnection, top: int = 12) -> list[dict[str
            {dist_sql(POSITIVE_LATENCY, LATENCY_QUANTILES)}
     FROM named JOIN ranks USING (provider, tool)
     GROUP BY GROUPING SETS ((), (provider), (provider, tool))
-    HAVING grouping(tool) = 1 OR min(rank) <= {int(top)}
+    HAVING count(*) > 0 AND (grouping(tool) = 1 OR min(rank) <= {int(top)})
     ORDER BY grouping(provider), provider, 2
     """
     return _records(con, sql)

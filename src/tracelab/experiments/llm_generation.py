@@ -1210,11 +1210,11 @@ def _decode_text(summary: list[dict[str, Any]], binned: Table) -> str:
             "speed can be measured."
         )
     parts = [
-        f"{format_value(r['median_speed'], 'float1')} for {r['provider']} (CV "
+        f"{format_value(r['median_speed'], 'float1')} tokens/s for {r['provider']} (CV "
         f"{_pct(r['cv_speed'])}, {format_value(r['steps'], 'int')} steps)"
         for r in with_speed
     ]
-    text = "The median step decodes " + "; ".join(parts) + " normalized tokens/s."
+    text = "Median normalized decode speed: " + " and ".join(parts) + "."
     for r in with_speed:
         curve = _curve(binned, r["provider"], "norm_speed")
         if len(curve) >= 2:

@@ -1,0 +1,352 @@
+"""The `llm_generation` experiments and `metrics.generation`: values worked out by hand."""
+
+from __future__ import annotations
+
+import io
+
+import duckdb
+import matplotlib.pyplot as plt
+import pytest
+
+from tracebuilder import ev, step, trace_db
+from tracelab.experiments import llm_generation as exp
+from tracelab.metrics import generation as g
+
+EXPERIMENTS = [
+    exp.token_distribution,
+    exp.append_by_prefix,
+    exp.prefix_append_scatter,
+    exp.append_share,
+    exp.output_attribution,
+    exp.output_schematic,
+    exp.decode_speed,
+    exp.generation_time_cdf,
+]
+
+
+def _value(sql: str) -> object:
+    return duckdb.connect().execute(sql).fetchone()[0]
+
+
+# ----------------------------------------------------------------------------- bins
+
+
+@pytest.mark.parametrize(
+    ("tokens", "label"),
+    [
+        (0, "<1k"),
+        (1023, "<1k"),  # 1023 < 1 × 1024
+        (1024, "1–2k"),  # the lower edge belongs to the bin
+        (1025, "1–2k"),
+        (2047, "1–2k"),
+        (2048, "2–4k"),
+        (262_143, "128–256k"),  # 256 × 1024 − 1
+        (262_144, "≥256k"),
+    ],
+)
+def test_prefix_bin_edges(tokens, label):
+    index = _value(f"SELECT {g.bucket_sql(str(tokens), g.PREFIX_BIN_EDGES)}")
+    assert exp.PREFIX_LABELS[index] == label
+
+
+def test_bin_labels():
+    assert exp.PREFIX_LABELS == [
+        "<1k", "1–2k", "2–4k", "4–8k", "8–16k", "16–32k", "32–64k", "64–128k", "128–256k",
+        "≥256k",
+    ]  # fmt: skip
+    assert exp.APPEND_LABELS == ["<256", "256–1k", "1–4k", "4–10k", "10–50k", "≥50k"]
+
+
+@pytest.mark.parametrize(
+    ("tokens", "bin_"),
+    # floor(log2(x + 1)): 0 → log2(1) = 0; 1 → log2(2) = 1; 1022 → log2(1023) = 9.99 → 9;
+    # 1023 → log2(1024) = 10; 1024 → log2(1025) = 10.001 → 10; 2047 → log2(2048) = 11
+    [(0, 0), (1, 1), (1022, 9), (1023, 10), (1024, 10), (1025, 10), (2047, 11)],
+)
+def test_log2_density_bins(tokens, bin_):
+    assert _value(f"SELECT {g.log2_bin_sql(str(tokens))}") == bin_
+
+
+def test_log10_output_bins():
+    # 20 bins per decade: 40 tokens → floor(log10(40) × 20) = floor(32.04) = 32 (39.8–44.7);
+    # 100 → floor(2 × 20) = 40; 1 → 0
+    assert [_value(f"SELECT {g.log10_bin_sql(str(x))}") for x in (1, 40, 100)] == [0, 32, 40]
+
+
+def test_table9_counts_steps_at_the_edges(tmp_path):
+    rows = [
+        step("a", 0, prefix=1023, append=10),
+        step("a", 1, prefix=1024, append=20),
+        step("a", 2, prefix=1025, append=30),
+        step("a", 3, prefix=300_000, append=40),
+    ]
+    con = trace_db(tmp_path, rows)
+    table = exp.append_by_prefix.compute(con).table("table9_append_by_prefix")
+    got = {r["prefix"]: (r["steps"], r["p50"]) for r in table.records()}
+    assert got["<1k"] == (1, 10)
+    # 1–2k holds 1024 and 1025: median of appends 20 and 30 = 25
+    assert got["1–2k"] == (2, 25)
+    assert got["≥256k"] == (1, 40)
+    # empty bins: 0 steps and no statistics
+    assert got["2–4k"] == (0, None)
+    assert len(table.rows) == len(exp.PREFIX_LABELS)  # one provider, every bin listed
+
+
+# ----------------------------------------------------------------------------- tokens
+
+
+def test_token_distribution_and_output_histogram(tmp_path):
+    rows = [
+        step("a", i, prefix=1000 * (i + 1), append=100, output=out)
+        for i, out in enumerate([100, 200, 300, 400, 0])
+    ]
+    con = trace_db(tmp_path, rows)
+    result = exp.token_distribution.compute(con)
+    t8 = {r["tokens"]: r for r in result.table("table8_token_distribution").records()}
+    out = t8["Output tokens"]
+    # outputs 0, 100, 200, 300, 400: avg 1000 / 5 = 200; p25 at position 0.25 × 4 = 1 → 100;
+    # p50 at position 2 → 200; p90 at 3.6 → 300 + 0.6 × 100 = 360
+    assert (out["avg"], out["p25"], out["p50"], out["p90"]) == pytest.approx((200, 100, 200, 360))
+    # prefix 1000..5000: avg 3000
+    assert t8["Prefix tokens"]["avg"] == pytest.approx(3000)
+    hist = result.table("fig4_output_histogram").records()
+    # the 0-output step is not drawn but counts in the denominator: each bin 1 / 5 = 20%
+    assert [r["steps"] for r in hist] == [1, 1, 1, 1]
+    assert [r["share"] for r in hist] == pytest.approx([0.2] * 4)
+    # 100 → bin floor(2 × 20) = 40: [10^2, 10^2.05) = [100, 112.2)
+    assert (hist[0]["bin"], hist[0]["bin_lo"]) == (40, pytest.approx(100))
+    assert "20.0%" in result.text  # the share of zero-output steps is reported
+
+
+# ----------------------------------------------------------------------------- append share
+
+
+def test_append_share(tmp_path):
+    rows = [step("a", i, prefix=5000, append=a) for i, a in enumerate([100, 500, 900, 20_000])]
+    con = trace_db(tmp_path, rows)
+    result = exp.append_share.compute(con)
+    got = {r["append"]: r for r in result.table("fig2_append_share").records()}
+    # steps: <256 holds 100, 256–1k holds 500 and 900, 10–50k holds 20 000
+    assert [got[k]["steps"] for k in exp.APPEND_LABELS] == [1, 2, 0, 0, 1, 0]
+    # tokens: total 21 500; 10–50k carries 20 000 / 21 500
+    assert got["10–50k"]["share_append_tokens"] == pytest.approx(20_000 / 21_500)
+    assert got["256–1k"]["share_steps"] == pytest.approx(0.5)
+    # text: 3 of 4 steps append < 1k = 75.0%; tokens from ≥ 10k = 93.0%
+    assert "75.0% of steps append fewer than 1k" in result.text
+    assert "93.0% of all append tokens" in result.text
+
+
+# ----------------------------------------------------------------------------- attribution
+
+
+@pytest.fixture
+def attribution_con(tmp_path):
+    rows = [
+        # first step of the session: no predecessor, never a pair
+        step("a", 0, prefix=0, append=1000, output=3000),
+        # g = 4000 − (0 + 1000) = 3000 = O_{i−1} → cached
+        step("a", 1, prefix=4000, append=100, output=2500),
+        # g = 4100 − (4000 + 100) = 0, append 2600 ≥ O 2500 → resend
+        step("a", 2, prefix=4100, append=2600, output=2000),
+        # g = 7700 − (4100 + 2600) = 1000; O = 2000: |g − O| = 1000 > 200, |g| > 200 → neither
+        step("a", 3, prefix=7700, append=300, output=1999),
+        # prior output 1999 < 2000: excluded
+        step("a", 4, prefix=8000, append=100, output=2000),
+        # g = 10 300 − (8000 + 100) = 2200 = O + 10% of O (boundary, inclusive) → cached
+        step("a", 5, prefix=10_300, append=50, output=2000),
+        # g = 10 350 − (10 300 + 50) = 0 but append 1500 < O 2000 → neither
+        step("a", 6, prefix=10_350, append=1500, output=10),
+        # another model, its own session
+        step("b", 0, prefix=0, append=1000, output=4000, model="claude-sonnet-4-6"),
+        # g = 1150 − 1000 = 150 ≤ 10% × 4000 = 400 and append 4100 ≥ 4000 → resend
+        step("b", 1, prefix=1150, append=4100, output=5, model="claude-sonnet-4-6"),
+    ]
+    return trace_db(tmp_path, rows)
+
+
+def test_attribution_classes(attribution_con):
+    g.prepare_generation(attribution_con)
+    got = attribution_con.execute(
+        "SELECT session_id, seq, gain, attribution FROM attribution_pairs ORDER BY session_id, seq"
+    ).fetchall()
+    assert got == [
+        ("claude:a", 2, 3000, "cached"),
+        ("claude:a", 3, 0, "resend"),
+        ("claude:a", 4, 1000, "neither"),
+        ("claude:a", 6, 2200, "cached"),
+        ("claude:a", 7, 0, "neither"),
+        ("claude:b", 2, 150, "resend"),
+    ]
+
+
+def test_attribution_per_model(attribution_con):
+    result = exp.output_attribution.compute(attribution_con)
+    got = {r["model"]: r for r in result.table("fig3_output_attribution").records()}
+    opus = got["claude-opus-4-7"]
+    # 5 pairs: 2 cached, 1 resend, 2 neither
+    assert opus["pairs"] == 5
+    assert (opus["cached"], opus["resend"], opus["neither"]) == pytest.approx((0.4, 0.2, 0.4))
+    assert got["claude-sonnet-4-6"]["pairs"] == 1
+    assert got["claude-sonnet-4-6"]["resend"] == 1.0
+    points = result.table("fig3_output_attribution_points")
+    assert len(points.rows) == 6  # fewer than the per-model sample cap: every pair
+    assert "claude-sonnet-4-6 (claude, 1 pairs) is mostly output-resend" in result.text
+
+
+def test_schematic_units():
+    segs = {(p, s, seg): (start, n) for p, s, seg, start, n in exp.schematic_segments()}
+    # (a) prior 10 + 2 + 4 → next prefix 16
+    assert segs[("(a) output-cached", "step i", "prefix")] == (0, 16)
+    # (b) next prefix 10 + 2 = 12, next append 4 + 1 = 5
+    assert segs[("(b) output-resend", "step i", "prefix")] == (0, 12)
+    assert segs[("(b) output-resend", "step i", "append")] == (12, 5)
+
+
+# ----------------------------------------------------------------------------- decode speed
+
+
+@pytest.fixture
+def decode_con(tmp_path):
+    rows = [
+        # Codex: input at 0 s, reasoning at 3 s, last visible output at 5 s.
+        step(
+            "x",
+            0,
+            provider="codex",
+            prefix=20_000,
+            append=500,
+            output=300,
+            reasoning=100,
+            first="tool_result",
+            events=[ev("tool_result", 0), ev("reasoning", 3), ev("text", 4), ev("tool_call", 5)],
+        ),
+        # Codex without reasoning tokens: normalized speed only (400 tokens / 8 s = 50 tok/s)
+        step(
+            "x",
+            1,
+            provider="codex",
+            prefix=20_000,
+            append=500,
+            output=400,
+            reasoning=0,
+            first="tool_result",
+            events=[ev("tool_result", 10), ev("text", 18)],
+        ),
+        # Claude: 200 tokens / 4 s = 50 tok/s; Claude reports no reasoning count
+        step(
+            "c",
+            0,
+            prefix=1000,
+            append=100,
+            output=200,
+            first="user_message",
+            events=[ev("user_message", 0), ev("reasoning", 1), ev("text", 4)],
+        ),
+        # Claude: no output tokens → no speed; no events → no generation time
+        step(
+            "c", 1, prefix=1000, append=100, output=0, events=[ev("tool_result", 5), ev("text", 6)]
+        ),
+        step("c", 2, prefix=1000, append=100, output=50),
+    ]
+    return trace_db(tmp_path, rows)
+
+
+def test_decode_speed_definitions(decode_con):
+    g.prepare_generation(decode_con)
+    got = decode_con.execute(
+        "SELECT provider, output, gen_ms, norm_speed, pure_speed, residual_ttft_ms "
+        "FROM decode_steps ORDER BY round_pk"
+    ).fetchall()
+    # Codex step: gen 0 → 5 s = 5000 ms; normalized 300 / 5 s = 60 tok/s;
+    # pure: visible 300 − 100 = 200 tokens over reasoning (3 s) → last visible (5 s) = 2 s
+    #   → 100 tok/s; residual TTFT = 5000 − 300 / 100 × 1000 = 5000 − 3000 = 2000 ms
+    assert got[0] == pytest.approx(("codex", 300, 5000.0, 60.0, 100.0, 2000.0))
+    # reasoning 0: no pure speed, no residual TTFT
+    assert got[1] == pytest.approx(("codex", 400, 8000.0, 50.0, None, None))
+    assert got[2] == pytest.approx(("claude", 200, 4000.0, 50.0, None, None))
+    assert got[3][3] is None and got[4][2:] == (None, None, None, None)
+
+
+def test_decode_speed_summary(decode_con):
+    result = exp.decode_speed.compute(decode_con)
+    got = {r["provider"]: r for r in result.table("decode_speed_summary").records()}
+    # Codex normalized speeds 60 and 50: median 55; mean 55, sample stddev
+    # sqrt(((60 − 55)² + (50 − 55)²) / 1) = sqrt(50) = 7.071 → CV 7.071 / 55 = 0.1286
+    codex = got["codex"]
+    assert (codex["steps"], codex["median_speed"]) == (2, pytest.approx(55.0))
+    assert codex["cv_speed"] == pytest.approx(50**0.5 / 55)
+    assert (codex["pure_steps"], codex["median_pure_speed"]) == (1, pytest.approx(100.0))
+    assert codex["median_residual_ttft_ms"] == pytest.approx(2000.0)
+    # Claude: one timed step with output → CV undefined (one value), no pure speed
+    claude = got["claude"]
+    assert (claude["steps"], claude["median_speed"], claude["cv_speed"]) == (1, 50.0, None)
+    assert claude["pure_steps"] == 0
+    binned = result.table("fig6_decode_by_context").records()
+    # Codex context 20 500 → floor(log2(20 501)) = 14: bin [16 383, 32 767)
+    codex_bin = next(r for r in binned if r["provider"] == "codex")
+    assert (codex_bin["context_lo"], codex_bin["norm_speed_steps"]) == (16_383, 2)
+    assert "residual TTFT of 2.0s" in result.text
+
+
+def test_generation_time_table(decode_con):
+    result = exp.generation_time_cdf.compute(decode_con)
+    got = {r["provider"]: r for r in result.table("generation_time").records()}
+    # Claude gen times: 4000 ms and (tool_result 5 → text 6) 1000 ms; the third has none
+    assert got["claude"]["steps"] == 2
+    assert got["claude"]["p50"] == pytest.approx(2500.0)
+    assert got["codex"]["avg"] == pytest.approx(6500.0)  # (5000 + 8000) / 2
+    assert set(result.data["curves"]) == {"claude", "codex"}
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def _png(fig) -> bytes:
+    """The figure as a small PNG (low dpi keeps the test fast; the drawing code is the same)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=40)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _run_all(con) -> dict[str, tuple]:
+    out = {}
+    for e in EXPERIMENTS:
+        result = e.compute(con)
+        figures = e.plot(result) if e.plot is not None else []
+        out[e.id] = (result, figures, [_png(f.figure) for f in figures])
+    return out
+
+
+def test_every_experiment_computes_and_draws(attribution_con):
+    runs = _run_all(attribution_con)
+    for exp_id, (result, figures, pngs) in runs.items():
+        assert result.text, exp_id
+        assert figures or exp_id == exp.append_by_prefix.id, exp_id  # Table 9: no figure
+        for png in pngs:
+            assert png[:8] == b"\x89PNG\r\n\x1a\n", exp_id
+    for name in (
+        "table8_token_distribution",
+        "table9_append_by_prefix",
+        "fig2_append_share",
+        "fig3_output_attribution",
+    ):
+        tables = [t for r, _, _ in runs.values() for t in r.tables if t.name == name]
+        assert tables and tables[0].rows, name
+
+
+def test_empty_trace_and_untimed_step(tmp_path):
+    (tmp_path / "empty").mkdir()
+    empty = trace_db(tmp_path / "empty", [])
+    for exp_id, (result, _, pngs) in _run_all(empty).items():
+        if exp_id != exp.output_schematic.id:  # drawn from constants, not data
+            assert all(not t.rows for t in result.tables), exp_id
+        assert result.text, exp_id
+        assert pngs or exp_id == exp.append_by_prefix.id, exp_id
+    # one Claude step without events or long outputs: no pairs, no speeds, no reasoning
+    (tmp_path / "one").mkdir()
+    one = trace_db(tmp_path / "one", [step("a", 0, prefix=10, append=5, output=1)])
+    texts = {e.id: e.compute(one).text for e in EXPERIMENTS}
+    assert "cannot be tested" in texts[exp.output_attribution.id]
+    assert "no decode speed" in texts[exp.decode_speed.id]
+    assert "No step has a positive" in texts[exp.generation_time_cdf.id]

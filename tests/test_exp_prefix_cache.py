@@ -1,0 +1,321 @@
+"""Prefix-cache metrics and experiments (Tables 11–13, Figs. 11–12): values worked out by hand."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from tracebuilder import ev, step, tool, trace_db
+from tracelab.experiments import prefix_cache
+from tracelab.experiments.base import Experiment
+from tracelab.metrics import cache
+from tracelab.pricing import Price
+
+PRICES = [
+    # USD per million tokens: input, 5-minute write, cache read, output
+    Price("claude", "Opus", "claude-opus-4-7*", 5.0, 6.25, 0.5, 25.0),
+    Price("codex", "GPT-5.4", "gpt-5.4", 2.5, None, 0.25, 15.0),
+]
+
+
+def _gap_rows() -> list[dict]:
+    """Two sessions with known idle gaps (see the comments for C, fresh, gap, generation)."""
+    return [
+        # A0 claude user, session-first: C=1000, no fresh → outside the sweep
+        step(
+            "a", 0, prefix=0, append=1000, output=100, first="user_message",
+            events=[ev("user_message", 0), ev("text", 1), ev("tool_call", 2, tool_call_id="t1")],
+            tools=[tool("t1", emitted=2, result=7, internal_ms=5000)],
+        ),
+        # A1 tool: C=1400, growth 400 − O 100 = fresh 300; gap = t1 latency 5 000 ms;
+        # generation tool_result 7 s → text 8 s = 1 000 ms
+        step(
+            "a", 1, prefix=1100, append=300, output=50, first="tool_result",
+            events=[ev("tool_result", 7, tool_call_id="t1"), ev("text", 8)],
+        ),
+        # A2 user after a 60 s pause (text at 8 → user_message at 68): full observed miss;
+        # C=1500, growth 100 − O 50 = fresh 50; generation 68 → 71 s = 3 000 ms
+        step(
+            "a", 2, prefix=0, append=1500, output=20, first="user_message",
+            events=[ev("user_message", 68), ev("text", 71)],
+        ),
+        # A3 tool step carrying no tool result: idle gap unknown → outside the sweep;
+        # C=1600, fresh = 100 − 20 = 80
+        step("a", 3, prefix=1500, append=100, output=10, first="tool_result",
+             events=[ev("text", 80)]),
+        # B0 codex user, session-first: C=500
+        step(
+            "b", 0, provider="codex", model="gpt-5.4", prefix=0, append=500, output=10,
+            first="user_message", events=[ev("user_message", 0), ev("text", 1)],
+        ),
+        # B1 codex user after exactly 300 s (text 1 → user_message 301): C=600,
+        # growth 100 − O 10 = fresh 90; generation 301 → 303 s = 2 000 ms
+        step(
+            "b", 1, provider="codex", model="gpt-5.4", prefix=400, append=200, output=10,
+            first="user_message", events=[ev("user_message", 301), ev("text", 303)],
+        ),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def gap_con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
+    return trace_db(tmp_path_factory.mktemp("gaps"), _gap_rows(), PRICES)
+
+
+def _by(recs: list[dict], *keys: str) -> dict:
+    return {tuple(r[k] for k in keys): r for r in recs}
+
+
+def test_hit_rates_by_step_kind(gap_con):
+    got = _by(cache.hit_rates(gap_con), "provider", "kind")
+    # claude: prefix 0+1100+0+1500 = 2600, append 1000+300+1500+100 = 2900 → 2600/5500
+    assert got[("claude", "all")]["hit_rate"] == pytest.approx(2600 / 5500)
+    assert got[("claude", "user")]["hit_rate"] == 0  # A0, A2: no prefix at all
+    # claude tool: A1 + A3 prefix 2600, append 400 → 2600/3000
+    assert got[("claude", "tool")]["hit_rate"] == pytest.approx(2600 / 3000)
+    # codex: prefix 400, append 700 → 400/1100; no tool step, no tool row
+    assert got[("codex", "all")]["hit_rate"] == pytest.approx(400 / 1100)
+    assert ("codex", "tool") not in got
+    # total user: prefix 400 / (400 + 1000+1500+500+200) = 400/3600
+    assert got[("total", "user")]["hit_rate"] == pytest.approx(400 / 3600)
+    assert got[("total", "all")]["steps"] == 6
+    assert cache.prefix_hit_rate(gap_con) == pytest.approx(3000 / 6600)
+    assert cache.prefix_hit_rate(gap_con, "codex") == pytest.approx(400 / 1100)
+    assert cache.prefix_hit_rate(gap_con, "nobody") is None
+
+
+def test_fresh_totals_skip_session_first(gap_con):
+    got = _by(cache.fresh_totals(gap_con), "provider", "kind")
+    # claude (A1, A2, A3): append 300+1500+100 = 1900, fresh 300+50+80 = 430
+    claude = got[("claude", "all")]
+    assert (claude["steps"], claude["append"], claude["fresh"]) == (3, 1900, 430)
+    assert claude["fresh_share"] == pytest.approx(430 / 1900)
+    assert claude["amplification"] == pytest.approx(1900 / 430)
+    assert got[("claude", "user")]["amplification"] == pytest.approx(1500 / 50)  # A2
+    assert got[("claude", "tool")]["amplification"] == pytest.approx(400 / 380)  # A1 + A3
+    # total: append 1900 + 200 = 2100, fresh 430 + 90 = 520
+    assert cache.prefill_amplification(gap_con) == pytest.approx(2100 / 520)
+    assert cache.prefill_amplification(gap_con, "codex") == pytest.approx(200 / 90)
+    first = _by(cache.session_first_totals(gap_con), "provider", "kind")
+    assert (first[("total", "all")]["steps"], first[("total", "all")]["append"]) == (2, 1500)
+
+
+def test_gap_bins_and_bands():
+    con = duckdb.connect()
+    gaps = [0.0, 999.0, 1000.0, 5000.0, 300_000.0, 86_399_999.0, 86_400_000.0, 9e9]
+    got = con.execute(
+        f"SELECT {cache.gap_bin_sql('g')}, {cache.gap_band_sql('g')} FROM unnest(?::DOUBLE[]) t(g)",
+        [gaps],
+    ).fetchall()
+    # bin = floor(4·log10(seconds)): 1 s → 0; 5 s → floor(2.796) = 2; 300 s → floor(9.908) = 9;
+    # 86 399.999 s → floor(19.746) = 19; below 1 s → -1; from 1 day → 20 (the last bin)
+    # band: < 5 min → 0; 5 min (exactly) to 1 h → 1; ≥ 1 h → 2
+    assert got == [(-1, 0), (-1, 0), (0, 0), (2, 0), (9, 1), (19, 2), (20, 2), (20, 2)]
+    edges = cache.gap_bin_edges_ms()
+    assert len(edges) == 21 and edges[0] == 1000.0 and edges[-1] == cache.DAY_MS
+
+
+def test_hit_by_gap(gap_con):
+    got = _by(cache.hit_by_gap(gap_con, cache.gap_bin_sql()), "provider", "kind", "bin")
+    # A1 tool, 5 s → bin 2, ratio 1100/1400; A2 user, 60 s → floor(4·1.778) = bin 7, ratio 0;
+    # B1 codex user, 300 s → bin 9, ratio 400/600. A3 (no gap) and session-first steps absent.
+    assert set(got) == {
+        ("claude", "tool", 2), ("claude", "user", 7), ("codex", "user", 9),
+        ("total", "tool", 2), ("total", "user", 7), ("total", "user", 9),
+    }  # fmt: skip
+    a1 = got[("claude", "tool", 2)]
+    assert a1["hit_rate"] == pytest.approx(1100 / 1400)
+    assert a1["median_ratio"] == pytest.approx(1100 / 1400)
+    assert a1["low_share"] == 0
+    assert got[("claude", "user", 7)]["low_share"] == 1  # ratio 0 < 50%
+    # total user: A2 and B1 → each bin holds half of the user steps
+    assert got[("total", "user", 9)]["step_share"] == pytest.approx(0.5)
+    bands = _by(cache.hit_by_gap(gap_con, cache.gap_band_sql()), "provider", "kind", "bin")
+    assert set(bands) >= {("total", "user", 0), ("total", "user", 1)}  # 300 s is "5m–1h"
+
+
+def test_eviction_sweep_by_hand(gap_con):
+    # Population A1, A2, B1 (gap 5 s, 60 s, 300 s): ΣC = 1400+1500+600 = 3500,
+    # Σfresh = 300+50+90 = 440, Σgen = 1000+3000+2000 = 6000 ms;
+    # reusable C−fresh: A1 1100, A2 1450, B1 510 (Σ 3060)
+    taus = [1000.0, 4999.0, 5000.0, 60_000.0, 300_000.0, 3_600_000.0]
+    got = _by(cache.eviction_sweep(gap_con, taus), "provider", "tau_ms")
+    expect = {
+        # τ = 1 s: all miss: hit 0, prefill 440 + 3060 = 3500, R = 3·1000/6000
+        1000.0: (0, 0.0, 3500, 3500 / 440, 3000 / 6000),
+        # τ just below A1's gap: still all miss; R = 3·4999/6000
+        4999.0: (0, 0.0, 3500, 3500 / 440, 3 * 4999 / 6000),
+        # τ = 5 s = A1's gap → A1 hits (g ≤ τ): hit 1100/3500, prefill 440+1450+510 = 2400,
+        # R = (5000 + 5000 + 5000)/6000
+        5000.0: (1, 1100 / 3500, 2400, 2400 / 440, 15_000 / 6000),
+        # τ = 1 min = A2's gap: A1, A2 hit: 2550/3500; prefill 440+510 = 950;
+        # R = (5000 + 60000 + 60000)/6000
+        60_000.0: (2, 2550 / 3500, 950, 950 / 440, 125_000 / 6000),
+        # τ = 5 min = B1's gap: all hit: 3060/3500, prefill = Σfresh, amplification 1;
+        # R = (5000 + 60000 + 300000)/6000
+        300_000.0: (3, 3060 / 3500, 440, 1.0, 365_000 / 6000),
+        # τ = 1 h: no gap left to cap, same as 5 min
+        3_600_000.0: (3, 3060 / 3500, 440, 1.0, 365_000 / 6000),
+    }
+    for tau, (hits, hit, prefill, amp, ratio) in expect.items():
+        r = got[("total", tau)]
+        assert r["steps"] == 3
+        assert r["hit_steps"] == hits
+        assert r["hit_rate"] == pytest.approx(hit)
+        assert r["prefill"] == prefill
+        assert r["amplification"] == pytest.approx(amp)
+        assert r["storage_ratio"] == pytest.approx(ratio)
+        assert r["active_ratio"] == pytest.approx(1 / (1 + ratio))
+    # per provider at 1 min: claude (A1, A2) both hit: 2550/2900; R = 65000/4000.
+    # codex B1 misses: hit 0, amplification (90 + 510)/90, R = 60000/2000
+    assert got[("claude", 60_000.0)]["hit_rate"] == pytest.approx(2550 / 2900)
+    assert got[("claude", 60_000.0)]["storage_ratio"] == pytest.approx(65_000 / 4000)
+    assert got[("codex", 60_000.0)]["hit_rate"] == 0
+    assert got[("codex", 60_000.0)]["amplification"] == pytest.approx(600 / 90)
+    assert got[("codex", 60_000.0)]["storage_ratio"] == pytest.approx(30.0)
+    pop = cache.sweep_population(gap_con)
+    assert (pop["swept"], pop["session_first"], pop["unknown_gap"]) == (3, 2, 1)
+
+
+def test_sweep_grid():
+    grid = cache.sweep_grid_ms()
+    assert grid[0] == 1000.0 and grid[-1] == cache.HOUR_MS
+    assert set(cache.SWEEP_MARKS_MS) <= set(grid)
+    assert 60 <= len(grid) <= 65 and grid == sorted(set(grid))
+
+
+def _cost_rows() -> list[dict]:
+    return [
+        # C0 claude user, session-first: unchanged
+        step("c", 0, prefix=0, append=10_000, output=1000, first="user_message"),
+        # C1 tool step: unchanged
+        step("c", 1, prefix=10_000, append=2000, output=500, first="tool_result"),
+        # C2 user after a cache miss: C = 14 000, growth 14 000 − 12 000 = 2000 → append
+        # 14 000 capped at 2000, 12 000 moved to prefix; raw split 4000 uncached + 10 000 writes
+        step("c", 2, prefix=0, append=14_000, output=200, uncached=4000,
+             cache_creation=10_000, first="user_message"),
+        # C3 user: C = 17 000, growth 3000, append 2500 already below → unchanged
+        step("c", 3, prefix=14_500, append=2500, output=100, first="user_message"),
+        # D: codex, unpriced model; D1 capped 1200 → growth 200 (tokens count, cost does not)
+        step("d", 0, provider="codex", model="mystery", append=1000, output=10,
+             first="user_message"),
+        step("d", 1, provider="codex", model="mystery", append=1200, output=10,
+             first="user_message"),
+        # E: codex gpt-5.4; E1 capped 1500 → growth 500, 1000 moved to prefix
+        step("e", 0, provider="codex", model="gpt-5.4", append=1000, first="user_message"),
+        step("e", 1, provider="codex", model="gpt-5.4", append=1500, first="user_message"),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cost_con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
+    return trace_db(tmp_path_factory.mktemp("cost"), _cost_rows(), PRICES)
+
+
+def test_retained_cache_by_hand(cost_con):
+    got = _by(cache.retained_cache(cost_con), "provider")
+    # Costs in USD per 1e6 tokens (input 5, write 6.25, read 0.5, output 25):
+    # C0 10 000×5 + 1000×25 = 75 000 → 0.075 (unchanged)
+    # C1 2000×5 + 10 000×0.5 + 500×25 = 27 500 → 0.0275 (unchanged)
+    # C2 before: 4000×5 + 10 000×6.25 + 200×25 = 20 000 + 62 500 + 5000 → 0.0875
+    #    after: uncached and writes × 2000/14 000 = 1/7: (20 000 + 62 500)/7 = 11 785.71,
+    #    prefix 12 000×0.5 = 6000, output 5000 → 0.0227857…
+    # C3 2500×5 + 14 500×0.5 + 100×25 = 22 250 → 0.02225 (unchanged)
+    c2_after = ((20_000 + 62_500) / 7 + 6000 + 5000) / 1e6
+    before = 0.075 + 0.0275 + 0.0875 + 0.02225
+    claude = got[("claude",)]
+    assert claude["user_steps"] == 2  # C2, C3 (C0 is session-first)
+    assert claude["append_before"] == 10_000 + 2000 + 14_000 + 2500
+    assert claude["append_after"] == 10_000 + 2000 + 2000 + 2500
+    assert claude["reduced_steps"] == 1
+    assert claude["cost_before"] == pytest.approx(before)
+    assert claude["cost_after"] == pytest.approx(before - 0.0875 + c2_after)
+    codex = got[("codex",)]
+    # tokens of every step: 1000+1200+1000+1500 before, 1000+200+1000+500 after
+    assert (codex["append_before"], codex["append_after"]) == (4700, 2700)
+    assert (codex["reduced_steps"], codex["reduced_priced_steps"]) == (2, 1)
+    assert (codex["unpriced_steps"], codex["unpriced_user_steps"]) == (2, 1)
+    # priced E only: before 1000×2.5 + 1500×2.5 = 6250 → 0.00625;
+    # after 1000×2.5 + (500×2.5 + 1000×0.25) = 2500 + 1500 → 0.004
+    assert codex["cost_before"] == pytest.approx(0.00625)
+    assert codex["cost_after"] == pytest.approx(0.004)
+    assert got[("total",)]["reduced_priced_steps"] == 2
+
+
+def test_thinking_cost_table(cost_con):
+    result = prefix_cache.human_thinking_cost.compute(cost_con)
+    table = result.table("table13_human_thinking_cost")
+    rows = {r[0]: dict(zip(table.columns[1:], r[1:], strict=True)) for r in table.rows}
+    saved_claude = 0.0875 - ((20_000 + 62_500) / 7 + 11_000) / 1e6
+    saved_codex = 0.00625 - 0.004
+    assert rows["Cost reduction"]["total"] == pytest.approx(saved_claude + saved_codex)
+    # two priced steps were reduced (C2, E1)
+    assert rows["Avg saved / reduced step (USD)"]["total"] == pytest.approx(
+        (saved_claude + saved_codex) / 2
+    )
+    # append: 33 200 observed, 19 200 after → 14 000 saved = 42.2%
+    assert rows["Append reduction"]["total"] == 14_000
+    assert rows["Append reduction %"]["total"] == pytest.approx(14_000 / 33_200)
+    assert "unpriced" in result.text
+
+
+EXPERIMENTS = [e for e in vars(prefix_cache).values() if isinstance(e, Experiment)]
+
+
+def _run_all(con: duckdb.DuckDBPyConnection, png: bool = False) -> dict:
+    """compute + plot of every experiment of the category; PNG bytes per figure if `png`."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    assert len(EXPERIMENTS) == 5
+    out = {}
+    for exp in EXPERIMENTS:
+        result = exp.compute(con)
+        assert result.text
+        figures = exp.plot(result) if exp.plot else []
+        images = {}
+        for f in figures:
+            if png:
+                buf = io.BytesIO()
+                f.figure.savefig(buf, format="png", dpi=40)
+                images[f.name] = buf.getvalue()
+            plt.close(f.figure)
+        out[exp.name] = (result, figures, images)
+    return out
+
+
+def test_experiments_compute_and_plot(gap_con):
+    runs = _run_all(gap_con, png=True)
+    sweep = runs["eviction_sweep"][0]
+    assert len(sweep.table("eviction_sweep_marks").rows) == 15  # (claude, codex, total) × 5
+    assert "1 steps without an observable idle gap" in sweep.text
+    assert runs["hit_vs_gap"][0].table("fig11_hit_vs_gap").rows
+    assert runs["hit_rate"][0].table("table11_prefix_hit_rate").columns == [
+        "metric", "claude", "codex", "total",
+    ]  # fmt: skip
+    for name in ("hit_vs_gap", "eviction_sweep"):
+        _, figures, images = runs[name]
+        assert len(figures) == 1 and figures[0].interactive is not None
+        assert figures[0].data.rows
+        assert next(iter(images.values())).startswith(b"\x89PNG")
+
+
+def test_edge_traces(tmp_path):
+    # Codex only, tool-initiated steps only, no tool calls, no user messages, no events.
+    only_tools = [
+        step("x", 0, provider="codex", model="gpt-5.4", append=100, first="tool_result"),
+        step("x", 1, provider="codex", model="gpt-5.4", prefix=100, append=10,
+             first="tool_result"),
+    ]  # fmt: skip
+    runs = _run_all(trace_db(tmp_path / "tools", only_tools, PRICES))
+    assert runs["hit_rate"][0].table("table11_prefix_hit_rate").columns == [
+        "metric", "codex", "total",
+    ]  # fmt: skip
+    assert "no user-initiated step" in runs["human_thinking_cost"][0].text
+    assert "No step enters the sweep" in runs["eviction_sweep"][0].text
+    assert runs["hit_vs_gap"][0].table("fig11_hit_vs_gap").rows == []
+    # A trace of zero steps
+    runs = _run_all(trace_db(tmp_path / "empty", [], PRICES))
+    assert "no input tokens" in runs["hit_rate"][0].text
+    assert "no step with a predecessor" in runs["fresh_tokens"][0].text

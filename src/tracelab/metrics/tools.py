@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from tracelab.experiments.common import dist_sql
+from tracelab.experiments.common import dist_sql, records
 from tracelab.metrics.steps import prepare
 
 LATENCY = "effective_latency_ms"
@@ -105,11 +105,12 @@ def _bins_values() -> str:
     return ", ".join(f"({i}, {_quote(label)})" for i, (label, _, _) in enumerate(LATENCY_BINS))
 
 
-def _records(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list:
+def _records(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """The query's rows as dicts, on a connection whose fact tables are prepared."""
     prepare(con)
-    cur = con.execute(sql, params or [])
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return records(con, sql, params)
 
 
 #: Calls per (group, tool) ranked by calls within the group; `{group}` is provider or 'all'.
@@ -120,18 +121,16 @@ ranked AS (
     FROM (
         SELECT {{group}} AS grp, {TOOL} AS tool, count(*) AS calls,
                count(*) FILTER (WHERE is_error) AS errors,
-               count(is_error) AS with_status,
-               count(*) FILTER (WHERE {POSITIVE}) AS timed_calls,
-               coalesce(sum({LATENCY}) FILTER (WHERE {POSITIVE}), 0) AS time_ms
-        FROM tool_facts WHERE {{where}} GROUP BY ALL
+               count(is_error) AS with_status
+        FROM tool_facts GROUP BY ALL
     )
 )"""
 
 _PROVIDER_FILTER = "(?::VARCHAR IS NULL OR provider = ?)"
 
 
-def _ranked(group: str = "provider", where: str = "true") -> str:
-    return "WITH " + _RANKED_SQL.format(group=group, where=where)
+def _ranked(group: str = "provider") -> str:
+    return "WITH " + _RANKED_SQL.format(group=group)
 
 
 def top_share_rows(con: duckdb.DuckDBPyConnection, k: int = 3) -> list[dict[str, Any]]:

@@ -139,8 +139,8 @@ def test_append_share(tmp_path):
 # ----------------------------------------------------------------------------- attribution
 
 
-@pytest.fixture
-def attribution_con(tmp_path):
+@pytest.fixture(scope="module")
+def attribution_con(tmp_path_factory):
     rows = [
         # first step of the session: no predecessor, never a pair
         step("a", 0, prefix=0, append=1000, output=3000),
@@ -161,7 +161,7 @@ def attribution_con(tmp_path):
         # g = 1150 − 1000 = 150 ≤ 10% × 4000 = 400 and append 4100 ≥ 4000 → resend
         step("b", 1, prefix=1150, append=4100, output=5, model="claude-sonnet-4-6"),
     ]
-    return trace_db(tmp_path, rows)
+    return trace_db(tmp_path_factory.mktemp("attribution"), rows)
 
 
 def test_attribution_classes(attribution_con):
@@ -205,8 +205,8 @@ def test_schematic_units():
 # ----------------------------------------------------------------------------- decode speed
 
 
-@pytest.fixture
-def decode_con(tmp_path):
+@pytest.fixture(scope="module")
+def decode_con(tmp_path_factory):
     rows = [
         # Codex: input at 0 s, reasoning at 3 s, last visible output at 5 s.
         step(
@@ -248,7 +248,7 @@ def decode_con(tmp_path):
         ),
         step("c", 2, prefix=1000, append=100, output=50),
     ]
-    return trace_db(tmp_path, rows)
+    return trace_db(tmp_path_factory.mktemp("decode"), rows)
 
 
 def test_decode_speed_definitions(decode_con):

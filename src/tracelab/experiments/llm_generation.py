@@ -309,7 +309,7 @@ def append_by_prefix(con: duckdb.DuckDBPyConnection) -> Result:
         kinds={"steps": "int", **{c: "tokens" for c in cols}},
         latex=True,
     )
-    short, long_ = g.PREFIX_BIN_EDGES[0], 32 * g.KIB
+    short, long_ = g.PREFIX_BIN_EDGES[0], g.LONG_PREFIX
     split = records(
         con,
         f"""
@@ -326,7 +326,7 @@ def append_by_prefix(con: duckdb.DuckDBPyConnection) -> Result:
     parts = [
         f"{r['provider']}: median append {_tok(r['short_p50'])} at a prefix below 1k "
         f"({format_value(r['short_steps'], 'int')} steps) vs {_tok(r['long_p50'])} once the "
-        f"prefix reaches 32k ({format_value(r['long_steps'], 'int')} steps)"
+        f"prefix reaches {long_ // g.KIB}k ({format_value(r['long_steps'], 'int')} steps)"
         for r in _sorted(split, provs)
     ]
     text = (
@@ -345,11 +345,12 @@ def append_by_prefix(con: duckdb.DuckDBPyConnection) -> Result:
     "llm_generation/prefix_append_scatter",
     title="Prefix vs append tokens (log–log density)",
     question="How do a step's cached prefix and its appended input relate?",
-    definitions="""
+    definitions=f"""
 - Each step is placed in a 2D log bin: `floor(log2(prefix + 1))` × `floor(log2(append + 1))`
   (bin b holds `2^b − 1 ≤ tokens < 2^(b+1) − 1`; b = 0 is 0 tokens). Counts per bin are
   computed in SQL and drawn as a heatmap with a log colour scale.
-- *Short prefix* = prefix < 16k (k = 1,024): mostly cache misses and initial prefills.
+- *Short prefix* = prefix < {g.SHORT_PREFIX // g.KIB}k (k = 1,024): mostly cache misses and
+  initial prefills.
 """,
     study_item="Fig. 1",
 )
@@ -414,10 +415,11 @@ def prefix_append_scatter(con: duckdb.DuckDBPyConnection) -> Result:
         r["provider"]: r
         for r in records(
             con,
-            """
-            SELECT provider, count(*) FILTER (WHERE prefix < 16384) / count(*) AS short_share,
-                   quantile_cont(append, 0.5) FILTER (WHERE prefix < 16384) AS short_p50,
-                   quantile_cont(append, 0.5) FILTER (WHERE prefix >= 16384) AS long_p50
+            f"""
+            SELECT provider,
+                   count(*) FILTER (WHERE prefix < {g.SHORT_PREFIX}) / count(*) AS short_share,
+                   quantile_cont(append, 0.5) FILTER (WHERE prefix < {g.SHORT_PREFIX}) AS short_p50,
+                   quantile_cont(append, 0.5) FILTER (WHERE prefix >= {g.SHORT_PREFIX}) AS long_p50
             FROM step_facts GROUP BY provider
             """,
         )
@@ -430,7 +432,8 @@ def prefix_append_scatter(con: duckdb.DuckDBPyConnection) -> Result:
             f"For {p} the densest cell is prefix {_tok(2 ** top['prefix_bin'] - 1)}–"
             f"{_tok(2 ** (top['prefix_bin'] + 1) - 1)} × append {_tok(2 ** top['append_bin'] - 1)}"
             f"–{_tok(2 ** (top['append_bin'] + 1) - 1)} ({_pct(top['share'])} of steps); "
-            f"the {_pct(gr['short_share'])} of steps with a prefix under 16k append a median "
+            f"the {_pct(gr['short_share'])} of steps with a prefix under "
+            f"{g.SHORT_PREFIX // g.KIB}k append a median "
             f"{_tok(gr['short_p50'])} tokens, the others {_tok(gr['long_p50'])}."
         )
     return Result([table], " ".join(parts))
@@ -508,22 +511,33 @@ def _plotly_density(recs: list[dict[str, Any]], provs: list[str]) -> Any:
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=max(1, len(provs)), subplot_titles=provs or ["no data"])
+    if not recs:
+        return _plotly_layout(fig, "Fig. 1 — prefix vs append (log–log density)")
+    xs = list(range(min(r["prefix_bin"] for r in recs), max(r["prefix_bin"] for r in recs) + 1))
+    ys = list(range(min(r["append_bin"] for r in recs), max(r["append_bin"] for r in recs) + 1))
     for i, p in enumerate(provs):
-        mine = [r for r in recs if r["provider"] == p]
+        steps = {(r["prefix_bin"], r["append_bin"]): r["steps"] for r in recs if r["provider"] == p}
         fig.add_trace(
             go.Heatmap(
-                x=[_pow2_label(2 ** r["prefix_bin"]) for r in mine],
-                y=[_pow2_label(2 ** r["append_bin"]) for r in mine],
-                z=[math.log10(r["steps"]) for r in mine],
-                customdata=[r["steps"] for r in mine],
-                hovertemplate="prefix+1 ≥ %{x}<br>append+1 ≥ %{y}<br>%{customdata} steps",
+                x=xs,
+                y=ys,
+                z=[[math.log10(steps[x, y]) if (x, y) in steps else None for x in xs] for y in ys],
+                text=[[f"{steps.get((x, y), 0):,} steps" for x in xs] for y in ys],
+                hovertemplate="prefix + 1 ≥ 2^%{x}<br>append + 1 ≥ 2^%{y}<br>%{text}",
                 coloraxis="coloraxis",
             ),
             row=1,
             col=i + 1,
         )
-        fig.update_xaxes(title_text="prefix + 1 (log₂ bin start)", row=1, col=i + 1)
-    fig.update_yaxes(title_text="append + 1 (log₂ bin start)", row=1, col=1)
+        fig.update_xaxes(
+            title_text="prefix + 1 (log₂ bins)",
+            tickvals=xs,
+            ticktext=[_pow2_label(2**b) for b in xs],
+            row=1,
+            col=i + 1,
+        )
+    fig.update_yaxes(tickvals=ys, ticktext=[_pow2_label(2**b) for b in ys])
+    fig.update_yaxes(title_text="append + 1 (log₂ bins)", row=1, col=1)
     return _plotly_layout(
         fig,
         "Fig. 1 — prefix vs append (log–log density)",

@@ -31,6 +31,10 @@ from tracelab.metrics.steps import ms_between, prepare
 KIB = 1024
 #: Table 9 prefix bins: <1k, 1–2k, …, 128–256k, ≥256k with k = 1,024 tokens.
 PREFIX_BIN_EDGES: tuple[int, ...] = tuple(KIB * 2**i for i in range(9))
+#: Fig. 1 text: a prefix below this is the "short prefix" group (misses, initial prefills).
+SHORT_PREFIX = 16 * KIB
+#: Table 9 text: the median append once the prefix has reached this.
+LONG_PREFIX = 32 * KIB
 #: Fig. 2 append-length buckets (decimal k = 1,000 so the paper's "< 1k" and "≥ 10k" are edges).
 APPEND_SHARE_EDGES: tuple[int, ...] = (256, 1_000, 4_000, 10_000, 50_000)
 APPEND_SHARE_UNIT = 1_000

@@ -190,7 +190,7 @@ def test_attribution_per_model(attribution_con):
     assert got["claude-sonnet-4-6"]["resend"] == 1.0
     points = result.table("fig3_output_attribution_points")
     assert len(points.rows) == 6  # fewer than the per-model sample cap: every pair
-    assert "claude-sonnet-4-6 (claude, 1 pairs) is mostly output-resend" in result.text
+    assert "claude-sonnet-4-6 (claude, 1 pair) is mostly output-resend" in result.text
 
 
 def test_schematic_units():

@@ -59,6 +59,11 @@ def _tok(value: float | None) -> str:
     return format_value(value, "tokens")
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 pair', '2,000 pairs'."""
+    return f"{format_value(n, 'int')} {noun}{'' if n == 1 else 's'}"
+
+
 def _plotly_layout(fig: Any, title: str, **kwargs: Any) -> Any:
     fig.update_layout(
         title=title,
@@ -325,8 +330,8 @@ def append_by_prefix(con: duckdb.DuckDBPyConnection) -> Result:
         return Result([table], "The trace has no steps, so there is nothing to bin.")
     parts = [
         f"{r['provider']}: median append {_tok(r['short_p50'])} at a prefix below 1k "
-        f"({format_value(r['short_steps'], 'int')} steps) vs {_tok(r['long_p50'])} once the "
-        f"prefix reaches {long_ // g.KIB}k ({format_value(r['long_steps'], 'int')} steps)"
+        f"({_count(r['short_steps'], 'step')}) vs {_tok(r['long_p50'])} once the "
+        f"prefix reaches {long_ // g.KIB}k ({_count(r['long_steps'], 'step')})"
         for r in _sorted(split, provs)
     ]
     text = (
@@ -825,7 +830,7 @@ def output_attribution(con: duckdb.DuckDBPyConnection) -> Result:
         text = "Per model, over consecutive-step pairs with a prior output of at least " + (
             f"{g.ATTRIBUTION_MIN_OUTPUT:,} tokens: "
             + "; ".join(
-                f"{r['model']} ({r['provider']}, {format_value(r['pairs'], 'int')} pairs) is "
+                f"{r['model']} ({r['provider']}, {_count(r['pairs'], 'pair')}) is "
                 f"mostly {_dominant(r)} — {_pct(r['cached'])} cached, {_pct(r['resend'])} "
                 f"resend, {_pct(r['neither'])} neither"
                 for r in summary
@@ -1113,7 +1118,7 @@ SPEED_METRICS = (
   event (tokens/s; visible tokens and span > 0).
 - **Residual TTFT** = `gen_ms − output / pure speed` (the time the whole output would take at
   the pure speed subtracted from the generation time; can be negative).
-- **CV** = standard deviation / mean of the normalized speed over a provider's steps.
+- **CV** = sample standard deviation / mean of the normalized speed over a provider's steps.
 - **Context** C = prefix + append, binned by `floor(log2(C + 1))`; each bin reports p25, median,
   p75 of each metric; the figure draws bins with at least {g.MIN_BIN_STEPS} steps.
 """,

@@ -289,7 +289,7 @@ def test_experiments_compute_and_plot(gap_con):
     runs = _run_all(gap_con, png=True)
     sweep = runs["eviction_sweep"][0]
     assert len(sweep.table("eviction_sweep_marks").rows) == 15  # (claude, codex, total) × 5
-    assert "1 steps without an observable idle gap" in sweep.text
+    assert "1 step without an observable idle gap" in sweep.text
     assert runs["hit_vs_gap"][0].table("fig11_hit_vs_gap").rows
     assert runs["hit_rate"][0].table("table11_prefix_hit_rate").columns == [
         "metric", "claude", "codex", "total",

@@ -312,26 +312,34 @@ def _gap_bin(edges: list[float], index: int) -> list[Any]:
     return [label, lo, hi, (lo * hi) ** 0.5]
 
 
+def _steps(n: int | None, adjective: str = "") -> str:
+    """'1 step', '3 steps', '3 session-first steps'."""
+    noun = "step" if n == 1 else "steps"
+    return f"{_int(n)} {adjective} {noun}" if adjective else f"{_int(n)} {noun}"
+
+
 def _gap_text(bands: list[dict[str, Any]]) -> str:
-    by = {(r["provider"], r["kind"], r["bin"]): r for r in bands if r["provider"] == "total"}
-    if not by:
+    total = {(r["kind"], r["bin"]): r for r in bands if r["provider"] == "total"}
+    if not total:
         return (
             "No step has both a predecessor and an observable idle gap, so there is nothing to bin."
         )
     sentences = []
     for kind, label in (("user", "User-initiated"), ("tool", "Tool-initiated")):
         parts = [
-            f"{_pct(by[('total', kind, b)]['hit_rate'])} after gaps {BAND_LABELS[b]} "
-            f"({_int(by[('total', kind, b)]['steps'])} steps)"
+            f"{_pct(r['hit_rate'])} after gaps {BAND_LABELS[b]} ({_steps(r['steps'])})"
             for b in range(len(BAND_LABELS))
-            if ("total", kind, b) in by
+            if (r := total.get((kind, b)))
         ]
         if parts:
-            sentences.append(f"{label} steps hit " + ", ".join(parts) + ".")
-    long_tool = sum(by.get(("total", "tool", b), {}).get("step_share") or 0 for b in (1, 2))
-    if any(k == "tool" for _, k, _ in by):
+            sentences.append(f"{label} steps hit (token-weighted) " + ", ".join(parts) + ".")
+    tool = [r for (kind, _), r in total.items() if kind == "tool"]
+    if tool:
+        n_tool = sum(r["steps"] for r in tool)
+        n_long = sum(r["steps"] for r in tool if r["bin"] > 0)
         sentences.append(
-            f"{_pct(long_tool)} of tool-initiated steps follow a gap of 5 min or more."
+            f"{_int(n_long)} of {_int(n_tool)} tool-initiated steps "
+            f"({_pct(n_long / n_tool)}) follow an idle gap of 5 min or more."
         )
     return " ".join(sentences)
 
@@ -594,11 +602,11 @@ def eviction_sweep(con: duckdb.DuckDBPyConnection) -> Result:
 def _sweep_text(marks: list[dict[str, Any]], population: dict[str, Any]) -> str:
     total = {r["tau_ms"]: r for r in marks if r["provider"] == "total"}
     left_out = (
-        f"{_int(population['session_first'])} session-first steps and "
-        f"{_int(population['unknown_gap'])} steps without an observable idle gap are left out"
+        f"left out are {_steps(population['session_first'], 'session-first')} and "
+        f"{_steps(population['unknown_gap'])} without an observable idle gap"
     )
     if not population["swept"]:
-        return f"No step enters the sweep: {left_out}."
+        return f"No step enters the sweep ({left_out})."
     lo, mid, hi = (total[t] for t in (cache.MINUTE_MS, 5 * cache.MINUTE_MS, cache.HOUR_MS))
 
     def ratio(r: dict[str, Any]) -> str:
@@ -620,7 +628,15 @@ def _sweep_text(marks: list[dict[str, Any]], population: dict[str, Any]) -> str:
         )
     if lo["storage_ratio"] is None:
         text += " No swept step has a positive generation time, so R is undefined."
-    return text + f" The sweep covers {_int(population['swept'])} steps; {left_out}."
+    text += f" The sweep covers {_int(population['swept'])} steps; {left_out}"
+    if population["negative_gap"]:
+        text += f"; {_int(population['negative_gap'])} negative gaps (clock skew) count as 0"
+    if population["no_generation_time"]:
+        text += (
+            f"; {_int(population['no_generation_time'])} swept steps have no positive "
+            "generation time and add none to the active time"
+        )
+    return text + "."
 
 
 @eviction_sweep.figures
@@ -797,7 +813,7 @@ def _thinking_text(total: dict[str, Any]) -> str:
         f"their prefix cache across the human pause, append prefill would fall from "
         f"{_tokens(total['append_before'])} to {_tokens(total['append_after'])} tokens "
         f"(−{_tokens(total['append_saved'])}, {_pct(total['append_saved_share'])}; "
-        f"{_int(total['reduced_steps'])} steps reduced)."
+        f"{_steps(total['reduced_steps'])} reduced)."
     )
     if total["cost_saved"] is not None:
         text += (
@@ -810,7 +826,7 @@ def _thinking_text(total: dict[str, Any]) -> str:
         text += " No step has a priced model, so there is no cost estimate."
     if total["unpriced_steps"]:
         text += (
-            f" {_int(total['unpriced_steps'])} steps of unpriced models "
+            f" {_steps(total['unpriced_steps'])} of unpriced models "
             f"({_int(total['unpriced_user_steps'])} of them user steps with a predecessor) are "
             "left out of the cost rows."
         )

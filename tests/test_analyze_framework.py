@@ -10,8 +10,8 @@ import zlib
 
 import orjson
 import pytest
-from tracebuilder import ev, step
 
+from tracebuilder import ev, step
 from tracelab.experiments.base import Table
 from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import UnknownExperimentError, all_experiments, select
@@ -26,14 +26,18 @@ def _png(width: int = 3, height: int = 2) -> bytes:
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (
-            struct.pack(">I", len(body)) + kind + body
+            struct.pack(">I", len(body))
+            + kind
+            + body
             + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
         )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     raw = b"".join(b"\0" + b"\x80" * width for _ in range(height))
     return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw))
         + chunk(b"IEND", b"")
     )
 
@@ -55,7 +59,9 @@ def test_png_extract_reads_text_and_ztxt_chunks_of_other_tools():
     extra = b""
     for kind, body in ((b"tEXt", body_t), (b"zTXt", body_z)):
         extra += (
-            struct.pack(">I", len(body)) + kind + body
+            struct.pack(">I", len(body))
+            + kind
+            + body
             + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
         )
     damaged_free = png[:-12] + extra + png[-12:]
@@ -110,8 +116,11 @@ def _table() -> Table:
 def test_table_writers_keep_raw_values_and_format_for_people():
     t = _table()
     parsed = list(csv.reader(io.StringIO(table_csv(t))))
-    assert parsed == [["provider", "steps", "hit_rate"], ["claude", "1200", "0.958"],
-                      ["co_dex", "", "0.5"]]
+    assert parsed == [
+        ["provider", "steps", "hit_rate"],
+        ["claude", "1200", "0.958"],
+        ["co_dex", "", "0.5"],
+    ]
     doc = orjson.loads(table_json(t))
     assert doc["rows"][0] == {"provider": "claude", "steps": 1200, "hit_rate": 0.958}
     assert doc["rows"][1]["steps"] is None
@@ -124,8 +133,13 @@ def test_table_writers_keep_raw_values_and_format_for_people():
 
 
 def test_row_kinds_format_each_row():
-    t = Table("o", "o", ["metric", "claude"], [["Sessions", 2676], ["Cost", 22_700.0]],
-              row_kinds=["int", "usd"])
+    t = Table(
+        "o",
+        "o",
+        ["metric", "claude"],
+        [["Sessions", 2676], ["Cost", 22_700.0]],
+        row_kinds=["int", "usd"],
+    )
     assert t.formatted_rows() == [["Sessions", "2,676"], ["Cost", "$22.7K"]]
 
 
@@ -150,8 +164,20 @@ def test_registry_ids_are_unique_and_selectable():
 
 def _trace(tmp_path):
     path = tmp_path / "t.jsonl"
-    write_rows([step("a", 0, prefix=0, append=10, output=1, first="user_message",
-                     events=[ev("user_message", 0), ev("text", 1)])], path)
+    write_rows(
+        [
+            step(
+                "a",
+                0,
+                prefix=0,
+                append=10,
+                output=1,
+                first="user_message",
+                events=[ev("user_message", 0), ev("text", 1)],
+            )
+        ],
+        path,
+    )
     return path
 
 

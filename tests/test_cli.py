@@ -105,6 +105,12 @@ def test_demo_runs_every_stage(tmp_path: Path, sessions: int) -> None:
         assert stage in text
     assert "prefix hit rate" in text
     assert (tmp_path / "demo" / "trace.duckdb").is_file()
+    # it ends with the report of the synthetic trace and says where it is
+    report = tmp_path / "demo" / "report.html"
+    assert report.is_file() and "Open the report" in text
+    assert "report.html" in text.replace("\n", "")
+    assert (tmp_path / "demo" / "analysis" / "index.md").is_file()
+    assert "failed" not in text
 
 
 def test_collect_with_no_logs_says_where_it_looked(tmp_path: Path) -> None:

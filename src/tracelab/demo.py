@@ -1,6 +1,7 @@
 """`tracelab demo`: the whole pipeline on a SYNTHETIC trace, with no agent logs needed.
 
-synth (a fake home of raw logs) → collect → sanitize → audit → db build → headline summary.
+synth (a fake home of raw logs) → collect → sanitize → audit → db build → headline summary →
+every experiment (analysis/) and the self-contained HTML report (report.html).
 Everything is written under one directory and labelled synthetic.
 """
 
@@ -11,13 +12,15 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from tracelab import display as show
 from tracelab.collect import collect
+from tracelab.experiments.registry import all_experiments
+from tracelab.experiments.runner import run_experiments
 from tracelab.keys import load_or_create_key
 from tracelab.metrics.overview import headline
 from tracelab.privacy import audit_file
+from tracelab.report import write_report
 from tracelab.sanitize import sanitize_file
 from tracelab.sources.discover import home_for
 from tracelab.synth import generate_home
@@ -31,6 +34,8 @@ def run_demo(console: Console, workdir: Path, sessions: int = 60, seed: int = 7)
     trace = workdir / "trace.jsonl.gz"
     public = workdir / "trace.public.jsonl.gz"
     db = workdir / "trace.duckdb"
+    analysis = workdir / "analysis"
+    report_html = workdir / "report.html"
     console.rule("[bold]TraceLab demo — SYNTHETIC data, no agent logs needed")
 
     console.print("[bold]1. synth[/]  generating raw Claude Code and Codex session files")
@@ -56,13 +61,33 @@ def run_demo(console: Console, workdir: Path, sessions: int = 60, seed: int = 7)
     console.print()
     with open_db(db) as con:
         rows = headline(con)
-    headline_table(console, rows, title="Headline summary (SYNTHETIC trace)")
+        show.headline_table(console, rows, title="Headline summary (SYNTHETIC trace)")
+        console.print("\n[bold]6. analyze + report[/]  every table and figure of the study")
+        experiments = all_experiments()
+        with show.experiment_progress(len(experiments)) as on_done:
+            runs = run_experiments(con, experiments, out=analysis, on_done=on_done)
+        write_report(con, runs, report_html)
+    failed = [r for r in runs if not r.ok]
+    for run in failed:
+        console.print(f"[red]failed[/] {escape(run.experiment.id)}: {escape(run.error or '')}")
+    console.print(
+        f"{len(runs) - len(failed)} experiments written to [bold]{escape(str(analysis))}[/]"
+    )
     console.print(
         f"\nEverything the demo wrote is in [bold]{escape(str(workdir))}[/] (trace.jsonl.gz "
-        "private, trace.public.jsonl.gz sanitized, trace.duckdb).\n"
-        "Now your own logs: [bold]tracelab collect -o my-trace.jsonl.gz[/]"
+        "private, trace.public.jsonl.gz sanitized, trace.duckdb, analysis/).\n"
+        f"[bold green]Open the report:[/] [bold]{escape(str(report_html.resolve()))}[/]\n"
+        "Now your own logs: [bold]tracelab collect -o my-trace.jsonl.gz[/], then "
+        "[bold]tracelab report -i my-trace.jsonl.gz[/]"
     )
-    return {"home": home, "trace": trace, "public": public, "db": db}
+    return {
+        "home": home,
+        "trace": trace,
+        "public": public,
+        "db": db,
+        "analysis": analysis,
+        "report": report_html,
+    }
 
 
 def _demo_key(path: Path) -> bytes:
@@ -75,29 +100,3 @@ def _demo_key(path: Path) -> bytes:
     if not path.exists():
         atomic_write_bytes(path, secrets.token_hex(32).encode(), mode=0o600)
     return load_or_create_key(path)
-
-
-def headline_table(console: Console, rows: list[dict], title: str) -> None:
-    """Print the headline facts, one column per provider plus the total."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
-    for row in rows:
-        table.add_column(row["provider"], justify="right")
-    metrics = [
-        ("sessions", "sessions"),
-        ("users", "users"),
-        ("LLM steps", "steps"),
-        ("tool calls", "tool_calls"),
-        ("input tokens", "input_tokens"),
-        ("  prefix (cache read)", "prefix_tokens"),
-        ("  append (fresh)", "append_tokens"),
-        ("output tokens", "output_tokens"),
-        ("  reasoning", "reasoning_tokens"),
-    ]
-    for label, key in metrics:
-        table.add_row(label, *(show.human_count(r[key]) for r in rows))
-    table.add_row(
-        "prefix hit rate",
-        *(f"{r['prefix_hit_rate']:.1%}" if r["prefix_hit_rate"] is not None else "—" for r in rows),
-    )
-    console.print(table)

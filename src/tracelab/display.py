@@ -286,6 +286,67 @@ def report_written(console: Console, runs: list[Any], output: Path) -> None:
 # --- summary ------------------------------------------------------------------------------
 
 
+def headline_table(console: Console, rows: list[dict], title: str) -> None:
+    """The headline facts (Table 1's core), one column per provider plus the total."""
+    from tracelab.experiments.fmt import format_value
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for row in rows:
+        table.add_column(row["provider"], justify="right")
+    metrics = [
+        ("sessions", "sessions", "int"),
+        ("users", "users", "int"),
+        ("LLM steps", "steps", "int"),
+        ("tool calls", "tool_calls", "int"),
+        ("input tokens", "input_tokens", "tokens"),
+        ("  prefix (cache read)", "prefix_tokens", "tokens"),
+        ("  append (fresh)", "append_tokens", "tokens"),
+        ("output tokens", "output_tokens", "tokens"),
+        ("  reasoning", "reasoning_tokens", "tokens"),
+        ("est. API price equiv.", "cost", "usd"),
+        ("prefix hit rate", "prefix_hit_rate", "pct"),
+    ]
+    for label, key, kind in metrics:
+        table.add_row(label, *(format_value(r.get(key), kind) for r in rows))
+    unpriced = [r for r in rows if r.get("unpriced_steps")]
+    console.print(table)
+    for r in unpriced:
+        if r["provider"] != "total":
+            console.print(
+                f"[yellow]note:[/] {r['unpriced_steps']:,} {escape(r['provider'])} steps use "
+                "models without a price; they carry no cost (see trace_facts/prices)."
+            )
+
+
+def summary_report(console: Console, summary: dict) -> None:
+    """`tracelab summary`: Table 1's core, then the introduction's facts per provider."""
+    from tracelab.experiments.fmt import format_value
+    from tracelab.summary import FACTS
+
+    groups = summary["groups"]
+    trace = summary.get("trace") or {}
+    title = "Headline summary" + (f" — {trace['source_file']}" if "source_file" in trace else "")
+    headline_table(console, [summary["headline"][g] | {"provider": g} for g in groups], title)
+    table = Table(title="Key facts", title_justify="left")
+    table.add_column("fact")
+    for g in groups:
+        table.add_column(g, justify="right")
+    for key, label, kind in FACTS:
+        values = [summary["facts"][g].get(key) for g in groups]
+        if all(v is None for v in values):
+            continue
+        table.add_row(label, *(format_value(v, kind) for v in values))
+    console.print(table)
+    for g in groups:
+        names = summary["facts"][g].get("top3_tools")
+        if names:
+            console.print(f"top-3 tools ({escape(g)}): {escape(names)}")
+    console.print(
+        "Percentiles: linear interpolation (quantile_cont). Every table: tracelab analyze"
+    )
+
+
 # --- validate -----------------------------------------------------------------------------
 
 _STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}

@@ -1,0 +1,136 @@
+"""`tracelab summary`: the headline facts of a trace — Table 1 and the introduction's numbers.
+
+Every number comes from the one definition in `tracelab.metrics` (headline, request facts,
+decode speeds, tool shares, cache metrics); this module only gathers them per provider and in
+total. Nothing here re-defines a metric.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from tracelab.experiments.common import providers, records
+from tracelab.experiments.runner import trace_meta
+from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
+from tracelab.metrics.generation import prepare_generation
+from tracelab.metrics.overview import headline
+from tracelab.metrics.session import TIMED_REQUESTS
+from tracelab.metrics.tools import long_call_shares, top_share_rows
+
+TOTAL = "total"
+LONG_CALL_MS = 60_000
+
+#: (key, label, display kind) of each fact, in the order people read them.
+FACTS: tuple[tuple[str, str, str], ...] = (
+    ("steps_per_request", "LLM steps per request (avg)", "float1"),
+    ("tool_calls_per_request", "tool calls per request (avg)", "float1"),
+    ("request_time_avg_ms", "request response time (avg)", "ms"),
+    ("request_time_p50_ms", "request response time (p50)", "ms"),
+    ("request_time_p90_ms", "request response time (p90)", "ms"),
+    ("median_prefix_tokens", "prefix tokens per step (p50)", "tokens"),
+    ("median_append_tokens", "append tokens per step (p50)", "tokens"),
+    ("median_output_tokens", "output tokens per step (p50)", "tokens"),
+    ("decode_speed_p50", "normalized decode speed (p50, tok/s)", "float1"),
+    ("decode_speed_cv", "normalized decode speed CV", "pct"),
+    ("pure_decode_speed_p50", "pure decode speed (p50, tok/s; Codex)", "float1"),
+    ("residual_ttft_p50_ms", "residual TTFT (p50; Codex)", "ms"),
+    ("top3_tool_share", "top-3 tools' share of calls", "pct"),
+    ("long_call_share", "tool calls > 1 min (share of calls)", "pct"),
+    ("long_call_time_share", "tool calls > 1 min (share of tool time)", "pct"),
+    ("prefix_hit_rate", "prefix cache hit rate", "pct"),
+    ("prefill_amplification", "prefill amplification (append / fresh)", "float1"),
+    ("cost_share_prefix", "cost share: prefix (cache read)", "pct"),
+    ("cost_share_append", "cost share: append (incl. cache writes)", "pct"),
+    ("cost_share_output", "cost share: output", "pct"),
+)
+
+
+def _grouped(con: duckdb.DuckDBPyConnection, select: str, from_sql: str) -> dict[str, dict]:
+    """Run `SELECT provider, <select> <from_sql>` per provider and in total (GROUPING SETS)."""
+    sql = (
+        f"SELECT coalesce(provider, '{TOTAL}') AS grp, {select} {from_sql} "
+        "GROUP BY GROUPING SETS ((provider), ())"
+    )
+    return {r.pop("grp"): r for r in records(con, sql)}
+
+
+def _request_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    counts = _grouped(
+        con,
+        "avg(steps) AS steps_per_request, avg(tool_calls) AS tool_calls_per_request",
+        "FROM request_facts",
+    )
+    times = _grouped(
+        con,
+        "avg(response_ms) AS request_time_avg_ms, "
+        "quantile_cont(response_ms, 0.5) AS request_time_p50_ms, "
+        "quantile_cont(response_ms, 0.9) AS request_time_p90_ms",
+        TIMED_REQUESTS,
+    )
+    return {k: {**counts.get(k, {}), **times.get(k, {})} for k in counts}
+
+
+def _step_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    return _grouped(
+        con,
+        "quantile_cont(prefix, 0.5) AS median_prefix_tokens, "
+        "quantile_cont(append, 0.5) AS median_append_tokens, "
+        "quantile_cont(output, 0.5) AS median_output_tokens, "
+        "sum(cost_prefix) / nullif(sum(cost_total), 0) AS cost_share_prefix, "
+        "sum(cost_append) / nullif(sum(cost_total), 0) AS cost_share_append, "
+        "sum(cost_output) / nullif(sum(cost_total), 0) AS cost_share_output",
+        "FROM step_facts",
+    )
+
+
+def _decode_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    prepare_generation(con)
+    return _grouped(
+        con,
+        "quantile_cont(norm_speed, 0.5) AS decode_speed_p50, "
+        "stddev_samp(norm_speed) / nullif(avg(norm_speed), 0) AS decode_speed_cv, "
+        "quantile_cont(pure_speed, 0.5) AS pure_decode_speed_p50, "
+        "quantile_cont(residual_ttft_ms, 0.5) AS residual_ttft_p50_ms",
+        "FROM decode_steps",
+    )
+
+
+def summary_facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The headline facts: {'trace', 'groups', 'headline': {group: …}, 'facts': {group: …}}."""
+    groups = [*providers(con), TOTAL]
+    head = {r["provider"]: _jsonable(r) for r in headline(con)}
+    per_group: dict[str, dict[str, Any]] = {g: {} for g in groups}
+    for part in (_request_facts(con), _step_facts(con), _decode_facts(con)):
+        for group, values in part.items():
+            per_group.setdefault(group, {}).update(values)
+    tops = {r["provider"]: r for r in top_share_rows(con, 3)}
+    for group in groups:
+        facts = per_group[group]
+        provider = None if group == TOTAL else group
+        top = tops.get("all" if provider is None else provider, {})
+        facts["top3_tool_share"] = top.get("top_share")
+        facts["top3_tools"] = top.get("top_tools")
+        long = long_call_shares(con, provider, LONG_CALL_MS)
+        facts["long_call_share"] = long["call_share"]
+        facts["long_call_time_share"] = long["time_share"]
+        facts["prefix_hit_rate"] = prefix_hit_rate(con, provider)
+        facts["prefill_amplification"] = prefill_amplification(con, provider)
+    return {
+        "trace": trace_meta(con),
+        "groups": groups,
+        "headline": {g: head.get(g, {}) for g in groups},
+        "facts": {
+            g: {k: per_group[g].get(k) for k, _, _ in FACTS} | _names(per_group[g]) for g in groups
+        },
+    }
+
+
+def _names(facts: dict[str, Any]) -> dict[str, Any]:
+    return {"top3_tools": facts.get("top3_tools")}
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}

@@ -120,12 +120,18 @@ def _csv_link(table: Table, label: str = "CSV") -> str:
     )
 
 
+#: Cells longer than this (characters) may wrap; shorter ones stay on one line.
+LONG_CELL = 28
+
+
 def table_html(table: Table) -> str:
     """A formatted HTML table; numeric columns right-aligned; CSV of the raw values attached."""
     numeric = [table.kind(c) in NUMERIC_KINDS for c in table.columns]
 
     def cell(tag: str, value: str, num: bool) -> str:
-        return f'<{tag} class="num">{esc(value)}</{tag}>' if num else f"<{tag}>{esc(value)}</{tag}>"
+        classes = " ".join(c for c, on in (("num", num), ("long", len(value) > LONG_CELL)) if on)
+        attr = f' class="{classes}"' if classes else ""
+        return f"<{tag}{attr}>{esc(value)}</{tag}>"
 
     head = "".join(cell("th", c, n) for c, n in zip(table.columns, numeric, strict=True))
     body = "".join(
@@ -246,7 +252,6 @@ def headline_table(con: duckdb.DuckDBPyConnection) -> Table:
     columns = [
         "provider",
         "sessions",
-        "users",
         "steps",
         "tool calls",
         "est. cost",
@@ -255,12 +260,11 @@ def headline_table(con: duckdb.DuckDBPyConnection) -> Table:
         "prefix hit rate",
         "window (UTC)",
     ]
-    kinds = ["text", "int", "int", "int", "int", "usd", "tokens", "tokens", "pct", "text"]
+    kinds = ["text", "int", "int", "int", "usd", "tokens", "tokens", "pct", "text"]
     rows = [
         [
             r["provider"],
             r["sessions"],
-            r["users"],
             r["steps"],
             r["tool_calls"],
             r["cost"],
@@ -370,9 +374,10 @@ code { font:.86em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
 table { border-collapse:collapse; font-size:.88rem; font-variant-numeric:tabular-nums; }
 caption { text-align:left; font-weight:600; padding:.3rem 0; caption-side:top; }
 th, td { padding:.28rem .7rem; border-bottom:1px solid var(--line); text-align:left;
-  vertical-align:top; }
-th { border-bottom:2px solid var(--line); white-space:nowrap; }
-.num { text-align:right; white-space:nowrap; }
+  vertical-align:top; white-space:nowrap; }
+th { border-bottom:2px solid var(--line); }
+.num { text-align:right; }
+.long { white-space:normal; min-width:14em; }
 tbody tr:hover { background:var(--card); }
 td.empty, p.empty { color:var(--muted); font-style:italic; }
 .meta { font-weight:400; color:var(--muted); font-size:.8rem; margin-left:.4rem; }

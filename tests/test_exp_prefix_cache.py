@@ -315,7 +315,27 @@ def test_edge_traces(tmp_path):
     assert "no user-initiated step" in runs["human_thinking_cost"][0].text
     assert "No step enters the sweep" in runs["eviction_sweep"][0].text
     assert runs["hit_vs_gap"][0].table("fig11_hit_vs_gap").rows == []
+    # Claude only, user steps only (no tool calls): one provider with data in both figures.
+    only_users = [
+        step("y", 0, append=100, first="user_message",
+             events=[ev("user_message", 0), ev("text", 1)]),
+        # wait 1 s → 10 s = 9 s; C = 130, fresh = 30 − 0 = 30, generation 10 → 12 s
+        step("y", 1, prefix=100, append=30, first="user_message",
+             events=[ev("user_message", 10), ev("text", 12)]),
+    ]  # fmt: skip
+    runs = _run_all(trace_db(tmp_path / "users", only_users, PRICES), png=True)
+    (result, _, images) = runs["hit_vs_gap"]
+    assert {tuple(row[:2]) for row in result.table("fig11_hit_vs_gap").rows} == {
+        ("claude", "user"), ("total", "user"),
+    }  # fmt: skip
+    assert images["fig11_hit_vs_gap"].startswith(b"\x89PNG")
+    marks = runs["eviction_sweep"][0].table("eviction_sweep_marks").rows
+    # τ ≥ 1 min > 9 s: the step hits: (130 − 30)/130; R = 9000 ms / 2000 ms
+    assert [r[0] for r in marks] == ["claude"] * 5 + ["total"] * 5
+    assert marks[0][4] == pytest.approx(100 / 130) and marks[0][7] == pytest.approx(4.5)
+    assert runs["hit_rate"][0].table("table11_prefix_hit_rate").rows[2][1] is None  # no tools
     # A trace of zero steps
     runs = _run_all(trace_db(tmp_path / "empty", [], PRICES))
     assert "no input tokens" in runs["hit_rate"][0].text
     assert "no step with a predecessor" in runs["fresh_tokens"][0].text
+    assert runs["hit_rate"][0].table("table11_prefix_hit_rate").columns == ["metric", "total"]

@@ -10,7 +10,9 @@ runs it:
 2. `tracelab analyze --db X --no-figures` (all tables)                  target ≤ 15 s
 3. `tracelab analyze --db X` (figures) and `tracelab report --db X`     target ≤ 90 s together
 4. the peak RSS of each of those subprocesses                           target ≤ 2 GB each
-5. per-experiment compute / plot / write times from the runs' `run.json`, slowest first.
+5. per-experiment compute / plot / write times from the runs' `run.json`, slowest first, and
+   what the runs spend outside the experiments (start-up, `metrics.steps.prepare` — also
+   measured on its own).
 
 Peak RSS is per subprocess: each child is reaped with `os.wait4(pid)`, whose rusage covers that
 child (and anything it waited for) only — not the generator or earlier children. Children are
@@ -59,6 +61,17 @@ t = time.perf_counter()
     "SELECT count(*) FROM read_json(?, format='newline_delimited')", [sys.argv[1]]
 ).fetchone()
 print(orjson.dumps({"seconds": time.perf_counter() - t, "rows": n}).decode())
+"""
+
+PREPARE_SNIPPET = """
+import sys, time, orjson
+from pathlib import Path
+from tracelab.metrics.steps import prepare
+from tracelab.tracedb import open_db
+con = open_db(Path(sys.argv[1]))
+t = time.perf_counter()
+prepare(con)
+print(orjson.dumps({"seconds": time.perf_counter() - t}).decode())
 """
 
 
@@ -219,63 +232,51 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
         )
     db.unlink(missing_ok=True)
     print(f"measuring on {cores or 'all'} cores:")
-    build = measure(
-        "build_db", [sys.executable, "-c", BUILD_SNIPPET, str(src), str(db)], logs, cores
-    )
+
+    def python(label: str, code: str, *args: Path) -> tuple[Measured, dict]:
+        """A `python -c` child and the JSON it printed last (empty when it failed)."""
+        m = measure(label, [sys.executable, "-c", code, *map(str, args)], logs, cores)
+        return m, orjson.loads(m.last_line) if m.code == 0 else {}
+
+    def cli(label: str, *args: str | Path) -> Measured:
+        return measure(label, tracelab_argv(*map(str, args)), logs, cores)
+
+    build, built = python("build_db", BUILD_SNIPPET, src, db)
     if build.code != 0:
         print(f"build failed; see {logs}")
         return 1
-    built = orjson.loads(build.last_line)
     print(f"  trace: {trace_facts(db)}")
-    base = measure(
-        "baseline read_json", [sys.executable, "-c", BASELINE_SNIPPET, str(src)], logs, cores
-    )
-    base_s = orjson.loads(base.last_line)["seconds"] if base.code == 0 else None
-
+    base, base_json = python("baseline read_json", BASELINE_SNIPPET, src)
+    prep, prep_json = python("prepare metric tables", PREPARE_SNIPPET, db)
     tables_out, figures_out = workdir / "out-tables", workdir / "out-figures"
     for out in (tables_out, figures_out):
         shutil.rmtree(out, ignore_errors=True)
-    tables = measure(
-        "analyze --no-figures",
-        tracelab_argv("analyze", "--db", str(db), "--no-figures", "-o", str(tables_out)),
-        logs,
-        cores,
-    )
-    figures = measure(
-        "analyze (figures)",
-        tracelab_argv("analyze", "--db", str(db), "-o", str(figures_out)),
-        logs,
-        cores,
-    )
-    report = measure(
-        "report",
-        tracelab_argv("report", "--db", str(db), "-o", str(workdir / "report.html")),
-        logs,
-        cores,
-    )
+    tables = cli("analyze --no-figures", "analyze", "--db", db, "--no-figures", "-o", tables_out)
+    figures = cli("analyze (figures)", "analyze", "--db", db, "-o", figures_out)
+    report = cli("report", "report", "--db", db, "-o", workdir / "report.html")
 
-    def ratio(seconds: float) -> float | None:
-        return seconds / base_s if base_s else None
+    base_s = base_json.get("seconds")
 
-    together = figures.wall_s + report.wall_s
+    def row(what: str, seconds: float, target: float | None = None) -> tuple:
+        return (what, seconds, "s", target, seconds / base_s if base_s else None)
+
+    def rss(what: str, m: Measured) -> tuple:
+        return (f"peak RSS: {what}", m.rss_mb, "MB", TARGET_RSS_MB, None)
+
+    nan = float("nan")
     ok = print_summary(
         [
-            ("DB build (build_db)", built["seconds"], "s", TARGET_BUILD_S, ratio(built["seconds"])),
-            ("baseline: read_json count(*)", base_s or float("nan"), "s", None, 1.0),
-            (
-                "analyze --no-figures (all tables)",
-                tables.wall_s,
-                "s",
-                TARGET_TABLES_S,
-                ratio(tables.wall_s),
-            ),
-            ("analyze with figures", figures.wall_s, "s", None, ratio(figures.wall_s)),
-            ("report (HTML)", report.wall_s, "s", None, ratio(report.wall_s)),
-            ("analyze with figures + report", together, "s", TARGET_ALL_S, ratio(together)),
-            ("peak RSS: build", build.rss_mb, "MB", TARGET_RSS_MB, None),
-            ("peak RSS: analyze --no-figures", tables.rss_mb, "MB", TARGET_RSS_MB, None),
-            ("peak RSS: analyze with figures", figures.rss_mb, "MB", TARGET_RSS_MB, None),
-            ("peak RSS: report", report.rss_mb, "MB", TARGET_RSS_MB, None),
+            row("DB build (build_db)", built["seconds"], TARGET_BUILD_S),
+            row("baseline: read_json count(*)", base_s or nan),
+            row("prepare metric tables (in every run)", prep_json.get("seconds", nan)),
+            row("analyze --no-figures (all tables)", tables.wall_s, TARGET_TABLES_S),
+            row("analyze with figures", figures.wall_s),
+            row("report (HTML)", report.wall_s),
+            row("analyze with figures + report", figures.wall_s + report.wall_s, TARGET_ALL_S),
+            rss("build", build),
+            rss("analyze --no-figures", tables),
+            rss("analyze with figures", figures),
+            rss("report", report),
         ]
     )
     tables_run, figures_run = load_run(tables_out), load_run(figures_out)
@@ -288,7 +289,7 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
     failed = failures(tables_run, figures_run)
     for line in failed:
         print(f"FAILED {line}")
-    exits = {m.label: m.code for m in (tables, figures, report, base) if m.code != 0}
+    exits = {m.label: m.code for m in (base, prep, tables, figures, report) if m.code != 0}
     if exits:
         print(f"non-zero exits: {exits} (stderr in {logs})")
     return 0 if ok and not failed and not exits else 1

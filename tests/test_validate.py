@@ -5,6 +5,7 @@ also tripped another check would show up as a count of 2 there."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 
 import pytest
@@ -341,3 +342,37 @@ def test_json_and_display(all_broken):
     text = console.export_text()
     assert "tokens.claude_total" in text and "1 / 30" in text
     assert "FAILED (7 checks)" in text
+
+
+def _db(tmp_path, rows) -> str:
+    src, db = tmp_path / "t.jsonl", tmp_path / "t.duckdb"
+    write_rows(rows, src)
+    build_db(src, db)
+    return str(db)
+
+
+def test_cli_exit_codes_markdown_and_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from tracelab.cli import app
+
+    runner = CliRunner()
+    clean_db = _db(tmp_path / "clean", clean_rows())
+    result = runner.invoke(app, ["validate", "--db", clean_db], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "OK: 15 checks, 0 warnings." in result.output
+
+    broken_db = _db(tmp_path / "broken", _claude_total(clean_rows()))
+    md = tmp_path / "checks.md"
+    result = runner.invoke(
+        app, ["validate", "--db", broken_db, "-o", str(md)], catch_exceptions=False
+    )
+    assert result.exit_code == 1  # a "fail" check failed
+    assert "FAILED (1 checks)" in result.output
+    assert "| FAIL | 1 / 2 | 50.0% |" in md.read_text()
+
+    result = runner.invoke(app, ["validate", "--db", broken_db, "--json"], catch_exceptions=False)
+    assert result.exit_code == 1
+    doc = json.loads(result.output)
+    assert doc["ok"] is False
+    assert doc["checks"][0]["examples"][0]["round_pk"] == 0

@@ -305,7 +305,10 @@ def integrity_html(con: duckdb.DuckDBPyConnection) -> str:
     """A one-line-per-check summary of `tracelab validate` (details: run the command)."""
     from tracelab.validate import run_checks
 
-    result = run_checks(con)
+    try:
+        result = run_checks(con)
+    except duckdb.Error as exc:  # a side section must not cost the user the report
+        return f'<div class="error">Integrity checks could not run: {esc(exc)}</div>'
     rows = [
         [c.spec.id, c.spec.title, c.status, c.count, c.denominator, c.spec.unit]
         for c in result.checks

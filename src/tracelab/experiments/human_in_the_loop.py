@@ -71,8 +71,11 @@ def _stats_table(
     )
 
 
-def _cdf_figure(name: str, title: str, curves: Table, x_label: str, caption: str) -> Figure:
-    """CDF per provider on a log time axis (seconds) with the 1m / 5m / 1h marks."""
+def _cdf_figure(
+    name: str, title: str, curves: Table, stats: Table, x_label: str, caption: str
+) -> Figure:
+    """CDF per provider on a log time axis (seconds) with the 1m / 5m / 1h marks; the legend
+    gives each provider's count from `stats`."""
     from tracelab.figures.style import new_figure, provider_color
 
     fig, ax = new_figure(width=6.4, height=3.8)
@@ -81,8 +84,10 @@ def _cdf_figure(name: str, title: str, curves: Table, x_label: str, caption: str
         groups.setdefault(g, []).append((v, q))
     if not groups:
         no_data(ax)
+    counts = dict(zip(stats.column("provider"), stats.column(stats.columns[1]), strict=True))
     for i, (g, points) in enumerate(groups.items()):
-        plot_cdf(ax, points, label=g, color=provider_color(g, i))
+        label = f"{g} (n={format_value(counts.get(g), 'int')})"
+        plot_cdf(ax, points, label=label, color=provider_color(g, i))
     if groups:
         for seconds, label in TIME_MARKS:
             ax.axvline(seconds, color="grey", ls=":", lw=0.9)
@@ -193,6 +198,7 @@ def _(result: Result) -> list[Figure]:
             "fig_human_wait_cdf",
             "Human input wait (CDF)",
             result.table("human_wait_curve"),
+            result.table("human_waits"),
             "wait before a user message (s, log)",
             "Empirical CDF of strictly positive human input waits per provider; dotted: 1m, "
             "5m, 1h.",
@@ -252,6 +258,7 @@ def _(result: Result) -> list[Figure]:
             "fig_response_time_cdf",
             "Request response time (CDF)",
             result.table("response_time_curve"),
+            result.table("response_times"),
             "user message → last output of the request (s, log)",
             "Empirical CDF of strictly positive request response times per provider; dotted: "
             "1m, 5m, 1h.",

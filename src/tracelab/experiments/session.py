@@ -12,7 +12,14 @@ from typing import Any
 import duckdb
 
 from tracelab.experiments.base import Figure, Result, Table
-from tracelab.experiments.common import QUANTILES, providers, records, rows, share
+from tracelab.experiments.common import (
+    QUANTILES,
+    dist_columns,
+    providers,
+    records,
+    rows,
+    share,
+)
 from tracelab.experiments.fmt import format_value, human_tokens
 from tracelab.experiments.registry import experiment
 from tracelab.metrics.session import (
@@ -58,7 +65,7 @@ def _block_tables(
     share_column: str | None = None,
 ) -> list[Table]:
     """The distributions as two tables: all providers pooled, and one row block per provider."""
-    stats = ["avg", *(f"p{round(q * 100):d}" for q in quantiles)]
+    stats = dist_columns(quantiles)
     extra = [share_column] if share_column else []
     kinds = {c: kind for c in stats} | ({share_column: "pct"} if share_column else {})
 
@@ -270,13 +277,16 @@ def _growth_text(table: Table) -> str:
             f"{format_value(r['micro %'], 'pct')} micro, {format_value(r['ordinary %'], 'pct')}"
             f" ordinary, {format_value(r['major %'], 'pct')} major)"
         )
-    user = {r["provider"]: r for r in table.records() if r["steps of"] == "user"}
+    by_kind = {(r["provider"], r["steps of"]): r for r in table.records()}
     text = "; ".join(parts) + "."
-    if user:
-        most = max(user.values(), key=lambda r: r["negative %"] or 0)
+    users = [r for r in table.records() if r["steps of"] == "user"]
+    most = max(users, key=lambda r: r["negative %"] or 0, default=None)
+    if most and most["negative %"]:
+        tool = by_kind.get((most["provider"], "tool"), {}).get("negative %")
         text += (
-            f" Reductions are most frequent at {most['provider']}'s user-initiated steps ("
-            f"{format_value(most['negative %'], 'pct')})."
+            f" Among user-initiated steps, {most['provider']} shrinks the context most often ("
+            f"{format_value(most['negative %'], 'pct')}, vs {format_value(tool, 'pct')} of its "
+            "tool-initiated steps)."
         )
     return text
 
@@ -408,7 +418,7 @@ GROUP BY ROLLUP (provider)
 COMPACTION_EVENTS_SQL = """
 SELECT provider, session_id, seq,
        CASE WHEN is_user THEN 'user' WHEN is_tool THEN 'tool' ELSE 'other' END AS trigger,
-       prev_context, context, drop, session_max
+       prev_context, context, reduction, session_max
 FROM context_changes WHERE is_compaction
 ORDER BY provider, session_id, seq
 """
@@ -501,8 +511,9 @@ def _compaction_text(total: dict[str, Any] | None) -> str:
     )
     if total["compactions"]:
         text += (
-            f" Sessions that compact do so {format_value(total['avg_with'], 'float')} times on "
-            f"average (p99 {format_value(total['p99_with'], 'float')}), and "
+            " Sessions that compact have "
+            f"{format_value(total['avg_with'], 'float')} compactions on average (p99 "
+            f"{format_value(total['p99_with'], 'float')}), and "
             f"{format_value(share(total['tool_compactions'], total['compactions']), 'pct')} of "
             "compactions happen at tool-initiated steps (mid-loop)."
         )
@@ -870,7 +881,7 @@ def _draw_timeline(ax: Any, recs: list[dict[str, Any]]) -> None:
         if (r["idle gap"] or 0) > IDLE_MARK_MS:
             ax.annotate(
                 f"{format_value(r['idle gap'], 'ms')} idle",
-                (s, t * 1.08),
+                (s, t * 1.12),
                 rotation=90,
                 fontsize=7,
                 ha="center",

@@ -5,11 +5,12 @@ tool_facts, human_waits, request_facts), written once:
 
 `context_changes` (TEMP table, one row per step) — the step's context growth `C_i − C_{i−1}`
   classified as `change`: 'growth' (> 0), 'zero' (= 0: neither positive nor negative), or a
-  reduction by its size `drop = C_{i−1} − C_i`: 'micro' (0 < drop ≤ 1,024), 'ordinary'
-  (1,024 < drop < 65,536), 'major' (drop ≥ 65,536). `change` is null for a session's first
-  step (no growth). 64k is read as 65,536 (binary k, like the paper's 1,024); "major" uses the
-  same `≥` threshold as a compaction's drop, so every compaction is a major reduction.
-  `is_compaction`: drop ≥ 65,536, C_{i−1} ≥ 0.75 × max over the session of C, at least one
+  reduction by its size `reduction = C_{i−1} − C_i`: 'micro' (0 < reduction ≤ 1,024),
+  'ordinary' (1,024 < reduction < 65,536), 'major' (reduction ≥ 65,536). `change` is null for
+  a session's first step (no growth). 64k is read as 65,536 (binary k, like the paper's
+  1,024); "major" uses the same `≥` threshold as a compaction's drop, so every compaction is a
+  major reduction.
+  `is_compaction`: reduction ≥ 65,536, C_{i−1} ≥ 0.75 × max over the session of C, at least one
   step follows, and none of the next (up to) 3 steps rebounds to ≥ 0.75 × C_{i−1}.
 
 `step_timing` (TEMP table, one row per step) — positive generation time (`gen_ms` if > 0, else
@@ -66,22 +67,22 @@ CONTEXT_CHANGES_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS context_changes AS
 WITH w AS (
     SELECT provider, session_id, round_pk, seq, is_user, is_tool, context, prev_context, growth,
-           prev_context - context AS drop,
+           prev_context - context AS reduction,
            max(context) OVER (PARTITION BY session_id) AS session_max,
            {", ".join(f"lead(context, {k}) OVER s AS next{k}" for k in range(1, REBOUND_STEPS + 1))}
     FROM step_facts
     WINDOW s AS (PARTITION BY session_id ORDER BY seq)
 )
 SELECT provider, session_id, round_pk, seq, is_user, is_tool, context, prev_context, growth,
-       drop, session_max,
+       reduction, session_max,
        CASE WHEN growth IS NULL THEN NULL
             WHEN growth > 0 THEN 'growth'
             WHEN growth = 0 THEN 'zero'
-            WHEN drop <= {MICRO_MAX} THEN 'micro'
-            WHEN drop < {MAJOR_DROP} THEN 'ordinary'
+            WHEN reduction <= {MICRO_MAX} THEN 'micro'
+            WHEN reduction < {MAJOR_DROP} THEN 'ordinary'
             ELSE 'major' END AS change,
        coalesce(
-           drop >= {MAJOR_DROP}
+           reduction >= {MAJOR_DROP}
            AND prev_context >= {PEAK_SHARE} * session_max
            AND next1 IS NOT NULL
            AND {_no_rebound_sql()},
@@ -230,7 +231,7 @@ def block_distributions(
                     {"grp": "all", "b": b_i, "m": m_i, "n": 0, "total": None}
                     | dict.fromkeys(dist_columns(quantiles))
                 )
-    out.sort(key=lambda r: (r["grp"] != "all", r["grp"], r["b"], r["m"]))
+    out.sort(key=lambda r: (r["grp"] != "all", str(r["grp"]), r["b"], r["m"]))
     totals = {(r["grp"], r["b"], r["m"]): r["total"] for r in out}
     for r in out:
         block = blocks[r["b"]]

@@ -367,30 +367,28 @@ def test_session_timeline_choice_and_gaps(tmp_path):
 # --- Edge cases and end-to-end ----------------------------------------------------------------
 
 
-def _png(fig, full: bool) -> bytes:
-    """The figure as PNG: the real `render` (PNG + SVG) or a quick low-resolution PNG."""
-    if full:
-        return render(fig)[0]
+def _png(fig) -> bytes:
+    """A quick low-resolution PNG of the figure (the drawing is the same as `render`'s)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=30)
     plt.close(fig)
     return buf.getvalue()
 
 
-def _run_all(con, full: bool = False) -> dict:
-    """Compute and plot every experiment; returns id → (result, PNGs of its figures)."""
+def _run_all(con) -> dict:
+    """Compute and plot every experiment; returns id → (result, its figures, their PNGs)."""
     out = {}
     for e in ALL:
         result = e.compute(con)
         assert result.text.strip()
         figures = e.plot(result) if e.plot else []
-        out[e.id] = (result, [_png(f.figure, full) for f in figures])
+        out[e.id] = (result, figures, [_png(f.figure) for f in figures])
     return out
 
 
 def test_empty_trace_gives_empty_tables_and_sentences(tmp_path):
     outputs = _run_all(trace_db(tmp_path, []))
-    for _, pngs in outputs.values():
+    for _, _, pngs in outputs.values():
         assert all(png[:4] == b"\x89PNG" for png in pngs)
     assert outputs["session/compaction"][0].table("table4_compactions").rows == []
     assert "no steps" in outputs["session/loop_counts"][0].text
@@ -409,11 +407,21 @@ def test_tool_steps_only_no_events_no_user_messages(tmp_path):
 
 
 def test_all_experiments_end_to_end(compaction_con, timing_con):
-    for con, full in ((compaction_con, False), (timing_con, True)):
-        outputs = _run_all(con, full)
-        for exp_id, (result, pngs) in outputs.items():
+    # the figures with numbers to show: context changes (compaction trace), times (timing trace)
+    with_data = {
+        "session/context_growth": {compaction_con},
+        "session/session_timeline": {compaction_con, timing_con},
+        "human_in_the_loop/human_wait_cdf": {timing_con},
+        "human_in_the_loop/response_time": {timing_con},
+    }
+    for con in (compaction_con, timing_con):
+        outputs = _run_all(con)
+        for exp_id, (result, figures, pngs) in outputs.items():
             assert result.tables, exp_id
             assert all(png[:4] == b"\x89PNG" and len(png) > 1000 for png in pngs), exp_id
-    # timing_con has requests and waits: their tables are filled
-    assert outputs["human_in_the_loop/response_time"][0].table("response_times").rows
-    assert outputs["session/session_timeline"][0].table("fig10_session_steps").rows
+            has_data = con in with_data.get(exp_id, set())
+            assert all(bool(f.data.rows) == has_data for f in figures), exp_id
+    timeline = outputs["session/session_timeline"][1][0]
+    assert timeline.interactive is not None
+    png, svg = render(exp.session_timeline.plot(outputs["session/session_timeline"][0])[0].figure)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and svg.lstrip().startswith(b"<?xml")

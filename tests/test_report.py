@@ -20,7 +20,15 @@ from tracelab.experiments.registry import CATEGORIES, all_experiments
 from tracelab.experiments.runner import run_experiments
 from tracelab.figures.style import new_figure
 from tracelab.io import write_rows
-from tracelab.report import anchor, esc, inline_markdown, markdown_html, write_report
+from tracelab.report import (
+    MAX_OPEN_ROWS,
+    anchor,
+    esc,
+    inline_markdown,
+    markdown_html,
+    table_html,
+    write_report,
+)
 from tracelab.tracedb import build_db, open_db
 
 EVIL = "<script>alert(1)</script>"
@@ -330,3 +338,14 @@ def test_empty_trace_report(tmp_path):
     html = out.read_text(encoding="utf-8")
     assert runs[0].ok
     assert "no rows: nothing in this trace to count" in html
+
+
+def test_long_tables_are_folded():
+    def table(n: int) -> Table:
+        return Table("t", "Points", ["x"], [[i] for i in range(n)], kinds={"x": "int"})
+
+    assert MAX_OPEN_ROWS == 25
+    assert "<details" not in table_html(table(25))
+    folded = table_html(table(26))
+    assert folded.startswith('<details class="long-table"><summary>Points — 26 rows</summary>')
+    assert folded.count("<tr>") == 27  # header + every row, nothing dropped

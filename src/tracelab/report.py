@@ -122,6 +122,8 @@ def _csv_link(table: Table, label: str = "CSV") -> str:
 
 #: Cells longer than this (characters) may wrap; shorter ones stay on one line.
 LONG_CELL = 28
+#: Tables with more rows (figure data, CDF points) are folded so the report stays readable.
+MAX_OPEN_ROWS = 25
 
 
 def table_html(table: Table) -> str:
@@ -144,10 +146,16 @@ def table_html(table: Table) -> str:
             "no rows: nothing in this trace to count</td></tr>"
         )
     note = f'<p class="note">{inline_markdown(table.note)}</p>' if table.note else ""
-    return (
+    html_table = (
         f'<div class="table-wrap"><table><caption>{esc(table.title)} '
         f'<span class="meta"><code>{esc(table.name)}</code> · {_csv_link(table)}</span>'
         f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}</div>"
+    )
+    if len(table.rows) <= MAX_OPEN_ROWS:
+        return html_table
+    return (
+        f'<details class="long-table"><summary>{esc(table.title)} — {len(table.rows):,} rows'
+        f"</summary>{html_table}</details>"
     )
 
 
@@ -362,10 +370,9 @@ h3 { margin:0 0 .2rem; font-size:1.3rem; }
   border-radius:.6rem; background:var(--card); border:1px solid var(--line); color:var(--muted); }
 .exp-id { margin:0 0 .6rem; color:var(--muted); font-size:.85rem; }
 .question { font-size:1.02rem; }
-.defs, .integrity, .static { background:var(--card); border:1px solid var(--line);
+.defs, .integrity, .static, .long-table { background:var(--card); border:1px solid var(--line);
   border-radius:6px; padding:.4rem .9rem; margin:.7rem 0; }
-.defs summary, .integrity summary, .static summary { cursor:pointer; font-weight:600;
-  color:var(--muted); }
+details > summary { cursor:pointer; font-weight:600; color:var(--muted); }
 .defs p, .defs ul { margin:.4rem 0; }
 .result { border-left:4px solid var(--accent); padding:.1rem 0 .1rem 1rem; margin:1rem 0; }
 .error { border-left:4px solid var(--bad); padding:.5rem 1rem; margin:1rem 0;
@@ -407,9 +414,13 @@ CHART_JS = """
   function draw(div) {
     if (div.dataset.drawn || typeof Plotly === "undefined") return;
     div.dataset.drawn = "1";
-    var spec = JSON.parse(document.getElementById(div.dataset.spec).textContent);
-    Plotly.newPlot(div, spec.data || [], spec.layout || {},
-                   {responsive: true, displaylogo: false});
+    try {
+      var spec = JSON.parse(document.getElementById(div.dataset.spec).textContent);
+      Plotly.newPlot(div, spec.data || [], spec.layout || {},
+                     {responsive: true, displaylogo: false});
+    } catch (err) {  // one bad chart must not stop the others; its PNG is still there
+      div.textContent = "Interactive chart unavailable (" + err + "); see the static figure.";
+    }
   }
   var charts = document.querySelectorAll(".plotly-chart");
   if ("IntersectionObserver" in window) {

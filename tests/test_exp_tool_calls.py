@@ -324,3 +324,17 @@ def test_overhead_without_both_latencies(popularity_con):
     result, _ = _run(exp.tool_overhead, popularity_con)
     assert not result.table("table10_tool_overhead").rows
     assert "cannot be decomposed" in result.text
+
+
+def test_a_finished_call_without_status_is_a_success(tmp_path):
+    """Claude writes `is_error` only on failures: a call with a result and no flag succeeded."""
+    calls = [
+        tool("f1", "Edit", emitted=0, result=1, is_error=True),  # finished, failed
+        tool("f2", "Edit", emitted=0, result=2),  # finished, no flag → success
+        tool("f3", "Edit", emitted=0, result=None),  # interrupted: neither
+    ]
+    con = trace_db(tmp_path, [_step("fin", "claude", calls)])
+    edit = next(r for r in m.popularity(con) if r["tool"] == "Edit")
+    # 1 error among the 2 finished calls → 50%
+    assert (edit["errors"], edit["with_status"]) == (1, 2)
+    assert edit["error_rate"] == pytest.approx(0.5)

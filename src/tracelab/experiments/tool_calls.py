@@ -114,8 +114,9 @@ def _plotly_panels(groups: list[str], title: str, height: int = 420) -> Any:
   Per provider, the {POPULAR_TOP} most-called tools are listed and the rest summed as *Other*
   (`tools` = how many tool names a row covers).
 - **Share**: the tool's calls / all the provider's calls.
-- **Error rate**: calls with `is_error` true / calls with a non-null `is_error`; calls whose
-  status was never reported count neither way (– when no call of the tool has a status).
+- **Error rate**: calls with `is_error` true / finished calls (a result arrived or a status was
+  reported; Claude marks only failures). Unfinished calls count neither way (– when no call of
+  the tool finished).
 - **Top-{TOP_K} share**: calls of the {TOP_K} most-called tools / all calls (ties broken by
   name); *all* ranks tool names over both providers together. The study reports 54 Claude and
   31 Codex tools, with the top 3 taking over 80% (Claude) and 95% (Codex) of calls.
@@ -135,7 +136,7 @@ def tool_popularity(con: duckdb.DuckDBPyConnection) -> Result:
             "calls": ("calls", "int"),
             "share": ("share", "pct"),
             "errors": ("errors", "int"),
-            "calls with status": ("with_status", "int"),
+            "finished calls": ("with_status", "int"),
             "error rate": ("error_rate", "pct"),
         },
     )
@@ -151,7 +152,7 @@ def tool_popularity(con: duckdb.DuckDBPyConnection) -> Result:
             f"top {TOP_K} tools": ("top_tools", "text"),
             f"top-{TOP_K} share": ("top_share", "pct"),
             "errors": ("errors", "int"),
-            "calls with status": ("with_status", "int"),
+            "finished calls": ("with_status", "int"),
             "error rate": ("error_rate", "pct"),
         },
     )
@@ -166,8 +167,7 @@ def _popularity_text(summary: list[dict[str, Any]]) -> str:
         if r["provider"] == m.ALL and len(summary) <= 2:
             continue  # one provider: "all" repeats it
         errors = (
-            f"{_pct(r['error_rate'])} of the {_int(r['with_status'])} calls with a reported "
-            "status failed"
+            f"{_pct(r['error_rate'])} of the {_int(r['with_status'])} finished calls failed"
             if r["with_status"]
             else "no call reported an error status"
         )

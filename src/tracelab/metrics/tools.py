@@ -4,8 +4,9 @@ Every function reads `tool_facts` (see `metrics.steps`) and aggregates in DuckDB
 shapes the few result rows. The definitions (spec, `analyses.md`):
 
 - **Calls** of a tool: rows of `tool_facts` (one per tool call); a missing name is `(unnamed)`.
-- **Error rate**: calls with `is_error` true / calls with a non-null `is_error` (a call whose
-  status was never reported is neither an error nor a success).
+- **Error rate**: calls with `is_error` true / finished calls (a result arrived or a status was
+  reported). Claude writes `is_error` only on failures, so a finished call without it is a
+  success; an unfinished (interrupted) call is neither.
 - **Effective latency**: `effective_latency_ms` (internal if not null, else wall); only strictly
   positive values enter latency bins, distributions and tool time.
 - **Latency bins** are half-open `[lo, hi)`: a 1,000 ms call is in "1–10 s", a 60,000 ms call in
@@ -121,7 +122,8 @@ ranked AS (
     FROM (
         SELECT {{group}} AS grp, {TOOL} AS tool, count(*) AS calls,
                count(*) FILTER (WHERE is_error) AS errors,
-               count(is_error) AS with_status
+               count(*) FILTER (WHERE is_error IS NOT NULL OR result_at IS NOT NULL)
+                   AS with_status
         FROM tool_facts GROUP BY ALL
     )
 )"""

@@ -381,11 +381,12 @@ def _growth_plotly(hist: Table, provs: list[str]) -> Any:
             )
     fig.update_layout(
         title="Total-input growth between consecutive steps",
-        yaxis={"tickformat": ".1%", "title": "share of steps"},
         template="plotly_white",
         barmode="group",
         height=400,
     )
+    fig.update_yaxes(tickformat=".1%", title_text="share of the provider's steps")
+    fig.update_xaxes(title_text="|C_i − C_(i−1)| (tokens)")
     return fig
 
 

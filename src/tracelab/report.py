@@ -169,7 +169,9 @@ def _plotly_json(interactive: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def figure_html(fig: Figure, rendered: tuple[bytes, bytes] | None, chart_no: int) -> str:
+def figure_html(
+    fig: Figure, rendered: tuple[bytes, bytes] | None, chart_no: int, section: str = "fig"
+) -> str:
     """Interactive chart (PNG kept in a <details>) or the PNG; caption; data as CSV."""
     png = ""
     if rendered is not None:
@@ -193,7 +195,8 @@ def figure_html(fig: Figure, rendered: tuple[bytes, bytes] | None, chart_no: int
         body = '<p class="empty">figure not rendered</p>'
     caption = f" {inline_markdown(fig.caption)}" if fig.caption else ""
     return (
-        f'<figure id="fig-{esc(fig.name)}">{body}<figcaption><strong>{esc(fig.title)}</strong>'
+        f'<figure id="{esc(section)}-{esc(fig.name)}">{body}'
+        f"<figcaption><strong>{esc(fig.title)}</strong>"
         f'{caption} <span class="meta"><code>{esc(fig.name)}</code> · '
         f"{_csv_link(fig.data, 'data CSV')}</span></figcaption></figure>"
     )
@@ -217,7 +220,8 @@ def experiment_html(run: ExperimentRun, first_chart: int) -> tuple[str, int]:
         parts.append(f'<div class="result">{markdown_html(run.result.text)}</div>')
         parts += [table_html(t) for t in run.result.tables]
     for fig in run.figures:
-        parts.append(figure_html(fig, run.rendered.get(fig.name), first_chart + charts))
+        rendered = run.rendered.get(fig.name)
+        parts.append(figure_html(fig, rendered, first_chart + charts, anchor(exp.id)))
         charts += fig.interactive is not None
     parts.append("</section>")
     return "\n".join(parts), charts

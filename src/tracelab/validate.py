@@ -157,16 +157,16 @@ _NEGATIVE = CheckSpec(
 # --- 2. non-positive latencies --------------------------------------------------------------
 
 
-def _tool_latency_check(column: str, label: str) -> CheckSpec:
-    """Tool calls whose `column` latency is ≤ 0 (clock skew in real logs: a warning)."""
+def _tool_latency_check(column: str, label: str, why: str) -> CheckSpec:
+    """Tool calls whose `column` latency is ≤ 0 (real logs have them: a warning)."""
     return CheckSpec(
         id=f"latency.tool_{label}",
         title=f"Tool {label} latency > 0",
-        description=f"Tool calls with a `{column}` must have it > 0; ≤ 0 means clock skew "
-        "between the call and its result (analyses keep only strictly positive latencies, "
-        "so these calls drop out of latency distributions).",
+        description=f"Tool calls with a `{column}` should have it > 0. {why} Analyses keep "
+        "only strictly positive effective latencies (internal if present, else wall), so "
+        "these calls drop out of latency distributions.",
         severity=WARN,
-        unit=f"tool calls with a {label} latency",
+        unit=f"tool calls with {label} latency",
         population=f"SELECT provider FROM tool_calls WHERE {column} IS NOT NULL",
         offending=f"""
             SELECT round_pk,
@@ -175,6 +175,13 @@ def _tool_latency_check(column: str, label: str) -> CheckSpec:
             FROM tool_calls WHERE {column} <= 0
         """,
     )
+
+
+_WALL_WHY = "≤ 0 means clock skew between the call's and its result's timestamps."
+_INTERNAL_WHY = (
+    "The runner reported ≤ 0: usually a command that finished in under half a millisecond "
+    "(Codex `Wall time: 0.0000 seconds`, rounded to 0 ms); a negative value is bogus."
+)
 
 
 _GENERATION = CheckSpec(
@@ -375,8 +382,8 @@ CHECKS: tuple[CheckSpec, ...] = (
     _CLAUDE_SPLIT,
     _CODEX_APPEND,
     _NEGATIVE,
-    _tool_latency_check("tool_wall_latency_ms", "wall"),
-    _tool_latency_check("tool_internal_latency_ms", "internal"),
+    _tool_latency_check("tool_wall_latency_ms", "wall", _WALL_WHY),
+    _tool_latency_check("tool_internal_latency_ms", "internal", _INTERNAL_WHY),
     _GENERATION,
     _DUP_TRACE_KEY,
     _DUP_ROUND_ID,

@@ -22,8 +22,7 @@ from tracelab.experiments.common import (
 )
 from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import experiment
-from tracelab.experiments.session import no_data
-from tracelab.figures.plots import plot_cdf, plotly_cdf
+from tracelab.figures.plots import no_data, plot_cdf, plotly_cdf
 from tracelab.metrics.session import POSITIVE_WAITS, TIMED_REQUESTS, prepare_session
 
 #: Reference durations drawn on the time axes (seconds, label).

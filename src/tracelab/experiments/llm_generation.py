@@ -22,7 +22,7 @@ from tracelab.experiments.common import (
 )
 from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import experiment
-from tracelab.figures.plots import plot_cdf, plotly_cdf
+from tracelab.figures.plots import no_data, plot_cdf, plotly_cdf
 from tracelab.figures.style import new_figure, provider_color
 from tracelab.metrics import generation as g
 
@@ -43,12 +43,6 @@ def _sorted(items: list[dict[str, Any]], order: list[str], *keys: str) -> list[d
     """Rows in the study's provider order, then by `keys`."""
     rank = {p: i for i, p in enumerate(order)}
     return sorted(items, key=lambda r: (rank.get(r["provider"], len(rank)), *(r[k] for k in keys)))
-
-
-def _no_data(ax: Any, what: str = "no data") -> None:
-    ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, color="#777")
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def _pct(value: float | None) -> str:
@@ -226,7 +220,7 @@ def _(result: Result) -> list[Figure]:
         ax.yaxis.set_major_formatter(lambda v, _: f"{v * 100:.0f}%")
         ax.legend()
     else:
-        _no_data(ax)
+        no_data(ax)
     ax.set_xlabel("output tokens per step (log bins)")
     ax.set_ylabel("share of steps")
     ax.set_title("Fig. 4 — output tokens per step")
@@ -466,7 +460,7 @@ def _(result: Result) -> list[Figure]:
         ncols=max(1, len(provs)), width=4.2 * max(1, len(provs)), height=3.8, squeeze=False
     )
     if not recs:
-        _no_data(axes[0][0])
+        no_data(axes[0][0])
         axes[0][0].set_title("Fig. 1 — prefix vs append")
     else:
         px = range(min(table.column("prefix_bin")), max(table.column("prefix_bin")) + 2)
@@ -692,7 +686,7 @@ def _(result: Result) -> list[Figure]:
         )
         ax.grid(False)
     else:
-        _no_data(ax)
+        no_data(ax)
     ax.set_xlabel("share")
     ax.set_title("Fig. 2 — share of steps vs share of append tokens")
     return [
@@ -864,7 +858,7 @@ def _attribution_scatter(points: Table, models: list[str]) -> Figure:
     lo, hi = GAIN_RATIO_RANGE
     fig, ax = new_figure(width=6.6, height=1.4 + 0.45 * max(2, len(models)))
     if not models:
-        _no_data(ax, f"no step pairs with prior output ≥ {g.ATTRIBUTION_MIN_OUTPUT:,}")
+        no_data(ax, f"no step pairs with prior output ≥ {g.ATTRIBUTION_MIN_OUTPUT:,}")
     else:
         row = {m: i for i, m in enumerate(models)}
         recs = points.records()
@@ -908,7 +902,7 @@ def _attribution_bars(summary: Table, models: list[str]) -> Figure:
     recs = summary.records()
     plotly_fig = go.Figure()
     if not recs:
-        _no_data(ax)
+        no_data(ax)
     else:
         left = [0.0] * len(recs)
         labels = [
@@ -1301,7 +1295,7 @@ def _(result: Result) -> list[Figure]:
             ax.xaxis.set_major_formatter(_pow2_label)
             ax.legend(fontsize=7)
         else:
-            _no_data(ax)
+            no_data(ax)
         ax.set_xlabel("total input context C (tokens, log₂ bins)")
         ax.set_ylabel(label)
     axes[0].set_title("(a) normalized decode speed")
@@ -1419,7 +1413,7 @@ def _(result: Result) -> list[Figure]:
     if curves:
         ax.legend()
     else:
-        _no_data(ax)
+        no_data(ax)
     ax.set_xlabel("generation time per step (s, log)")
     ax.set_title("Generation time per step")
     colors = {p: provider_color(p, i) for i, p in enumerate(curves)}

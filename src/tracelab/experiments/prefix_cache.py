@@ -15,6 +15,7 @@ from tracelab.experiments.base import Figure, Result, Table
 from tracelab.experiments.common import providers, share
 from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import experiment
+from tracelab.figures.plots import no_data
 from tracelab.figures.style import STEP_KIND_COLORS, new_figure, provider_color
 from tracelab.metrics import cache
 
@@ -392,10 +393,6 @@ def _gap_series(pts: list[dict[str, Any]], *columns: str) -> list[list[Any]]:
     return out
 
 
-def _no_data(ax: Any, what: str = "no data") -> None:
-    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="#888888")
-
-
 @hit_vs_gap.figures
 def _(result: Result) -> list[Figure]:
     table = result.table("fig11_hit_vs_gap")
@@ -415,7 +412,7 @@ def _(result: Result) -> list[Figure]:
         top, bottom = axes[0][col], axes[1][col]
         series = [r for r in rows if r["provider"] == prov]
         if not series:
-            _no_data(top)
+            no_data(top)
         for kind in ("user", "tool"):
             pts = [r for r in series if r["step type"] == kind]
             if not pts:
@@ -667,7 +664,7 @@ def _(result: Result) -> list[Figure]:
         ax.set_ylabel(label)
         _marks(ax, cache.SWEEP_MARKS_MS, labelled=i == 0)
         if not rows:
-            _no_data(ax)
+            no_data(ax)
     axes[0][0].set_ylim(top=1.0)
     axes[2][0].axhline(1.0, color="#888888", lw=1, ls="--")
     axes[2][0].annotate(

@@ -22,6 +22,7 @@ from tracelab.experiments.common import (
 )
 from tracelab.experiments.fmt import format_value, human_tokens
 from tracelab.experiments.registry import experiment
+from tracelab.figures.plots import no_data
 from tracelab.metrics.session import (
     HUMAN_CAP_MS,
     MAJOR_DROP,
@@ -44,13 +45,6 @@ from tracelab.metrics.session import (
 
 #: Table 5 and Table 7 show avg, p50, p90, p99 (no p25).
 TAIL_QUANTILES = (0.5, 0.9, 0.99)
-
-
-def no_data(ax: Any, text: str = "no data in this trace") -> None:
-    """Mark an empty panel (a figure must render even when the trace has nothing to show)."""
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 # --- Block tables (Tables 2, 5, 7) -----------------------------------------------------------

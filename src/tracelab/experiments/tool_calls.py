@@ -14,6 +14,7 @@ import duckdb
 from tracelab.experiments.base import Figure, Result, Table
 from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import experiment
+from tracelab.figures.plots import no_data
 from tracelab.figures.style import new_figure, provider_color
 from tracelab.metrics import tools as m
 
@@ -79,11 +80,6 @@ def _panels(groups: list[str], width_each: float, height: float) -> tuple[Any, l
     n = max(1, len(groups))
     fig, axes = new_figure(ncols=n, width=max(5.0, width_each * n), height=height, squeeze=False)
     return fig, list(axes[0])
-
-
-def _no_data(ax: Any, text: str = NO_DATA) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
-    ax.set_axis_off()
 
 
 def _plotly_panels(groups: list[str], title: str, height: int = 420) -> Any:
@@ -188,7 +184,7 @@ def _(result: Result) -> list[Figure]:
     for i, (provider, recs) in enumerate(groups.items()):
         _popularity_panel(axes[i], provider, recs, i)
     if not groups:
-        _no_data(axes[0], "no tool calls")
+        no_data(axes[0], "no tool calls")
     return [
         Figure(
             name="fig7_tool_popularity",
@@ -354,7 +350,7 @@ def _(result: Result) -> list[Figure]:
     if groups:
         _figure_legend(fig, axes[0])
     else:
-        _no_data(axes[0], "no timed tool calls")
+        no_data(axes[0], "no timed tool calls")
     return [
         Figure(
             name="fig8_tool_latency_share",
@@ -504,7 +500,7 @@ def _(result: Result) -> list[Figure]:
     for i, (provider, recs) in enumerate(groups.items()):
         _box_panel(axes[i], provider, recs, i)
     if not groups:
-        _no_data(axes[0], "no timed tool calls")
+        no_data(axes[0], "no timed tool calls")
     return [
         Figure(
             name="fig9_tool_latency",
@@ -526,7 +522,7 @@ def _box_panel(ax: Any, provider: str, recs: list[dict[str, Any]], index: int) -
     color = provider_color(provider, index)
     drawn = [r for r in recs if r["p50"] is not None]
     if not drawn:
-        _no_data(ax, f"{_label(provider)}: no timed calls")
+        no_data(ax, f"{_label(provider)}: no timed calls")
         return
     for y, r in enumerate(drawn):
         p1, p25, p50, p75, p99, avg = (
@@ -674,7 +670,7 @@ def _(result: Result) -> list[Figure]:
     if groups:
         _figure_legend(fig, axes[0])
     else:
-        _no_data(axes[0], "no calls with both timings")
+        no_data(axes[0], "no calls with both timings")
     return [
         Figure(
             name="tool_overhead_hours",
@@ -819,7 +815,7 @@ def _(result: Result) -> list[Figure]:
     bars = [(p, measure) for p in groups for measure in ("share", "time share")]
     fig, ax = new_figure(width=7.0, height=max(2.4, 0.5 * len(bars) + 1.4))
     if not groups:
-        _no_data(ax, "no tool calls")
+        no_data(ax, "no tool calls")
     for y, (provider, measure) in enumerate(bars):
         left = 0.0
         for rec in groups[provider]:

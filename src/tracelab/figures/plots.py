@@ -11,6 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def no_data(ax: Any, text: str = "no data in this trace") -> None:
+    """Mark an empty panel: a figure must render even when the trace has nothing to show."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.45")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def log_bin_edges(lo: float, hi: float, per_decade: int = 10) -> list[float]:
     """Logarithmic bin edges covering [lo, hi] (lo > 0), `per_decade` bins per factor of 10."""
     if lo <= 0 or hi <= 0:

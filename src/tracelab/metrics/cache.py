@@ -25,8 +25,8 @@ from typing import Any
 
 import duckdb
 
-from tracelab.experiments.common import records, scalar
 from tracelab.metrics.overview import HIT_RATE_SQL
+from tracelab.metrics.sql import records, scalar
 from tracelab.metrics.steps import prepare
 
 STEP_KIND_SQL = "CASE WHEN is_user THEN 'user' WHEN is_tool THEN 'tool' END"

@@ -31,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from tracelab.experiments.common import dist_columns, dist_sql, records
+from tracelab.metrics.sql import dist_columns, dist_sql, records
 from tracelab.metrics.steps import ms_between, prepare
 
 #: Largest drop (tokens) of a micro reduction; ordinary reductions start above it.

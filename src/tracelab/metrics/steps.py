@@ -201,7 +201,7 @@ CREATE OR REPLACE TEMP TABLE request_facts AS
 SELECT provider, session_id, request_no,
        count(*) AS steps,
        count(*) FILTER (WHERE is_user) AS user_steps,
-       count(*) FILTER (WHERE NOT is_user) AS tool_steps,
+       count(*) FILTER (WHERE is_tool) AS tool_steps,
        sum(tool_call_count) AS tool_calls,
        bool_and(priced) AS priced,
        sum(cost_append) AS cost_append, sum(cost_prefix) AS cost_prefix,

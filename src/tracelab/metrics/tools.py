@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from tracelab.experiments.common import dist_sql, records
+from tracelab.metrics.sql import dist_sql, records
 from tracelab.metrics.steps import prepare
 
 LATENCY = "effective_latency_ms"

@@ -26,7 +26,7 @@ from tracelab.experiments.base import Experiment, Figure, Result, Table
 from tracelab.figures.pngmeta import embed
 
 PERCENTILE_NOTE = (
-    "Percentiles (p25, p50, p90, p99) are linear interpolation between order statistics "
+    "Percentiles (p50, p90, …) are linear interpolation between order statistics "
     "(DuckDB `quantile_cont`)."
 )
 NUMERIC_KINDS = {"int", "float", "float1", "float2", "float3", "pct", "usd", "tokens", "ms", "s"}

@@ -117,6 +117,15 @@ def measure(label: str, argv: list[str], log_dir: Path, cores: int) -> Measured:
     return m
 
 
+def load_note() -> str:
+    """The 1-minute load average: other work on the machine inflates every time measured."""
+    if not hasattr(os, "getloadavg"):
+        return "load average unknown"
+    load = os.getloadavg()[0]
+    busy = " — the machine is busy, times are inflated" if load > 1.0 else ""
+    return f"load average {load:.2f}{busy}"
+
+
 def tracelab_argv(*args: str) -> list[str]:
     """The `tracelab` command of this environment (console script, else via the module)."""
     script = Path(sys.executable).with_name("tracelab")
@@ -231,7 +240,7 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
             f"in {time.perf_counter() - started:.1f} s"
         )
     db.unlink(missing_ok=True)
-    print(f"measuring on {cores or 'all'} cores:")
+    print(f"measuring on {cores or 'all'} cores ({load_note()}):")
 
     def python(label: str, code: str, *args: Path) -> tuple[Measured, dict]:
         """A `python -c` child and the JSON it printed last (empty when it failed)."""
@@ -292,6 +301,7 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
     exits = {m.label: m.code for m in (base, prep, tables, figures, report) if m.code != 0}
     if exits:
         print(f"non-zero exits: {exits} (stderr in {logs})")
+    print(f"after the runs: {load_note()}")
     return 0 if ok and not failed and not exits else 1
 
 

@@ -248,16 +248,14 @@ def _run_seconds(run: Any) -> str:
 def analyze_report(console: Console, runs: list[Any], output: Path) -> None:
     table = Table(title="Analyses")
     table.add_column("experiment", style="bold", no_wrap=True)
-    table.add_column("item", no_wrap=True)
-    table.add_column("tables", justify="right")
-    table.add_column("figures", justify="right")
-    table.add_column("time", justify="right")
+    table.add_column("tables", justify="right", no_wrap=True)
+    table.add_column("figures", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
     table.add_column("status")
     for run in runs:
         ok = run.ok
         table.add_row(
             escape(run.experiment.id),
-            escape(run.experiment.study_item),
             str(len(run.result.tables)) if run.result else "–",
             str(len(run.figures)),
             _run_seconds(run),

@@ -160,7 +160,7 @@ WAIT_SHARES = {
   shares longer than 5 min (a 5-minute prompt cache would have expired) and 1 h.
 - Figure: the empirical CDF (201 quantiles per provider) on a log axis, marks at 1m, 5m, 1h.
 """,
-    study_item="human-wait CDF",
+    study_item="Extra",
 )
 def human_wait_cdf(con: duckdb.DuckDBPyConnection) -> Result:
     prepare_session(con)
@@ -223,7 +223,7 @@ def _(result: Result) -> list[Figure]:
 - Table: per provider and over all — requests, total response time, avg and quantiles.
   Figure: the empirical CDF (201 quantiles per provider), log axis, marks at 1m, 5m, 1h.
 """,
-    study_item="request response-time distribution",
+    study_item="Extra",
 )
 def response_time(con: duckdb.DuckDBPyConnection) -> Result:
     prepare_session(con)

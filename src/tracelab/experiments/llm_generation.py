@@ -1359,7 +1359,7 @@ def _plotly_decode(binned: Table, provs: list[str]) -> Any:
   or with clock skew, are left out and counted).
 - The CDF is drawn from 201 quantiles computed in SQL.
 """,
-    study_item="Generation-time CDF",
+    study_item="Extra",
 )
 def generation_time_cdf(con: duckdb.DuckDBPyConnection) -> Result:
     provs = providers(con)

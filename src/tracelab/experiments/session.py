@@ -231,7 +231,7 @@ SCOPE_ORDER = {"all": 0, "user": 1, "tool": 2}
 - Figure: steps per power-of-two bin of |growth|, growth and reductions in separate panels,
   as a share of the provider's steps with a predecessor.
 """,
-    study_item="Table 3",
+    study_item="Table 3 + extra",
 )
 def context_growth(con: duckdb.DuckDBPyConnection) -> Result:
     prepare_session(con)

@@ -744,7 +744,7 @@ def _category_definition() -> str:
 - **Share**: the category's calls / the provider's calls. **Time share**: the category's Σ
   effective latency / the provider's Σ effective latency, positive latencies only.
 """,
-    study_item="Tool category distribution",
+    study_item="Extra",
 )
 def tool_categories(con: duckdb.DuckDBPyConnection) -> Result:
     table = _table(

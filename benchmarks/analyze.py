@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -96,8 +97,6 @@ def _pin(cores: int) -> None:
 
 def measure(label: str, argv: list[str], log_dir: Path, cores: int) -> Measured:
     """Run `argv` to completion; its own wall time and peak RSS (via wait4's rusage)."""
-    import subprocess
-
     stem = label.replace(" ", "_").replace("/", "_")
     out_path, err_path = log_dir / f"{stem}.out", log_dir / f"{stem}.err"
     env = {**os.environ, "TRACELAB_CACHE_DIR": str(log_dir / "cache"), "COLUMNS": "160"}

@@ -386,4 +386,8 @@ def export_report(console: Console, report: Any, output: Path) -> None:
         f"{report.sessions:,} sessions in {report.seconds:.2f} s",
         soft_wrap=True,
     )
-    console.print("columns: " + ", ".join(report.columns), soft_wrap=True)
+    console.print(
+        "columns: " + ", ".join(report.columns) + " (arrival_time_ms counts from the trace's "
+        "first step; wait_after_ms is empty for a session's last step)",
+        soft_wrap=True,
+    )

@@ -74,3 +74,21 @@ def format_value(value: Any, kind: str = "text") -> str:
     if kind == "s":
         return human_duration_ms(value * 1000.0)
     raise ValueError(f"unknown format kind {kind!r}")
+
+
+# Short names for the kinds result texts use most.
+def pct(value: Any) -> str:
+    return format_value(value, "pct")
+
+
+def count(value: Any) -> str:
+    return format_value(value, "int")
+
+
+def tokens(value: Any) -> str:
+    return format_value(value, "tokens")
+
+
+def dur(value: Any) -> str:
+    """A duration given in ms: 0.13s, 38.3s, 5.1m, 8.2h."""
+    return format_value(value, "ms")

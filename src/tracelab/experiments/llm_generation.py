@@ -20,7 +20,7 @@ from tracelab.experiments.common import (
     quantile_curve,
     records,
 )
-from tracelab.experiments.fmt import format_value
+from tracelab.experiments.fmt import format_value, pct
 from tracelab.experiments.registry import experiment
 from tracelab.figures.plots import no_data, plot_cdf, plotly_cdf
 from tracelab.figures.style import new_figure, provider_color
@@ -43,10 +43,6 @@ def _sorted(items: list[dict[str, Any]], order: list[str], *keys: str) -> list[d
     """Rows in the study's provider order, then by `keys`."""
     rank = {p: i for i, p in enumerate(order)}
     return sorted(items, key=lambda r: (rank.get(r["provider"], len(rank)), *(r[k] for k in keys)))
-
-
-def _pct(value: float | None) -> str:
-    return format_value(value, "pct")
 
 
 def _tok(value: float | None) -> str:
@@ -179,12 +175,12 @@ def _token_text(
             f"{_tok(out['p99'])})."
         )
     spikes = [
-        f"{p} {m['lo']:.0f}–{m['hi']:.0f} tokens ({_pct(m['share'])} of its steps)"
+        f"{p} {m['lo']:.0f}–{m['hi']:.0f} tokens ({pct(m['share'])} of its steps)"
         for p, m in modes.items()
     ]
     if spikes:
         parts.append("The most common output bin is " + "; ".join(spikes) + ".")
-    zeros = [f"{p} {_pct(z['zero'] / z['steps'])}" for p, z in zero.items() if z["zero"]]
+    zeros = [f"{p} {pct(z['zero'] / z['steps'])}" for p, z in zero.items() if z["zero"]]
     if zeros:
         parts.append("Steps with no output tokens (not drawn): " + ", ".join(zeros) + ".")
     return " ".join(parts)
@@ -430,8 +426,8 @@ def prefix_append_scatter(con: duckdb.DuckDBPyConnection) -> Result:
         parts.append(
             f"For {p} the densest cell is prefix {_tok(2 ** top['prefix_bin'] - 1)}–"
             f"{_tok(2 ** (top['prefix_bin'] + 1) - 1)} × append {_tok(2 ** top['append_bin'] - 1)}"
-            f"–{_tok(2 ** (top['append_bin'] + 1) - 1)} ({_pct(top['share'])} of steps); "
-            f"the {_pct(gr['short_share'])} of steps with a prefix under "
+            f"–{_tok(2 ** (top['append_bin'] + 1) - 1)} ({pct(top['share'])} of steps); "
+            f"the {pct(gr['short_share'])} of steps with a prefix under "
             f"{g.SHORT_PREFIX // g.KIB}k append a median "
             f"{_tok(gr['short_p50'])} tokens, the others {_tok(gr['long_p50'])}."
         )
@@ -615,9 +611,9 @@ def append_share(con: duckdb.DuckDBPyConnection) -> Result:
     )
     small, large = _short_label(g.SMALL_APPEND), _short_label(g.LARGE_APPEND)
     parts = [
-        f"{r['provider']}: {_pct(r['small_steps'])} of steps append fewer than {small} tokens, "
-        f"yet the {_pct(r['large_steps'])} of steps appending {large} or more carry "
-        f"{_pct(r['large_tokens'] or 0.0)} of all append tokens"
+        f"{r['provider']}: {pct(r['small_steps'])} of steps append fewer than {small} tokens, "
+        f"yet the {pct(r['large_steps'])} of steps appending {large} or more carry "
+        f"{pct(r['large_tokens'] or 0.0)} of all append tokens"
         for r in _sorted(heads, provs)
     ]
     return Result([table], "; ".join(parts) + ".")
@@ -825,8 +821,8 @@ def output_attribution(con: duckdb.DuckDBPyConnection) -> Result:
             f"{g.ATTRIBUTION_MIN_OUTPUT:,} tokens: "
             + "; ".join(
                 f"{r['model']} ({r['provider']}, {_count(r['pairs'], 'pair')}) is "
-                f"mostly {_dominant(r)} — {_pct(r['cached'])} cached, {_pct(r['resend'])} "
-                f"resend, {_pct(r['neither'])} neither"
+                f"mostly {_dominant(r)} — {pct(r['cached'])} cached, {pct(r['resend'])} "
+                f"resend, {pct(r['neither'])} neither"
                 for r in summary
             )
             + "."
@@ -1224,7 +1220,7 @@ def _decode_text(summary: list[dict[str, Any]], binned: Table) -> str:
         )
     parts = [
         f"{format_value(r['median_speed'], 'float1')} tokens/s for {r['provider']} (CV "
-        f"{_pct(r['cv_speed'])}, {format_value(r['steps'], 'int')} steps)"
+        f"{pct(r['cv_speed'])}, {format_value(r['steps'], 'int')} steps)"
         for r in with_speed
     ]
     text = "Median normalized decode speed: " + " and ".join(parts) + "."

@@ -13,7 +13,7 @@ import duckdb
 
 from tracelab.experiments.base import Figure, Result, Table
 from tracelab.experiments.common import providers, share
-from tracelab.experiments.fmt import format_value
+from tracelab.experiments.fmt import count, format_value, pct, tokens
 from tracelab.experiments.registry import experiment
 from tracelab.figures.plots import no_data
 from tracelab.figures.style import STEP_KIND_COLORS, new_figure, provider_color
@@ -48,18 +48,6 @@ def _lookup(recs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]
 
 def _values(by: dict, keys: list[str], kind: str, field: str) -> list[Any]:
     return [by.get((k, kind), {}).get(field) for k in keys]
-
-
-def _pct(value: float | None) -> str:
-    return format_value(value, "pct")
-
-
-def _tokens(value: float | None) -> str:
-    return format_value(value, "tokens")
-
-
-def _int(value: float | None) -> str:
-    return format_value(value, "int")
 
 
 def _per_provider(by: dict, keys: list[str], kind: str, field: str, fmt: str) -> str:
@@ -122,14 +110,14 @@ def _hit_rate_text(by: dict, keys: list[str]) -> str:
     user = by.get(("total", "user"), {}).get("hit_rate")
     tool = by.get(("total", "tool"), {}).get("hit_rate")
     text = (
-        f"{_pct(total['hit_rate'])} of all input tokens are served from the prefix cache "
+        f"{pct(total['hit_rate'])} of all input tokens are served from the prefix cache "
         f"({_per_provider(by, keys, 'all', 'hit_rate', 'pct')})."
     )
     if user is not None and tool is not None:
         text += (
-            f" User-initiated steps hit {_pct(user)} and tool-result steps {_pct(tool)}, so "
-            f"user-initiated steps prefill {_pct(1 - user)} of their input tokens against "
-            f"{_pct(1 - tool)} for tool-result steps."
+            f" User-initiated steps hit {pct(user)} and tool-result steps {pct(tool)}, so "
+            f"user-initiated steps prefill {pct(1 - user)} of their input tokens against "
+            f"{pct(1 - tool)} for tool-result steps."
         )
     return text
 
@@ -202,13 +190,13 @@ def _fresh_text(by: dict, first: dict, keys: list[str]) -> str:
         )
     if total.get("amplification") is None:
         return (
-            f"The {_int(total['steps'])} steps with a predecessor append "
-            f"{_tokens(total['append'])} tokens but none of them is fresh, so prefill "
+            f"The {count(total['steps'])} steps with a predecessor append "
+            f"{tokens(total['append'])} tokens but none of them is fresh, so prefill "
             "amplification is undefined."
         )
     text = (
-        f"Over {_int(total['steps'])} steps with a predecessor, only "
-        f"{_pct(total['fresh_share'])} of the {_tokens(total['append'])} append tokens are "
+        f"Over {count(total['steps'])} steps with a predecessor, only "
+        f"{pct(total['fresh_share'])} of the {tokens(total['append'])} append tokens are "
         f"fresh ({_per_provider(by, keys, 'all', 'fresh_share', 'pct')}), so the deployed cache "
         f"prefills {format_value(total['amplification'], 'float1')}× the irreducible tokens "
         f"({_per_provider(by, keys, 'all', 'amplification', 'float1')})."
@@ -216,13 +204,13 @@ def _fresh_text(by: dict, first: dict, keys: list[str]) -> str:
     user, tool = by.get(("total", "user"), {}), by.get(("total", "tool"), {})
     if user.get("steps") and tool.get("steps"):
         text += (
-            f" User-initiated steps are {_pct(user['fresh_share'])} fresh (amplification "
+            f" User-initiated steps are {pct(user['fresh_share'])} fresh (amplification "
             f"{format_value(user['amplification'], 'float1')}), tool-result steps "
-            f"{_pct(tool['fresh_share'])} ({format_value(tool['amplification'], 'float1')})."
+            f"{pct(tool['fresh_share'])} ({format_value(tool['amplification'], 'float1')})."
         )
     text += (
-        f" {_int(skipped.get('steps'))} session-first steps "
-        f"({_tokens(skipped.get('append'))} append tokens) are outside both sums."
+        f" {count(skipped.get('steps'))} session-first steps "
+        f"({tokens(skipped.get('append'))} append tokens) are outside both sums."
     )
     return text
 
@@ -316,7 +304,7 @@ def _gap_bin(edges: list[float], index: int) -> list[Any]:
 def _steps(n: int | None, adjective: str = "") -> str:
     """'1 step', '3 steps', '3 session-first steps'."""
     noun = "step" if n == 1 else "steps"
-    return f"{_int(n)} {adjective} {noun}" if adjective else f"{_int(n)} {noun}"
+    return f"{count(n)} {adjective} {noun}" if adjective else f"{count(n)} {noun}"
 
 
 def _gap_text(bands: list[dict[str, Any]]) -> str:
@@ -328,7 +316,7 @@ def _gap_text(bands: list[dict[str, Any]]) -> str:
     sentences = []
     for kind, label in (("user", "User-initiated"), ("tool", "Tool-initiated")):
         parts = [
-            f"{_pct(r['hit_rate'])} after gaps {BAND_LABELS[b]} ({_steps(r['steps'])})"
+            f"{pct(r['hit_rate'])} after gaps {BAND_LABELS[b]} ({_steps(r['steps'])})"
             for b in range(len(BAND_LABELS))
             if (r := total.get((kind, b)))
         ]
@@ -339,8 +327,8 @@ def _gap_text(bands: list[dict[str, Any]]) -> str:
         n_tool = sum(r["steps"] for r in tool)
         n_long = sum(r["steps"] for r in tool if r["bin"] > 0)
         sentences.append(
-            f"{_int(n_long)} of {_int(n_tool)} tool-initiated steps "
-            f"({_pct(n_long / n_tool)}) follow an idle gap of 5 min or more."
+            f"{count(n_long)} of {count(n_tool)} tool-initiated steps "
+            f"({pct(n_long / n_tool)}) follow an idle gap of 5 min or more."
         )
     return " ".join(sentences)
 
@@ -474,8 +462,8 @@ def _gap_plotly(rows: list[dict[str, Any]], provs: list[str]) -> Any:
                 {
                     **r,
                     "hover": f"{r['gap bin']}<br>{r['steps']} steps<br>median "
-                    f"{_pct(r['median step hit ratio'])}<br>"
-                    f"{_pct(r['share of steps < 50% hit'])} below 50%",
+                    f"{pct(r['median step hit ratio'])}<br>"
+                    f"{pct(r['share of steps < 50% hit'])} below 50%",
                 }
                 for r in pts
             ]
@@ -611,10 +599,10 @@ def _sweep_text(marks: list[dict[str, Any]], population: dict[str, Any]) -> str:
 
     text = (
         f"Under the idealized rule, raising the eviction time from 1 min to 5 min to 1 h lifts "
-        f"the achievable hit rate from {_pct(lo['hit_rate'])} to {_pct(mid['hit_rate'])} to "
-        f"{_pct(hi['hit_rate'])}, while the KV storage ratio R grows from {ratio(lo)} to "
-        f"{ratio(mid)} to {ratio(hi)} (active share {_pct(lo['active_ratio'])} → "
-        f"{_pct(hi['active_ratio'])})."
+        f"the achievable hit rate from {pct(lo['hit_rate'])} to {pct(mid['hit_rate'])} to "
+        f"{pct(hi['hit_rate'])}, while the KV storage ratio R grows from {ratio(lo)} to "
+        f"{ratio(mid)} to {ratio(hi)} (active share {pct(lo['active_ratio'])} → "
+        f"{pct(hi['active_ratio'])})."
     )
     if lo["amplification"] is not None:
         text += (
@@ -625,12 +613,12 @@ def _sweep_text(marks: list[dict[str, Any]], population: dict[str, Any]) -> str:
         )
     if lo["storage_ratio"] is None:
         text += " No swept step has a positive generation time, so R is undefined."
-    text += f" The sweep covers {_int(population['swept'])} steps; {left_out}"
+    text += f" The sweep covers {count(population['swept'])} steps; {left_out}"
     if population["negative_gap"]:
-        text += f"; {_int(population['negative_gap'])} negative gaps (clock skew) count as 0"
+        text += f"; {count(population['negative_gap'])} negative gaps (clock skew) count as 0"
     if population["no_generation_time"]:
         text += (
-            f"; {_int(population['no_generation_time'])} swept steps have no positive "
+            f"; {count(population['no_generation_time'])} swept steps have no positive "
             "generation time and add none to the active time"
         )
     return text + "."
@@ -806,17 +794,17 @@ def _thinking_text(total: dict[str, Any]) -> str:
             "retaining the cache across human pauses changes nothing."
         )
     text = (
-        f"If the {_int(total['user_steps'])} user-initiated steps with a predecessor kept "
+        f"If the {count(total['user_steps'])} user-initiated steps with a predecessor kept "
         f"their prefix cache across the human pause, append prefill would fall from "
-        f"{_tokens(total['append_before'])} to {_tokens(total['append_after'])} tokens "
-        f"(−{_tokens(total['append_saved'])}, {_pct(total['append_saved_share'])}; "
+        f"{tokens(total['append_before'])} to {tokens(total['append_after'])} tokens "
+        f"(−{tokens(total['append_saved'])}, {pct(total['append_saved_share'])}; "
         f"{_steps(total['reduced_steps'])} reduced)."
     )
     if total["cost_saved"] is not None:
         text += (
             f" At list prices the cost would fall from {format_value(total['cost_before'], 'usd')}"
             f" to {format_value(total['cost_after'], 'usd')} "
-            f"(−{format_value(total['cost_saved'], 'usd')}, {_pct(total['cost_saved_share'])}), "
+            f"(−{format_value(total['cost_saved'], 'usd')}, {pct(total['cost_saved_share'])}), "
             f"${format_value(total['saved_per_step'], 'float3')} per reduced step."
         )
     else:
@@ -824,7 +812,7 @@ def _thinking_text(total: dict[str, Any]) -> str:
     if total["unpriced_steps"]:
         text += (
             f" {_steps(total['unpriced_steps'])} of unpriced models "
-            f"({_int(total['unpriced_user_steps'])} of them user steps with a predecessor) are "
+            f"({count(total['unpriced_user_steps'])} of them user steps with a predecessor) are "
             "left out of the cost rows."
         )
     return text

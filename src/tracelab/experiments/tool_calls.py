@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from tracelab.experiments.base import Figure, Result, Table
-from tracelab.experiments.fmt import format_value
+from tracelab.experiments.fmt import count, dur, pct
 from tracelab.experiments.registry import experiment
 from tracelab.figures.plots import no_data
 from tracelab.figures.style import new_figure, provider_color
@@ -31,18 +31,6 @@ RESIDUAL_COLOR = "#4c5c74"
 
 
 # --- shared shaping and drawing helpers -------------------------------------------------
-
-
-def _pct(value: float | None) -> str:
-    return format_value(value, "pct")
-
-
-def _int(value: float | None) -> str:
-    return format_value(value, "int")
-
-
-def _ms(value: float | None) -> str:
-    return format_value(value, "ms")
 
 
 def _label(provider: str) -> str:
@@ -163,14 +151,14 @@ def _popularity_text(summary: list[dict[str, Any]]) -> str:
         if r["provider"] == m.ALL and len(summary) <= 2:
             continue  # one provider: "all" repeats it
         errors = (
-            f"{_pct(r['error_rate'])} of the {_int(r['with_status'])} finished calls failed"
+            f"{pct(r['error_rate'])} of the {count(r['with_status'])} finished calls failed"
             if r["with_status"]
             else "no call reported an error status"
         )
         parts.append(
-            f"{_label(r['provider'])}: {_int(r['calls'])} tool calls over "
-            f"{_int(r['distinct_tools'])} distinct tools; the top {TOP_K} ({r['top_tools']}) "
-            f"take {_pct(r['top_share'])} of the calls, and {errors}."
+            f"{_label(r['provider'])}: {count(r['calls'])} tool calls over "
+            f"{count(r['distinct_tools'])} distinct tools; the top {TOP_K} ({r['top_tools']}) "
+            f"take {pct(r['top_share'])} of the calls, and {errors}."
         )
     return " ".join(parts)
 
@@ -199,8 +187,8 @@ def _(result: Result) -> list[Figure]:
 
 
 def _error_label(rec: dict[str, Any]) -> str:
-    rate = "–" if rec["error rate"] is None else _pct(rec["error rate"])
-    return f"{_int(rec['calls'])} · err {rate}"
+    rate = "–" if rec["error rate"] is None else pct(rec["error rate"])
+    return f"{count(rec['calls'])} · err {rate}"
 
 
 def _popularity_panel(ax: Any, provider: str, recs: list[dict[str, Any]], index: int) -> None:
@@ -215,7 +203,7 @@ def _popularity_panel(ax: Any, provider: str, recs: list[dict[str, Any]], index:
     ax.invert_yaxis()
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("tool calls (log scale)")
-    ax.set_title(f"{_label(provider)} — {_int(sum(calls))} calls")
+    ax.set_title(f"{_label(provider)} — {count(sum(calls))} calls")
 
 
 def _popularity_plotly(groups: dict[str, list[dict[str, Any]]]) -> Any:
@@ -332,9 +320,9 @@ def _latency_share_text(long_calls: Table) -> str:
             continue
         parts.append(
             f"{_label(r['provider'])}: calls of at least 1 min are "
-            f"{_pct(r['share of calls ≥ 1 min'])} of {_int(r['timed calls'])} timed calls but "
-            f"{_pct(r['share of time ≥ 1 min'])} of tool time, while calls under 1 s are "
-            f"{_pct(r['share of calls < 1 s'])} of calls and {_pct(r['share of time < 1 s'])} "
+            f"{pct(r['share of calls ≥ 1 min'])} of {count(r['timed calls'])} timed calls but "
+            f"{pct(r['share of time ≥ 1 min'])} of tool time, while calls under 1 s are "
+            f"{pct(r['share of calls < 1 s'])} of calls and {pct(r['share of time < 1 s'])} "
             "of time."
         )
     return " ".join(parts)
@@ -473,20 +461,20 @@ def _tool_latency_text(records: list[dict[str, Any]]) -> str:
     if not overall:
         return "No tool call has a positive effective latency, so there is no distribution."
     summary = ", ".join(
-        f"{_label(r['provider'])} {_ms(r['avg'])} (median {_ms(r['p50'])})" for r in overall
+        f"{_label(r['provider'])} {dur(r['avg'])} (median {dur(r['p50'])})" for r in overall
     )
     text = f"Average effective tool latency: {summary}."
     fast = min(tools, key=lambda r: r["p50"])
     slow = max(tools, key=lambda r: r["p50"])
     text += (
-        f" Among the most-called tools, medians range from {_ms(fast['p50'])} "
-        f"({fast['tool']}, {fast['provider']}) to {_ms(slow['p50'])} "
+        f" Among the most-called tools, medians range from {dur(fast['p50'])} "
+        f"({fast['tool']}, {fast['provider']}) to {dur(slow['p50'])} "
         f"({slow['tool']}, {slow['provider']})."
     )
     top = tools[0]
     text += (
         f" Within one tool latency still varies widely: {top['tool']} ({top['provider']}'s "
-        f"most-called tool) spans {_ms(top['p1'])} at p1 to {_ms(top['p99'])} at p99."
+        f"most-called tool) spans {dur(top['p1'])} at p1 to {dur(top['p99'])} at p99."
     )
     return text
 
@@ -646,13 +634,13 @@ def _overhead_text(table: Table, coverage: Table) -> str:
         ]
         top = max(tools, key=lambda t: t["residual"], default=None)
         parts.append(
-            f"{_label(r['provider'])}: {_int(r['calls'])} of {_int(c['tool calls'])} tool calls "
-            f"({_pct(c['coverage'])}) have both timings; they take {_ms(r['E2E'])} end to end "
-            f"and {_ms(r['internal'])} of reported execution, leaving {_ms(r['residual'])} of "
-            f"residual ({_pct(r['residual share'])}). The average residual is "
-            f"{_ms(r['avg residual'])} (p50 {_ms(r['p50'])}, p90 {_ms(r['p90'])}, "
-            f"p99 {_ms(r['p99'])})"
-            + (f"; {top['tool']} contributes the most ({_ms(top['residual'])})." if top else ".")
+            f"{_label(r['provider'])}: {count(r['calls'])} of {count(c['tool calls'])} tool calls "
+            f"({pct(c['coverage'])}) have both timings; they take {dur(r['E2E'])} end to end "
+            f"and {dur(r['internal'])} of reported execution, leaving {dur(r['residual'])} of "
+            f"residual ({pct(r['residual share'])}). The average residual is "
+            f"{dur(r['avg residual'])} (p50 {dur(r['p50'])}, p90 {dur(r['p90'])}, "
+            f"p99 {dur(r['p99'])})"
+            + (f"; {top['tool']} contributes the most ({dur(top['residual'])})." if top else ".")
         )
     return " ".join(parts)
 
@@ -784,14 +772,14 @@ def _categories_text(table: Table) -> str:
         by_time = max(recs, key=lambda r: r["time share"] or 0.0)
         other = sum(r["share"] for r in recs if r["category"] == m.OTHER_CATEGORY)
         time = (
-            f"and {_pct(by_calls['time share'])} of tool time"
+            f"and {pct(by_calls['time share'])} of tool time"
             if by_time is by_calls
             else f"while {by_time['category']} takes the most tool time "
-            f"({_pct(by_time['time share'])})"
+            f"({pct(by_time['time share'])})"
         )
         parts.append(
             f"{_label(provider)}: {by_calls['category']} is the largest category with "
-            f"{_pct(by_calls['share'])} of calls {time}; {_pct(other)} of calls fall in no "
+            f"{pct(by_calls['share'])} of calls {time}; {pct(other)} of calls fall in no "
             "known category."
         )
     return " ".join(parts)

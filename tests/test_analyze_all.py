@@ -147,3 +147,15 @@ def test_trace_input_errors_are_clear(tmp_path):
     junk.write_bytes(b"this is not a database")
     bad = runner.invoke(app, ["analyze", "--db", str(junk), "-o", str(tmp_path / "o")])
     assert bad.exit_code == 2 and "not a readable trace database" in bad.output
+
+
+def test_a_database_without_trace_tables_is_named_clearly(tmp_path):
+    import duckdb
+
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE rounds AS SELECT 1 AS x")
+    con.close()
+    got = runner.invoke(app, ["summary", "--db", str(other)])
+    assert got.exit_code == 2
+    assert "not a TraceLab trace database" in got.output and "tool_calls" in got.output

@@ -238,7 +238,7 @@ def _open_trace(db: Path | None, input_path: Path | None, prices: Path | None, q
     from tracelab.io import TraceFormatError
     from tracelab.metrics.steps import prepare
     from tracelab.pricing import PriceTableError, load_prices
-    from tracelab.tracedb import open_db
+    from tracelab.tracedb import check_tables, open_db
     from tracelab.traceinput import TraceInputError, cached_db_path, resolve_trace
 
     try:
@@ -254,6 +254,7 @@ def _open_trace(db: Path | None, input_path: Path | None, prices: Path | None, q
         with show.spinner(label, quiet=quiet):
             resolved = resolve_trace(db, input_path)
             con = open_db(resolved.db)
+            check_tables(con, resolved.db)
             prepare(con, price_table)
     except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
         _fail(str(exc))

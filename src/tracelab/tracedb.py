@@ -421,6 +421,21 @@ def build_db(src: Path, dst: Path, progress: Callable[[int], None] | None = None
     return report
 
 
+#: The tables every analysis reads.
+ANALYSIS_TABLES = ("rounds", "tool_calls", "timing_events")
+
+
+def check_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Raise `TraceFormatError` naming what is missing if `con` is not a trace database."""
+    present = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    missing = [t for t in ANALYSIS_TABLES if t not in present]
+    if missing:
+        raise TraceFormatError(
+            f"{path}: not a TraceLab trace database (no table {', '.join(missing)}); build one "
+            "with `tracelab db build TRACE`, or pass the trace file itself with -i"
+        )
+
+
 def open_db(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """Open an analysis database (read-only by default, so several readers can share it).
 

@@ -106,7 +106,8 @@ def collect_report(console: Console, report: Any) -> None:
         parts.append("nothing changed since the last run (output up to date)")
     else:
         if report.bytes_parsed:
-            parts.append(f"parsed {human_bytes(report.bytes_parsed)} at {speed:.0f} MB/s")
+            rate = f"{speed:.0f} MB/s" if speed >= 1 else f"{speed * 1000:.0f} KB/s"
+            parts.append(f"parsed {human_bytes(report.bytes_parsed)} at {rate}")
         if report.cached_files:
             parts.append(f"{report.cached_files:,} files unchanged (cached)")
     if report.duplicates_dropped:

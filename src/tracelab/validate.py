@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 
 from tracelab.experiments.fmt import format_value
+from tracelab.metrics.sql import records, rows
 from tracelab.metrics.steps import ms_between, prepare
 from tracelab.schema import TOKEN_FIELDS
 
@@ -535,23 +536,21 @@ _HITS = "_tracelab_validate_hits"
 def run_check(con: duckdb.DuckDBPyConnection, spec: CheckSpec) -> CheckResult:
     """Count one check's population and offending items (per provider) and fetch examples."""
     population = dict(
-        con.execute(
-            f"SELECT coalesce(provider, '?'), count(*) FROM ({spec.population}) GROUP BY ALL"
-        ).fetchall()
+        rows(con, f"SELECT coalesce(provider, '?'), count(*) FROM ({spec.population}) GROUP BY ALL")
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_HITS} AS {spec.offending}")
     hits = dict(
-        con.execute(
+        rows(
+            con,
             f"SELECT coalesce(r.provider, '?'), count(*) FROM {_HITS} h "
-            "JOIN rounds r USING (round_pk) GROUP BY ALL"
-        ).fetchall()
+            "JOIN rounds r USING (round_pk) GROUP BY ALL",
+        )
     )
-    cur = con.execute(
+    examples = records(
+        con,
         f"SELECT h.round_pk, r.session_id, r.trace_key, h.detail FROM {_HITS} h "
-        f"JOIN rounds r USING (round_pk) ORDER BY h.round_pk LIMIT {MAX_EXAMPLES}"
+        f"JOIN rounds r USING (round_pk) ORDER BY h.round_pk LIMIT {MAX_EXAMPLES}",
     )
-    names = [d[0] for d in cur.description]
-    examples = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     con.execute(f"DROP TABLE {_HITS}")
     providers = sorted(set(population) | set(hits))
     return CheckResult(

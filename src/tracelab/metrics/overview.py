@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from tracelab.metrics.sql import records
 from tracelab.metrics.steps import prepare
 
 HIT_RATE_SQL = "sum(prefix) / nullif(sum(prefix) + sum(append), 0)"
@@ -43,6 +44,4 @@ ORDER BY provider = 'total', provider
 def headline(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """One dict per provider plus a 'total' row (sessions, steps, tools, tokens, cost, hit rate)."""
     prepare(con)
-    cur = con.execute(HEADLINE_SQL)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return records(con, HEADLINE_SQL)

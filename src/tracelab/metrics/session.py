@@ -126,25 +126,17 @@ SELECT st.provider, st.session_id, ev.elapsed_ms,
 FROM st LEFT JOIN ev USING (session_id) LEFT JOIN hw USING (session_id)
 """
 
-#: Per request (request_facts' units: a session's steps grouped by `request_no`, request 0
-#: included): user-initiated (`is_user`), tool-initiated (`is_tool`, the spec's definition) steps
-#: and tool calls.
-REQUEST_COUNTS = """
-FROM (
-    SELECT provider, session_id, request_no,
-           count(*) FILTER (WHERE is_user) AS user_steps,
-           count(*) FILTER (WHERE is_tool) AS tool_steps,
-           coalesce(sum(tool_call_count), 0) AS tool_calls
-    FROM step_facts GROUP BY provider, session_id, request_no
-)
-"""
+#: Per request (a session's steps grouped by `request_no`, request 0 included): user-initiated
+#: (`is_user`), tool-initiated (`is_tool`, the spec's definition) steps and tool calls — the
+#: counts `request_facts` already holds.
+REQUEST_COUNTS = "FROM request_facts"
 
 #: Per session: requests (request 0 included) and the per-request counts summed.
-SESSION_COUNTS = f"""
+SESSION_COUNTS = """
 FROM (
     SELECT provider, session_id, count(*) AS requests, sum(user_steps) AS user_steps,
            sum(tool_steps) AS tool_steps, sum(tool_calls) AS tool_calls
-    {REQUEST_COUNTS} GROUP BY provider, session_id
+    FROM request_facts GROUP BY provider, session_id
 )
 """
 

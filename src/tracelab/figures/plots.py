@@ -1,4 +1,4 @@
-"""Drawing primitives several experiments share: CDF curves, log bins, Plotly counterparts.
+"""Drawing primitives several experiments share: CDF curves, the no-data panel, Plotly CDFs.
 
 Static figures use matplotlib; the HTML report can show a Plotly version of the same data
 (`interactive` on `experiments.base.Figure`). Both are drawn from the same table rows.
@@ -6,7 +6,6 @@ Static figures use matplotlib; the HTML report can show a Plotly version of the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,15 +15,6 @@ def no_data(ax: Any, text: str = "no data in this trace") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.45")
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-def log_bin_edges(lo: float, hi: float, per_decade: int = 10) -> list[float]:
-    """Logarithmic bin edges covering [lo, hi] (lo > 0), `per_decade` bins per factor of 10."""
-    if lo <= 0 or hi <= 0:
-        raise ValueError("log bins need positive bounds")
-    start = math.floor(math.log10(lo) * per_decade)
-    stop = math.ceil(math.log10(max(hi, lo * 1.0001)) * per_decade)
-    return [10 ** (k / per_decade) for k in range(start, stop + 1)]
 
 
 def plot_cdf(

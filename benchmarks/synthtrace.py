@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tracelab.io import dumps_clean_row, write_lines
-from tracelab.schema import Row
+from tracelab.schema import Row, make_trace_key
 
 WINDOW_START_MS = int(datetime(2025, 9, 1, tzinfo=UTC).timestamp() * 1000)
 WINDOW_END_MS = int(datetime(2026, 6, 30, tzinfo=UTC).timestamp() * 1000)
@@ -454,7 +454,7 @@ class _Session:
             "home": f"/home/{self.user}",
             "user": self.user,
             "store": self.profile.store,
-            "trace_key": f"{self.profile.provider}:{self.session_id}:{round_id}",
+            "trace_key": make_trace_key(self.profile.provider, self.session_id, round_id),
         }
 
 

@@ -15,7 +15,7 @@ import duckdb
 from tracelab.experiments.common import providers, records
 from tracelab.experiments.runner import trace_meta
 from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
-from tracelab.metrics.generation import prepare_generation
+from tracelab.metrics.generation import SPEED_CV_SQL, prepare_generation
 from tracelab.metrics.overview import headline
 from tracelab.metrics.session import TIMED_REQUESTS
 from tracelab.metrics.tools import long_call_shares, top_share_rows
@@ -91,7 +91,7 @@ def _decode_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     return _grouped(
         con,
         "quantile_cont(norm_speed, 0.5) AS decode_speed_p50, "
-        "stddev_samp(norm_speed) / nullif(avg(norm_speed), 0) AS decode_speed_cv, "
+        f"{SPEED_CV_SQL} AS decode_speed_cv, "
         "quantile_cont(pure_speed, 0.5) AS pure_decode_speed_p50, "
         "quantile_cont(residual_ttft_ms, 0.5) AS residual_ttft_p50_ms",
         "FROM decode_steps",

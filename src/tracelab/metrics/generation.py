@@ -17,6 +17,7 @@ Every definition here is written once and used by the `llm_generation` experimen
   pure decode speed `(output − reasoning) / (last_visible_ts − reasoning_ts)` (tokens/s) for
   steps with reasoning tokens (> 0), visible tokens (> 0) and a positive span; residual TTFT
   `gen_ms − output / pure speed × 1000` (ms, may be negative), where generation time is positive.
+  **Decode-speed CV** (`SPEED_CV_SQL`): sample standard deviation / mean of the normalized speed.
 """
 
 from __future__ import annotations
@@ -119,6 +120,10 @@ SELECT round_pk, provider, coalesce(model, '(unknown)') AS model, context, outpu
        CASE WHEN gen_ms > 0 THEN gen_ms - output / pure_speed * 1000.0 END AS residual_ttft_ms
 FROM (SELECT *, {_PURE} AS pure_speed FROM step_facts)
 """
+
+
+#: Coefficient of variation of the normalized decode speed over a group of `decode_steps` rows.
+SPEED_CV_SQL = "stddev_samp(norm_speed) / nullif(avg(norm_speed), 0)"
 
 
 def prepare_generation(con: duckdb.DuckDBPyConnection) -> None:

@@ -9,18 +9,28 @@ import matplotlib.pyplot as plt
 import pytest
 
 from tracebuilder import ev, step, trace_db
-from tracelab.experiments import llm_generation as exp
+from tracelab.experiments.llm_generation.append_by_prefix import PREFIX_LABELS, append_by_prefix
+from tracelab.experiments.llm_generation.append_share import APPEND_LABELS, append_share
+from tracelab.experiments.llm_generation.decode_speed import decode_speed
+from tracelab.experiments.llm_generation.generation_time_cdf import generation_time_cdf
+from tracelab.experiments.llm_generation.output_attribution import output_attribution
+from tracelab.experiments.llm_generation.output_schematic import (
+    output_schematic,
+    schematic_segments,
+)
+from tracelab.experiments.llm_generation.prefix_append_scatter import prefix_append_scatter
+from tracelab.experiments.llm_generation.token_distribution import token_distribution
 from tracelab.metrics import generation as g
 
 EXPERIMENTS = [
-    exp.token_distribution,
-    exp.append_by_prefix,
-    exp.prefix_append_scatter,
-    exp.append_share,
-    exp.output_attribution,
-    exp.output_schematic,
-    exp.decode_speed,
-    exp.generation_time_cdf,
+    token_distribution,
+    append_by_prefix,
+    prefix_append_scatter,
+    append_share,
+    output_attribution,
+    output_schematic,
+    decode_speed,
+    generation_time_cdf,
 ]
 
 
@@ -46,15 +56,15 @@ def _value(sql: str) -> object:
 )
 def test_prefix_bin_edges(tokens, label):
     index = _value(f"SELECT {g.bucket_sql(str(tokens), g.PREFIX_BIN_EDGES)}")
-    assert exp.PREFIX_LABELS[index] == label
+    assert PREFIX_LABELS[index] == label
 
 
 def test_bin_labels():
-    assert exp.PREFIX_LABELS == [
+    assert PREFIX_LABELS == [
         "<1k", "1–2k", "2–4k", "4–8k", "8–16k", "16–32k", "32–64k", "64–128k", "128–256k",
         "≥256k",
     ]  # fmt: skip
-    assert exp.APPEND_LABELS == ["<256", "256–1k", "1–4k", "4–10k", "10–50k", "≥50k"]
+    assert APPEND_LABELS == ["<256", "256–1k", "1–4k", "4–10k", "10–50k", "≥50k"]
 
 
 @pytest.mark.parametrize(
@@ -81,7 +91,7 @@ def test_table9_counts_steps_at_the_edges(tmp_path):
         step("a", 3, prefix=300_000, append=40),
     ]
     con = trace_db(tmp_path, rows)
-    table = exp.append_by_prefix.compute(con).table("table9_append_by_prefix")
+    table = append_by_prefix.compute(con).table("table9_append_by_prefix")
     got = {r["prefix"]: (r["steps"], r["p50"]) for r in table.records()}
     assert got["<1k"] == (1, 10)
     # 1–2k holds 1024 and 1025: median of appends 20 and 30 = 25
@@ -89,7 +99,7 @@ def test_table9_counts_steps_at_the_edges(tmp_path):
     assert got["≥256k"] == (1, 40)
     # empty bins: 0 steps and no statistics
     assert got["2–4k"] == (0, None)
-    assert len(table.rows) == len(exp.PREFIX_LABELS)  # one provider, every bin listed
+    assert len(table.rows) == len(PREFIX_LABELS)  # one provider, every bin listed
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -101,7 +111,7 @@ def test_token_distribution_and_output_histogram(tmp_path):
         for i, out in enumerate([100, 200, 300, 400, 0])
     ]
     con = trace_db(tmp_path, rows)
-    result = exp.token_distribution.compute(con)
+    result = token_distribution.compute(con)
     t8 = {r["tokens"]: r for r in result.table("table8_token_distribution").records()}
     out = t8["Output tokens"]
     # outputs 0, 100, 200, 300, 400: avg 1000 / 5 = 200; p25 at position 0.25 × 4 = 1 → 100;
@@ -124,10 +134,10 @@ def test_token_distribution_and_output_histogram(tmp_path):
 def test_append_share(tmp_path):
     rows = [step("a", i, prefix=5000, append=a) for i, a in enumerate([100, 500, 900, 20_000])]
     con = trace_db(tmp_path, rows)
-    result = exp.append_share.compute(con)
+    result = append_share.compute(con)
     got = {r["append"]: r for r in result.table("fig2_append_share").records()}
     # steps: <256 holds 100, 256–1k holds 500 and 900, 10–50k holds 20 000
-    assert [got[k]["steps"] for k in exp.APPEND_LABELS] == [1, 2, 0, 0, 1, 0]
+    assert [got[k]["steps"] for k in APPEND_LABELS] == [1, 2, 0, 0, 1, 0]
     # tokens: total 21 500; 10–50k carries 20 000 / 21 500
     assert got["10–50k"]["share_append_tokens"] == pytest.approx(20_000 / 21_500)
     assert got["256–1k"]["share_steps"] == pytest.approx(0.5)
@@ -180,7 +190,7 @@ def test_attribution_classes(attribution_con):
 
 
 def test_attribution_per_model(attribution_con):
-    result = exp.output_attribution.compute(attribution_con)
+    result = output_attribution.compute(attribution_con)
     got = {r["model"]: r for r in result.table("fig3_output_attribution").records()}
     opus = got["claude-opus-4-7"]
     # 5 pairs: 2 cached, 1 resend, 2 neither
@@ -194,7 +204,7 @@ def test_attribution_per_model(attribution_con):
 
 
 def test_schematic_units():
-    segs = {(p, s, seg): (start, n) for p, s, seg, start, n in exp.schematic_segments()}
+    segs = {(p, s, seg): (start, n) for p, s, seg, start, n in schematic_segments()}
     # (a) prior 10 + 2 + 4 → next prefix 16
     assert segs[("(a) output-cached", "step i", "prefix")] == (0, 16)
     # (b) next prefix 10 + 2 = 12, next append 4 + 1 = 5
@@ -268,7 +278,7 @@ def test_decode_speed_definitions(decode_con):
 
 
 def test_decode_speed_summary(decode_con):
-    result = exp.decode_speed.compute(decode_con)
+    result = decode_speed.compute(decode_con)
     got = {r["provider"]: r for r in result.table("decode_speed_summary").records()}
     # Codex normalized speeds 60 and 50: median 55; mean 55, sample stddev
     # sqrt(((60 − 55)² + (50 − 55)²) / 1) = sqrt(50) = 7.071 → CV 7.071 / 55 = 0.1286
@@ -289,7 +299,7 @@ def test_decode_speed_summary(decode_con):
 
 
 def test_generation_time_table(decode_con):
-    result = exp.generation_time_cdf.compute(decode_con)
+    result = generation_time_cdf.compute(decode_con)
     got = {r["provider"]: r for r in result.table("generation_time").records()}
     # Claude gen times: 4000 ms and (tool_result 5 → text 6) 1000 ms; the third has none
     assert got["claude"]["steps"] == 2
@@ -322,7 +332,7 @@ def test_every_experiment_computes_and_draws(attribution_con):
     runs = _run_all(attribution_con)
     for exp_id, (result, figures, pngs) in runs.items():
         assert result.text, exp_id
-        assert figures or exp_id == exp.append_by_prefix.id, exp_id  # Table 9: no figure
+        assert figures or exp_id == append_by_prefix.id, exp_id  # Table 9: no figure
         for png in pngs:
             assert png[:8] == b"\x89PNG\r\n\x1a\n", exp_id
     for name in (
@@ -339,14 +349,14 @@ def test_empty_trace_and_untimed_step(tmp_path):
     (tmp_path / "empty").mkdir()
     empty = trace_db(tmp_path / "empty", [])
     for exp_id, (result, _, pngs) in _run_all(empty).items():
-        if exp_id != exp.output_schematic.id:  # drawn from constants, not data
+        if exp_id != output_schematic.id:  # drawn from constants, not data
             assert all(not t.rows for t in result.tables), exp_id
         assert result.text, exp_id
-        assert pngs or exp_id == exp.append_by_prefix.id, exp_id
+        assert pngs or exp_id == append_by_prefix.id, exp_id
     # one Claude step without events or long outputs: no pairs, no speeds, no reasoning
     (tmp_path / "one").mkdir()
     one = trace_db(tmp_path / "one", [step("a", 0, prefix=10, append=5, output=1)])
     texts = {e.id: e.compute(one).text for e in EXPERIMENTS}
-    assert "cannot be tested" in texts[exp.output_attribution.id]
-    assert "no decode speed" in texts[exp.decode_speed.id]
-    assert "No step has a positive" in texts[exp.generation_time_cdf.id]
+    assert "cannot be tested" in texts[output_attribution.id]
+    assert "no decode speed" in texts[decode_speed.id]
+    assert "No step has a positive" in texts[generation_time_cdf.id]

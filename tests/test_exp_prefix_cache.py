@@ -6,8 +6,8 @@ import duckdb
 import pytest
 
 from tracebuilder import ev, step, tool, trace_db
-from tracelab.experiments import prefix_cache
-from tracelab.experiments.base import Experiment
+from tracelab.experiments.prefix_cache.human_thinking_cost import human_thinking_cost
+from tracelab.experiments.registry import all_experiments
 from tracelab.metrics import cache
 from tracelab.pricing import Price
 
@@ -243,7 +243,7 @@ def test_retained_cache_by_hand(cost_con):
 
 
 def test_thinking_cost_table(cost_con):
-    result = prefix_cache.human_thinking_cost.compute(cost_con)
+    result = human_thinking_cost.compute(cost_con)
     table = result.table("table13_human_thinking_cost")
     rows = {r[0]: dict(zip(table.columns[1:], r[1:], strict=True)) for r in table.rows}
     saved_claude = 0.0875 - ((20_000 + 62_500) / 7 + 11_000) / 1e6
@@ -259,7 +259,7 @@ def test_thinking_cost_table(cost_con):
     assert "unpriced" in result.text
 
 
-EXPERIMENTS = [e for e in vars(prefix_cache).values() if isinstance(e, Experiment)]
+EXPERIMENTS = [e for e in all_experiments() if e.category == "prefix_cache"]
 
 
 def _run_all(con: duckdb.DuckDBPyConnection, png: bool = False) -> dict:

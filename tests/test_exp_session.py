@@ -10,17 +10,22 @@ import pytest
 
 from tracebuilder import ev, step, tool, trace_db
 from tracelab.experiments import human_in_the_loop as hitl
-from tracelab.experiments import session as exp
+from tracelab.experiments.session.compaction import compaction
+from tracelab.experiments.session.context_growth import context_growth
+from tracelab.experiments.session.cost_distribution import cost_distribution
+from tracelab.experiments.session.loop_counts import loop_counts
+from tracelab.experiments.session.session_timeline import session_timeline
+from tracelab.experiments.session.timing import timing
 from tracelab.figures.style import render
 from tracelab.metrics.session import MAJOR_DROP, prepare_session
 
 ALL = [
-    exp.loop_counts,
-    exp.context_growth,
-    exp.compaction,
-    exp.cost_distribution,
-    exp.timing,
-    exp.session_timeline,
+    loop_counts,
+    context_growth,
+    compaction,
+    cost_distribution,
+    timing,
+    session_timeline,
     hitl.human_wait_cdf,
     hitl.response_time,
 ]
@@ -105,7 +110,7 @@ def test_compaction_flags_per_step(compaction_con):
 
 
 def test_table4_compactions(compaction_con):
-    result = exp.compaction.compute(compaction_con)
+    result = compaction.compute(compaction_con)
     t4 = result.table("table4_compactions")
     assert t4.columns == ["metric", "claude", "codex", "total"]
     # claude sessions a, b, c, d3, e, u, m = 7; codex d4 = 1
@@ -151,7 +156,7 @@ def test_table3_growth_buckets(tmp_path):
     # growth per step: +100, 0, −1,024, −1,025, −65,535, −65,536
     cs = [200_000, 200_100, 200_100, 199_076, 198_051, 132_516, 66_980]
     con = trace_db(tmp_path, contexts("g", cs, users=(2, 4)))
-    result = exp.context_growth.compute(con)
+    result = context_growth.compute(con)
     t3 = result.table("table3_context_growth")
     everything = row(t3, provider="claude", **{"steps of": "all"})
     # 6 steps with a predecessor: 1 positive, 1 zero (neither), 4 negative:
@@ -201,7 +206,7 @@ def test_table2_loop_counts_request_zero(tmp_path):
         step("B", 2, provider="codex", first=None),
     ]
     con = trace_db(tmp_path, rows)
-    result = exp.loop_counts.compute(con)
+    result = loop_counts.compute(con)
     t2 = result.table("table2_loop_counts")
 
     def get(unit: str, name: str) -> dict:
@@ -244,7 +249,7 @@ def test_table5_cost_priced_steps_only(tmp_path):
         step("Z", 0, provider="codex", model="gpt-9-unknown", append=1_000_000),
     ]
     con = trace_db(tmp_path, rows)
-    result = exp.cost_distribution.compute(con)
+    result = cost_distribution.compute(con)
     t5 = result.table("table5_cost")
     session_total = row(t5, unit="Per session", metric="Total")
     # sessions X $2.75, Y $1.00 (Z has no priced step)
@@ -283,7 +288,7 @@ def timing_con(tmp_path_factory):
 
 
 def test_table7_timing(timing_con):
-    result = exp.timing.compute(timing_con)
+    result = timing.compute(timing_con)
     t7 = result.table("table7_timing")
 
     def get(unit: str, name: str) -> dict:
@@ -353,7 +358,7 @@ def test_session_timeline_choice_and_gaps(tmp_path):
         *session("lonely", 20, 10_000, (0,)),  # one user-initiated step only
     ]
     con = trace_db(tmp_path, rows)
-    result = exp.session_timeline.compute(con)
+    result = session_timeline.compute(con)
     steps = result.table("fig10_session_steps")
     assert {r["session"] for r in steps.records()} == {"claude:chosen"}
     assert len(steps.rows) == 15
@@ -423,5 +428,5 @@ def test_all_experiments_end_to_end(compaction_con, timing_con):
             assert all(bool(f.data.rows) == has_data for f in figures), exp_id
     timeline = outputs["session/session_timeline"][1][0]
     assert timeline.interactive is not None
-    png, svg = render(exp.session_timeline.plot(outputs["session/session_timeline"][0])[0].figure)
+    png, svg = render(session_timeline.plot(outputs["session/session_timeline"][0])[0].figure)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and svg.lstrip().startswith(b"<?xml")

@@ -11,7 +11,11 @@ import matplotlib.pyplot as plt  # Agg: set by tracelab.figures.style
 import pytest
 
 from tracebuilder import ev, step, tool, trace_db
-from tracelab.experiments import tool_calls as exp
+from tracelab.experiments.tool_calls.latency_share import latency_share
+from tracelab.experiments.tool_calls.tool_categories import tool_categories
+from tracelab.experiments.tool_calls.tool_latency import tool_latency
+from tracelab.experiments.tool_calls.tool_overhead import tool_overhead
+from tracelab.experiments.tool_calls.tool_popularity import tool_popularity
 from tracelab.metrics import tools as m
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -262,11 +266,11 @@ def test_categories_shares(tmp_path):
 
 
 EXPERIMENTS = [
-    exp.tool_popularity,
-    exp.latency_share,
-    exp.tool_latency,
-    exp.tool_overhead,
-    exp.tool_categories,
+    tool_popularity,
+    latency_share,
+    tool_latency,
+    tool_overhead,
+    tool_categories,
 ]
 
 
@@ -292,9 +296,9 @@ def test_experiment_outputs(experiment, overhead_con):
 
 
 def test_experiment_texts_carry_the_numbers(popularity_con, overhead_con):
-    text = exp.tool_popularity.compute(popularity_con).text
+    text = tool_popularity.compute(popularity_con).text
     assert "Bash, Read, Edit" in text and "90.0%" in text  # claude top-3 share
-    text = exp.tool_overhead.compute(overhead_con).text
+    text = tool_overhead.compute(overhead_con).text
     assert "3 of 6 tool calls (50.0%)" in text
 
 
@@ -321,7 +325,7 @@ def test_metric_functions_on_an_empty_trace(no_tools_con):
 
 def test_overhead_without_both_latencies(popularity_con):
     # every call there has an internal or a wall latency, never both
-    result, _ = _run(exp.tool_overhead, popularity_con)
+    result, _ = _run(tool_overhead, popularity_con)
     assert not result.table("table10_tool_overhead").rows
     assert "cannot be decomposed" in result.text
 

@@ -1,0 +1,21 @@
+"""Experiments of category `tool_calls`: which tools run, how long they take, what they cost in
+overhead (Fig. 7, 8, 9, Table 10) and how calls spread over tool categories.
+
+Every number comes from `tracelab.metrics.tools` (SQL over `tool_facts`); the figures draw only
+the tables the experiments compute.
+
+One module per experiment (its compute step, figures and private helpers); `_shared` holds
+what several of them use.
+"""
+
+# Importing a module registers its experiment, so the order below is the study's order
+# (of `tracelab analyze --list` and the report): keep it, don't sort it.
+# isort: off
+from tracelab.experiments.tool_calls import tool_popularity
+from tracelab.experiments.tool_calls import latency_share
+from tracelab.experiments.tool_calls import tool_latency
+from tracelab.experiments.tool_calls import tool_overhead
+from tracelab.experiments.tool_calls import tool_categories
+# isort: on
+
+__all__ = ["latency_share", "tool_categories", "tool_latency", "tool_overhead", "tool_popularity"]

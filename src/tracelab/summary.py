@@ -18,10 +18,9 @@ from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
 from tracelab.metrics.generation import SPEED_CV_SQL, prepare_generation
 from tracelab.metrics.overview import headline
 from tracelab.metrics.session import TIMED_REQUESTS
-from tracelab.metrics.tools import long_call_shares, top_share_rows
+from tracelab.metrics.tools import LONG_CALL_MS, long_call_shares, top_share_rows
 
 TOTAL = "total"
-LONG_CALL_MS = 60_000
 
 #: (key, label, display kind) of each fact, in the order people read them.
 FACTS: tuple[tuple[str, str, str], ...] = (

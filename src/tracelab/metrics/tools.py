@@ -10,8 +10,8 @@ shapes the few result rows. The definitions (spec, `analyses.md`):
 - **Effective latency**: `effective_latency_ms` (internal if not null, else wall); only strictly
   positive values enter latency bins, distributions and tool time.
 - **Latency bins** are half-open `[lo, hi)`: a 1,000 ms call is in "1–10 s", a 60,000 ms call in
-  "1–10 min". A **long call** is one of at least `threshold_ms` (default 1 min), so the long-call
-  shares equal the sum of the bins from 1 min up.
+  "1–10 min". A **long call** is one of at least `threshold_ms` (default `LONG_CALL_MS`, 1 min),
+  so the long-call shares equal the sum of the bins from 1 min up.
 - **Top-k share**: calls of the k most-called tool names / all calls (ties broken by name).
   Overall (no provider) ranks names over all providers together.
 - **Tool overhead** (Table 10): calls with both wall and internal latency non-null and wall ≥ 0;
@@ -37,6 +37,8 @@ OTHER = "Other"
 ALL = "all"
 ALL_TOOLS = "(all tools)"
 ALL_TIMED = "All timed"
+#: A long tool call lasts at least this long (ms): 1 min.
+LONG_CALL_MS = 60_000
 
 #: (label, lower bound ms inclusive, upper bound ms exclusive or None).
 LATENCY_BINS: tuple[tuple[str, float, float | None], ...] = (
@@ -203,7 +205,7 @@ def latency_bins(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def long_call_shares(
-    con: duckdb.DuckDBPyConnection, provider: str | None = None, threshold_ms: float = 60_000
+    con: duckdb.DuckDBPyConnection, provider: str | None = None, threshold_ms: float = LONG_CALL_MS
 ) -> dict[str, Any]:
     """Calls of at least `threshold_ms`: count, share of timed calls, share of tool time."""
     sql = f"""
@@ -219,7 +221,7 @@ def long_call_shares(
 
 
 def long_call_time_share(
-    con: duckdb.DuckDBPyConnection, provider: str | None = None, threshold_ms: float = 60_000
+    con: duckdb.DuckDBPyConnection, provider: str | None = None, threshold_ms: float = LONG_CALL_MS
 ) -> float | None:
     """Share of total tool time spent in calls of at least `threshold_ms` (None: no timed call)."""
     return long_call_shares(con, provider, threshold_ms)["time_share"]

@@ -81,7 +81,8 @@ QUALIFY row_number() OVER (PARTITION BY m.model ORDER BY p.price_rank) = 1
 STEP_ORDER_SQL = """
 CREATE OR REPLACE TEMP TABLE step_order AS
 SELECT round_pk, session_id,
-       row_number() OVER (PARTITION BY session_id ORDER BY round_index, round_pk) AS seq
+       row_number() OVER (PARTITION BY session_id ORDER BY round_index, round_pk) AS seq,
+       coalesce(first_input_event_type = 'user_message', false) AS is_user
 FROM rounds
 """
 
@@ -89,11 +90,9 @@ TOOL_FACTS_SQL = """
 CREATE OR REPLACE TEMP TABLE tool_facts AS
 SELECT t.*,
        coalesce(t.tool_internal_latency_ms, t.tool_wall_latency_ms) AS effective_latency_ms,
-       o.seq,
-       coalesce(r.first_input_event_type = 'user_message', false) AS is_user
+       o.seq, o.is_user
 FROM tool_calls t
 JOIN step_order o USING (round_pk)
-JOIN rounds r USING (round_pk)
 """
 
 HUMAN_WAITS_SQL = f"""
@@ -148,8 +147,7 @@ CREATE OR REPLACE TEMP TABLE step_facts AS
 WITH base AS (
     SELECT r.round_pk, r.provider, r.session_id, r."user", r.model, r.round_index,
            coalesce(r.is_subagent, false) AS is_subagent, r.first_input_event_type,
-           coalesce(r.first_input_event_type = 'user_message', false) AS is_user,
-           coalesce(r.first_input_event_type = 'tool_result', false) AS is_tool,
+           o.is_user, coalesce(r.first_input_event_type = 'tool_result', false) AS is_tool,
            coalesce(r.prefix_tokens, 0) AS prefix,
            coalesce(r.newly_append_tokens, 0) AS append,
            coalesce(r.output_tokens, 0) AS output,

@@ -182,8 +182,7 @@ SELECT s.*,
            AS cost_append,
        prefix_cost(s.prefix, mp.p_read) AS cost_prefix,
        output_cost(s.output, mp.p_output) AS cost_output,
-       append_cost(s.uncached, s.cache_creation, s.append, mp.p_input, mp.p_write)
-           + prefix_cost(s.prefix, mp.p_read) + output_cost(s.output, mp.p_output) AS cost_total
+       cost_append + cost_prefix + cost_output AS cost_total
 FROM ordered s
 LEFT JOIN step_events ev USING (round_pk)
 LEFT JOIN (

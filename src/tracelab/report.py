@@ -29,10 +29,11 @@ import orjson
 from tracelab import __version__
 from tracelab.experiments.base import Figure, Table
 from tracelab.experiments.registry import CATEGORIES
-from tracelab.experiments.runner import ExperimentRun, trace_meta
+from tracelab.experiments.runner import ExperimentRun
 from tracelab.experiments.writers import NUMERIC_KINDS, PERCENTILE_NOTE, table_csv
 from tracelab.io import atomic_write_bytes
 from tracelab.metrics.overview import headline
+from tracelab.tracedb import trace_meta
 
 CATEGORY_TITLES = {
     "trace_facts": "Trace facts",

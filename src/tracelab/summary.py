@@ -13,12 +13,12 @@ from typing import Any
 import duckdb
 
 from tracelab.experiments.common import providers, records
-from tracelab.experiments.runner import trace_meta
 from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
 from tracelab.metrics.generation import SPEED_CV_SQL, prepare_generation
 from tracelab.metrics.overview import headline
 from tracelab.metrics.session import TIMED_REQUESTS
 from tracelab.metrics.tools import LONG_CALL_MS, long_call_shares, top_share_rows
+from tracelab.tracedb import trace_meta
 
 TOTAL = "total"
 

@@ -448,3 +448,14 @@ def open_db(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """What the database says about its source (empty for a database without a meta table)."""
+    try:
+        rows = con.execute("SELECT key, value FROM meta").fetchall()
+    except duckdb.Error:
+        return {}
+    meta = dict(rows)
+    keep = ("source_file", "rows", "tool_calls", "built_at", "tracelab_version")
+    return {k: meta[k] for k in keep if k in meta}

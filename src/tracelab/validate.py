@@ -564,7 +564,7 @@ def run_check(con: duckdb.DuckDBPyConnection, spec: CheckSpec) -> CheckResult:
 
 def run_checks(con: duckdb.DuckDBPyConnection) -> ValidationResult:
     """Run every check of `CHECKS` on a trace database (metric tables prepared if needed)."""
-    from tracelab.experiments.runner import trace_meta
+    from tracelab.tracedb import trace_meta
 
     prepare(con)
     return ValidationResult([run_check(con, spec) for spec in CHECKS], trace_meta(con))

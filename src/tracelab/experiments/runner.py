@@ -20,6 +20,7 @@ from tracelab.experiments.base import Experiment, Figure, Result
 from tracelab.experiments.writers import write_experiment
 from tracelab.io import atomic_write_bytes
 from tracelab.metrics.steps import prepare
+from tracelab.tracedb import trace_meta
 
 
 @dataclass
@@ -40,17 +41,6 @@ class ExperimentRun:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """What the database says about its source (empty for a database without a meta table)."""
-    try:
-        rows = con.execute("SELECT key, value FROM meta").fetchall()
-    except duckdb.Error:
-        return {}
-    meta = dict(rows)
-    keep = ("source_file", "rows", "tool_calls", "built_at", "tracelab_version")
-    return {k: meta[k] for k in keep if k in meta}
 
 
 def run_experiments(

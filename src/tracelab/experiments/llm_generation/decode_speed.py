@@ -50,10 +50,10 @@ def decode_speed(con: duckdb.DuckDBPyConnection) -> Result:
     summary = _sorted(
         records(
             con,
-            """
+            f"""
             SELECT provider, count(norm_speed) AS steps,
                    quantile_cont(norm_speed, 0.5) AS median_speed,
-                   stddev_samp(norm_speed) / nullif(avg(norm_speed), 0) AS cv_speed,
+                   {g.SPEED_CV_SQL} AS cv_speed,
                    count(pure_speed) AS pure_steps,
                    quantile_cont(pure_speed, 0.5) AS median_pure_speed,
                    quantile_cont(residual_ttft_ms, 0.5) AS median_residual_ttft_ms

@@ -23,7 +23,6 @@ from tracelab.figures.plots import no_data
 from tracelab.figures.style import provider_color
 from tracelab.metrics import tools as m
 
-LONG_CALL_MS = 60_000
 SHORT_CALL_MS = 1_000
 CALLS_ALPHA = 0.45
 
@@ -62,7 +61,7 @@ def latency_share(con: duckdb.DuckDBPyConnection) -> Result:
     long_rows = [
         {
             "provider": g,
-            "long": m.long_call_shares(con, None if g == m.ALL else g, LONG_CALL_MS),
+            "long": m.long_call_shares(con, None if g == m.ALL else g, m.LONG_CALL_MS),
             "not_short": m.long_call_shares(con, None if g == m.ALL else g, SHORT_CALL_MS),
         }
         for g in groups

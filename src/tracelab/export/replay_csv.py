@@ -1,7 +1,9 @@
 """The multi-round replay CSV: one row per step, the workload a serving simulator replays.
 
-Every column comes from `step_facts` (`tracelab.metrics.steps`), so token counts, step order,
-user/tool initiation and idle gaps mean exactly what they mean in the analyses:
+Every column comes from `step_facts` (`tracelab.metrics.steps`) through the serving exports'
+shared step view (`tracelab.export.workload`, where arrival times and waits are defined once),
+so token counts, step order, user/tool initiation and idle gaps mean exactly what they mean in
+the analyses and in the other exports:
 
 - `session_id`; rows are ordered by session arrival (the session's earliest step start), then
   session id, then step. Sessions without any timestamp come last.
@@ -29,8 +31,9 @@ from pathlib import Path
 
 import duckdb
 
+from tracelab.export.workload import SESSION_ORDER, WORKLOAD_SQL
 from tracelab.io import atomic_path
-from tracelab.metrics.steps import ms_between, prepare
+from tracelab.metrics.steps import prepare
 
 COLUMNS = (
     "session_id",
@@ -46,37 +49,18 @@ COLUMNS = (
 )
 
 REPLAY_SQL = f"""
-WITH steps AS (
-    SELECT session_id, seq, prefix, append, output, is_user, provider, model,
-           idle_gap_ms, last_out_ts, coalesce(started_at, gen_start_ts) AS start_ts
-    FROM step_facts
-),
-paced AS (
-    SELECT *,
-           min(start_ts) OVER (PARTITION BY session_id) AS session_ts,
-           min(start_ts) OVER () AS trace_ts,
-           lead(idle_gap_ms) OVER w AS next_gap_ms,
-           lead(start_ts) OVER w AS next_start_ts
-    FROM steps
-    WINDOW w AS (PARTITION BY session_id ORDER BY seq)
-),
-gaps AS (
-    SELECT *,
-           coalesce(next_gap_ms, {ms_between("last_out_ts", "next_start_ts")}) AS wait_ms
-    FROM paced
-)
 SELECT session_id,
-       {ms_between("trace_ts", "start_ts")} AS arrival_time_ms,
-       seq - 1 AS round_index,
+       arrival_ms AS arrival_time_ms,
+       round_index,
        prefix AS prefix_length,
        append AS input_length,
        output AS output_length,
-       CASE WHEN wait_ms < 0 THEN 0.0 ELSE wait_ms END AS wait_after_ms,
+       wait_after_ms,
        is_user AS is_user_initiated,
        provider,
        model
-FROM gaps
-ORDER BY session_ts ASC NULLS LAST, session_id, seq
+FROM ({WORKLOAD_SQL})
+ORDER BY {SESSION_ORDER}, seq
 """
 
 

@@ -423,6 +423,50 @@ def export_replay_csv_command(
     show.export_report(console, report, output)
 
 
+@export_app.command("mooncake")
+def export_mooncake_command(
+    db: DbOption = None,
+    input_path: InputOption = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write.")] = Path(
+        "mooncake.jsonl"
+    ),
+    block_size: Annotated[
+        int, typer.Option("--block-size", min=1, help="Tokens per KV-cache block.")
+    ] = 512,
+) -> None:
+    """The Mooncake trace for KV-cache simulators (JSONL: arrival, lengths, block hash_ids)."""
+    from tracelab.export.mooncake import export_mooncake
+
+    con = _open_trace(db, input_path, None, quiet=False)
+    with show.spinner(f"Writing {output}"):
+        report = export_mooncake(con, output, block_size=block_size)
+    show.mooncake_report(console, report, output)
+
+
+@export_app.command("vllm-multiturn")
+def export_vllm_multiturn_command(
+    db: DbOption = None,
+    input_path: InputOption = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="JSON file to write.")] = Path(
+        "conversations.json"
+    ),
+    max_sessions: Annotated[
+        int | None,
+        typer.Option("--max-sessions", min=0, help="Keep the first N sessions by arrival."),
+    ] = None,
+    min_steps: Annotated[
+        int, typer.Option("--min-steps", min=1, help="Keep sessions with at least K steps.")
+    ] = 1,
+) -> None:
+    """Conversations for vLLM's multi-turn benchmark (filler text of each turn's length)."""
+    from tracelab.export.vllm_multiturn import export_vllm_multiturn
+
+    con = _open_trace(db, input_path, None, quiet=False)
+    with show.spinner(f"Writing {output}"):
+        report = export_vllm_multiturn(con, output, max_sessions=max_sessions, min_steps=min_steps)
+    show.vllm_multiturn_report(console, report, output)
+
+
 # --- synth / demo -------------------------------------------------------------------------
 
 

@@ -392,3 +392,50 @@ def export_report(console: Console, report: Any, output: Path) -> None:
         "first step; wait_after_ms is empty for a session's last step)",
         soft_wrap=True,
     )
+
+
+def mooncake_report(console: Console, report: Any, output: Path) -> None:
+    """The requests written, the blocks and their reuse, and any untimed sessions left out."""
+    console.print(
+        f"Wrote [bold]{escape(str(output))}[/]: {report.rows:,} requests of "
+        f"{report.sessions:,} sessions in {report.seconds:.2f} s",
+        soft_wrap=True,
+    )
+    reused = report.reused_share
+    reuse = f", {reused:.1%} of them reused within their session" if reused is not None else ""
+    console.print(
+        f"hash_ids: {report.blocks:,} blocks of {report.block_size:,} tokens, "
+        f"{report.distinct_blocks:,} distinct ids{reuse} (a step shares the full blocks of its "
+        "cached prefix with the session's previous step)",
+        soft_wrap=True,
+    )
+    if report.skipped_steps:
+        console.print(
+            f"[yellow]note:[/] left out {report.skipped_steps:,} steps of "
+            f"{report.skipped_sessions:,} sessions without any timestamp",
+            soft_wrap=True,
+        )
+
+
+def vllm_multiturn_report(console: Console, report: Any, output: Path) -> None:
+    """The conversations written, their synthesized tokens, and what the filters left out."""
+    console.print(
+        f"Wrote [bold]{escape(str(output))}[/]: {report.conversations:,} conversations, "
+        f"{report.turns:,} user+assistant turns ({human_bytes(report.bytes)}) "
+        f"in {report.seconds:.2f} s",
+        soft_wrap=True,
+    )
+    console.print(
+        f"filler content: {human_count(report.user_tokens)} user + "
+        f"{human_count(report.assistant_tokens)} assistant tokens "
+        "(delays_ms per conversation: the wait before each user turn)",
+        soft_wrap=True,
+    )
+    if report.skipped_sessions:
+        kept = [f"≥ {report.min_steps:,} steps"]
+        if report.max_sessions is not None:
+            kept.append(f"the first {report.max_sessions:,} by arrival")
+        console.print(
+            f"left out {report.skipped_sessions:,} sessions (kept: {', '.join(kept)})",
+            soft_wrap=True,
+        )

@@ -42,7 +42,8 @@ The mapping (sanitized traces hold no text, so content is synthesized to the rig
 
 `min_steps` keeps sessions with at least that many steps; `max_sessions` keeps the first N of
 those by arrival. The file is written session by session into a temp file renamed into place
-(`tracelab.io.atomic_path`): memory holds one conversation at a time, whatever the trace size.
+(`tracelab.io.atomic_path`), message by message: memory holds one message at a time, whatever
+the trace size.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import duckdb
 import orjson
@@ -118,32 +119,54 @@ def filler(tokens: int, tag: str = "") -> str:
     return tag + FILLER * (rest // len(FILLER)) + FILLER[: rest % len(FILLER)]
 
 
-def _conversations(
-    rows: Iterator[tuple],
-) -> Iterator[tuple[dict[str, Any], int, int]]:
-    """Group consecutive step rows (ordered by session, then step) into conversations; yield
-    each with its user and assistant token totals (the sizes synthesized, at least
-    `MIN_TOKENS` a message)."""
-    current: dict[str, Any] | None = None
-    user_total = assistant_total = 0
-    for session, user_tokens, assistant_tokens, wait_before, arrival in rows:
-        if current is None or current["id"] != session:
+@dataclass
+class _Totals:
+    conversations: int = 0
+    turns: int = 0
+    user_tokens: int = 0
+    assistant_tokens: int = 0
+
+
+def _write_conversations(fh: BinaryIO, rows: Iterator[tuple]) -> _Totals:
+    """Write the JSON list of conversations from step rows ordered by session, then step.
+
+    Written message by message (the JSON spelled around orjson-encoded values), so memory
+    holds one message, not one conversation: a session can have thousands of steps. Token
+    totals are the sizes synthesized (at least `MIN_TOKENS` a message).
+    """
+    dumps = orjson.dumps
+    totals = _Totals()
+    current: str | None = None
+    arrival: float | None = None
+    delays: list[float | None] = []
+
+    def close() -> None:
+        fh.write(b'],"arrival_ms":' + dumps(arrival) + b',"delays_ms":' + dumps(delays) + b"}")
+
+    fh.write(b"[")
+    for session, user_tokens, assistant_tokens, wait_before, session_arrival in rows:
+        if session != current:
             if current is not None:
-                yield current, user_total, assistant_total
-            current = {"id": session, "messages": [], "arrival_ms": arrival, "delays_ms": []}
-            tag = f"[{session}]"
-            user_total = assistant_total = 0
+                close()
+            fh.write(b",\n" if totals.conversations else b"\n")
+            fh.write(b'{"id":' + dumps(session) + b',"messages":[')
+            current, arrival, delays = session, session_arrival, []
+            totals.conversations += 1
+            user = filler(user_tokens, f"[{session}]")
         else:
-            tag = ""
-        user = filler(user_tokens, tag)
-        answer = filler(assistant_tokens)
-        current["messages"].append({"role": "user", "content": user})
-        current["messages"].append({"role": "assistant", "content": answer})
-        current["delays_ms"].append(wait_before)
-        user_total += max(user_tokens, MIN_TOKENS)
-        assistant_total += max(assistant_tokens, MIN_TOKENS)
+            fh.write(b",")
+            user = filler(user_tokens)
+        fh.write(dumps({"role": "user", "content": user}))
+        fh.write(b",")
+        fh.write(dumps({"role": "assistant", "content": filler(assistant_tokens)}))
+        delays.append(wait_before)
+        totals.turns += 1
+        totals.user_tokens += max(user_tokens, MIN_TOKENS)
+        totals.assistant_tokens += max(assistant_tokens, MIN_TOKENS)
     if current is not None:
-        yield current, user_total, assistant_total
+        close()
+    fh.write(b"\n]\n")
+    return totals
 
 
 def export_vllm_multiturn(
@@ -159,28 +182,19 @@ def export_vllm_multiturn(
     started = time.perf_counter()
     prepare(con)
     output = Path(output)
-    conversations = turns = user_tokens = assistant_tokens = 0
     rows = stream_rows(con, VLLM_SQL, {"min_steps": min_steps, "max_sessions": max_sessions})
     with atomic_path(output) as tmp:
         opener = gzip.open if output.name.endswith(".gz") else open
         with opener(tmp, "wb") as fh:
-            fh.write(b"[")
-            for conversation, user, answer in _conversations(rows):
-                separator = b",\n" if conversations else b"\n"
-                fh.write(separator + orjson.dumps(conversation))
-                conversations += 1
-                turns += len(conversation["delays_ms"])
-                user_tokens += user
-                assistant_tokens += answer
-            fh.write(b"\n]\n")
+            totals = _write_conversations(fh, rows)
     (sessions,) = con.execute(SESSIONS_SQL).fetchone()
     return VllmReport(
-        conversations=conversations,
-        turns=turns,
-        user_tokens=user_tokens,
-        assistant_tokens=assistant_tokens,
+        conversations=totals.conversations,
+        turns=totals.turns,
+        user_tokens=totals.user_tokens,
+        assistant_tokens=totals.assistant_tokens,
         bytes=output.stat().st_size,
-        skipped_sessions=sessions - conversations,
+        skipped_sessions=sessions - totals.conversations,
         min_steps=min_steps,
         max_sessions=max_sessions,
         path=output,

@@ -1,15 +1,17 @@
 """Conversations for vLLM's multi-turn serving benchmark (`benchmarks/multi_turn` in vLLM).
 
-What the benchmark reads (`benchmark_serving_multi_turn.py --input-file FILE.json`, as of
-vLLM's 2025 tree — check your checkout): a JSON list of conversations, each
+What the benchmark reads (`benchmark_serving_multi_turn.py --input-file FILE.json`, as we
+know vLLM's 2025 tree — written from that knowledge, not tested against vLLM here; check your
+checkout): a JSON list of conversations, each
 `{"id": str, "messages": [{"role": "user", "content": str}, {"role": "assistant", ...}, ...]}`
 (the OpenAI-style form its `convert_sharegpt_to_openai.py` writes). Ids must be unique strings;
 messages alternate user/assistant, starting with a user turn. For each user turn the client
 sends the conversation so far plus that turn to the server; the dataset's assistant message
 sets the turn's expected output length (the benchmark tokenizes it unless `--limit-min-tokens`
-/ `--limit-max-tokens` override it). The client checks that a user message has exactly the keys
-`role` and `content`, so nothing extra may go on a message; extra keys on the CONVERSATION are
-not read (only `id` and `messages` are), and that is where the timing fields below live.
+/ `--limit-max-tokens` override it). The client asserts that the user message it sends has
+exactly the keys `role` and `content`, so nothing extra may go on a message; keys on the
+CONVERSATION other than `id` and `messages` are not read, and that is where the timing fields
+below live (rather than a `delay_ms` on each message).
 
 The mapping (sanitized traces hold no text, so content is synthesized to the right length):
 

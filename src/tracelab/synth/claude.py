@@ -3,9 +3,11 @@
 Written the way Claude Code writes them, so the real parser is exercised, not a friendly
 subset: one API response split over several `assistant` lines sharing `message.id` (sometimes
 with growing usage), tool results as later `user` records, bookkeeping records in between,
-subagent files under `<session>/subagents/`, `<synthetic>` messages, interrupted tool calls
-and, rarely, a `.claude.back` copy of a session. The counts in `SessionOutput` are what a
-correct collector must find: one step per real `message.id`, one tool call per `tool_use`.
+subagent files under `<session>/subagents/`, `<synthetic>` messages, interrupted tool calls,
+compaction boundaries and, rarely, a `.claude.back` copy of a session. The counts in
+`SessionOutput` are what a correct collector must find: one step per real `message.id`, one
+tool call per `tool_use`. Every number (loop lengths, tokens, latencies, waits) is drawn from
+the profile by `tracelab.synth.workload`.
 """
 
 from __future__ import annotations
@@ -16,14 +18,7 @@ from typing import Any
 
 import orjson
 
-from tracelab.synth.claude_tools import (
-    ABSENT,
-    LATENCY,
-    TOOL_NAMES,
-    TOOL_WEIGHTS,
-    tool_input,
-    tool_result,
-)
+from tracelab.synth.claude_tools import ABSENT, REPORTS_DURATION, tool_input, tool_result
 from tracelab.synth.common import (
     SessionOutput,
     filler,
@@ -31,56 +26,16 @@ from tracelab.synth.common import (
     iso,
     project_dir,
     project_path,
-    sized,
     user_text,
     uuid4_like,
 )
+from tracelab.synth.profile import SUBAGENT_TOOLS, Model, ProviderProfile
+from tracelab.synth.workload import Context, Sampler, lognormal
 
-MODELS = ("claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5")
-MODEL_WEIGHTS = (5, 4, 1)
-SUBAGENT_MODELS = ("claude-sonnet-4-6", "claude-haiku-4-5")
 VERSIONS = ("2.1.157", "2.1.142", "2.0.76")
-CACHE_TTL_MS = 5 * 60 * 1000
-CONTEXT_LIMIT = 170_000
-
-P_SUBAGENT = 0.015  # a tool call of the main session is an Agent call
-P_INTERRUPT = 0.12  # the session ends on a tool call whose result never arrives
-P_SYNTHETIC = 0.15  # a `<synthetic>` assistant message between two requests
-P_BACKUP = 0.05  # a `.claude.back` copy of the session file
-P_GROWING = 0.3  # earlier lines of a response carry a smaller, unfinished usage
+_NO_SUBAGENT = frozenset(SUBAGENT_TOOLS)
 
 _dumps = orjson.dumps
-
-
-class _Tokens:
-    """Prompt-cache model: each call reads what the previous one cached and creates the rest."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        system = rng.randint(12_000, 30_000)
-        warm = rng.random() < 0.8  # system prompt + tools usually cached from an earlier session
-        self.cached = system if warm else 0
-        self.pending = 0 if warm else system
-
-    @property
-    def size(self) -> int:
-        return self.cached + self.pending
-
-    def call(self, append: int, uncached: int, miss: bool) -> tuple[int, int, int]:
-        """(input_tokens, cache_creation_input_tokens, cache_read_input_tokens) of one call."""
-        if miss:
-            read, create = 0, self.cached + self.pending + append
-        else:
-            read, create = self.cached, self.pending + append
-        self.cached = read + create
-        self.pending = uncached
-        return uncached, create, read
-
-    def add_output(self, out: int) -> None:
-        self.pending += out
-
-    def compact(self) -> None:
-        self.cached, self.pending = 0, self.rng.randint(15_000, 40_000)
 
 
 def _usage(inp: int, create: int, read: int, out: int) -> dict[str, Any]:
@@ -108,7 +63,12 @@ class _Call:
 
 
 class _File:
-    """Records of one session file (main session or a subagent) and the steps it holds."""
+    """Records of one session file (main session or a subagent) and the steps it holds.
+
+    Records are spliced from JSON pieces (the constant tail of a file is serialized once):
+    the bytes are what `orjson.dumps` of the merged record would give, at a fraction of the
+    cost of building and serializing the whole dict for every line.
+    """
 
     def __init__(
         self, rng: random.Random, session_id: str, cwd: str, version: str, agent_id: str | None
@@ -118,7 +78,6 @@ class _File:
         self.lines: list[bytes] = []
         self.parent: str | None = None
         self.sidechain = agent_id is not None
-        self.agent = {"agentId": agent_id} if agent_id else {}
         self.tail = {
             "userType": "external",
             "entrypoint": "cli",
@@ -127,6 +86,10 @@ class _File:
             "version": version,
             "gitBranch": "main",
         }
+        side = b"true" if self.sidechain else b"false"
+        agent = b',"agentId":' + _dumps(agent_id) if agent_id else b""
+        self._head = b',"isSidechain":' + side + agent + b","
+        self._tail = b"," + _dumps(self.tail)[1:]
         self.steps = 0
         self.tool_calls = 0
 
@@ -137,16 +100,28 @@ class _File:
         """A bookkeeping record (no place in the parentUuid chain)."""
         self.lines.append(_dumps(record))
 
-    def conv(self, ms: int, head: dict[str, Any], tail: dict[str, Any] | None = None) -> str:
-        """A conversation record chained to the previous one; returns its uuid."""
+    def conv(self, ms: int, head: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
+        """A conversation record chained to the previous one; returns its uuid.
+
+        The record is {parentUuid, isSidechain, [agentId], **head, uuid, timestamp, **extra,
+        **tail}."""
         uid = uuid4_like(self.rng)
-        record = {"parentUuid": self.parent, "isSidechain": self.sidechain, **self.agent, **head}
-        record["uuid"] = uid
-        record["timestamp"] = iso(ms)
-        if tail:
-            record.update(tail)
-        record.update(self.tail)
-        self.lines.append(_dumps(record))
+        parent = b"null" if self.parent is None else b'"' + self.parent.encode() + b'"'
+        parts = [
+            b'{"parentUuid":',
+            parent,
+            self._head,
+            _dumps(head)[1:-1],
+            b',"uuid":"',
+            uid.encode(),
+            b'","timestamp":"',
+            iso(ms).encode(),
+            b'"',
+        ]
+        if extra:
+            parts.append(b"," + _dumps(extra)[1:-1])
+        parts.append(self._tail)
+        self.lines.append(b"".join(parts))
         self.parent = uid
         return uid
 
@@ -156,31 +131,37 @@ class _Session:
 
     def __init__(
         self,
-        rng: random.Random,
+        s: Sampler,
         out: SessionOutput,
         file: _File,
         cwd: str,
         rel_dir: str,
-        model: str,
+        model: Model,
         depth: int,
     ) -> None:
-        self.rng = rng
+        self.s = s
+        self.rng = s.rng
         self.out = out
         self.file = file
         self.cwd = cwd
         self.rel_dir = rel_dir
-        self.model = model
+        self.model = model.name
         self.depth = depth
-        self.tok = _Tokens(rng)
-        self.last_call_ms: int | None = None
-        self.title = filler(rng, 40)
+        self.ctx = Context(s, model)
+        self.exclude = _NO_SUBAGENT if depth > 0 else frozenset()
+        self.title = filler(self.rng, 40)
         self.force_agent = False  # make the next tool call of this session an Agent call
 
     # --- one request ------------------------------------------------------------------------
 
-    def request(self, t: int, prompt: str, *, interrupt: bool = False) -> int:
-        """A user prompt and the steps it triggers; returns the time the request ended."""
-        rng, f = self.rng, self.file
+    def request(
+        self, t: int, gap: float, single: bool, *, interrupt: bool = False, prompt: str = ""
+    ) -> int:
+        """A user prompt at `t` (after an idle `gap` ms) and the steps it triggers; returns the
+        time of the request's last output."""
+        s, rng, f = self.s, self.rng, self.file
+        fresh = s.fresh(True)
+        prompt = prompt or user_text(rng, s.chars(fresh))
         prompt_id = uuid4_like(rng)
         main = not f.sidechain
         if main:
@@ -203,42 +184,42 @@ class _Session:
             "message": {"role": "user", "content": prompt},
         }
         f.conv(t, head, {"permissionMode": "default"})
-        if main and rng.random() < 0.3:
+        if main and s.feature("attachment"):
             f.conv(
-                t + 1,
+                t,
                 {
                     "attachment": {"type": "task_reminder", "content": [], "itemCount": 0},
                     "type": "attachment",
                 },
             )
-        append = len(prompt) // 4 + rng.randint(20, 200)
-        uncached = append if rng.random() < 0.3 else rng.randint(1, 6)
-        n_steps = 1 + min(int(rng.expovariate(0.22)), 40)
+        n_loop = s.tool_steps(single)
         if self.force_agent:
-            n_steps = max(n_steps, 2)
-        start = t
-        for i in range(n_steps):
-            final = i == n_steps - 1
-            ends = final and not interrupt
-            n_tools = 0 if ends else rng.choices((1, 2, 3), (75, 18, 7))[0]
-            t, calls = self._step(t, n_tools, append, uncached)
-            uncached = rng.randint(1, 6)
+            n_loop = max(n_loop, 1)
+        start, user = t, True
+        for i in range(n_loop + 1):
+            final = i == n_loop
+            n_tools = 0 if final and not interrupt else s.tools_per_step()
+            t, calls = self._step(t, user, gap, fresh, n_tools)
             if final:
                 break
-            t, append = self._results(t, calls, prompt_id)
+            t, gap, fresh = self._results(t, calls, prompt_id)
+            user = False
         if interrupt:
             return t
         if main:
-            t += rng.randint(50, 400)
-            if rng.random() < 0.5:
+            end = t + 50 + int(rng.random() * 350)
+            if s.feature("stop_hook"):
                 f.conv(
-                    t,
+                    end,
                     {
                         "type": "system",
                         "subtype": "stop_hook_summary",
                         "hookCount": 1,
                         "hookInfos": [
-                            {"command": "<hook command>", "durationMs": rng.randint(40, 400)}
+                            {
+                                "command": "<hook command>",
+                                "durationMs": 40 + int(rng.random() * 360),
+                            }
                         ],
                         "hookErrors": [],
                         "preventedContinuation": False,
@@ -249,12 +230,12 @@ class _Session:
                     {"toolUseID": uuid4_like(rng)},
                 )
             f.conv(
-                t + 2,
+                end + 2,
                 {
                     "type": "system",
                     "subtype": "turn_duration",
-                    "durationMs": t - start,
-                    "messageCount": 2 * n_steps + 1,
+                    "durationMs": end - start,
+                    "messageCount": 2 * n_loop + 3,
                 },
                 {"isMeta": False},
             )
@@ -278,52 +259,53 @@ class _Session:
 
     # --- one step (API call) ----------------------------------------------------------------
 
-    def _step(self, t: int, n_tools: int, append: int, uncached: int) -> tuple[int, list[_Call]]:
+    def _step(
+        self, t: int, user: bool, gap: float, fresh: int, n_tools: int
+    ) -> tuple[int, list[_Call]]:
         """One API response written as one line per content block; returns (end, tool calls)."""
-        rng, f = self.rng, self.file
-        if self.tok.size > CONTEXT_LIMIT:
-            self.tok.compact()
+        s, rng, f = self.s, self.rng, self.file
+        prefix, append, compacted = self.ctx.step(user, gap, fresh)
+        if compacted:
             f.conv(
                 t,
                 {
                     "type": "system",
                     "subtype": "compact_boundary",
                     "content": "Conversation compacted",
-                    "compactMetadata": {"trigger": "auto", "preTokens": CONTEXT_LIMIT},
+                    "compactMetadata": {"trigger": "auto", "preTokens": self.ctx.limit},
                 },
             )
-        gap = t - self.last_call_ms if self.last_call_ms is not None else 0
-        miss = (gap > CACHE_TTL_MS and rng.random() < 0.85) or rng.random() < 0.01
-        inp, create, read = self.tok.call(append, uncached, miss)
-        out = sized(rng, 600 if n_tools == 0 else 220, 1.1, 8, 16_000)
-        self.tok.add_output(out)
+        out = s.output(n_tools == 0)
+        self.ctx.output(out)
+        uncached = min(append, 1 + int(rng.random() * 6))
+        create = append - uncached
 
         blocks: list[dict[str, Any]] = []
-        if rng.random() < 0.7:
-            thought = filler(rng, sized(rng, 300, 1.2, 0, 8000)) if rng.random() < 0.5 else ""
+        if s.feature("thinking"):
+            thought = filler(rng, s.chars(out) // 4) if rng.random() < 0.5 else ""
             blocks.append(
                 {"type": "thinking", "thinking": thought, "signature": f"SigV1_{hex_id(rng, 32)}"}
             )
-        if n_tools == 0 or rng.random() < 0.55:
-            text_chars = min(out * 4, sized(rng, 500 if n_tools else 1500, 1.0, 20, 12_000))
-            blocks.append({"type": "text", "text": filler(rng, text_chars)})
+        if n_tools == 0 or s.feature("text_with_tools"):
+            blocks.append({"type": "text", "text": filler(rng, s.chars(out))})
         for _ in range(n_tools):
-            if self.depth == 0 and (rng.random() < P_SUBAGENT or self.force_agent):
+            if self.force_agent:
                 self.force_agent = False
                 name = "Agent"
+            else:
+                name = s.tool(self.exclude).name
+            if name in _NO_SUBAGENT:
                 tin: dict[str, Any] = {
                     "description": filler(rng, 30),
                     "prompt": user_text(rng, 400),
                     "subagent_type": rng.choice(("general-purpose", "Explore")),
                 }
             else:
-                name = rng.choices(TOOL_NAMES, TOOL_WEIGHTS)[0]
                 tin = tool_input(rng, name, self.cwd)
-            tool_id = f"toolu_01{hex_id(rng, 20)}"
             blocks.append(
                 {
                     "type": "tool_use",
-                    "id": tool_id,
+                    "id": f"toolu_01{hex_id(rng, 20)}",
                     "name": name,
                     "input": tin,
                     "caller": {"type": "direct"},
@@ -332,18 +314,16 @@ class _Session:
 
         msg_id = f"msg_01{hex_id(rng, 22)}"
         stop = "tool_use" if n_tools else "end_turn"
-        growing = len(blocks) > 1 and rng.random() < P_GROWING
-        full = _usage(inp, create, read, out)
-        ms_per_token = rng.uniform(8.0, 25.0)
-        t += sized(rng, 1500, 0.6, 200, 30_000)  # time to first token
+        growing = len(blocks) > 1 and s.feature("growing_usage")
+        full = orjson.Fragment(_dumps(_usage(uncached, create, prefix, out)))
+        ttft, gen = s.generation(out)
+        n = len(blocks)
         calls: list[_Call] = []
         for k, block in enumerate(blocks):
-            last = k == len(blocks) - 1
+            last = k == n - 1
             if growing and not last:
-                usage, stop_k = (
-                    _usage(inp, create, read, max(1, out * (k + 1) // len(blocks))),
-                    None,
-                )
+                partial = _usage(uncached, create, prefix, max(1, out * (k + 1) // n))
+                usage, stop_k = orjson.Fragment(_dumps(partial)), None
             else:
                 usage, stop_k = full, stop
             head = {
@@ -361,32 +341,39 @@ class _Session:
                 "type": "assistant",
             }
             # A block's line is written once it is complete: the last one ends the response.
-            t += int(out * ms_per_token / len(blocks)) + rng.randint(1, 30)
-            uid = f.conv(t, head)
+            ms = t + ttft + (gen - ttft) * (k + 1) // n
+            uid = f.conv(ms, head)
             if block["type"] == "tool_use":
-                calls.append(_Call(block["id"], block["name"], block["input"], t, uid))
-        self.last_call_ms = t
+                calls.append(_Call(block["id"], block["name"], block["input"], ms, uid))
         f.steps += 1
         f.tool_calls += n_tools
-        return t, calls
+        return t + gen, calls
 
     # --- tool results -----------------------------------------------------------------------
 
-    def _results(self, t: int, calls: list[_Call], prompt_id: str) -> tuple[int, int]:
-        """Tool results in completion order; returns (time all are back, tokens they add)."""
-        rng, f = self.rng, self.file
+    def _results(self, t: int, calls: list[_Call], prompt_id: str) -> tuple[int, int, int]:
+        """Tool results in completion order; returns (time all are back, the longest tool
+        latency, the fresh tokens they bring)."""
+        s, rng, f = self.s, self.rng, self.file
+        fresh = s.fresh(False)
+        chars = max(1, s.chars(fresh) // len(calls))
         done: list[tuple[int, int, _Call, Any, Any, Any]] = []
+        longest = 0
         for n, call in enumerate(calls):
-            if call.name == "Agent":
+            if call.name in _NO_SUBAGENT:
                 end, content, tur = self._subagent(call, t)
+                longest = max(longest, end - call.emitted_ms)
                 done.append((end, n, call, content, tur, ABSENT))
                 continue
-            median, sigma = LATENCY[call.name]
-            latency = sized(rng, median, sigma, 1, 600_000)
-            content, tur, is_error = tool_result(rng, call.name, call.input, latency)
-            done.append((t + latency, n, call, content, tur, is_error))
+            tool = s.tool_named(call.name)
+            latency = s.latency_ms(tool)
+            content, tur, is_error = tool_result(
+                rng, call.name, call.input, latency, chars, s.is_error(tool)
+            )
+            wall = latency + s.overhead_ms() if call.name in REPORTS_DURATION else latency
+            longest = max(longest, latency)
+            done.append((call.emitted_ms + wall, n, call, content, tur, is_error))
         done.sort(key=lambda d: (d[0], d[1]))
-        chars = 0
         for ms, _, call, content, tur, is_error in done:
             block: dict[str, Any] = {
                 "tool_use_id": call.id,
@@ -401,9 +388,8 @@ class _Session:
                 "message": {"role": "user", "content": [block]},
             }
             f.conv(ms, head, {"toolUseResult": tur, "sourceToolAssistantUUID": call.record_uuid})
-            chars += len(content) if isinstance(content, str) else len(content[0]["text"])
             t = max(t, ms)
-        if f.lines and not f.sidechain and rng.random() < 0.1:
+        if not f.sidechain and s.feature("snapshot_update"):
             f.meta(
                 {
                     "type": "file-history-snapshot",
@@ -416,43 +402,38 @@ class _Session:
                     "isSnapshotUpdate": True,
                 }
             )
-        return t + rng.randint(5, 60), chars // 4 + rng.randint(30, 300)
+        return t, longest, fresh
 
     def _subagent(self, call: _Call, t: int) -> tuple[int, Any, Any]:
         """Run an Agent call as its own session file; returns (result time, content, result)."""
-        rng = self.rng
+        s, rng = self.s, self.rng
         agent_id = "a" + hex_id(rng, 16)
         sub_file = _File(rng, self.file.session_id, self.cwd, self.file.tail["version"], agent_id)
-        sub = _Session(
-            rng,
-            self.out,
-            sub_file,
-            self.cwd,
-            self.rel_dir,
-            rng.choice(SUBAGENT_MODELS),
-            self.depth + 1,
+        sub = _Session(s, self.out, sub_file, self.cwd, self.rel_dir, s.model(), self.depth + 1)
+        end = sub.request(
+            call.emitted_ms + 50 + int(rng.random() * 350), 0, True, prompt=call.input["prompt"]
         )
-        end = sub.request(t + rng.randint(50, 400), call.input["prompt"])
         rel = f"{self.rel_dir}/{self.file.session_id}/subagents/agent-{agent_id}.jsonl"
         self.out.files.append((rel, sub_file.data()))
         self.out.sessions += 1
         self.out.steps += sub_file.steps
         self.out.tool_calls += sub_file.tool_calls
-        text = filler(rng, sized(rng, 1200, 0.8, 50, 8000))
+        text = filler(rng, lognormal(rng, 1200, 0.8, 50, 4000))
+        end += 10 + int(rng.random() * 70)
         tur = {
             "status": "completed",
             "prompt": call.input["prompt"],
             "agentId": agent_id,
             "content": [{"type": "text", "text": text}],
             "totalDurationMs": end - call.emitted_ms,
-            "totalTokens": sub.tok.size,
+            "totalTokens": sub.ctx.size,
             "totalToolUseCount": sub_file.tool_calls,
         }
-        return end + rng.randint(10, 80), [{"type": "text", "text": text}], tur
+        return end, [{"type": "text", "text": text}], tur
 
     # --- extras -----------------------------------------------------------------------------
 
-    def synthetic_message(self, t: int) -> int:
+    def synthetic_message(self, t: int) -> None:
         """A `<synthetic>` assistant message (CLI-made, not an API call: never a step)."""
         rng, f = self.rng, self.file
         head = {
@@ -473,43 +454,50 @@ class _Session:
             "stop_details": None,
             "usage": _usage(0, 0, 0, 0),
         }
-        f.conv(t + rng.randint(1, 20), {"message": message, "type": "assistant"})
-        return t + 50
+        f.conv(t + 1, {"message": message, "type": "assistant"})
 
 
 def write_session(
-    rng: random.Random, start_ms: int, project: str, force: frozenset[str] = frozenset()
+    rng: random.Random,
+    start_ms: int,
+    project: str,
+    profile: ProviderProfile,
+    force: frozenset[str] = frozenset(),
 ) -> SessionOutput:
     """One Claude Code session (and its subagents / backup copy) starting at `start_ms`.
 
     `force` guarantees rare features so small homes still contain every trap: "subagent",
     "synthetic", "interrupt", "backup".
     """
+    s = Sampler(profile, rng)
     cwd = project_path(project)
     pdir = project_dir(cwd)
     rel_dir = f".claude/projects/{pdir}"
     session_id = uuid4_like(rng)
     version = rng.choice(VERSIONS)
-    model = rng.choices(MODELS, MODEL_WEIGHTS)[0]
     out = SessionOutput(sessions=1)
     file = _File(rng, session_id, cwd, version, None)
     file.meta({"type": "mode", "mode": "normal", "sessionId": session_id})
     file.meta({"type": "permission-mode", "permissionMode": "default", "sessionId": session_id})
-    session = _Session(rng, out, file, cwd, rel_dir, model, 0)
+    session = _Session(s, out, file, cwd, rel_dir, s.model(), 0)
     session.force_agent = "subagent" in force
 
-    n_requests = 1 + min(int(rng.expovariate(0.45)), 12)
-    interrupt = rng.random() < P_INTERRUPT or "interrupt" in force
-    synthetic_at = rng.randrange(n_requests) if rng.random() < P_SYNTHETIC else -1
+    n_requests = s.requests()
+    interrupt = s.feature("interrupt") or "interrupt" in force
+    synthetic_at = int(rng.random() * n_requests) if s.feature("synthetic") else -1
     if "synthetic" in force:
         synthetic_at, interrupt = 0, "interrupt" in force
-    t = start_ms
+        n_requests = max(n_requests, 2)
+    t, gap = start_ms, 0
     for r in range(n_requests):
         last = r == n_requests - 1
-        t = session.request(t, user_text(rng), interrupt=last and interrupt)
-        if r == synthetic_at and not (last and interrupt):
-            t = session.synthetic_message(t + rng.randint(1_000, 30_000))
-        t += sized(rng, 60_000, 2.0, 2_000, 6 * 3600_000)  # human gap: seconds to hours
+        if r:
+            gap = s.human_wait_ms()
+            if r - 1 == synthetic_at:
+                # The user stops a response and types the next prompt later.
+                session.synthetic_message(t + min(gap // 2, 1_000 + int(rng.random() * 4_000)))
+            t += gap
+        t = session.request(t, gap, n_requests == 1, interrupt=last and interrupt)
     if interrupt:
         file.meta(
             {
@@ -522,7 +510,7 @@ def write_session(
 
     data = file.data()
     out.files.append((f"{rel_dir}/{session_id}.jsonl", data))
-    if rng.random() < P_BACKUP or "backup" in force:
+    if s.feature("backup") or "backup" in force:
         # Same bytes under the backup store: same session key and message ids → pure duplicates.
         out.files.append((f".claude.back/projects/{pdir}/{session_id}.jsonl", data))
     out.steps += file.steps

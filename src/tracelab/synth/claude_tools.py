@@ -10,23 +10,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tracelab.synth.common import filler, hex_id, sized
+from tracelab.synth.common import filler, hex_id
+from tracelab.synth.workload import lognormal
 
-#: (tool name, weight, median latency ms, latency sigma): latencies are log-normal.
-TOOLS: tuple[tuple[str, int, float, float], ...] = (
-    ("Bash", 35, 1500.0, 1.6),
-    ("Read", 25, 40.0, 0.8),
-    ("Edit", 14, 60.0, 0.8),
-    ("Grep", 8, 300.0, 1.0),
-    ("Glob", 4, 150.0, 0.9),
-    ("Write", 5, 50.0, 0.8),
-    ("TodoWrite", 4, 20.0, 0.6),
-    ("WebSearch", 2, 15000.0, 0.6),
-    ("WebFetch", 3, 4000.0, 0.8),
-)
-TOOL_NAMES = tuple(t[0] for t in TOOLS)
-TOOL_WEIGHTS = tuple(t[1] for t in TOOLS)
-LATENCY = {t[0]: (t[2], t[3]) for t in TOOLS}
+#: Tools whose `toolUseResult` carries a runner-reported duration (the internal latency).
+REPORTS_DURATION = frozenset({"Glob", "WebFetch", "WebSearch"})
 _DIRS = ("src", "src/core", "src/api", "tests", "lib", "scripts")
 _EXT = (".py", ".ts", ".rs", ".go", ".md", ".toml")
 _COMMANDS = (
@@ -48,8 +36,8 @@ def _path(rng: random.Random, cwd: str) -> str:
     return f"{cwd}/{rng.choice(_DIRS)}/{word}{rng.choice(_EXT)}"
 
 
-def _body(rng: random.Random, median: float = 700.0) -> str:
-    return filler(rng, sized(rng, median, 1.3, 0, 30_000))
+def _body(rng: random.Random, median: float = 300.0) -> str:
+    return filler(rng, lognormal(rng, median, 1.0, 0, 4_000))
 
 
 def tool_input(rng: random.Random, name: str, cwd: str) -> dict[str, Any]:
@@ -86,17 +74,19 @@ def tool_input(rng: random.Random, name: str, cwd: str) -> dict[str, Any]:
         return {"query": filler(rng, 60)}
     if name == "WebFetch":
         return {"url": f"https://docs.example.org/{hex_id(rng, 8)}", "prompt": filler(rng, 90)}
-    raise ValueError(name)
+    return {"input": filler(rng, 60)}  # any other tool of the profile
 
 
 def tool_result(
-    rng: random.Random, name: str, inp: dict[str, Any], latency_ms: int
+    rng: random.Random, name: str, inp: dict[str, Any], latency_ms: int, chars: int, error: bool
 ) -> tuple[Any, Any, Any]:
-    """(`tool_result.content`, `toolUseResult`, `is_error` or ABSENT) for a finished call."""
-    internal = max(0, latency_ms - rng.randint(2, 40))
+    """(`tool_result.content`, `toolUseResult`, `is_error` or ABSENT) for a finished call that
+    took `latency_ms` (the runner-reported duration, for the tools that report one), wrote about
+    `chars` characters and failed if `error`."""
+    internal = latency_ms
     if name == "Bash":
-        out = _body(rng)
-        if rng.random() < 0.08:
+        out = filler(rng, chars)
+        if error:
             text = f"Exit code 1\n{out}"
             return text, f"Error: {text}", True
         tur = {
@@ -107,8 +97,11 @@ def tool_result(
             "noOutputExpected": False,
         }
         return out, tur, False
+    if error:
+        msg = "File does not exist." if name == "Read" else "String to replace not found in file."
+        return f"<tool_use_error>{msg}</tool_use_error>", f"Error: {msg}", True
     if name == "Read":
-        text = _body(rng, 1500)
+        text = filler(rng, chars)
         lines = text.split("\n")
         numbered = "\n".join(f"{i:>6}\t{line}" for i, line in enumerate(lines, 1))
         file = {
@@ -121,14 +114,11 @@ def tool_result(
         return numbered, {"type": "text", "file": file}, ABSENT
     if name == "Edit":
         path = inp["file_path"]
-        if rng.random() < 0.06:
-            msg = "String to replace not found in file."
-            return f"<tool_use_error>{msg}</tool_use_error>", f"Error: {msg}", True
         tur = {
             "filePath": path,
             "oldString": inp["old_string"],
             "newString": inp["new_string"],
-            "originalFile": _body(rng, 1500),
+            "originalFile": filler(rng, chars),
             "structuredPatch": [
                 {
                     "oldStart": 10,
@@ -154,7 +144,7 @@ def tool_result(
         }
         return f"File created successfully at: {path}", tur, ABSENT
     if name == "Grep":
-        text = _body(rng, 700)
+        text = filler(rng, chars)
         names = [f"src/{hex_id(rng, 6)}.py" for _ in range(rng.randint(1, 5))]
         tur = {
             "mode": "content",
@@ -179,7 +169,7 @@ def tool_result(
         )
         return msg, {"oldTodos": [], "newTodos": inp["todos"]}, ABSENT
     if name == "WebSearch":
-        text = _body(rng, 3000)
+        text = filler(rng, chars)
         links = [
             {"title": filler(rng, 50), "url": f"https://example.org/{hex_id(rng, 10)}"}
             for _ in range(rng.randint(3, 10))
@@ -196,7 +186,7 @@ def tool_result(
         }
         return f'Web search results for query: "{inp["query"]}"\n\n{text}', tur, ABSENT
     if name == "WebFetch":
-        text = _body(rng, 1200)
+        text = filler(rng, chars)
         tur = {
             "bytes": len(text) * 3,
             "code": 200,
@@ -208,4 +198,5 @@ def tool_result(
         # Results are sometimes a list of text blocks rather than a plain string.
         content: Any = [{"type": "text", "text": text}] if rng.random() < 0.5 else text
         return content, tur, ABSENT
-    raise ValueError(name)
+    text = filler(rng, chars)  # any other tool of the profile
+    return text, {"result": text}, ABSENT

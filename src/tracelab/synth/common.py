@@ -8,7 +8,6 @@ import, because generating text character by character would dominate the run ti
 from __future__ import annotations
 
 import base64
-import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -79,31 +78,37 @@ B64_CORPUS = base64.b64encode(random.Random(0xB64).randbytes(1 << 18)).decode()
 def filler(rng: random.Random, n: int, corpus: str = CORPUS) -> str:
     """`n` characters of plausible text (a slice of the corpus at a random offset)."""
     n = max(0, min(n, len(corpus) - 1))
-    start = rng.randrange(len(corpus) - n)
+    start = int(rng.random() * (len(corpus) - n))
     return corpus[start : start + n]
 
 
-def sized(rng: random.Random, median: float, sigma: float, lo: int, hi: int) -> int:
-    """A log-normal integer clamped to [lo, hi]: sizes and durations are heavy-tailed."""
-    value = rng.lognormvariate(math.log(median), sigma)
-    return int(min(hi, max(lo, value)))
+@lru_cache(maxsize=4096)
+def _iso_day(day: int) -> str:
+    return time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
 
 
-@lru_cache(maxsize=8192)
-def _iso_second(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+_last_second = [-1, ""]
 
 
 def iso(ms: int) -> str:
     """ISO-8601 UTC with milliseconds and `Z`, as both agents write timestamps."""
     seconds, rest = divmod(ms, 1000)
-    return f"{_iso_second(seconds)}.{rest:03d}Z"
+    last = _last_second
+    if seconds != last[0]:  # consecutive records often share their second
+        day, second = divmod(seconds, 86_400)
+        hour, second = divmod(second, 3_600)
+        minute, second = divmod(second, 60)
+        last[0], last[1] = seconds, f"{_iso_day(day)}{hour:02d}:{minute:02d}:{second:02d}."
+    return f"{last[1]}{rest:03d}Z"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def uuid4_like(rng: random.Random) -> str:
     """A version-4-shaped UUID drawn from the RNG (deterministic, unlike uuid.uuid4)."""
     h = f"{rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def uuid7_like(rng: random.Random, ms: int) -> str:
@@ -116,11 +121,13 @@ def hex_id(rng: random.Random, digits: int) -> str:
     return f"{rng.getrandbits(4 * digits):0{digits}x}"
 
 
-_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_ALNUM = str.maketrans({"-": "x", "_": "Q", "=": ""})
 
 
 def alnum_id(rng: random.Random, length: int) -> str:
-    return "".join(rng.choices(_ALNUM, k=length))
+    """`length` letters and digits (base64 of random bytes, its two symbols replaced)."""
+    raw = base64.urlsafe_b64encode(rng.randbytes((length * 3 + 3) // 4)).decode()
+    return raw.translate(_ALNUM)[:length]
 
 
 def project_path(name: str) -> str:
@@ -132,9 +139,10 @@ def project_dir(cwd: str) -> str:
     return cwd.replace("/", "-")
 
 
-def user_text(rng: random.Random, median: int = 160) -> str:
-    """A user prompt; always marked so nobody mistakes it for a real person's words."""
-    return "[synthetic] " + filler(rng, sized(rng, median, 0.9, 12, 4000))
+def user_text(rng: random.Random, chars: int = 160) -> str:
+    """A user prompt of about `chars` characters; always marked so nobody mistakes it for a
+    real person's words."""
+    return "[synthetic] " + filler(rng, chars)
 
 
 @dataclass

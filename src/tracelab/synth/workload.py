@@ -1,0 +1,228 @@
+"""The workload model both raw-log writers share: every number a session draws from its profile.
+
+`Sampler` turns one provider's profile and a session's RNG into the draws a writer needs
+(requests, loop lengths, tool calls and their latencies, token counts, generation times, human
+waits). `Context` is the session's context window and prompt cache, step by step:
+
+- the first step's input `C_0` and prefix come from `first_context` / `first_prefix`;
+- every later step adds what the previous step wrote (its output) and what is new (the user's
+  message or the tool results: `user_fresh` / `tool_fresh`): `C_i = C_{i−1} + O_{i−1} + fresh`;
+- on a cache hit the prefix is the previous step's whole prompt (`C_{i−1}`) — plus its output
+  for models that cache the output (`output_resend` false); a model that re-sends its output
+  appends it again. A miss (probability by the step's idle gap and kind) keeps only a
+  `miss_prefix` (e.g. the cached system prompt);
+- near the model's context limit (`tool_threshold` / `user_threshold` × limit, checked at tool-
+  and user-initiated steps) the context is compacted to `summary_tokens`;
+- with `user_reduction.probability` a user-initiated step drops earlier context (`tokens`), as
+  Codex drops a finished turn's reasoning; the cache then serves only up to the previous turn.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from tracelab.synth.profile import Dist, Model, ProviderProfile, Tool
+
+#: A step's fresh text is written at this many characters per token, up to `TEXT_CAP`
+#: characters: the token counts are the workload; the text only has to look plausible.
+CHARS_PER_TOKEN = 4
+TEXT_CAP = 400
+
+
+_QUICK = Dist((0.0, 1.0), (20.0, 200.0))
+
+
+class Sampler:
+    """One provider's profile drawn with one session's RNG."""
+
+    def __init__(self, profile: ProviderProfile, rng: random.Random) -> None:
+        self.p = profile
+        self.rng = rng
+        self.r = rng.random
+        tools = profile.tools
+        total = sum(t.share for t in tools)
+        acc, cum = 0.0, []
+        for t in tools:
+            acc += t.share / total
+            cum.append(acc)
+        cum[-1] = 1.0
+        self.tools = tools
+        self.tool_cum = cum
+        self.by_name = {t.name: t for t in tools}
+        total = sum(m.share for m in profile.models)
+        acc, mcum = 0.0, []
+        for m in profile.models:
+            acc += m.share / total
+            mcum.append(acc)
+        mcum[-1] = 1.0
+        self.model_cum = mcum
+
+    # --- structure ------------------------------------------------------------------------
+
+    def model(self) -> Model:
+        return self.p.models[_index(self.model_cum, self.r())]
+
+    def requests(self) -> int:
+        return max(1, int(self.p.requests_per_session.sample(self.r())))
+
+    def tool_steps(self, single: bool) -> int:
+        d = self.p.tool_steps_single_request if single else self.p.tool_steps_per_request
+        return max(0, int(d.sample(self.r())))
+
+    def tools_per_step(self) -> int:
+        return max(1, self.p.tools_per_step.sample(self.r()))
+
+    def tool_named(self, name: str) -> Tool:
+        """The profile's tool `name`, or a quick one (a forced subagent call the mix lacks)."""
+        tool = self.by_name.get(name)
+        return tool if tool is not None else Tool(name, 0.0, _QUICK, 0.0)
+
+    def tool(self, exclude: frozenset[str] = frozenset()) -> Tool:
+        """A tool drawn from the mix; names in `exclude` are drawn again (a subagent cannot
+        start another subagent, …)."""
+        for _ in range(8):
+            tool = self.tools[_index(self.tool_cum, self.r())]
+            if tool.name not in exclude:
+                return tool
+        return next(t for t in self.tools if t.name not in exclude)
+
+    # --- numbers --------------------------------------------------------------------------
+
+    def latency_ms(self, tool: Tool) -> int:
+        d = tool.latency_ms
+        return max(1, round(d.sample(self.r()))) if d is not None else 1
+
+    def overhead_ms(self) -> int:
+        return max(0, round(self.p.tool_overhead_ms.sample(self.r())))
+
+    def is_error(self, tool: Tool) -> bool:
+        return self.r() < tool.error_rate
+
+    def fresh(self, user: bool) -> int:
+        d = self.p.user_fresh if user else self.p.tool_fresh
+        return max(1, int(d.sample(self.r())))
+
+    def output(self, final: bool) -> int:
+        d = self.p.output_final_step if final else self.p.output_tool_step
+        return max(1, int(d.sample(self.r())))
+
+    def reasoning(self, output: int) -> int:
+        d = self.p.reasoning_share
+        if d is None:
+            return 0
+        return min(output, int(output * d.sample(self.r())))
+
+    def generation(self, output: int) -> tuple[int, int]:
+        """(time to first token, whole generation time) of a step writing `output` tokens."""
+        ttft = max(1, round(self.p.ttft_ms.sample(self.r())))
+        return ttft, ttft + round(output * self.p.ms_per_token.sample(self.r()))
+
+    def ms_per_token(self) -> float:
+        return self.p.ms_per_token.sample(self.r())
+
+    def human_wait_ms(self) -> int:
+        return max(1, round(self.p.human_wait_ms.sample(self.r())))
+
+    def chars(self, tokens: int) -> int:
+        """Characters of filler text standing for `tokens` tokens."""
+        return min(TEXT_CAP, tokens * CHARS_PER_TOKEN)
+
+    def feature(self, name: str) -> bool:
+        return self.r() < self.p.features[name]
+
+
+def _index(cumulative: list[float], u: float) -> int:
+    lo, hi = 0, len(cumulative) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cumulative[mid] <= u:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+class Context:
+    """A session's context window and prompt cache (see the module docstring)."""
+
+    __slots__ = (
+        "first",
+        "limit",
+        "p",
+        "prev_c",
+        "prev_o",
+        "r",
+        "resend",
+        "round",
+        "turn_c",
+    )
+
+    def __init__(self, sampler: Sampler, model: Model) -> None:
+        self.p = sampler.p
+        self.r = sampler.r
+        self.limit = model.context_limit
+        self.resend = model.output_resend
+        self.round = self.p.prefix_round
+        self.prev_c = 0  # C of the previous step
+        self.prev_o = 0  # its output tokens
+        self.turn_c = 0  # C of the current request's user-initiated step
+        self.first = True
+
+    def fork(self, sampler: Sampler, model: Model) -> Context:
+        """A copy continuing from this context (a subagent forked from its parent)."""
+        other = Context(sampler, model)
+        other.prev_c, other.prev_o, other.turn_c = self.prev_c, self.prev_o, self.turn_c
+        other.first = self.first
+        return other
+
+    @property
+    def size(self) -> int:
+        return self.prev_c + self.prev_o
+
+    def _draw(self, d: Dist) -> int:
+        return max(0, int(d.sample(self.r())))
+
+    def step(self, user: bool, gap_ms: float, fresh: int) -> tuple[int, int, bool]:
+        """(prefix, append, compacted) of the next call: `user` tells whether it is
+        user-initiated, `gap_ms` is its idle gap, `fresh` the new tokens it brings."""
+        p = self.p
+        compacted = False
+        if self.first:
+            self.first = False
+            c = max(1, self._draw(p.first_context), fresh)
+            prefix = min(self._draw(p.first_prefix), c)
+        else:
+            base = self.prev_c + self.prev_o
+            threshold = p.compaction_user_threshold if user else p.compaction_tool_threshold
+            if base >= threshold * self.limit:
+                compacted = True
+                c = self._draw(p.compaction_summary) + fresh
+                prefix = min(self._draw(p.miss_prefix), c)
+            elif user and p.user_reduction_probability and self.r() < p.user_reduction_probability:
+                c = max(1, self.prev_c - max(1, self._draw(p.user_reduction_tokens)))
+                if self.r() < p.miss.of(True, gap_ms):
+                    prefix = min(self._draw(p.miss_prefix), c)
+                else:
+                    prefix = min(self.turn_c, c)
+            else:
+                c = base + fresh
+                if self.r() < p.miss.of(user, gap_ms):
+                    prefix = min(self._draw(p.miss_prefix), c)
+                else:
+                    prefix = self.prev_c if self.resend else base
+        if self.round > 1:
+            prefix -= prefix % self.round
+        self.prev_c = c
+        self.prev_o = 0
+        if user:
+            self.turn_c = c
+        return prefix, c - prefix, compacted
+
+    def output(self, tokens: int) -> None:
+        self.prev_o = tokens
+
+
+def lognormal(rng: random.Random, median: float, sigma: float, lo: int, hi: int) -> int:
+    """A log-normal integer clamped to [lo, hi] (sizes of incidental text)."""
+    return int(min(hi, max(lo, math.exp(math.log(median) + sigma * rng.gauss()))))

@@ -25,7 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 FIXTURES = REPO.parent / "shared" / "fixtures"
 SHOWN_ROOT = "/home/me/TraceLab"
-BLOCK = re.compile(r"```\n(.*?)```\n", re.S)
 
 
 def _env(scratch: Path) -> dict[str, str]:
@@ -44,13 +43,28 @@ def _run(command: str, cwd: Path, env: dict[str, str], scratch: Path) -> str:
     if command.startswith("tracelab "):  # the checkout's tracelab, wherever the example runs
         command = f"uv run --project {REPO} {command}"
     done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True)
-    out = (done.stdout + done.stderr).rstrip("\n")
-    return out.replace(str(scratch), SHOWN_ROOT)
+    out = (done.stdout + done.stderr).replace(str(scratch), SHOWN_ROOT)
+    return "\n".join(line.rstrip() for line in out.rstrip("\n").split("\n"))
 
 
 def _strip_comment(line: str) -> str:
     """`$ cmd   # note` → `cmd` (the note stays in the README line, not in the command)."""
     return re.sub(r"\s+#\s.*$", "", line[2:]).strip()
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """(first, last) line numbers of the body of every plain ``` block (no language tag)."""
+    lines = text.split("\n")
+    found, start = [], None
+    for i, line in enumerate(lines):
+        if line.startswith("```"):
+            if start is None:
+                start = i + 1 if line == "```" else -1  # -1: a fenced block with a language
+            else:
+                if start >= 0:
+                    found.append((start, i))
+                start = None
+    return found
 
 
 def refresh(text: str, scratch: Path) -> str:
@@ -59,25 +73,26 @@ def refresh(text: str, scratch: Path) -> str:
     workdir = scratch / "tracelab-demo"
     if FIXTURES.is_dir():
         (workdir / "fixtures").symlink_to(FIXTURES)
-    demo_at = text.index("### `tracelab demo`")
-
-    def replace(match: re.Match[str]) -> str:
-        body = match.group(1)
-        lines = body.splitlines()
-        if match.start() > demo_at and lines and lines[0].startswith("───"):
-            return "```\n" + demo + "\n```\n"  # the demo's own block
-        if not lines or not lines[0].startswith("$ "):
-            return match.group(0)
-        out: list[str] = []
-        for line in lines:
-            if line.startswith("$ "):
-                out.append(line)
-                printed = _run(_strip_comment(line), workdir, env, scratch)
-                if printed:
-                    out.append(printed)
-        return "```\n" + "\n".join(out) + "\n```\n"
-
-    return BLOCK.sub(replace, text)
+    lines = text.split("\n")
+    out: list[str] = []
+    done = 0
+    for first, last in _blocks(text):
+        out += lines[done:first]
+        body = lines[first:last]
+        if body and body[0].startswith("─") and "TraceLab demo" in body[0]:
+            out += demo.split("\n")  # the demo's own block
+        elif body and body[0].startswith("$ "):
+            for line in body:
+                if line.startswith("$ "):
+                    out.append(line)
+                    printed = _run(_strip_comment(line), workdir, env, scratch)
+                    if printed:
+                        out += printed.split("\n")
+        else:
+            out += body
+        done = last
+    out += lines[done:]
+    return "\n".join(out)
 
 
 def main() -> None:

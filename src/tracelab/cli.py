@@ -470,26 +470,185 @@ def export_vllm_multiturn_command(
 # --- synth / demo -------------------------------------------------------------------------
 
 
-@app.command()
+synth_app = typer.Typer(
+    help="Generate SYNTHETIC coding-agent workloads (raw Claude Code / Codex logs) from a "
+    "profile; fit a profile to a trace; check a generated trace against a profile's targets.",
+)
+app.add_typer(synth_app, name="synth")
+
+
+@synth_app.callback(invoke_without_command=True)
 def synth(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Fake home to write into.")],
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Fake home to write into.")
+    ] = None,
     sessions: Annotated[int, typer.Option("--sessions", help="Number of sessions.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (deterministic).")] = 0,
     providers: Annotated[
         str, typer.Option("--providers", help="Comma-separated: claude,codex.")
     ] = "claude,codex",
+    profile: Annotated[
+        str, typer.Option("--profile", help="'study' (default) or a profile JSON file.")
+    ] = "study",
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Writer processes (default: one per CPU).")
+    ] = None,
 ) -> None:
-    """Write SYNTHETIC raw Claude Code / Codex session files (a fake home) for tests and demos."""
-    from tracelab.synth import generate_home
+    """Write SYNTHETIC raw Claude Code / Codex session files (a fake home) drawn from a workload
+    profile: `tracelab synth -o DIR --sessions N [--profile study|FILE]`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tracelab.synth import ProfileError, generate_home, load_profile
 
+    if output is None:
+        _fail("missing -o/--output DIR (or a subcommand: fit, check)")
     chosen = tuple(p.strip() for p in providers.split(",") if p.strip())
     unknown = set(chosen) - {"claude", "codex"}
     if unknown or not chosen:
         _fail(f"--providers takes claude and/or codex, not {', '.join(sorted(unknown)) or '∅'}")
     if sessions < 1:
         _fail("--sessions must be at least 1")
-    summary = generate_home(output, sessions=sessions, seed=seed, providers=chosen)
+    try:
+        prof = load_profile(profile)
+        prof.provider_shares(chosen)
+    except ProfileError as exc:
+        _fail(str(exc))
+    try:
+        with show.synth_progress(sessions) as progress:
+            summary = generate_home(
+                output,
+                sessions=sessions,
+                seed=seed,
+                providers=chosen,
+                profile=prof,
+                workers=workers,
+                progress=progress,
+            )
+    except FileExistsError as exc:
+        _fail(str(exc))
     show.synth_report(console, summary)
+
+
+def _synth_trace(path: Path, quiet: bool = False):
+    """A prepared connection to the trace at `path`: a trace file or database, or a (synthetic)
+    home directory, collected into a temporary trace first."""
+    if not path.is_dir():
+        return _open_trace(None, path, None, quiet)
+    import tempfile
+
+    from tracelab.collect import collect as run_collect
+    from tracelab.metrics.steps import prepare
+    from tracelab.sources.discover import home_for
+    from tracelab.tracedb import build_db, open_db
+
+    scratch = Path(tempfile.mkdtemp(prefix="tracelab-synth-"))
+    trace, db = scratch / "trace.parquet", scratch / "trace.duckdb"
+    with show.spinner(f"Collecting {path} and building its database", quiet=quiet):
+        report, _ = run_collect([home_for(path)], trace, cache=False)
+        if not report.files:
+            _fail(f"{path}: no agent session logs in this directory")
+        build_db(trace, db)
+        con = open_db(db)
+        prepare(con)
+    return con
+
+
+def _synth_targets(source: str, quiet: bool):
+    """(targets, label) of a profile ('study' or a .json file) or of a trace (its measure)."""
+    from tracelab.synth.calibration import measure, targets_from
+    from tracelab.synth.profile import PACKAGED, ProfileError, load_profile
+
+    if source in PACKAGED or source.lower().endswith(".json"):
+        try:
+            prof = load_profile(source)
+        except ProfileError as exc:
+            _fail(str(exc))
+        if not prof.targets:
+            _fail(f"profile {prof.name!r} lists no targets")
+        return list(prof.targets), f"profile {prof.name}"
+    path = Path(source)
+    if not path.exists():
+        _fail(f"{source}: no such profile or trace (give 'study', a profile .json or a trace)")
+    con = _synth_trace(path, quiet)
+    with show.spinner(f"Measuring {path}", quiet=quiet):
+        targets = targets_from(measure(con), f"measured on {path.name}")
+    return targets, f"trace {path.name}"
+
+
+@synth_app.command("check")
+def synth_check(
+    source: Annotated[
+        str, typer.Argument(help="'study', a profile .json, or a trace to take targets from.")
+    ],
+    against: Annotated[
+        Path,
+        typer.Option(
+            "--against", help="The trace to judge: a trace file, database or synthetic home."
+        ),
+    ],
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Relative tolerance of a PASS.")
+    ] = 0.10,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Only quantities whose key contains this.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable verdicts.")] = False,
+) -> None:
+    """Target vs achieved value of every calibrated quantity, with a verdict; exit 1 on a FAIL."""
+    from tracelab.synth.calibration import compare, measure
+
+    if tolerance < 0:
+        _fail("--tolerance must be ≥ 0")
+    targets, label = _synth_targets(source, as_json)
+    if only:
+        targets = [t for t in targets if only in t.key]
+        if not targets:
+            _fail(f"no target key contains {only!r}")
+    con = _synth_trace(against, as_json)
+    with show.spinner(f"Measuring {against}", quiet=as_json):
+        verdicts = compare(targets, measure(con), tolerance)
+    failed = sum(not v.ok for v in verdicts)
+    if as_json:
+        _print_json(
+            {
+                "targets": label,
+                "against": str(against),
+                "tolerance": tolerance,
+                "passed": len(verdicts) - failed,
+                "failed": failed,
+                "verdicts": [v.to_json() for v in verdicts],
+            }
+        )
+    else:
+        show.synth_check_report(console, verdicts, label, against, tolerance)
+    if failed:
+        raise typer.Exit(1)
+
+
+@synth_app.command("fit")
+def synth_fit(
+    trace: Annotated[
+        Path, typer.Argument(help="A trace file or database (or a home of raw logs).")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The profile JSON to write.")],
+    name: Annotated[str, typer.Option("--name", help="The profile's name.")] = "fitted",
+) -> None:
+    """Learn a workload profile (quantiles and rates, no content) from a trace."""
+    from tracelab.io import atomic_write_bytes
+    from tracelab.synth.fit import FitError, fit_profile
+    from tracelab.synth.profile import dumps_profile
+
+    if not trace.exists():
+        _fail(f"{trace}: no such file")
+    con = _synth_trace(trace)
+    try:
+        with show.spinner(f"Fitting a profile to {trace}"):
+            doc = fit_profile(con, name=name, source="a trace")
+    except FitError as exc:
+        _fail(str(exc), code=1)
+    atomic_write_bytes(output, dumps_profile(doc).encode())
+    show.synth_fit_report(console, doc, output)
 
 
 @app.command()

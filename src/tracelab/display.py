@@ -208,6 +208,81 @@ def synth_report(console: Console, summary: Any) -> None:
         console.print(f"  {provider}: {sessions} sessions, {steps} steps, {tools} tool calls")
 
 
+@contextlib.contextmanager
+def synth_progress(total: int, quiet: bool = False) -> Iterator[Any]:
+    """A progress bar over planned sessions; yields `generate_home`'s progress callback."""
+    if quiet:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]Generating"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} sessions"),
+        TextColumn("{task.description}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("", total=total)
+
+        def on_progress(done: int, planned: int, steps: int) -> None:
+            progress.update(task, completed=done, total=planned, description=f"{steps:,} steps")
+
+        yield on_progress
+
+
+def _synth_value(value: float | None, unit: str) -> str:
+    from tracelab.experiments.fmt import format_value
+
+    kind = {"count": "float", "tokens": "tokens", "ms": "ms", "pct": "pct"}.get(unit, "float")
+    return format_value(value, kind)
+
+
+def synth_check_report(
+    console: Console, verdicts: list[Any], targets: str, against: Path, tolerance: float
+) -> None:
+    """The calibration table: every target, the achieved value, the error and the verdict."""
+    table = Table(title=f"Calibration: {escape(targets)} vs {escape(str(against))}")
+    table.add_column("quantity", style="bold", no_wrap=True)
+    for name in ("target", "achieved", "error"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    sources = console.width >= 150  # the sources fit beside the numbers only on wide terminals
+    if sources:
+        table.add_column("source", overflow="ellipsis", no_wrap=True)
+    for v in verdicts:
+        target = _synth_value(v.target, v.unit)
+        if v.bound == "lower":
+            target = "≥ " + target
+        error = "–" if v.error is None else f"{v.error:+.1%}"
+        if v.error is not None and v.target == 0:
+            error = f"{v.error:+.3g}"
+        verdict = "[green]PASS[/]" if v.ok else "[bold red]FAIL[/]"
+        cells = [escape(v.key), target, _synth_value(v.achieved, v.unit), error, verdict]
+        table.add_row(*cells, *([escape(v.source)] if sources else []))
+    console.print(table)
+    failed = sum(not v.ok for v in verdicts)
+    summary = (
+        f"{len(verdicts)} targets: {len(verdicts) - failed} PASS, {failed} FAIL "
+        f"(tolerance ±{tolerance:.0%} relative)"
+    )
+    console.print(f"[bold red]{summary}[/]" if failed else f"[green]{summary}[/]")
+
+
+def synth_fit_report(console: Console, doc: dict, output: Path) -> None:
+    providers = doc["providers"]
+    console.print(f"Wrote profile [bold]{escape(doc['name'])}[/] to {escape(str(output))}")
+    for name, p in providers.items():
+        models = ", ".join(escape(m) for m in list(p["models"])[:3])
+        console.print(
+            f"  {name}: {p['session_share']:.1%} of sessions, {len(p['models'])} models "
+            f"({models}{', …' if len(p['models']) > 3 else ''}), {len(p['tools'])} tools"
+        )
+    console.print(
+        f"  {len(doc['targets'])} targets (the trace's measured quantities). Generate from it "
+        f"with [bold]tracelab synth -o DIR --profile {escape(str(output))}[/]."
+    )
+
+
 # --- analyses (analyze, report) -----------------------------------------------------------
 
 

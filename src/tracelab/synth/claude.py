@@ -160,7 +160,8 @@ class _Session:
         """A user prompt at `t` (after an idle `gap` ms) and the steps it triggers; returns the
         time of the request's last output."""
         s, rng, f = self.s, self.rng, self.file
-        fresh = s.fresh(True)
+        s.new_request()
+        fresh = s.fresh(True, self.ctx.size)
         prompt = prompt or user_text(rng, s.chars(fresh))
         prompt_id = uuid4_like(rng)
         main = not f.sidechain
@@ -198,7 +199,7 @@ class _Session:
         start, user = t, True
         for i in range(n_loop + 1):
             final = i == n_loop
-            n_tools = 0 if final and not interrupt else s.tools_per_step()
+            n_tools = 0 if final and not interrupt else s.tools_per_step(user, single)
             t, calls = self._step(t, user, gap, fresh, n_tools)
             if final:
                 break
@@ -275,7 +276,7 @@ class _Session:
                     "compactMetadata": {"trigger": "auto", "preTokens": self.ctx.limit},
                 },
             )
-        out = s.output(n_tools == 0)
+        out = s.output(n_tools == 0, user)
         self.ctx.output(out)
         uncached = min(append, 1 + int(rng.random() * 6))
         create = append - uncached
@@ -355,7 +356,7 @@ class _Session:
         """Tool results in completion order; returns (time all are back, the longest tool
         latency, the fresh tokens they bring)."""
         s, rng, f = self.s, self.rng, self.file
-        fresh = s.fresh(False)
+        fresh = s.fresh(False, self.ctx.size)
         chars = max(1, s.chars(fresh) // len(calls))
         done: list[tuple[int, int, _Call, Any, Any, Any]] = []
         longest = 0
@@ -410,9 +411,11 @@ class _Session:
         agent_id = "a" + hex_id(rng, 16)
         sub_file = _File(rng, self.file.session_id, self.cwd, self.file.tail["version"], agent_id)
         sub = _Session(s, self.out, sub_file, self.cwd, self.rel_dir, s.model(), self.depth + 1)
+        request_z = s.request_z  # the subagent's request has its own latency factor
         end = sub.request(
             call.emitted_ms + 50 + int(rng.random() * 350), 0, True, prompt=call.input["prompt"]
         )
+        s.request_z = request_z
         rel = f"{self.rel_dir}/{self.file.session_id}/subagents/agent-{agent_id}.jsonl"
         self.out.files.append((rel, sub_file.data()))
         self.out.sessions += 1

@@ -166,7 +166,8 @@ class _Session:
         """One user turn whose message arrives at `t` (after an idle `gap` ms): its steps, tool
         outputs, and task_complete; returns the time of its last event."""
         s, rng = self.s, self.rng
-        fresh = s.fresh(True)
+        s.new_request()
+        fresh = s.fresh(True, self.ctx.size)
         prompt = prompt or user_text(rng, s.chars(fresh))
         self.turn_id = uuid7_like(rng, t)
         self.turn_starts.append(len(self.lines))
@@ -211,7 +212,7 @@ class _Session:
         message, user = "", True
         for i in range(n_loop + 1):
             final = i == n_loop
-            n_tools = 0 if final and not interrupt else s.tools_per_step()
+            n_tools = 0 if final and not interrupt else s.tools_per_step(user, single)
             t, calls, message = self._step(t, user, gap, fresh, n_tools)
             if final and interrupt:
                 if calls and rng.random() < 0.5:  # a still-running command, then the user aborts
@@ -284,7 +285,7 @@ class _Session:
         if compacted:
             self.line(t, "compacted", {"message": "", "replacement_history": []})
             self.line(t, "event_msg", {"type": "context_compacted"})
-        out = s.output(n_tools == 0)
+        out = s.output(n_tools == 0, user)
         reasoning = s.reasoning(out)
         self.ctx.output(out)
         inp = prefix + append
@@ -430,7 +431,7 @@ class _Session:
         """Tool outputs in completion order; returns (time all are back, the longest tool
         latency, the fresh tokens they bring)."""
         s = self.s
-        fresh = s.fresh(False)
+        fresh = s.fresh(False, self.ctx.size)
         chars = max(1, s.chars(fresh) // len(calls))
         done = []
         longest = 0
@@ -540,7 +541,9 @@ class _Session:
         child.last_total = self.last_total
         child.total = dict(self.total)
         ct += 100 + int(rng.random() * 2900)
+        request_z = self.s.request_z  # the child's turn has its own latency factor
         child.turn(ct, 0, True, first=True, prompt=user_text(rng, 300))
+        self.s.request_z = request_z
         self.out.files.append((child.rel_path(), child.data()))
         self.out.sessions += 1
         self.out.steps += child.steps

@@ -10,8 +10,10 @@ with empirical distributions — never raw content — so it can be shared inste
   integer part of the draw.
 - **discrete distributions** are weights `{"1": 0.8, "2": 0.15, …}` (normalized on load).
 - per provider: session share, model mix (share, context limit, whether a step's output is
-  re-sent as the next step's append), requests per session, tool-initiated steps per request,
-  tool calls per step, tool mix (share, effective-latency distribution, error rate), token
+  re-sent as the next step's append), requests per session, tool-initiated steps per request
+  (in multi-request and in single-request sessions), tool calls per tool-calling step (user-
+  and tool-initiated steps; any step of a single-request session), tool mix (share,
+  effective-latency distribution, error rate; latencies correlated within a request), token
   distributions, generation time (TTFT + per-token time), human waits, cache misses by idle
   gap and step kind, compaction and context-reduction behaviour, and the rates of raw-format
   features (interrupts, subagents, echoes, …).
@@ -142,6 +144,17 @@ class Weights:
         return out
 
 
+@dataclass(frozen=True)
+class Binned:
+    """Distributions by bins of a quantity: bin i is [edges[i-1], edges[i])."""
+
+    edges: tuple[float, ...]
+    dists: tuple[Dist, ...]
+
+    def of(self, x: float) -> Dist:
+        return self.dists[bisect_right(self.edges, x)]
+
+
 # --- the profile --------------------------------------------------------------------------
 
 
@@ -183,12 +196,16 @@ class ProviderProfile:
     tool_steps_per_request: Dist
     tool_steps_single_request: Dist
     tools_per_step: Weights
+    tools_per_user_step: Weights
+    tools_per_step_single: Weights
     tools: tuple[Tool, ...]
     tool_overhead_ms: Dist
+    tool_latency_correlation: float
     first_context: Dist
     first_prefix: Dist
     user_fresh: Dist
-    tool_fresh: Dist
+    tool_fresh: Binned
+    output_user_step: Dist
     output_tool_step: Dist
     output_final_step: Dist
     reasoning_share: Dist | None
@@ -334,6 +351,24 @@ def dist(value: Any, path: str) -> Dist:
     return Dist(q, v, scale)
 
 
+def binned(value: Any, path: str, edges_key: str, dists_key: str) -> Binned:
+    """Distributions by bins: `{edges_key: [e1, …], dists_key: [table, …]}` (one more table
+    than edges; bin i is [e_(i-1), e_i))."""
+    b = _obj(value, path, (edges_key, dists_key))
+    edges, tables = b[edges_key], b[dists_key]
+    if not isinstance(edges, list):
+        raise ProfileError(f"{path}.{edges_key}: expected a list")
+    if not isinstance(tables, list) or len(tables) != len(edges) + 1:
+        raise ProfileError(
+            f"{path}.{dists_key}: expected a list of {len(edges) + 1} distributions "
+            f"(one per bin of {edges_key})"
+        )
+    e = tuple(_num(x, f"{path}.{edges_key}[{i}]", 0) for i, x in enumerate(edges))
+    if any(b <= a for a, b in pairwise(e)):
+        raise ProfileError(f"{path}.{edges_key}: must be strictly increasing")
+    return Binned(e, tuple(dist(t, f"{path}.{dists_key}[{i}]") for i, t in enumerate(tables)))
+
+
 def weights(value: Any, path: str) -> Weights:
     if not isinstance(value, dict) or not value:
         raise ProfileError(f"{path}: expected a non-empty object of value → weight")
@@ -371,8 +406,11 @@ _PROVIDER_FIELDS = (
     "tool_steps_per_request",
     "tool_steps_single_request",
     "tools_per_step",
+    "tools_per_user_step",
+    "tools_per_step_single",
     "tools",
     "tool_overhead_ms",
+    "tool_latency_correlation",
     "tokens",
     "generation",
     "human_wait_ms",
@@ -384,6 +422,7 @@ _TOKEN_FIELDS = (
     "first_prefix",
     "user_fresh",
     "tool_fresh",
+    "output_user_step",
     "output_tool_step",
     "output_final_step",
 )
@@ -477,12 +516,20 @@ def _provider(name: str, value: Any, path: str) -> ProviderProfile:
             p["tool_steps_single_request"], f"{path}.tool_steps_single_request"
         ),
         tools_per_step=weights(p["tools_per_step"], f"{path}.tools_per_step"),
+        tools_per_user_step=weights(p["tools_per_user_step"], f"{path}.tools_per_user_step"),
+        tools_per_step_single=weights(p["tools_per_step_single"], f"{path}.tools_per_step_single"),
         tools=tuple(tools),
         tool_overhead_ms=dist(p["tool_overhead_ms"], f"{path}.tool_overhead_ms"),
+        tool_latency_correlation=_prob(
+            p["tool_latency_correlation"], f"{path}.tool_latency_correlation"
+        ),
         first_context=dist(tok["first_context"], f"{path}.tokens.first_context"),
         first_prefix=dist(tok["first_prefix"], f"{path}.tokens.first_prefix"),
         user_fresh=dist(tok["user_fresh"], f"{path}.tokens.user_fresh"),
-        tool_fresh=dist(tok["tool_fresh"], f"{path}.tokens.tool_fresh"),
+        tool_fresh=binned(
+            tok["tool_fresh"], f"{path}.tokens.tool_fresh", "context_tokens", "fresh"
+        ),
+        output_user_step=dist(tok["output_user_step"], f"{path}.tokens.output_user_step"),
         output_tool_step=dist(tok["output_tool_step"], f"{path}.tokens.output_tool_step"),
         output_final_step=dist(tok["output_final_step"], f"{path}.tokens.output_final_step"),
         reasoning_share=None

@@ -6,7 +6,8 @@ waits). `Context` is the session's context window and prompt cache, step by step
 
 - the first step's input `C_0` and prefix come from `first_context` / `first_prefix`;
 - every later step adds what the previous step wrote (its output) and what is new (the user's
-  message or the tool results: `user_fresh` / `tool_fresh`): `C_i = C_{i−1} + O_{i−1} + fresh`;
+  message or the tool results: `user_fresh` / `tool_fresh` by context size):
+  `C_i = C_{i−1} + O_{i−1} + fresh`;
 - on a cache hit the prefix is the previous step's whole prompt (`C_{i−1}`) — plus its output
   for models that cache the output (`output_resend` false); a model that re-sends its output
   appends it again. A miss (probability by the step's idle gap and kind) keeps only a
@@ -31,6 +32,7 @@ TEXT_CAP = 400
 
 
 _QUICK = Dist((0.0, 1.0), (20.0, 200.0))
+_SQRT_HALF = math.sqrt(0.5)
 
 
 class Sampler:
@@ -57,6 +59,9 @@ class Sampler:
             mcum.append(acc)
         mcum[-1] = 1.0
         self.model_cum = mcum
+        self.rho_a = math.sqrt(profile.tool_latency_correlation)
+        self.rho_b = math.sqrt(1.0 - profile.tool_latency_correlation)
+        self.request_z = 0.0
 
     # --- structure ------------------------------------------------------------------------
 
@@ -70,8 +75,15 @@ class Sampler:
         d = self.p.tool_steps_single_request if single else self.p.tool_steps_per_request
         return max(0, int(d.sample(self.r())))
 
-    def tools_per_step(self) -> int:
-        return max(1, self.p.tools_per_step.sample(self.r()))
+    def tools_per_step(self, user: bool, single: bool) -> int:
+        """Tool calls of a step that calls tools (`user`: a request's user-initiated step;
+        `single`: in a session of one request)."""
+        p = self.p
+        if single:
+            w = p.tools_per_step_single
+        else:
+            w = p.tools_per_user_step if user else p.tools_per_step
+        return max(1, w.sample(self.r()))
 
     def tool_named(self, name: str) -> Tool:
         """The profile's tool `name`, or a quick one (a forced subagent call the mix lacks)."""
@@ -89,9 +101,24 @@ class Sampler:
 
     # --- numbers --------------------------------------------------------------------------
 
+    def new_request(self) -> None:
+        """Start a request: draw its shared latency factor (see `latency_ms`)."""
+        self.request_z = self.rng.gauss()
+
     def latency_ms(self, tool: Tool) -> int:
+        """A tool call's effective latency. Calls of one request are correlated through a
+        Gaussian copula: the call's quantile is Φ(√ρ·z_request + √(1−ρ)·z_call), so every call
+        still follows its tool's distribution while slow calls cluster in slow requests."""
         d = tool.latency_ms
-        return max(1, round(d.sample(self.r()))) if d is not None else 1
+        if d is None:
+            return 1
+        rho = self.p.tool_latency_correlation
+        if rho:
+            z = self.rho_a * self.request_z + self.rho_b * self.rng.gauss()
+            u = 0.5 * (1.0 + math.erf(z * _SQRT_HALF))
+        else:
+            u = self.r()
+        return max(1, round(d.sample(u)))
 
     def overhead_ms(self) -> int:
         return max(0, round(self.p.tool_overhead_ms.sample(self.r())))
@@ -99,12 +126,17 @@ class Sampler:
     def is_error(self, tool: Tool) -> bool:
         return self.r() < tool.error_rate
 
-    def fresh(self, user: bool) -> int:
-        d = self.p.user_fresh if user else self.p.tool_fresh
+    def fresh(self, user: bool, context: int) -> int:
+        """New tokens a step brings: the user's message, or the tool results (by the size of
+        the `context` they join)."""
+        d = self.p.user_fresh if user else self.p.tool_fresh.of(context)
         return max(1, int(d.sample(self.r())))
 
-    def output(self, final: bool) -> int:
-        d = self.p.output_final_step if final else self.p.output_tool_step
+    def output(self, final: bool, user: bool) -> int:
+        """Output tokens of a step: a final answer (no tool call), or a tool-calling step that
+        starts a request (`user`) or continues it."""
+        p = self.p
+        d = p.output_final_step if final else p.output_user_step if user else p.output_tool_step
         return max(1, int(d.sample(self.r())))
 
     def reasoning(self, output: int) -> int:

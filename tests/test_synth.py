@@ -4,6 +4,7 @@ logs, and its summary counts are exactly what an independent reading of the raw 
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import defaultdict
 from itertools import pairwise
@@ -363,3 +364,49 @@ def test_rerun_replaces_a_synthetic_home_but_refuses_a_real_one(tmp_path: Path) 
     with pytest.raises(FileExistsError):
         generate_home(real, sessions=1)
     assert (real / ".claude/projects/-x/s.jsonl").read_text() == "{}\n"
+
+
+# --- every step read back exactly as it was written ------------------------------------------
+
+
+def test_collector_reads_back_exactly_the_intended_steps(tmp_path: Path) -> None:
+    """Each session's steps, in order, with the prefix/append/output tokens and tool calls the
+    writer drew — subagents, backups, echoes, interrupts and Codex replays included."""
+    from tracelab.collect import collect_home
+    from tracelab.synth import claude, codex, load_profile
+    from tracelab.synth.common import BASE_MS
+
+    profile = load_profile("study")
+    home = tmp_path / "home"
+    intended: dict[str, list[tuple[int, int, int, int]]] = {}
+    jobs = [
+        (claude, "claude", frozenset({"subagent", "synthetic"})),
+        (claude, "claude", frozenset({"interrupt", "backup"})),
+        (claude, "claude", frozenset()),
+        (codex, "codex", frozenset({"subagent", "echo"})),
+        (codex, "codex", frozenset({"interrupt"})),
+        (codex, "codex", frozenset()),
+    ]
+    for i, (writer, provider, force) in enumerate(jobs):
+        rng = random.Random(f"exact:{i}")
+        out = writer.write_session(
+            rng, BASE_MS + i * 3_600_000, "orbit-api", profile.providers[provider], force
+        )
+        for rel, data in out.files:
+            (home / rel).parent.mkdir(parents=True, exist_ok=True)
+            (home / rel).write_bytes(data)
+        intended |= out.intended
+    _, rows = collect_home(home)
+    got: dict[str, list[tuple[int, int, int, int]]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (r["session_id"], r["round_index"])):
+        got[row["session_id"]].append(
+            (
+                row["prefix_tokens"],
+                row["newly_append_tokens"],
+                row["output_tokens"],
+                len(row["tools"]),
+            )
+        )
+    assert any("/subagents/" in key for key in intended)
+    assert sum(key.startswith("codex:") for key in intended) == 4  # 3 sessions + 1 subagent
+    assert dict(got) == intended

@@ -24,6 +24,7 @@ from tracelab.synth.common import (
     filler,
     hex_id,
     iso,
+    pick,
     project_dir,
     project_path,
     user_text,
@@ -92,6 +93,7 @@ class _File:
         self._tail = b"," + _dumps(self.tail)[1:]
         self.steps = 0
         self.tool_calls = 0
+        self.intended: list[tuple[int, int, int, int]] = []
 
     def data(self) -> bytes:
         return b"\n".join(self.lines) + b"\n" if self.lines else b""
@@ -105,23 +107,18 @@ class _File:
 
         The record is {parentUuid, isSidechain, [agentId], **head, uuid, timestamp, **extra,
         **tail}."""
+        return self.conv_json(ms, _dumps(head)[1:-1], extra)
+
+    def conv_json(self, ms: int, head: bytes, extra: dict[str, Any] | None = None) -> str:
+        """`conv` with the head's members already serialized (`"key":value,…`)."""
         uid = uuid4_like(self.rng)
-        parent = b"null" if self.parent is None else b'"' + self.parent.encode() + b'"'
-        parts = [
-            b'{"parentUuid":',
-            parent,
-            self._head,
-            _dumps(head)[1:-1],
-            b',"uuid":"',
-            uid.encode(),
-            b'","timestamp":"',
-            iso(ms).encode(),
-            b'"',
-        ]
+        parent = "null" if self.parent is None else f'"{self.parent}"'
+        line = f'{{"parentUuid":{parent}'.encode() + self._head + head
+        stamp = f',"uuid":"{uid}","timestamp":"{iso(ms)}"'.encode()
         if extra:
-            parts.append(b"," + _dumps(extra)[1:-1])
-        parts.append(self._tail)
-        self.lines.append(b"".join(parts))
+            self.lines.append(line + stamp + b"," + _dumps(extra)[1:-1] + self._tail)
+        else:
+            self.lines.append(line + stamp + self._tail)
         self.parent = uid
         return uid
 
@@ -146,6 +143,7 @@ class _Session:
         self.cwd = cwd
         self.rel_dir = rel_dir
         self.model = model.name
+        self.model_json = _dumps(model.name)
         self.depth = depth
         self.ctx = Context(s, model)
         self.exclude = _NO_SUBAGENT if depth > 0 else frozenset()
@@ -299,7 +297,7 @@ class _Session:
                 tin: dict[str, Any] = {
                     "description": filler(rng, 30),
                     "prompt": user_text(rng, 400),
-                    "subagent_type": rng.choice(("general-purpose", "Explore")),
+                    "subagent_type": pick(rng, ("general-purpose", "Explore")),
                 }
             else:
                 tin = tool_input(rng, name, self.cwd)
@@ -316,38 +314,37 @@ class _Session:
         msg_id = f"msg_01{hex_id(rng, 22)}"
         stop = "tool_use" if n_tools else "end_turn"
         growing = len(blocks) > 1 and s.feature("growing_usage")
-        full = orjson.Fragment(_dumps(_usage(uncached, create, prefix, out)))
+        full = _dumps(_usage(uncached, create, prefix, out))
         ttft, gen = s.generation(out)
         n = len(blocks)
         calls: list[_Call] = []
+        # The message's members around its one content block, serialized once per response.
+        opening_b = (
+            b'"message":{"model":'
+            + self.model_json
+            + f',"id":"{msg_id}","type":"message","role":"assistant","content":['.encode()
+        )
+        closing = (
+            b'],"stop_reason":"' + stop.encode() + b'","stop_sequence":null,"stop_details":null'
+        )
         for k, block in enumerate(blocks):
             last = k == n - 1
             if growing and not last:
                 partial = _usage(uncached, create, prefix, max(1, out * (k + 1) // n))
-                usage, stop_k = orjson.Fragment(_dumps(partial)), None
+                tail = b'],"stop_reason":null,"stop_sequence":null,"stop_details":null' + (
+                    b',"usage":' + _dumps(partial)
+                )
             else:
-                usage, stop_k = full, stop
-            head = {
-                "message": {
-                    "model": self.model,
-                    "id": msg_id,
-                    "type": "message",
-                    "role": "assistant",
-                    "content": [block],
-                    "stop_reason": stop_k,
-                    "stop_sequence": None,
-                    "stop_details": None,
-                    "usage": usage,
-                },
-                "type": "assistant",
-            }
+                tail = closing + b',"usage":' + full
+            head = opening_b + _dumps(block) + tail + b'},"type":"assistant"'
             # A block's line is written once it is complete: the last one ends the response.
             ms = t + ttft + (gen - ttft) * (k + 1) // n
-            uid = f.conv(ms, head)
+            uid = f.conv_json(ms, head)
             if block["type"] == "tool_use":
                 calls.append(_Call(block["id"], block["name"], block["input"], ms, uid))
         f.steps += 1
         f.tool_calls += n_tools
+        f.intended.append((prefix, append, out, n_tools))
         return t + gen, calls
 
     # --- tool results -----------------------------------------------------------------------
@@ -418,6 +415,8 @@ class _Session:
         s.request_z = request_z
         rel = f"{self.rel_dir}/{self.file.session_id}/subagents/agent-{agent_id}.jsonl"
         self.out.files.append((rel, sub_file.data()))
+        key = f"claude:{self.file.session_id}/subagents/agent-{agent_id}"
+        self.out.intended[key] = sub_file.intended
         self.out.sessions += 1
         self.out.steps += sub_file.steps
         self.out.tool_calls += sub_file.tool_calls
@@ -477,7 +476,7 @@ def write_session(
     pdir = project_dir(cwd)
     rel_dir = f".claude/projects/{pdir}"
     session_id = uuid4_like(rng)
-    version = rng.choice(VERSIONS)
+    version = pick(rng, VERSIONS)
     out = SessionOutput(sessions=1)
     file = _File(rng, session_id, cwd, version, None)
     file.meta({"type": "mode", "mode": "normal", "sessionId": session_id})
@@ -513,6 +512,7 @@ def write_session(
 
     data = file.data()
     out.files.append((f"{rel_dir}/{session_id}.jsonl", data))
+    out.intended[f"claude:{session_id}"] = file.intended
     if s.feature("backup") or "backup" in force:
         # Same bytes under the backup store: same session key and message ids → pure duplicates.
         out.files.append((f".claude.back/projects/{pdir}/{session_id}.jsonl", data))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tracelab.synth.common import filler, hex_id
+from tracelab.synth.common import filler, hex_id, pick
 from tracelab.synth.workload import lognormal
 
 #: Tools whose `toolUseResult` carries a runner-reported duration (the internal latency).
@@ -33,7 +33,7 @@ ABSENT = object()  # marker: the tool_result block has no `is_error` key at all
 
 def _path(rng: random.Random, cwd: str) -> str:
     word = filler(rng, 8).strip().replace(" ", "_").replace("\n", "_") or "module"
-    return f"{cwd}/{rng.choice(_DIRS)}/{word}{rng.choice(_EXT)}"
+    return f"{cwd}/{pick(rng, _DIRS)}/{word}{pick(rng, _EXT)}"
 
 
 def _body(rng: random.Random, median: float = 300.0) -> str:
@@ -43,7 +43,7 @@ def _body(rng: random.Random, median: float = 300.0) -> str:
 def tool_input(rng: random.Random, name: str, cwd: str) -> dict[str, Any]:
     """The `input` object of a `tool_use` block."""
     if name == "Bash":
-        return {"command": rng.choice(_COMMANDS), "description": filler(rng, 40)}
+        return {"command": pick(rng, _COMMANDS), "description": filler(rng, 40)}
     if name == "Read":
         return {"file_path": _path(rng, cwd)}
     if name == "Edit":
@@ -58,13 +58,13 @@ def tool_input(rng: random.Random, name: str, cwd: str) -> dict[str, Any]:
     if name == "Grep":
         return {"pattern": filler(rng, 12), "path": cwd, "output_mode": "content", "-n": True}
     if name == "Glob":
-        return {"pattern": f"**/*{rng.choice(_EXT)}"}
+        return {"pattern": f"**/*{pick(rng, _EXT)}"}
     if name == "TodoWrite":
         return {
             "todos": [
                 {
                     "content": filler(rng, 50),
-                    "status": rng.choice(("pending", "in_progress", "completed")),
+                    "status": pick(rng, ("pending", "in_progress", "completed")),
                     "activeForm": filler(rng, 40),
                 }
                 for _ in range(rng.randint(2, 6))

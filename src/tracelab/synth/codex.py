@@ -22,6 +22,7 @@ from tracelab.synth.common import (
     filler,
     hex_id,
     iso,
+    pick,
     project_path,
     user_text,
     uuid7_like,
@@ -71,9 +72,9 @@ class _Session:
         self.parent = parent
         model: Model = s.model()
         self.model = model.name
-        self.window = model.context_limit
         self.ctx = parent.ctx.fork(s, model) if parent else Context(s, model)
-        self.version = parent.version if parent else self.rng.choice(CLI_VERSIONS)
+        self.window = self.ctx.limit
+        self.version = parent.version if parent else pick(self.rng, CLI_VERSIONS)
         self.lines: list[bytes] = []
         self.turn_starts: list[int] = []
         self.total = {
@@ -91,6 +92,7 @@ class _Session:
         self.force_echo = False  # echo the next token_count
         self.steps = 0
         self.tool_calls = 0
+        self.intended: list[tuple[int, int, int, int]] = []
         self.turn_id = ""
         self.spawned_id = ""
 
@@ -359,12 +361,12 @@ class _Session:
                 calls.append((call_id, name, "", ms))
                 self.running = None
             elif name in EXEC_TOOLS:
-                cmd = rng.choice(_COMMANDS)
+                cmd = pick(rng, _COMMANDS)
                 args = _dump_str(
                     {
                         "cmd": cmd,
                         "workdir": self.cwd,
-                        "max_output_tokens": rng.choice((1200, 2000, 4000)),
+                        "max_output_tokens": pick(rng, (1200, 2000, 4000)),
                         "yield_time_ms": 1000,
                     }
                 )
@@ -390,7 +392,7 @@ class _Session:
                 plan = [
                     {
                         "step": filler(rng, 40),
-                        "status": rng.choice(("pending", "in_progress", "completed")),
+                        "status": pick(rng, ("pending", "in_progress", "completed")),
                     }
                     for _ in range(2 + int(rng.random() * 4))
                 ]
@@ -416,6 +418,7 @@ class _Session:
         self.last_total = total
         self.steps += 1
         self.tool_calls += n_tools
+        self.intended.append((prefix, append, out, n_tools))
         if spawn is not None:
             self._spawn(t)
         return t, calls, message
@@ -537,7 +540,7 @@ class _Session:
         # Replay from a turn boundary (or the very start) up to this step's token_count, so
         # every replayed turn is complete and its step numbering matches the parent's file.
         starts = [1, *self.turn_starts]
-        child.lines.extend(self.lines[rng.choice(starts) :])
+        child.lines.extend(self.lines[pick(rng, starts) :])
         child.last_total = self.last_total
         child.total = dict(self.total)
         ct += 100 + int(rng.random() * 2900)
@@ -545,6 +548,7 @@ class _Session:
         child.turn(ct, 0, True, first=True, prompt=user_text(rng, 300))
         self.s.request_z = request_z
         self.out.files.append((child.rel_path(), child.data()))
+        self.out.intended[f"codex:{child.id}"] = child.intended
         self.out.sessions += 1
         self.out.steps += child.steps
         self.out.tool_calls += child.tool_calls
@@ -608,6 +612,7 @@ def write_session(
             t += gap
         t = session.turn(t, gap, n_turns == 1, first=k == 0, interrupt=last and interrupt)
     out.files.append((session.rel_path(), session.data()))
+    out.intended[f"codex:{session.id}"] = session.intended
     out.steps += session.steps
     out.tool_calls += session.tool_calls
     out.end_ms = t

@@ -88,18 +88,23 @@ def _iso_day(day: int) -> str:
 
 
 _last_second = [-1, ""]
+_last_ms = [-1, ""]
 
 
 def iso(ms: int) -> str:
     """ISO-8601 UTC with milliseconds and `Z`, as both agents write timestamps."""
+    last = _last_ms
+    if ms == last[0]:  # several records of one moment (a message and its event, echoes …)
+        return last[1]
     seconds, rest = divmod(ms, 1000)
-    last = _last_second
-    if seconds != last[0]:  # consecutive records often share their second
+    sec = _last_second
+    if seconds != sec[0]:  # consecutive records often share their second
         day, second = divmod(seconds, 86_400)
         hour, second = divmod(second, 3_600)
         minute, second = divmod(second, 60)
-        last[0], last[1] = seconds, f"{_iso_day(day)}{hour:02d}:{minute:02d}:{second:02d}."
-    return f"{last[1]}{rest:03d}Z"
+        sec[0], sec[1] = seconds, f"{_iso_day(day)}{hour:02d}:{minute:02d}:{second:02d}."
+    last[0], last[1] = ms, f"{sec[1]}{rest:03d}Z"
+    return last[1]
 
 
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
@@ -115,6 +120,11 @@ def uuid7_like(rng: random.Random, ms: int) -> str:
     """A UUIDv7-shaped id: its string sorts by the millisecond timestamp `ms` (Codex ids)."""
     h = f"{ms:012x}7{rng.getrandbits(12):03x}{8 | rng.getrandbits(2):x}{rng.getrandbits(60):015x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def pick(rng: random.Random, seq: tuple | list) -> object:
+    """An element of `seq` (random.choice without its rejection sampling: one draw)."""
+    return seq[int(rng.random() * len(seq))]
 
 
 def hex_id(rng: random.Random, digits: int) -> str:
@@ -154,3 +164,7 @@ class SessionOutput:
     steps: int = 0
     tool_calls: int = 0
     end_ms: int = 0
+    #: The steps each session was written with, in order: normalized session id →
+    #: [(prefix tokens, append tokens, output tokens, tool calls), …] — what a correct
+    #: collector must read back.
+    intended: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)

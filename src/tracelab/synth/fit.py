@@ -23,7 +23,9 @@ The mapping from the trace to the profile's fields (see `tracelab.synth.profile`
 - generation: TTFT from the generation time of short outputs (≤ 64 tokens), time per token
   from long outputs (≥ 500 tokens) net of the median TTFT.
 - cache: a step misses when its prefix is below half the previous step's input; P(miss) per
-  idle-gap bin (1 min, 5 min, 1 h) and step kind; the prefix a miss keeps; prefix rounding.
+  idle-gap bin (1 min, 5 min, 1 h) and step kind; the prefix a full miss keeps (prefix below
+  5 % of the previous input) and the share of the previous input a miss keeps; rounding;
+  the share of user-step hits served only up to the previous turn (`turn_prefix`).
 - context: compaction thresholds = median pre-drop context / the model's limit (per trigger),
   summary = context after the drop; user-step reductions that are no compaction.
 - targets: `calibration.measure` of the trace (every quantity it has a value for).
@@ -224,11 +226,22 @@ def _provider(con: Any, provider: str, sessions_total: int) -> dict[str, Any]:
             "miss_prefix": _table(
                 con,
                 "prefix",
-                f"{steps} AND miss AND NOT compaction AND prev_context IS NOT NULL",
+                f"{steps} AND miss AND NOT compaction AND prefix < 0.05 * prev_context",
                 p,
                 [0, 0, 0],
             ),
+            "miss_keep": {
+                **_table(
+                    con,
+                    "prefix / prev_context",
+                    f"{steps} AND miss AND NOT compaction AND prev_context > 0",
+                    p,
+                    [0, 0, 0],
+                ),
+                "scale": "linear",
+            },
             "prefix_round": _prefix_round(con, provider),
+            "turn_prefix": _turn_prefix(con, provider),
         },
         "context": _context(con, provider, models),
     }
@@ -383,6 +396,21 @@ def _miss(con: Any, provider: str) -> dict[str, Any]:
             seq.append(round(float(last), 6))
         out[kind] = seq
     return out
+
+
+def _turn_prefix(con: Any, provider: str) -> float:
+    """Share of user-initiated cache hits (growth ≥ 0) whose prefix stops more than 1k tokens
+    short of the previous step's input: the cache served only up to the previous turn."""
+    row = _rows(
+        con,
+        """
+        SELECT avg((prefix < prev_context - 1024)::DOUBLE) FROM fit_steps
+        WHERE provider = ? AND is_user AND prev_context IS NOT NULL AND NOT miss
+              AND NOT compaction AND growth >= 0
+        """,
+        [provider],
+    )
+    return round(float(row[0][0]), 6) if row and row[0][0] is not None else 0.0
 
 
 def _prefix_round(con: Any, provider: str) -> int:

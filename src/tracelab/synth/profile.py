@@ -104,8 +104,8 @@ class Dist:
 
     def sample(self, u: float) -> float:
         """The value at cumulative probability `u` (0 ≤ u ≤ 1)."""
-        segments = self._segments  # type: ignore[attr-defined]
-        q0, v0, base, slope, log = segments[max(0, bisect_right(self.q, u) - 1)]
+        # q[0] = 0 ≤ u, so bisect_right is ≥ 1; u ≥ 1 lands on the extra last entry.
+        q0, v0, base, slope, log = self._segments[bisect_right(self.q, u) - 1]  # type: ignore[attr-defined]
         if u == q0:
             return v0  # exactly the table's value at its own quantile
         value = base + (u - q0) * slope
@@ -160,10 +160,18 @@ class Binned:
 
 @dataclass(frozen=True)
 class Model:
+    """A model of the mix. `context_limits` are (limit, weight): a session draws its limit
+    (e.g. a 200k window, or the same model with a 1M window)."""
+
     name: str
     share: float
-    context_limit: int
+    context_limits: tuple[tuple[int, float], ...]
     output_resend: bool
+
+    @property
+    def context_limit(self) -> int:
+        """The largest limit (the window a client reports)."""
+        return max(limit for limit, _ in self.context_limits)
 
 
 @dataclass(frozen=True)
@@ -214,7 +222,9 @@ class ProviderProfile:
     human_wait_ms: Dist
     miss: MissProbability
     miss_prefix: Dist
+    miss_keep: Dist
     prefix_round: int
+    turn_prefix: float
     compaction_tool_threshold: float
     compaction_user_threshold: float
     compaction_summary: Dist
@@ -393,6 +403,25 @@ def weights(value: Any, path: str) -> Weights:
     return Weights(tuple(k for k, _ in items), tuple(cum))
 
 
+def _limits(value: Any, path: str) -> tuple[tuple[int, float], ...]:
+    """A context limit (tokens) or weights {limit: share} of several limits."""
+    if not isinstance(value, dict):
+        return ((int(_num(value, path, 1024)), 1.0),)
+    if not value:
+        raise ProfileError(f"{path}: expected a number or a non-empty object of limit → share")
+    out = []
+    for key, share in value.items():
+        try:
+            limit = int(key)
+        except ValueError:
+            raise ProfileError(f"{path}: key {key!r} is not a token count") from None
+        if limit < 1024:
+            raise ProfileError(f"{path}: limit {limit} is below 1024 tokens")
+        out.append((limit, _num(share, f"{path}.{key}", 0.0)))
+    _shares([w for _, w in out], path)
+    return tuple(sorted(out))
+
+
 def _shares(value: Any, path: str) -> None:
     total = sum(value)
     if total <= 0:
@@ -441,7 +470,7 @@ def _provider(name: str, value: Any, path: str) -> ProviderProfile:
             Model(
                 mname,
                 _num(m["share"], f"{mp}.share", 0.0),
-                int(_num(m["context_limit"], f"{mp}.context_limit", 1024)),
+                _limits(m["context_limit"], f"{mp}.context_limit"),
                 _bool(m["output_resend"], f"{mp}.output_resend"),
             )
         )
@@ -468,7 +497,11 @@ def _provider(name: str, value: Any, path: str) -> ProviderProfile:
     tok = _obj(p["tokens"], f"{path}.tokens", _TOKEN_FIELDS, ("reasoning_share",))
     reasoning = tok.get("reasoning_share")
     gen = _obj(p["generation"], f"{path}.generation", ("ttft_ms", "ms_per_token"))
-    cache = _obj(p["cache"], f"{path}.cache", ("miss_probability", "miss_prefix", "prefix_round"))
+    cache = _obj(
+        p["cache"],
+        f"{path}.cache",
+        ("miss_probability", "miss_prefix", "miss_keep", "prefix_round", "turn_prefix"),
+    )
     mp = _obj(
         cache["miss_probability"], f"{path}.cache.miss_probability", ("gap_ms", "user", "tool")
     )
@@ -540,7 +573,9 @@ def _provider(name: str, value: Any, path: str) -> ProviderProfile:
         human_wait_ms=dist(p["human_wait_ms"], f"{path}.human_wait_ms"),
         miss=MissProbability(gap_ms, probs["user"], probs["tool"]),
         miss_prefix=dist(cache["miss_prefix"], f"{path}.cache.miss_prefix"),
+        miss_keep=dist(cache["miss_keep"], f"{path}.cache.miss_keep"),
         prefix_round=int(_num(cache["prefix_round"], f"{path}.cache.prefix_round", 1)),
+        turn_prefix=_prob(cache["turn_prefix"], f"{path}.cache.turn_prefix"),
         compaction_tool_threshold=_num(
             comp["tool_threshold"], f"{path}.context.compaction.tool_threshold", 0.05, 1.0
         ),

@@ -11,11 +11,14 @@ waits). `Context` is the session's context window and prompt cache, step by step
 - on a cache hit the prefix is the previous step's whole prompt (`C_{i−1}`) — plus its output
   for models that cache the output (`output_resend` false); a model that re-sends its output
   appends it again. A miss (probability by the step's idle gap and kind) keeps only a
-  `miss_prefix` (e.g. the cached system prompt);
+  `miss_prefix` (e.g. the cached system prompt) or a `miss_keep` share of the previous prompt,
+  whichever is larger;
 - near the model's context limit (`tool_threshold` / `user_threshold` × limit, checked at tool-
   and user-initiated steps) the context is compacted to `summary_tokens`;
 - with `user_reduction.probability` a user-initiated step drops earlier context (`tokens`), as
-  Codex drops a finished turn's reasoning; the cache then serves only up to the previous turn.
+  Codex drops a finished turn's reasoning; the cache then serves only up to the previous turn
+  — as it does, with probability `cache.turn_prefix`, for any user-initiated step (the
+  finished turn is re-sent).
 """
 
 from __future__ import annotations
@@ -193,7 +196,16 @@ class Context:
     def __init__(self, sampler: Sampler, model: Model) -> None:
         self.p = sampler.p
         self.r = sampler.r
-        self.limit = model.context_limit
+        limits = model.context_limits
+        if len(limits) == 1:
+            self.limit = limits[0][0]
+        else:  # the session's window, drawn by the limits' shares
+            u = self.r() * sum(w for _, w in limits)
+            for limit, w in limits:
+                self.limit = limit
+                u -= w
+                if u < 0:
+                    break
         self.resend = model.output_resend
         self.round = self.p.prefix_round
         self.prev_c = 0  # C of the previous step
@@ -231,16 +243,23 @@ class Context:
                 compacted = True
                 c = self._draw(p.compaction_summary) + fresh
                 prefix = min(self._draw(p.miss_prefix), c)
-            elif user and p.user_reduction_probability and self.r() < p.user_reduction_probability:
-                c = max(1, self.prev_c - max(1, self._draw(p.user_reduction_tokens)))
-                if self.r() < p.miss.of(True, gap_ms):
-                    prefix = min(self._draw(p.miss_prefix), c)
-                else:
-                    prefix = min(self.turn_c, c)
             else:
-                c = base + fresh
+                reduced = bool(
+                    user
+                    and p.user_reduction_probability
+                    and self.r() < p.user_reduction_probability
+                )
+                if reduced:
+                    c = max(1, self.prev_c - max(1, self._draw(p.user_reduction_tokens)))
+                else:
+                    c = base + fresh
                 if self.r() < p.miss.of(user, gap_ms):
-                    prefix = min(self._draw(p.miss_prefix), c)
+                    # what a miss still serves: the cached system prompt, or part of the
+                    # previous prompt (a partial miss)
+                    keep = int(p.miss_keep.sample(self.r()) * self.prev_c)
+                    prefix = min(max(self._draw(p.miss_prefix), keep), c)
+                elif reduced or (user and p.turn_prefix and self.r() < p.turn_prefix):
+                    prefix = min(self.turn_c, c)  # the cache ends where the last turn began
                 else:
                     prefix = self.prev_c if self.resend else base
         if self.round > 1:

@@ -17,9 +17,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +44,7 @@ from tracelab.sources.reader import (  # parse_source: the per-file API, re-expo
     parse_source,
     parse_task,
 )
+from tracelab.workers import process_pool
 
 __all__ = ["CollectReport", "collect", "collect_home", "parse_source"]
 
@@ -252,7 +251,7 @@ def _outcomes(
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         if workers > 1 and len(tasks) > 1 and to_parse >= _PARALLEL_MIN_BYTES:
-            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("fork")))
+            pool = stack.enter_context(process_pool(workers))
             parsed = pool.map(parse_task, tasks, chunksize=_chunksize(len(tasks), workers))
         else:
             parsed = map(parse_task, tasks)

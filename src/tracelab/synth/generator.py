@@ -15,14 +15,14 @@ import os
 import random
 import shutil
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from tracelab.synth import claude, codex
 from tracelab.synth.common import BASE_MS, PROJECT_NAMES, SessionOutput
 from tracelab.synth.profile import Profile, load_profile
+from tracelab.workers import process_pool
 
 PROVIDERS: dict[str, Callable[..., SessionOutput]] = {
     "claude": claude.write_session,
@@ -233,9 +233,8 @@ def generate_home(
             jobs = [planner.next() for _ in range(planned)]
             if workers > 1 and len(jobs) >= PARALLEL_MIN_SESSIONS:
                 if pool is None:
-                    pool = ProcessPoolExecutor(
+                    pool = process_pool(
                         workers,
-                        mp_context=get_context("fork"),
                         initializer=_worker_init,
                         initargs=(out, prof, seed),
                     )

@@ -371,7 +371,8 @@ class _Session:
             wall = latency + s.overhead_ms() if call.name in REPORTS_DURATION else latency
             longest = max(longest, latency)
             done.append((call.emitted_ms + wall, n, call, content, tur, is_error))
-        done.sort(key=lambda d: (d[0], d[1]))
+        if len(done) > 1:
+            done.sort(key=lambda d: (d[0], d[1]))
         for ms, _, call, content, tur, is_error in done:
             block: dict[str, Any] = {
                 "tool_use_id": call.id,
@@ -465,13 +466,15 @@ def write_session(
     project: str,
     profile: ProviderProfile,
     force: frozenset[str] = frozenset(),
+    strata: tuple[float, float, float] | None = None,
 ) -> SessionOutput:
     """One Claude Code session (and its subagents / backup copy) starting at `start_ms`.
 
-    `force` guarantees rare features so small homes still contain every trap: "subagent",
+    `strata` are the session's stratified uniforms (`workload.strata`). `force` guarantees
+    rare features so small homes still contain every trap: "subagent",
     "synthetic", "interrupt", "backup".
     """
-    s = Sampler(profile, rng)
+    s = Sampler(profile, rng, strata)
     cwd = project_path(project)
     pdir = project_dir(cwd)
     rel_dir = f".claude/projects/{pdir}"

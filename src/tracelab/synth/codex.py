@@ -446,7 +446,8 @@ class _Session:
             # An output is written after the response's token_count (at `t`).
             end = max(emitted + wall, t + 1)
             done.append((end, n, call_id, name, arg, latency, s.is_error(tool)))
-        done.sort(key=lambda d: (d[0], d[1]))
+        if len(done) > 1:
+            done.sort()  # by end time, then call order (both leading, and n is unique)
         for ms, _, call_id, name, arg, latency, error in done:
             self._output(ms, call_id, name, arg, latency, error, chars)
             t = max(t, ms)
@@ -587,13 +588,15 @@ def write_session(
     project: str,
     profile: ProviderProfile,
     force: frozenset[str] = frozenset(),
+    strata: tuple[float, float, float] | None = None,
 ) -> SessionOutput:
     """One Codex CLI session (and possibly one subagent rollout) starting at `start_ms`.
 
-    `force` guarantees rare features so small homes still contain every trap: "subagent",
+    `strata` are the session's stratified uniforms (`workload.strata`). `force` guarantees
+    rare features so small homes still contain every trap: "subagent",
     "interrupt", "echo".
     """
-    s = Sampler(profile, rng)
+    s = Sampler(profile, rng, strata)
     out = SessionOutput(sessions=1)
     session = _Session(s, out, project_path(project), start_ms)
     if "subagent" in force:

@@ -22,6 +22,7 @@ from pathlib import Path
 from tracelab.synth import claude, codex
 from tracelab.synth.common import BASE_MS, PROJECT_NAMES, SessionOutput
 from tracelab.synth.profile import Profile, load_profile
+from tracelab.synth.workload import strata
 from tracelab.workers import process_pool
 
 PROVIDERS: dict[str, Callable[..., SessionOutput]] = {
@@ -34,7 +35,7 @@ FORCED: dict[str, tuple[frozenset[str], ...]] = {
     "codex": (frozenset({"subagent", "echo"}), frozenset({"interrupt"})),
 }
 #: Sessions per task handed to a worker process (small: session sizes are heavy-tailed).
-CHUNK = 8
+CHUNK = 4
 #: With `target_bytes`, sessions are planned in batches of this many (the same batches with
 #: any number of workers, so the output stays the same).
 BATCH = 64
@@ -85,8 +86,8 @@ class SynthSummary:
         return sum(self.steps.values())
 
 
-#: One planned session: (index, provider, start ms, forced features).
-Job = tuple[int, str, int, frozenset[str]]
+#: One planned session: (index, provider, start ms, forced features, stratified uniforms).
+Job = tuple[int, str, int, frozenset[str], tuple[float, float, float]]
 
 
 def _prepare(out: Path) -> None:
@@ -119,6 +120,10 @@ class _Planner:
         self.providers = providers
         self.gap = profile.session_gap_ms
         self.clock = random.Random(f"tracelab-synth:{seed}:clock")
+        offsets = random.Random(f"tracelab-synth:{seed}:strata")
+        self.offsets = {
+            p: (offsets.random(), offsets.random(), offsets.random()) for p in providers
+        }
         self.start = BASE_MS
         self.index = 0
         self.count = dict.fromkeys(providers, 0)
@@ -129,7 +134,13 @@ class _Planner:
         n = self.count[provider]
         self.count[provider] += 1
         forced = FORCED[provider]
-        job = (i, provider, self.start, forced[n] if n < len(forced) else frozenset())
+        job = (
+            i,
+            provider,
+            self.start,
+            forced[n] if n < len(forced) else frozenset(),
+            strata(n, self.offsets[provider]),
+        )
         # Sessions start minutes to hours apart and may overlap, as with several terminals.
         self.start += max(1, round(self.gap.sample(self.clock.random())))
         self.index += 1
@@ -140,10 +151,12 @@ def _write_jobs(out: Path, profile: Profile, seed: int, jobs: list[Job]) -> Synt
     """Generate and write the sessions of `jobs`; returns what they hold."""
     summary = SynthSummary(home=out, profile=profile.name)
     made_dirs: set[Path] = set()
-    for index, provider, start, forced in jobs:
+    for index, provider, start, forced, session_strata in jobs:
         rng = random.Random(f"tracelab-synth:{seed}:{index}")
         project = rng.choice(PROJECT_NAMES)
-        result = PROVIDERS[provider](rng, start, project, profile.providers[provider], forced)
+        result = PROVIDERS[provider](
+            rng, start, project, profile.providers[provider], forced, session_strata
+        )
         for rel, data in result.files:
             path = out / rel
             if path.parent not in made_dirs:

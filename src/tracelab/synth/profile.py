@@ -51,8 +51,8 @@ FEATURE_DEFAULTS: dict[str, dict[str, float]] = {
         "synthetic": 0.15,  # a `<synthetic>` assistant message between two requests
         "backup": 0.05,  # a `.claude.back` copy of the session file
         "growing_usage": 0.3,  # earlier lines of a response carry a smaller usage
-        "thinking": 0.7,  # a response starts with a thinking block
-        "text_with_tools": 0.55,  # a tool-calling response also writes text
+        "thinking": 0.6,  # a response starts with a thinking block
+        "text_with_tools": 0.4,  # a tool-calling response also writes text
         "attachment": 0.3,  # an attachment record after a prompt
         "stop_hook": 0.5,  # a stop-hook summary after a request
         "snapshot_update": 0.1,  # a file-history snapshot update after tool results
@@ -61,10 +61,10 @@ FEATURE_DEFAULTS: dict[str, dict[str, float]] = {
         "interrupt": 0.12,
         "echo": 0.12,  # a token_count repeated with the same total (not a step)
         "null_info": 0.3,  # a token_count with `info: null` after a prompt
-        "exec_end": 0.3,  # an exec_command_end event beside a command's output
-        "patch_end": 0.5,  # a patch_apply_end event beside a patch's output
-        "reasoning_item": 0.85,  # a response starts with an encrypted reasoning item
-        "text_with_tools": 0.5,
+        "exec_end": 0.2,  # an exec_command_end event beside a command's output
+        "patch_end": 0.3,  # a patch_apply_end event beside a patch's output
+        "reasoning_item": 0.3,  # a response without reasoning tokens has a reasoning item
+        "text_with_tools": 0.35,
         "running": 0.06,  # a command is still running when its output is written
     },
 }

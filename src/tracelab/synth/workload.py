@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_right
 
 from tracelab.synth.profile import Dist, Model, ProviderProfile, Tool
 
 #: A step's fresh text is written at this many characters per token, up to `TEXT_CAP`
 #: characters: the token counts are the workload; the text only has to look plausible.
 CHARS_PER_TOKEN = 4
-TEXT_CAP = 400
+TEXT_CAP = 200
 
 
 _QUICK = Dist((0.0, 1.0), (20.0, 200.0))
@@ -41,10 +42,18 @@ _SQRT_HALF = math.sqrt(0.5)
 class Sampler:
     """One provider's profile drawn with one session's RNG."""
 
-    def __init__(self, profile: ProviderProfile, rng: random.Random) -> None:
+    def __init__(
+        self,
+        profile: ProviderProfile,
+        rng: random.Random,
+        strata: tuple[float, float, float] | None = None,
+    ) -> None:
         self.p = profile
         self.rng = rng
         self.r = rng.random
+        # Stratified uniforms for the session's first model, request count and (single-request
+        # session) loop length; used once each, then the RNG takes over (see `strata`).
+        self.u_model, self.u_requests, self.u_single = strata or (None, None, None)
         tools = profile.tools
         total = sum(t.share for t in tools)
         acc, cum = 0.0, []
@@ -53,14 +62,16 @@ class Sampler:
             cum.append(acc)
         cum[-1] = 1.0
         self.tools = tools
+        cum[-1] = 2.0  # a draw of exactly 1.0 still lands on the last tool
         self.tool_cum = cum
+        self.features = profile.features
         self.by_name = {t.name: t for t in tools}
         total = sum(m.share for m in profile.models)
         acc, mcum = 0.0, []
         for m in profile.models:
             acc += m.share / total
             mcum.append(acc)
-        mcum[-1] = 1.0
+        mcum[-1] = 2.0
         self.model_cum = mcum
         self.rho_a = math.sqrt(profile.tool_latency_correlation)
         self.rho_b = math.sqrt(1.0 - profile.tool_latency_correlation)
@@ -68,15 +79,29 @@ class Sampler:
 
     # --- structure ------------------------------------------------------------------------
 
+    def _once(self, slot: str) -> float:
+        """The stratified uniform of `slot` the first time, a random one afterwards."""
+        u = getattr(self, slot)
+        if u is None:
+            return self.r()
+        setattr(self, slot, None)
+        return u
+
     def model(self) -> Model:
-        return self.p.models[_index(self.model_cum, self.r())]
+        return self.p.models[bisect_right(self.model_cum, self._once("u_model"))]
 
     def requests(self) -> int:
-        return max(1, int(self.p.requests_per_session.sample(self.r())))
+        n = max(1, int(self.p.requests_per_session.sample(self._once("u_requests"))))
+        if n > 1:
+            self.u_single = None  # the loop stratum is for a session of one request only
+        return n
 
     def tool_steps(self, single: bool) -> int:
-        d = self.p.tool_steps_single_request if single else self.p.tool_steps_per_request
-        return max(0, int(d.sample(self.r())))
+        if single:
+            d, u = self.p.tool_steps_single_request, self._once("u_single")
+        else:
+            d, u = self.p.tool_steps_per_request, self.r()
+        return max(0, int(d.sample(u)))
 
     def tools_per_step(self, user: bool, single: bool) -> int:
         """Tool calls of a step that calls tools (`user`: a request's user-initiated step;
@@ -97,7 +122,7 @@ class Sampler:
         """A tool drawn from the mix; names in `exclude` are drawn again (a subagent cannot
         start another subagent, …)."""
         for _ in range(8):
-            tool = self.tools[_index(self.tool_cum, self.r())]
+            tool = self.tools[bisect_right(self.tool_cum, self.r())]
             if tool.name not in exclude:
                 return tool
         return next(t for t in self.tools if t.name not in exclude)
@@ -164,18 +189,21 @@ class Sampler:
         return min(TEXT_CAP, tokens * CHARS_PER_TOKEN)
 
     def feature(self, name: str) -> bool:
-        return self.r() < self.p.features[name]
+        return self.r() < self.features[name]
 
 
-def _index(cumulative: list[float], u: float) -> int:
-    lo, hi = 0, len(cumulative) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cumulative[mid] <= u:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+#: The R3 low-discrepancy sequence (Roberts): x_n = frac(offset + n·α) with α_j = 1/g^(j+1),
+#: g the unique positive root of x⁴ = x + 1. Points n = 0, 1, 2 … fill [0, 1)³ evenly.
+_R3_G = 1.2207440846057594
+_R3_ALPHA = tuple(1.0 / _R3_G ** (j + 1) for j in range(3))
+
+
+def strata(n: int, offsets: tuple[float, float, float]) -> tuple[float, float, float]:
+    """Stratified uniforms (model, request count, single-request loop) of a provider's n-th
+    session. Session-level draws are few (thousands, heavy-tailed), so independent draws leave
+    e.g. the mean steps per session 10 % off at random; points of a low-discrepancy sequence
+    follow the profile's distributions closely for any number of sessions."""
+    return tuple((o + n * a) % 1.0 for o, a in zip(offsets, _R3_ALPHA, strict=True))  # type: ignore[return-value]
 
 
 class Context:

@@ -31,7 +31,7 @@ from tracelab.synth.common import (
     uuid4_like,
 )
 from tracelab.synth.profile import SUBAGENT_TOOLS, Model, ProviderProfile
-from tracelab.synth.workload import Context, Sampler, lognormal
+from tracelab.synth.workload import Context, Sampler, Strata, lognormal
 
 VERSIONS = ("2.1.157", "2.1.142", "2.0.76")
 _NO_SUBAGENT = frozenset(SUBAGENT_TOOLS)
@@ -466,7 +466,7 @@ def write_session(
     project: str,
     profile: ProviderProfile,
     force: frozenset[str] = frozenset(),
-    strata: tuple[float, float, float] | None = None,
+    strata: Strata | None = None,
 ) -> SessionOutput:
     """One Claude Code session (and its subagents / backup copy) starting at `start_ms`.
 

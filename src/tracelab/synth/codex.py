@@ -28,7 +28,7 @@ from tracelab.synth.common import (
     uuid7_like,
 )
 from tracelab.synth.profile import Model, ProviderProfile
-from tracelab.synth.workload import Context, Sampler, lognormal
+from tracelab.synth.workload import Context, Sampler, Strata, lognormal
 
 CLI_VERSIONS = ("0.114.0", "0.118.0", "0.121.0")
 #: Tools whose output is the exec wrapper's text with its `Wall time:` line (internal latency).
@@ -588,7 +588,7 @@ def write_session(
     project: str,
     profile: ProviderProfile,
     force: frozenset[str] = frozenset(),
-    strata: tuple[float, float, float] | None = None,
+    strata: Strata | None = None,
 ) -> SessionOutput:
     """One Codex CLI session (and possibly one subagent rollout) starting at `start_ms`.
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from tracelab.synth import claude, codex
 from tracelab.synth.common import BASE_MS, PROJECT_NAMES, SessionOutput
 from tracelab.synth.profile import Profile, load_profile
-from tracelab.synth.workload import strata
+from tracelab.synth.workload import STRATA, Strata, strata
 from tracelab.workers import process_pool
 
 PROVIDERS: dict[str, Callable[..., SessionOutput]] = {
@@ -87,7 +87,7 @@ class SynthSummary:
 
 
 #: One planned session: (index, provider, start ms, forced features, stratified uniforms).
-Job = tuple[int, str, int, frozenset[str], tuple[float, float, float]]
+Job = tuple[int, str, int, frozenset[str], Strata]
 
 
 def _prepare(out: Path) -> None:
@@ -121,9 +121,7 @@ class _Planner:
         self.gap = profile.session_gap_ms
         self.clock = random.Random(f"tracelab-synth:{seed}:clock")
         offsets = random.Random(f"tracelab-synth:{seed}:strata")
-        self.offsets = {
-            p: (offsets.random(), offsets.random(), offsets.random()) for p in providers
-        }
+        self.offsets = {p: tuple(offsets.random() for _ in range(STRATA)) for p in providers}
         self.start = BASE_MS
         self.index = 0
         self.count = dict.fromkeys(providers, 0)

@@ -14,7 +14,8 @@ waits). `Context` is the session's context window and prompt cache, step by step
   `miss_prefix` (e.g. the cached system prompt) or a `miss_keep` share of the previous prompt,
   whichever is larger;
 - near the model's context limit (`tool_threshold` / `user_threshold` × limit, checked at tool-
-  and user-initiated steps) the context is compacted to `summary_tokens`;
+  and user-initiated steps) the context is compacted to `summary_tokens`, its prefix drawn like
+  a session's first step (`first_prefix`);
 - with `user_reduction.probability` a user-initiated step drops earlier context (`tokens`), as
   Codex drops a finished turn's reasoning; the cache then serves only up to the previous turn
   — as it does, with probability `cache.turn_prefix`, for any user-initiated step (the
@@ -46,14 +47,14 @@ class Sampler:
         self,
         profile: ProviderProfile,
         rng: random.Random,
-        strata: tuple[float, float, float] | None = None,
+        strata: Strata | None = None,
     ) -> None:
         self.p = profile
         self.rng = rng
         self.r = rng.random
-        # Stratified uniforms for the session's first model, request count and (single-request
-        # session) loop length; used once each, then the RNG takes over (see `strata`).
-        self.u_model, self.u_requests, self.u_single = strata or (None, None, None)
+        # Stratified uniforms for the session's first model, its context limit, request count
+        # and (single-request session) loop length; used once each, then the RNG takes over.
+        self.u_model, self.u_limit, self.u_requests, self.u_single = strata or (None,) * 4
         tools = profile.tools
         total = sum(t.share for t in tools)
         acc, cum = 0.0, []
@@ -192,18 +193,32 @@ class Sampler:
         return self.r() < self.features[name]
 
 
-#: The R3 low-discrepancy sequence (Roberts): x_n = frac(offset + n·α) with α_j = 1/g^(j+1),
-#: g the unique positive root of x⁴ = x + 1. Points n = 0, 1, 2 … fill [0, 1)³ evenly.
-_R3_G = 1.2207440846057594
-_R3_ALPHA = tuple(1.0 / _R3_G ** (j + 1) for j in range(3))
+#: Bases of the Halton sequence giving each session-level draw its stratified uniform.
+_HALTON_BASES = (2, 3, 5, 7)
+STRATA = len(_HALTON_BASES)
+
+Strata = tuple[float, float, float, float]
 
 
-def strata(n: int, offsets: tuple[float, float, float]) -> tuple[float, float, float]:
-    """Stratified uniforms (model, request count, single-request loop) of a provider's n-th
-    session. Session-level draws are few (thousands, heavy-tailed), so independent draws leave
-    e.g. the mean steps per session 10 % off at random; points of a low-discrepancy sequence
-    follow the profile's distributions closely for any number of sessions."""
-    return tuple((o + n * a) % 1.0 for o, a in zip(offsets, _R3_ALPHA, strict=True))  # type: ignore[return-value]
+def _radical_inverse(n: int, base: int) -> float:
+    value, scale = 0.0, 1.0
+    while n:
+        n, digit = divmod(n, base)
+        scale /= base
+        value += digit * scale
+    return value
+
+
+def strata(n: int, offsets: Strata) -> Strata:
+    """Stratified uniforms (model, context limit, request count, single-request loop) of a
+    provider's n-th session: the Halton point n + 1 (bases 2, 3, 5, 7) shifted by `offsets`
+    (mod 1). Session-level draws are few (thousands, heavy-tailed), so independent draws leave
+    e.g. the mean steps per session 10 % off at random; a low-discrepancy sequence follows the
+    profile's distributions closely for any number of sessions, and Halton's dimensions stay
+    uncorrelated even in the tails (the model of a long session is drawn like any other)."""
+    return tuple(  # type: ignore[return-value]
+        (_radical_inverse(n + 1, b) + o) % 1.0 for b, o in zip(_HALTON_BASES, offsets, strict=True)
+    )
 
 
 class Context:
@@ -228,7 +243,7 @@ class Context:
         if len(limits) == 1:
             self.limit = limits[0][0]
         else:  # the session's window, drawn by the limits' shares
-            u = self.r() * sum(w for _, w in limits)
+            u = sampler._once("u_limit") * sum(w for _, w in limits)
             for limit, w in limits:
                 self.limit = limit
                 u -= w
@@ -270,7 +285,7 @@ class Context:
             if base >= threshold * self.limit:
                 compacted = True
                 c = self._draw(p.compaction_summary) + fresh
-                prefix = min(self._draw(p.miss_prefix), c)
+                prefix = min(self._draw(p.first_prefix), c)  # a fresh context, as at the start
             else:
                 reduced = bool(
                     user

@@ -665,5 +665,47 @@ def demo(
     run_demo(console, workdir, sessions=sessions, seed=seed)
 
 
+# --- serve --------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    input_path: InputOption = None,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (default: loopback only).")
+    ] = "127.0.0.1",
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Do not open the browser.")
+    ] = False,
+) -> None:
+    """The local web app: explore a trace in the browser; nothing leaves the machine.
+
+    Without --db / -i it collects your ~/.claude and ~/.codex in the background (or offers the
+    SYNTHETIC demo trace when there are no logs).
+    """
+    from tracelab.io import TraceFormatError
+    from tracelab.traceinput import TraceInputError, resolve_trace
+    from tracelab.web.server import serve as run_server
+
+    resolved_db, source = None, None
+    if db is not None or input_path is not None:
+        try:
+            with show.spinner("Opening the trace (its database is built once and cached)"):
+                resolved = resolve_trace(db, input_path)
+        except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
+            _fail(str(exc))
+        resolved_db, source = resolved.db, input_path
+    run_server(
+        resolved_db,
+        source,
+        host=host,
+        port=port,
+        open_browser=not no_browser,
+        say=lambda text: console.print(escape(text), soft_wrap=True),
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -45,3 +45,24 @@ def headline(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """One dict per provider plus a 'total' row (sessions, steps, tools, tokens, cost, hit rate)."""
     prepare(con)
     return records(con, HEADLINE_SQL)
+
+
+CACHE_SAVINGS_SQL = """
+SELECT coalesce(s.provider, 'total') AS provider,
+       sum(s.prefix * (mp.p_input - mp.p_read) / 1e6) AS cache_savings,
+       count(*) AS priced_steps
+FROM step_facts s JOIN model_prices mp ON s.model = mp.model
+GROUP BY ROLLUP (s.provider)
+ORDER BY provider = 'total', provider
+"""
+
+
+def cache_savings(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Per provider and 'total': USD the prompt cache saved on priced steps.
+
+    Savings of a step = its prefix (cache-read) tokens × (input price − cache-read price): what
+    those tokens would have cost sent fresh, minus what they cost read from the cache. Steps of
+    unpriced models are left out (never priced at zero), like `headline`'s cost.
+    """
+    prepare(con)
+    return records(con, CACHE_SAVINGS_SQL)

@@ -1,0 +1,233 @@
+"""The JSON endpoints. Each is a thin call into `dashboard`, `sessions`, `compare`,
+`experiments`, `uploads` or `startup`; heavy aggregates are cached per trace.
+
+Handlers are plain `def`s: FastAPI runs them in its thread pool, and a trace's connection lock
+serializes their DuckDB work. Any failure answers with a JSON `{"error": …}` and a status code;
+no input reaches SQL except as a bound parameter or through an allow-list (sort keys, zones).
+"""
+
+from __future__ import annotations
+
+import decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, Response
+
+from tracelab.web import compare, dashboard, sessions
+from tracelab.web.dashboard import jsonable, valid_tz
+from tracelab.web.state import AppState
+from tracelab.web.traces import TraceStore
+from tracelab.web.uploads import (
+    EmptyUpload,
+    UploadTooLarge,
+    discard,
+    new_workdir,
+    receive_to_disk,
+    safe_name,
+    start_processing,
+)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return str(value)
+
+
+class JSON(Response):
+    """orjson-encoded JSON (NaN becomes null; dates ISO-8601)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(jsonable(content), default=_default)
+
+
+def error(status: int, message: str) -> JSON:
+    return JSON({"error": message}, status_code=status)
+
+
+def router(state: AppState) -> APIRouter:
+    api = APIRouter(prefix="/api", default_response_class=JSON)
+
+    def store_of(trace_id: str) -> TraceStore:
+        store = state.traces.get(trace_id)
+        if store is None:
+            raise HTTPException(404, f"no trace {trace_id!r}")
+        return store
+
+    @api.get("/status")
+    def status() -> dict[str, Any]:
+        startup = state.jobs.get(state.startup_job) if state.startup_job else None
+        return {
+            "default_trace": state.traces.default_id,
+            "traces": [t.summary() for t in state.traces.all()],
+            "startup_job": startup.to_json() if startup else None,
+            "upload_limit": state.upload_limit,
+        }
+
+    @api.get("/jobs/{job_id}")
+    def job(job_id: str) -> dict[str, Any]:
+        found = state.jobs.get(job_id)
+        if found is None:
+            raise HTTPException(404, f"no job {job_id!r}")
+        return found.to_json()
+
+    @api.post("/demo", status_code=202)
+    def demo() -> dict[str, Any]:
+        job = state.start_demo()
+        return {"job": job.to_json()}
+
+    @api.post("/collect", status_code=202)
+    def collect() -> dict[str, Any]:
+        job = state.start_collect()
+        return {"job": job.to_json()}
+
+    @api.post("/uploads", status_code=202)
+    async def upload(request: Request, name: str = Query("upload")) -> Any:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > state.upload_limit:
+            return error(413, f"upload too large: the limit is {state.upload_limit:,} bytes")
+        upload_id = state.traces.new_id("u")
+        label = safe_name(name)
+        work = new_workdir(upload_id)
+        target = work / "upload" / label
+        try:
+            size = await receive_to_disk(request.stream(), target, state.upload_limit)
+        except UploadTooLarge:
+            discard(work)
+            return error(413, f"upload too large: the limit is {state.upload_limit:,} bytes")
+        except EmptyUpload:
+            discard(work)
+            return error(400, "empty upload: the file has no bytes")
+        job = start_processing(state.jobs, state.traces, upload_id, target, work, label)
+        return {"upload_id": upload_id, "bytes": size, "job": job.to_json()}
+
+    @api.get("/t/{trace_id}/overview")
+    def overview(trace_id: str) -> dict[str, Any]:
+        store = store_of(trace_id)
+        data = store.cached("overview", dashboard.overview)
+        return {"trace": store.summary(), "meta": store.meta(), **data}
+
+    @api.get("/t/{trace_id}/dashboard")
+    def dashboard_data(trace_id: str, tz: str = "UTC") -> Any:
+        store = store_of(trace_id)
+        zone = valid_tz(tz)
+        body = store.cached(
+            ("dashboard-json", zone), lambda c: _encoded(dashboard.dashboard(c, zone))
+        )
+        return Response(body, media_type="application/json")
+
+    @api.get("/t/{trace_id}/sessions")
+    def session_list(
+        trace_id: str,
+        provider: str | None = None,
+        model: str | None = None,
+        date_from: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
+        date_to: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
+        q: str | None = Query(None, max_length=200),
+        sort: str = Query("recent", pattern="^(" + "|".join(sessions.SORTS) + ")$"),
+        order: str = Query("desc", pattern="^(asc|desc)$"),
+        limit: int = Query(50, ge=1, le=sessions.MAX_PAGE),
+        offset: int = Query(0, ge=0),
+    ) -> dict[str, Any]:
+        store = store_of(trace_id)
+        with store.connection() as con:
+            return sessions.list_sessions(
+                con,
+                provider=provider,
+                model=model,
+                date_from=date_from,
+                date_to=date_to,
+                q=q,
+                sort=sort,
+                desc=order == "desc",
+                limit=limit,
+                offset=offset,
+            )
+
+    @api.get("/t/{trace_id}/facets")
+    def facets(trace_id: str) -> dict[str, Any]:
+        return store_of(trace_id).cached("facets", sessions.facets)
+
+    @api.get("/t/{trace_id}/session")
+    def session(trace_id: str, id: str = Query(..., max_length=500)) -> dict[str, Any]:
+        store = store_of(trace_id)
+        with store.connection() as con:
+            found = sessions.session_detail(con, id)
+        if found is None:
+            raise HTTPException(404, "no such session")
+        return found
+
+    @api.get("/t/{trace_id}/steps/{round_pk}")
+    def step(trace_id: str, round_pk: int) -> dict[str, Any]:
+        store = store_of(trace_id)
+        with store.connection() as con:
+            found = sessions.step_detail(con, round_pk)
+        if found is None:
+            raise HTTPException(404, "no such step")
+        return found
+
+    @api.get("/t/{trace_id}/steps/{round_pk}/raw")
+    def step_raw(trace_id: str, round_pk: int) -> dict[str, Any]:
+        store = store_of(trace_id)
+        with store.connection() as con:
+            return sessions.step_raw(con, store.source, round_pk)
+
+    @api.get("/t/{trace_id}/experiments")
+    def experiments(trace_id: str) -> dict[str, Any]:
+        return state.experiments.listing(store_of(trace_id))
+
+    @api.get("/t/{trace_id}/experiment")
+    def experiment(trace_id: str, id: str) -> dict[str, Any]:
+        html = state.experiments.html(store_of(trace_id), id)
+        if html is None:
+            raise HTTPException(404, "experiment not run yet (or unknown)")
+        return {"id": id, "html": html}
+
+    @api.get("/t/{trace_id}/figure.png")
+    def figure(trace_id: str, exp: str, name: str) -> Response:
+        png = state.experiments.figure_png(store_of(trace_id), exp, name)
+        if png is None:
+            raise HTTPException(404, "no such figure (yet)")
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
+
+    @api.get("/t/{trace_id}/download/{kind}")
+    def download(trace_id: str, kind: str) -> FileResponse:
+        store = store_of(trace_id)
+        path = store.downloads.get(kind)
+        if path is None or not Path(path).is_file():
+            raise HTTPException(404, f"no {kind} download for this trace")
+        stem = safe_name(store.label).split(".", 1)[0] or "trace"
+        suffix = "".join(Path(path).suffixes[-2:]) or ".jsonl"
+        return FileResponse(path, filename=f"{stem}.{kind}{suffix}")
+
+    @api.get("/compare")
+    def compare_view(
+        a: str, b: str | None = None, ga: str | None = None, gb: str | None = None
+    ) -> dict[str, Any]:
+        """`a`/`b`: trace ids (b defaults to a); `ga`/`gb`: a provider or 'total'."""
+        store_a = store_of(a)
+        store_b = store_of(b or a)
+        data_a = store_a.cached("facts", compare.facts)
+        data_b = store_b.cached("facts", compare.facts)
+        ga = ga or (data_a["groups"][0] if data_a["groups"] else compare.TOTAL)
+        gb = gb or (data_b["groups"][1] if len(data_b["groups"]) > 2 else compare.TOTAL)
+        for data, group in ((data_a, ga), (data_b, gb)):
+            if group not in data["groups"]:
+                raise HTTPException(404, f"no group {group!r} in that trace")
+        return {
+            "a": {"trace": store_a.summary(), "group": ga, "groups": data_a["groups"]},
+            "b": {"trace": store_b.summary(), "group": gb, "groups": data_b["groups"]},
+            "rows": compare.compare_groups(data_a, ga, data_b, gb),
+        }
+
+    return api
+
+
+def _encoded(data: Any) -> bytes:
+    """The dashboard is cached already encoded: a warm request is a memory copy."""
+    return orjson.dumps(jsonable(data), default=_default)

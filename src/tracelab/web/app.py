@@ -1,0 +1,91 @@
+"""The app factory: state, routes, the Host/token guard, error handlers.
+
+`create_app` takes an already-resolved trace database (the CLI resolves `--db` / `-i` with the
+same cache as every other command) or none, in which case the current user's logs are
+collected in the background (`collect_on_start`). Tests build the app with a small trace and a
+known token and talk to it through httpx.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+
+from tracelab.pricing import Price
+from tracelab.sources.discover import Home
+from tracelab.web import api, pages
+from tracelab.web.security import GuardMiddleware, allowed_hosts, new_token
+from tracelab.web.startup import MAIN
+from tracelab.web.state import AppState
+from tracelab.web.traces import TraceStore
+from tracelab.web.uploads import MAX_UPLOAD_BYTES
+
+
+def create_app(
+    db: Path | None = None,
+    *,
+    source: Path | None = None,
+    label: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    upload_limit: int = MAX_UPLOAD_BYTES,
+    prices: list[Price] | None = None,
+    collect_on_start: bool = True,
+    collect_home: Home | None = None,
+    synthetic: bool = False,
+) -> FastAPI:
+    """The web app over trace database `db` (or, without one, over the user's collected logs)."""
+    state = AppState(token=token or new_token(), upload_limit=upload_limit)
+    state.collect_home = collect_home
+    if db is not None:
+        downloads = {"normalized": Path(source)} if source is not None else {}
+        state.traces.add(
+            TraceStore(
+                id=MAIN,
+                label=label or Path(source or db).name,
+                db=Path(db),
+                source=Path(source) if source is not None else None,
+                downloads=downloads,
+                prices=prices,
+                synthetic=synthetic,
+            ),
+            default=True,
+        )
+    elif collect_on_start:
+        state.start_collect()
+
+    app = FastAPI(title="TraceLab", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.tracelab = state
+    app.include_router(api.router(state))
+    app.include_router(pages.router(state))
+    app.mount("/static", StaticFiles(directory=pages.static_dir()), name="static")
+    app.add_middleware(GuardMiddleware, hosts=allowed_hosts(host, port), token=state.token)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> api.JSON:
+        return api.error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> api.JSON:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return api.error(422, f"invalid request: {where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(duckdb.Error)
+    async def db_error(_: Request, exc: duckdb.Error) -> api.JSON:
+        return api.error(500, f"trace database error: {exc}")
+
+    @app.exception_handler(Exception)
+    async def any_error(_: Request, exc: Exception) -> api.JSON:
+        return api.error(500, f"{type(exc).__name__}: {exc}")
+
+    @app.on_event("shutdown")
+    def close() -> None:
+        state.traces.close()
+
+    return app

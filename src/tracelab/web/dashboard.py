@@ -1,0 +1,253 @@
+"""The JSON behind the Overview and Dashboard pages, computed in DuckDB over the fact tables.
+
+KPIs come from the metric functions (`metrics.overview.headline`, `cache_savings`); the charts'
+numbers are aggregates of `step_facts` / `tool_facts` / `human_waits` columns, whose metric
+definitions live in `tracelab.metrics` (cost columns, effective latency, generation time, human
+wait, the step hit ratio). Every distribution has a fixed size whatever the trace size:
+CDFs are `metrics.sql.quantile_curve` (201 quantiles), histograms are bins, and the
+prefix-vs-append scatter is a seeded reservoir sample whose size and population are reported.
+Local time: the browser sends its IANA time zone; DuckDB converts the TIMESTAMPTZ columns.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import available_timezones
+
+import duckdb
+
+from tracelab.experiments.common import providers
+from tracelab.metrics import tools
+from tracelab.metrics.cache import STEP_HIT_RATIO_SQL
+from tracelab.metrics.generation import OUTPUT_BINS_PER_DECADE, log10_bin_sql
+from tracelab.metrics.overview import cache_savings, headline
+from tracelab.metrics.sql import quantile_curve, records, scalar
+
+#: Points of the prefix-vs-append scatter (a seeded reservoir sample of the steps).
+SCATTER_POINTS = 4000
+#: Hit-ratio histogram: 10 bins of 10 %, the last closed at 100 %.
+HIT_RATIO_BINS = 10
+DEFAULT_TZ = "UTC"
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def valid_tz(tz: str | None) -> str:
+    """The IANA zone if known, else UTC (a bad value must not reach SQL or fail the page)."""
+    return tz if tz and tz in _zones() else DEFAULT_TZ
+
+
+def jsonable(value: Any) -> Any:
+    """Rows as JSON: datetimes as ISO-8601 strings, containers recursively."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Headline KPIs per provider and total, cache savings, date range."""
+    head = headline(con)
+    savings = {r["provider"]: r["cache_savings"] for r in cache_savings(con)}
+    for row in head:
+        row["cache_savings"] = savings.get(row["provider"])
+    return jsonable({"headline": head, "providers": providers(con)})
+
+
+def _curve(points: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, list[float]]]:
+    return {g: {"x": [p[0] for p in pts], "y": [p[1] for p in pts]} for g, pts in points.items()}
+
+
+def daily(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, Any]]:
+    """Steps, sessions and cost per local day and provider (the activity calendar)."""
+    return records(
+        con,
+        """
+        SELECT CAST(timezone(?, started_at) AS DATE) AS day, provider, count(*) AS steps,
+               count(DISTINCT session_id) AS sessions, sum(cost_total) AS cost
+        FROM step_facts WHERE started_at IS NOT NULL
+        GROUP BY ALL ORDER BY day, provider
+        """,
+        [tz],
+    )
+
+
+def hour_weekday(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, Any]]:
+    """Steps per local ISO weekday (1 = Monday) × hour of day."""
+    return records(
+        con,
+        """
+        SELECT isodow(timezone(?, started_at)) AS weekday, hour(timezone(?, started_at)) AS hour,
+               count(*) AS steps
+        FROM step_facts WHERE started_at IS NOT NULL GROUP BY ALL ORDER BY weekday, hour
+        """,
+        [tz, tz],
+    )
+
+
+def cost_by_model(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Per model: cost of cached (prefix), fresh (append) and output tokens; unpriced → null."""
+    return records(
+        con,
+        """
+        SELECT coalesce(model, '(unknown)') AS model, any_value(provider) AS provider,
+               count(*) AS steps, bool_and(priced) AS priced,
+               sum(cost_prefix) AS cached, sum(cost_append) AS fresh, sum(cost_output) AS output,
+               sum(cost_total) AS total
+        FROM step_facts GROUP BY 1 ORDER BY total DESC NULLS LAST, steps DESC
+        """,
+    )
+
+
+def scatter(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """A seeded sample of (prefix, append) per step, with the population it is drawn from."""
+    population = scalar(con, "SELECT count(*) FROM step_facts WHERE context > 0")
+    rows = records(
+        con,
+        f"""
+        SELECT provider, prefix, append, session_id, round_pk
+        FROM (SELECT * FROM step_facts WHERE context > 0)
+        USING SAMPLE reservoir({SCATTER_POINTS} ROWS) REPEATABLE (7)
+        """,
+    )
+    groups: dict[str, dict[str, list]] = {}
+    for r in rows:
+        g = groups.setdefault(r["provider"] or "?", {"x": [], "y": [], "session": [], "step": []})
+        g["x"].append(r["prefix"])
+        g["y"].append(r["append"])
+        g["session"].append(r["session_id"])
+        g["step"].append(r["round_pk"])
+    return {"population": population, "sampled": len(rows), "groups": groups}
+
+
+def output_histogram(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Steps per log bin of output tokens (bin k: [10^(k/n), 10^((k+1)/n)), output ≥ 1)."""
+    rows = records(
+        con,
+        f"""
+        SELECT provider, {log10_bin_sql("output")} AS bin, count(*) AS steps
+        FROM step_facts WHERE output >= 1 GROUP BY ALL ORDER BY provider, bin
+        """,
+    )
+    zero = records(
+        con, "SELECT provider, count(*) AS steps FROM step_facts WHERE output < 1 GROUP BY ALL"
+    )
+    return {"per_decade": OUTPUT_BINS_PER_DECADE, "bins": rows, "zero_output": zero}
+
+
+def hit_ratio_bins(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Steps per 10 % bin of the step hit ratio prefix / (prefix + append) (steps with input)."""
+    n = HIT_RATIO_BINS
+    return records(
+        con,
+        f"""
+        SELECT provider, least(floor({STEP_HIT_RATIO_SQL} * {n})::INTEGER, {n - 1}) AS bin,
+               count(*) AS steps
+        FROM step_facts WHERE context > 0 GROUP BY ALL ORDER BY provider, bin
+        """,
+    )
+
+
+def highlights(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Notable sessions and steps, each with the session (and step) it links to."""
+    out: list[dict[str, Any]] = []
+    per_session = """
+        SELECT session_id, any_value(provider) AS provider, count(*) AS steps,
+               sum(cost_total) AS cost,
+               epoch_ms(max(started_at)) - epoch_ms(min(started_at)) AS duration_ms,
+               sum(tool_call_count) AS tool_calls
+        FROM step_facts GROUP BY session_id
+    """
+    picks = (
+        ("most_steps", "Longest session (steps)", "steps", "steps"),
+        ("longest", "Longest session (wall time)", "duration_ms", "ms"),
+        ("priciest", "Priciest session", "cost", "usd"),
+        ("most_tools", "Most tool calls in a session", "tool_calls", "count"),
+    )
+    for key, title, column, kind in picks:
+        rows = records(
+            con,
+            f"SELECT * FROM ({per_session}) WHERE {column} IS NOT NULL "
+            f"ORDER BY {column} DESC, session_id LIMIT 1",
+        )
+        if rows:
+            r = rows[0]
+            out.append(
+                {"key": key, "title": title, "value": r[column], "kind": kind, **_link(r, None)}
+            )
+    slow = records(
+        con,
+        f"""
+        SELECT session_id, provider, round_pk, coalesce(tool_name, '(unnamed)') AS tool,
+               {tools.LATENCY} AS ms
+        FROM tool_facts WHERE {tools.POSITIVE}
+        ORDER BY ms DESC, round_pk LIMIT 1
+        """,
+    )
+    if slow:
+        r = slow[0]
+        out.append(
+            {
+                "key": "slowest_tool",
+                "title": f"Slowest tool call ({r['tool']})",
+                "value": r["ms"],
+                "kind": "ms",
+                **_link(r, r["round_pk"]),
+            }
+        )
+    big = records(
+        con,
+        "SELECT session_id, provider, round_pk, context FROM step_facts "
+        "ORDER BY context DESC, round_pk LIMIT 1",
+    )
+    if big:
+        r = big[0]
+        out.append(
+            {
+                "key": "largest_context",
+                "title": "Largest context (one step)",
+                "value": r["context"],
+                "kind": "tokens",
+                **_link(r, r["round_pk"]),
+            }
+        )
+    return out
+
+
+def _link(row: dict[str, Any], step: int | None) -> dict[str, Any]:
+    return {"session_id": row["session_id"], "provider": row.get("provider"), "step": step}
+
+
+def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
+    """Everything the Dashboard page draws, in one response (cached per trace and zone)."""
+    tool_cdf = quantile_curve(
+        con, f"FROM tool_facts WHERE {tools.POSITIVE}", tools.LATENCY, "provider"
+    )
+    gen_cdf = quantile_curve(con, "FROM step_facts WHERE gen_ms > 0", "gen_ms", "provider")
+    wait_cdf = quantile_curve(con, "FROM human_waits WHERE wait_ms > 0", "wait_ms", "provider")
+    return jsonable(
+        {
+            "timezone": tz,
+            "providers": providers(con),
+            "daily": daily(con, tz),
+            "hour_weekday": hour_weekday(con, tz),
+            "cost_by_model": cost_by_model(con),
+            "tool_latency_cdf": _curve(tool_cdf),
+            "latency_by_tool": tools.tool_latency(con, top=12),
+            "tool_counts": tools.popularity(con, top=15),
+            "scatter": scatter(con),
+            "output_hist": output_histogram(con),
+            "generation_cdf": _curve(gen_cdf),
+            "hit_ratio_bins": hit_ratio_bins(con),
+            "human_wait_cdf": _curve(wait_cdf),
+            "highlights": highlights(con),
+        }
+    )

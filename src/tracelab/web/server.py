@@ -1,0 +1,51 @@
+"""Run the app with uvicorn on loopback and open the browser (`tracelab serve`)."""
+
+from __future__ import annotations
+
+import threading
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+
+from tracelab.web.security import is_loopback
+
+
+def serve(
+    db: Path | None,
+    source: Path | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    open_browser: bool = True,
+    label: str | None = None,
+    say: Callable[[str], None] = print,
+) -> None:
+    """Serve until interrupted; the browser opens once the socket is listening."""
+    import uvicorn
+
+    from tracelab.web.app import create_app
+
+    app = create_app(db, source=source, label=label, host=host, port=port)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
+    if not is_loopback(host):
+        say(
+            f"WARNING: listening on {host}, not loopback only: anyone who can reach this "
+            "machine on that address can read your trace. Use it only on a trusted network."
+        )
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    say(f"TraceLab is serving at {url}  (Ctrl-C to stop)")
+    if open_browser:
+
+        def opener() -> None:
+            import time
+
+            for _ in range(100):
+                if server.started:
+                    webbrowser.open(url)
+                    return
+                time.sleep(0.1)
+
+        threading.Thread(target=opener, daemon=True).start()
+    server.run()

@@ -1,0 +1,165 @@
+// Dashboard: activity calendar, hour × weekday heatmap (local time), cost by model, the
+// distributions and highlights. One cached JSON response from /api/t/<id>/dashboard.
+(function () {
+  "use strict";
+  var el = TL.el;
+  var DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+  function byProvider(rows, key) {
+    var out = {};
+    rows.forEach(function (r) { (out[r.provider] = out[r.provider] || []).push(r); });
+    return out;
+  }
+  function cdfTraces(curves, xs) {
+    return Object.keys(curves).map(function (p) {
+      return { type: "scatter", mode: "lines", name: p, x: curves[p].x.map(xs || function (v) { return v; }), y: curves[p].y, line: { color: TL.providerColor(p) } };
+    });
+  }
+  function box(id, title, note) {
+    var div = el("div", { id: id });
+    return { div: div, card: TL.card(title, note, div) };
+  }
+
+  function calendar(div, daily) {
+    var perDay = {};
+    daily.forEach(function (r) { perDay[r.day] = (perDay[r.day] || 0) + r.steps; });
+    var days = Object.keys(perDay).sort();
+    if (!days.length) { div.textContent = "No timestamps."; return; }
+    var start = new Date(days[0] + "T00:00:00Z"), end = new Date(days[days.length - 1] + "T00:00:00Z");
+    start.setUTCDate(start.getUTCDate() - ((start.getUTCDay() + 6) % 7)); // back to Monday
+    var weeks = [], z = [[], [], [], [], [], [], []], text = [[], [], [], [], [], [], []];
+    for (var d = new Date(start); d <= end; d.setUTCDate(d.getUTCDate() + 7)) {
+      weeks.push(d.toISOString().slice(0, 10));
+      for (var i = 0; i < 7; i++) {
+        var day = new Date(d); day.setUTCDate(day.getUTCDate() + i);
+        var key = day.toISOString().slice(0, 10);
+        var v = day > end ? null : (perDay[key] || 0);
+        z[i].push(v); text[i].push(key + ": " + (v || 0).toLocaleString() + " steps");
+      }
+    }
+    TL.plot(div, [{ type: "heatmap", x: weeks, y: DAYS, z: z, text: text, hoverinfo: "text", colorscale: "Greens", xgap: 2, ygap: 2, colorbar: { title: { text: "steps" } } }],
+      { yaxis: { autorange: "reversed" }, xaxis: { type: "category", showticklabels: weeks.length < 60, title: { text: "week of" } } });
+  }
+
+  function heatmap(div, cells, tz) {
+    var z = DAYS.map(function () { return new Array(24).fill(0); });
+    cells.forEach(function (c) { z[c.weekday - 1][c.hour] = c.steps; });
+    TL.plot(div, [{ type: "heatmap", x: Array.from({ length: 24 }, function (_, h) { return h; }), y: DAYS, z: z, colorscale: "Blues", colorbar: { title: { text: "steps" } } }],
+      { yaxis: { autorange: "reversed" }, xaxis: { title: { text: "hour of day (" + tz + ")" }, dtick: 2 } });
+  }
+
+  function costByModel(div, rows) {
+    var priced = rows.filter(function (r) { return r.priced && r.total !== null; }).slice(0, 20);
+    var models = priced.map(function (r) { return r.model; });
+    var parts = [["cached", "cached (prefix)", "#7fb3e8"], ["fresh", "fresh (append)", "#e8a23b"], ["output", "output", "#c8553d"]];
+    TL.plot(div, parts.map(function (p) {
+      return { type: "bar", name: p[1], y: models, x: priced.map(function (r) { return r[p[0]]; }), orientation: "h", marker: { color: p[2] } };
+    }), { barmode: "stack", xaxis: { title: { text: "USD (API price equivalent)" } }, yaxis: { autorange: "reversed" }, margin: { l: 150 } });
+  }
+
+  function latencyByTool(div, rows) {
+    var tools = rows.filter(function (r) { return r.provider !== "all" && r.rank > 0 && r.timed_calls > 0; });
+    var groups = byProvider(tools);
+    TL.plot(div, Object.keys(groups).map(function (p) {
+      var g = groups[p];
+      return { type: "scatter", mode: "markers", name: p + " p50 (bar: p25–p90)", y: g.map(function (r) { return p + ": " + r.tool; }),
+        x: g.map(function (r) { return r.p50; }), marker: { color: TL.providerColor(p), size: 9 },
+        error_x: { type: "data", symmetric: false, array: g.map(function (r) { return r.p90 - r.p50; }), arrayminus: g.map(function (r) { return r.p50 - r.p25; }) },
+        customdata: g.map(function (r) { return [r.calls, r.p99]; }),
+        hovertemplate: "%{y}<br>p50 %{x:.0f} ms<br>calls %{customdata[0]}<br>p99 %{customdata[1]:.0f} ms<extra></extra>" };
+    }), { xaxis: { type: "log", title: { text: "effective latency (ms, log)" } }, yaxis: { autorange: "reversed" }, margin: { l: 190 }, height: 420 });
+  }
+
+  function toolCounts(div, rows) {
+    var groups = byProvider(rows);
+    TL.plot(div, Object.keys(groups).map(function (p) {
+      var g = groups[p];
+      return { type: "bar", name: p, x: g.map(function (r) { return r.tool; }), y: g.map(function (r) { return r.calls; }), marker: { color: TL.providerColor(p) },
+        customdata: g.map(function (r) { return [r.share, r.error_rate]; }), hovertemplate: "%{x}: %{y} calls (%{customdata[0]:.1%}), errors %{customdata[1]:.1%}<extra>" + p + "</extra>" };
+    }), { barmode: "group", yaxis: { type: "log", title: { text: "calls (log)" } } });
+  }
+
+  function scatter(div, data) {
+    var traces = Object.keys(data.groups).map(function (p) {
+      var g = data.groups[p];
+      return { type: "scattergl", mode: "markers", name: p, x: g.x.map(function (v) { return v + 1; }), y: g.y.map(function (v) { return v + 1; }),
+        marker: { color: TL.providerColor(p), size: 4, opacity: 0.5 }, customdata: g.session.map(function (s, i) { return [s, g.step[i]]; }),
+        hovertemplate: "prefix %{x}<br>append %{y}<extra>" + p + " (click: open)</extra>" };
+    });
+    TL.plot(div, traces, { xaxis: { type: "log", title: { text: "prefix tokens + 1 (log)" } }, yaxis: { type: "log", title: { text: "append tokens + 1 (log)" } } });
+    div.on("plotly_click", function (ev) {
+      var cd = ev.points[0].customdata;
+      location.href = TL.link("/session", { id: cd[0], step: cd[1] });
+    });
+  }
+
+  function outputHist(div, data) {
+    var groups = byProvider(data.bins);
+    var n = data.per_decade;
+    TL.plot(div, Object.keys(groups).map(function (p) {
+      var g = groups[p];
+      return { type: "bar", name: p, x: g.map(function (r) { return Math.pow(10, (r.bin + 0.5) / n); }), y: g.map(function (r) { return r.steps; }),
+        width: g.map(function (r) { return Math.pow(10, (r.bin + 1) / n) - Math.pow(10, r.bin / n); }), marker: { color: TL.providerColor(p) }, opacity: 0.7 };
+    }), { barmode: "overlay", xaxis: { type: "log", title: { text: "output tokens per step (log)" } }, yaxis: { title: { text: "steps" } } });
+  }
+
+  function hitBins(div, rows) {
+    var groups = byProvider(rows);
+    TL.plot(div, Object.keys(groups).map(function (p) {
+      var g = groups[p], total = g.reduce(function (s, r) { return s + r.steps; }, 0);
+      return { type: "bar", name: p, x: g.map(function (r) { return (r.bin * 10) + "–" + (r.bin * 10 + 10) + "%"; }), y: g.map(function (r) { return r.steps / total; }), marker: { color: TL.providerColor(p) },
+        customdata: g.map(function (r) { return r.steps; }), hovertemplate: "%{x}: %{customdata} steps (%{y:.1%})<extra>" + p + "</extra>" };
+    }), { barmode: "group", yaxis: { tickformat: ".0%", title: { text: "share of steps" } }, xaxis: { title: { text: "step hit ratio prefix / (prefix + append)" } } });
+  }
+
+  function highlights(data) {
+    return el("div", { class: "highlights", id: "highlights" }, data.map(function (h) {
+      var extra = { id: h.session_id };
+      if (h.step !== null && h.step !== undefined) extra.step = h.step;
+      return el("a", { class: "kpi", href: TL.link("/session", extra), style: "text-decoration:none;color:inherit" }, [
+        el("div", { class: "v", text: h.kind === "steps" ? TL.fmt.int(h.value) : TL.format(h.kind === "count" ? "int" : h.kind, h.value) }),
+        el("div", { class: "l", text: h.title + " · " + (h.provider || "") }),
+      ]);
+    }));
+  }
+
+  TL.ready().then(function (id) {
+    if (!id) { TL.content([el("p", { class: "muted", text: "No trace yet." })]); return; }
+    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+    return TL.tapi("/dashboard?tz=" + encodeURIComponent(tz)).then(function (d) {
+      var c = {
+        cal: box("chart-calendar", "Daily activity", "Steps per day (" + d.timezone + ")."),
+        heat: box("chart-heatmap", "Hour × weekday", "Steps by local hour and weekday (" + d.timezone + ")."),
+        cost: box("chart-cost", "Cost by model", "API price equivalent of cached (prefix), fresh (append) and output tokens; unpriced models are left out."),
+        lcdf: box("chart-tool-cdf", "Tool latency CDF", "Effective latency (internal if reported, else wall), calls with latency > 0."),
+        lbt: box("chart-latency-by-tool", "Latency by tool", "p50 with a p25–p90 bar, the most-called tools per provider."),
+        tc: box("chart-tool-counts", "Tool calls", "Top tools per provider, the rest as Other."),
+        sc: box("chart-scatter", "Prefix vs append", "A seeded sample of " + d.scatter.sampled.toLocaleString() + " of " + (d.scatter.population || 0).toLocaleString() + " steps with input; click a point to open its session."),
+        out: box("chart-output", "Output tokens", "Steps per log bin of output tokens (" + d.output_hist.per_decade + " bins per decade)."),
+        gen: box("chart-gen-cdf", "Generation time CDF", "Observable generation time (input event → last output event), > 0 only."),
+        hit: box("chart-hit-bins", "Step hit ratio", "Share of steps per 10% bin of prefix / (prefix + append)."),
+        wait: box("chart-wait-cdf", "Human wait CDF", "Time before each user message since the previous event, > 0 only."),
+      };
+      TL.content([
+        el("h2", { text: "Highlights" }), highlights(d.highlights),
+        el("h2", { text: "Activity" }), el("div", { class: "grid" }, [c.cal.card, c.heat.card]),
+        el("h2", { text: "Cost" }), el("div", { class: "grid" }, [c.cost.card]),
+        el("h2", { text: "Distributions" }),
+        el("div", { class: "grid" }, [c.lcdf.card, c.lbt.card, c.tc.card, c.sc.card, c.out.card, c.gen.card, c.hit.card, c.wait.card]),
+      ]);
+      var logCdf = function (title) { return { xaxis: { type: "log", title: { text: title } }, yaxis: { title: { text: "share ≤ x" }, tickformat: ".0%" } }; };
+      calendar(c.cal.div, d.daily);
+      heatmap(c.heat.div, d.hour_weekday, d.timezone);
+      costByModel(c.cost.div, d.cost_by_model);
+      TL.plot(c.lcdf.div, cdfTraces(d.tool_latency_cdf), logCdf("ms (log)"));
+      latencyByTool(c.lbt.div, d.latency_by_tool);
+      toolCounts(c.tc.div, d.tool_counts);
+      scatter(c.sc.div, d.scatter);
+      outputHist(c.out.div, d.output_hist);
+      TL.plot(c.gen.div, cdfTraces(d.generation_cdf, function (v) { return v / 1000; }), logCdf("seconds (log)"));
+      hitBins(c.hit.div, d.hit_ratio_bins);
+      TL.plot(c.wait.div, cdfTraces(d.human_wait_cdf, function (v) { return v / 1000; }), logCdf("seconds (log)"));
+      document.getElementById("content").dataset.rendered = "1";
+    });
+  }).catch(TL.fail);
+})();

@@ -1,0 +1,128 @@
+"""The traces the app serves: an open database per trace, its lock and its cache of aggregates.
+
+Why one connection and a lock per trace: the metric fact tables (`metrics.steps.prepare`) are
+DuckDB TEMP tables, which belong to one connection. Preparing them once and serializing queries
+on that connection costs far less than re-preparing per request (seconds at 357k steps), and
+every heavy page (dashboard, overview, compare) is cached per trace after its first request, so
+the lock is held for milliseconds on a warm server. The cache is keyed by the database file's
+path, size and mtime, so it is never served for a different file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tracelab.metrics.steps import prepare
+from tracelab.pricing import Price
+from tracelab.tracedb import check_tables, open_db, trace_meta
+
+
+@dataclass
+class TraceStore:
+    """One trace database opened read-only, with its fact tables prepared on first use."""
+
+    id: str
+    label: str
+    db: Path
+    #: Files the user can download (kind → path), e.g. normalized / sanitized traces.
+    downloads: dict[str, Path] = field(default_factory=dict)
+    #: The trace file the database was built from, if any (raw step content lives only there).
+    source: Path | None = None
+    origin: str = "served"  # served | collected | demo | upload
+    prices: list[Price] | None = None
+    synthetic: bool = False
+    _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The prepared connection, held exclusively for the block."""
+        with self._lock:
+            if self._con is None:
+                con = open_db(self.db)
+                try:
+                    check_tables(con, self.db)
+                    prepare(con, self.prices)
+                except BaseException:
+                    con.close()
+                    raise
+                self._con = con
+            yield self._con
+
+    def cached(self, key: Any, compute: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        """`compute(con)` once per key for this database file (its size and mtime included)."""
+        stamp = self._stamp()
+        full_key = (key, stamp)
+        if full_key in self._cache:
+            return self._cache[full_key]
+        with self.connection() as con:
+            if full_key not in self._cache:  # another thread may have filled it meanwhile
+                self._cache[full_key] = compute(con)
+            return self._cache[full_key]
+
+    def _stamp(self) -> tuple[int, int]:
+        st = self.db.stat()
+        return st.st_size, st.st_mtime_ns
+
+    def meta(self) -> dict[str, Any]:
+        with self.connection() as con:
+            return trace_meta(con)
+
+    def summary(self) -> dict[str, Any]:
+        """What the page lists for a trace (no queries: cheap for any number of traces)."""
+        return {
+            "id": self.id,
+            "label": self.label,
+            "origin": self.origin,
+            "synthetic": self.synthetic,
+            "downloads": sorted(self.downloads),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+
+class TraceRegistry:
+    """The traces of this server: the served one ('main') and any uploaded ones."""
+
+    def __init__(self) -> None:
+        self._traces: dict[str, TraceStore] = {}
+        self._lock = threading.Lock()
+        self.default_id: str | None = None
+
+    def add(self, store: TraceStore, default: bool = False) -> TraceStore:
+        with self._lock:
+            old = self._traces.get(store.id)
+            self._traces[store.id] = store
+            if default or self.default_id is None:
+                self.default_id = store.id
+        if old is not None and old is not store:
+            old.close()
+        return store
+
+    def get(self, trace_id: str) -> TraceStore | None:
+        return self._traces.get(trace_id)
+
+    def all(self) -> list[TraceStore]:
+        with self._lock:
+            return list(self._traces.values())
+
+    @staticmethod
+    def new_id(prefix: str = "u") -> str:
+        return f"{prefix}-{secrets.token_hex(4)}"
+
+    def close(self) -> None:
+        for store in self.all():
+            store.close()

@@ -330,8 +330,8 @@ def _extract_tar(
         stream = _Inflating(raw, gz, run.limits)
         try:
             tf = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115 (closed below)
-        except (tarfile.TarError, _Damaged) as exc:
-            raise UploadRejected(f"not a readable tar archive: {_why(exc)}") from None
+        except (tarfile.TarError, EOFError) as exc:
+            raise _Damaged(_why(exc)) from None
         with tf:
             while True:
                 try:

@@ -395,13 +395,17 @@ def test_sanitized_upload_is_only_built(rows: list[dict], tmp_path: Path) -> Non
     public = tmp_path / "t.public.jsonl.gz"
     sanitize_file(tmp_path / "t.jsonl", public, load_or_create_key())
     result = process_upload(public, tmp_path / "work")
-    assert (result.kind, result.normalized, result.sanitized) == (
-        UploadKind.SANITIZED,
-        None,
-        public,
-    )
+    assert result.kind is UploadKind.SANITIZED
+    # Not sanitized again: the upload's own bytes, in the workdir (the app deletes uploads).
+    assert result.normalized is None
+    assert result.sanitized == tmp_path / "work" / "trace.public.jsonl.gz"
+    assert result.sanitized.read_bytes() == public.read_bytes()
+    public.unlink()
     assert result.steps == len(rows) == _steps(result.db)
-    assert not (tmp_path / "work" / "trace.public.jsonl.gz").exists()
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == [
+        "trace.duckdb",
+        "trace.public.jsonl.gz",
+    ]
 
 
 def test_archive_without_session_logs_is_rejected(tmp_path: Path) -> None:
@@ -443,3 +447,12 @@ def test_progress_none_is_fine_and_outputs_are_jsonl_gz(tmp_path: Path) -> None:
     assert [r["round_index"] for r in read_rows(result.normalized)] == [0, 1, 2]
     first = orjson.loads(gzip.decompress(result.sanitized.read_bytes()).splitlines()[0])
     assert "cwd" not in first and first["session_id"].startswith("claude:s_")
+
+
+def test_a_one_row_trace_without_final_newline_is_still_a_trace(rows: list[dict], tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_bytes(orjson.dumps(rows[0]))
+    assert detect_kind(path) is UploadKind.NORMALIZED
+    path.write_bytes(orjson.dumps(rows[0])[:-10])  # only a truncated line: nothing readable
+    with pytest.raises(UploadRejected, match="not JSON lines"):
+        detect_kind(path)

@@ -26,7 +26,7 @@ from tracelab.collect import collect
 from tracelab.ingest.archive import ArchiveLimits, ExtractReport, inflate_gzip, safe_extract
 from tracelab.ingest.errors import UploadRejected
 from tracelab.ingest.sniff import Sniffed, UploadKind, sniff
-from tracelab.io import TraceFormatError, atomic_path, trace_format
+from tracelab.io import TraceFormatError, atomic_path
 from tracelab.keys import load_or_create_key
 from tracelab.sanitize import SanitizeAuditError, sanitize_file
 from tracelab.sources.discover import Home
@@ -53,7 +53,9 @@ class IngestResult:
     """What an upload became: the files to download and open, and what was in them.
 
     `normalized` is None when the upload was already sanitized (`sanitized` is then the upload
-    itself, or a copy under a suffix the readers understand). `files` counts raw session
+    itself, hard-linked or copied into the workdir as `trace.public.<fmt>`; an uploaded
+    normalized trace likewise becomes `trace.<fmt>`). Every path lies in the workdir, so the
+    caller may delete the upload afterwards. `files` counts raw session
     files (0 for a trace upload); `skipped_lines` the unreadable lines kept out of the trace.
     """
 
@@ -113,19 +115,40 @@ def process_upload(
                 shutil.rmtree(home_root, ignore_errors=True)
         _sanitize(result.normalized, result, key_file, report)
     elif sniffed.kind is UploadKind.NORMALIZED:
-        result.normalized = _readable(path, sniffed, workdir)
+        result.normalized = _adopt(path, workdir / f"trace{_FMT_SUFFIX[sniffed.fmt or '']}")
         _sanitize(result.normalized, result, key_file, report)
     else:
-        result.sanitized = _readable(path, sniffed, workdir)
+        result.sanitized = _adopt(path, workdir / f"trace.public{_FMT_SUFFIX[sniffed.fmt or '']}")
     _build(result, report)
     report("done", 1.0)
     return result
 
 
+#: Smallest change of a stage's fraction worth reporting (a 20,000-member zip is not 20,000
+#: page updates).
+PROGRESS_STEP = 0.01
+
+
 def _reporter(progress: ProgressFn | None) -> ProgressFn:
+    """`progress`, throttled: a stage's start, its end (1.0) and every PROGRESS_STEP between."""
+    last: list[Any] = [None, None]  # stage, fraction last reported
+
     def report(stage: str, fraction: float | None) -> None:
-        if progress is not None:
-            progress(stage, fraction)
+        if progress is None:
+            return
+        prev_stage, prev = last
+        if stage == prev_stage and (
+            fraction == prev
+            or (
+                fraction is not None
+                and prev is not None
+                and prev <= fraction < 1.0
+                and fraction - prev < PROGRESS_STEP
+            )
+        ):
+            return
+        last[:] = [stage, fraction]
+        progress(stage, fraction)
 
     return report
 
@@ -194,11 +217,13 @@ def _pick(*names: str | None) -> str:
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
-    """A hard link costs nothing; across file systems, copy (atomically)."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        with atomic_path(dst) as tmp:
+    """`dst` becomes `src`'s bytes, atomically: a hard link costs nothing (the upload and the
+    workdir normally share a file system), else a copy."""
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
             shutil.copyfile(src, tmp)
 
 
@@ -235,18 +260,15 @@ def _shown(file: str, root: Path) -> str:
 # --- traces -------------------------------------------------------------------------------
 
 
-def _readable(path: Path, sniffed: Sniffed, workdir: Path) -> Path:
-    """The upload itself when its suffix names its format; else a copy that does (the readers
-    choose the format by suffix, and a browser upload may be called anything)."""
-    assert sniffed.fmt is not None
-    try:
-        if trace_format(path) == sniffed.fmt:
-            return path
-    except TraceFormatError:
-        pass
-    target = workdir / f"upload{_FMT_SUFFIX[sniffed.fmt]}"
-    with atomic_path(target) as tmp:
-        shutil.copyfile(path, tmp)
+def _adopt(path: Path, target: Path) -> Path:
+    """An uploaded trace as a file of the workdir, named by its sniffed format.
+
+    Why not use the upload where it lies: the readers choose the format by suffix and a browser
+    upload may be called anything, and the caller may delete the upload once processed while
+    the result's files must stay (a hard link makes this free).
+    """
+    if Path(path).resolve() != target.resolve():
+        _link_or_copy(path, target)
     return target
 
 

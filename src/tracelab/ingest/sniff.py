@@ -159,9 +159,9 @@ def _why(exc: BaseException) -> str:
 
 
 def _sample(fh: IO[bytes]) -> Iterator[bytes]:
-    """The first complete lines (at most SAMPLE_LINES / SAMPLE_BYTES); an overlong line is
-    yielded as b"" (unreadable), and a stream that breaks off ends the sample quietly — the
-    lines before the damage still count, as they do for the collector."""
+    """The first lines (at most SAMPLE_LINES / SAMPLE_BYTES); an overlong line is yielded as
+    b"" (unreadable), and a stream that breaks off ends the sample quietly — the lines before
+    the damage still count, as they do for the collector."""
     read = 0
     lines = 0
     try:
@@ -172,7 +172,8 @@ def _sample(fh: IO[bytes]) -> Iterator[bytes]:
             read += len(line)
             if not line.endswith(b"\n"):
                 if len(line) < MAX_LINE_BYTES:
-                    return  # the last line, possibly truncated: not evidence either way
+                    yield line  # the last line: a truncated one simply fails to parse
+                    return
                 while True:  # overlong: skip to its end
                     rest = fh.readline(MAX_LINE_BYTES)
                     read += len(rest)

@@ -124,7 +124,8 @@ def _ratio_rejection(what: str, lim: ArchiveLimits) -> UploadRejected:
 class _Extraction:
     """One run: the destination, the staging dir, the homes found, the report."""
 
-    def __init__(self, dest: Path, staging: Path, limits: ArchiveLimits) -> None:
+    def __init__(self, dest: Path, staging: Path, limits: ArchiveLimits, size: int) -> None:
+        self.archive_bytes = size
         self.dest = dest
         self.real_dest = os.path.realpath(dest)
         self.staging = staging
@@ -266,13 +267,19 @@ def _extract_zip(archive: Path, run: _Extraction, progress: Callable[[float], No
 def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, run: _Extraction) -> None:
     name = info.filename
     parts = member_parts(name)
-    kind = stat.S_IFMT(info.external_attr >> 16)
+    # File types live in the Unix mode; other systems' attribute bits mean something else.
+    kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
     if info.is_dir():
         run.report.ignored += 1
         return
     if kind == stat.S_IFLNK:
-        with zf.open(info) as fh:
-            target = fh.read(_LINK_TARGET_MAX).decode("utf-8", "replace")
+        try:
+            with zf.open(info) as fh:
+                target = fh.read(_LINK_TARGET_MAX).decode("utf-8", "replace")
+        except (RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, OSError):
+            run.report.problems.append(f"{name}: a link whose target is unreadable; skipped")
+            run.report.ignored += 1  # never created, so it cannot lead anywhere
+            return
         run.check_link(name, parts, target, relative=True)
         return
     if kind and kind != stat.S_IFREG:
@@ -292,7 +299,9 @@ def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, run: _Extraction) ->
         run.report.ignored += 1
         return
     with fh:
-        run.write(name, placement, _zip_read(fh), info.compress_size)
+        # A header may overstate its compressed size to pass the ratio cap: the file bounds it.
+        compressed = min(info.compress_size, run.archive_bytes)
+        run.write(name, placement, _zip_read(fh), compressed)
 
 
 # --- tar ------------------------------------------------------------------------------------
@@ -406,7 +415,7 @@ def safe_extract(
     if any(dest.iterdir()):
         raise ValueError(f"{dest}: extraction folder is not empty")
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
-    run = _Extraction(dest, staging, limits)
+    run = _Extraction(dest, staging, limits, archive.stat().st_size)
     try:
         try:
             if kind == "zip":

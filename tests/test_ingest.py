@@ -456,3 +456,27 @@ def test_a_one_row_trace_without_final_newline_is_still_a_trace(rows: list[dict]
     path.write_bytes(orjson.dumps(rows[0])[:-10])  # only a truncated line: nothing readable
     with pytest.raises(UploadRejected, match="not JSON lines"):
         detect_kind(path)
+
+
+@pytest.mark.parametrize(
+    ("member", "provider", "where"),
+    [
+        ("me/.claude/projects/-p/s.jsonl", "claude", "me/.claude/projects/-p/s.jsonl"),
+        (".claude.back/projects/-p/s.jsonl", "claude", ".claude.back/projects/-p/s.jsonl"),
+        ("archived_sessions/rollout-x.jsonl", "codex", ".codex/archived_sessions/rollout-x.jsonl"),
+        ("sessions/2026/01/02/r.jsonl", "codex", ".codex/sessions/2026/01/02/r.jsonl"),
+        ("projects\\-p\\s.jsonl", "claude", ".claude/projects/-p/s.jsonl"),  # a Windows zip
+        ("-p/s.jsonl", "codex", ".codex/sessions/-p/s.jsonl"),  # the records decide
+        (".codex/history.jsonl", None, None),  # the collector never reads it there
+        (".claude/projects/-p/notes.txt", None, None),
+    ],
+)
+def test_layout_places_members_where_the_collector_looks(member, provider, where) -> None:
+    from tracelab.ingest.layout import member_parts, place
+
+    placement = place(member_parts(member))
+    if where is None:
+        assert placement is None
+    else:
+        assert placement is not None
+        assert "/".join(placement.resolved(provider)) == where

@@ -8,6 +8,8 @@ known token and talk to it through httpx.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import duckdb
@@ -38,9 +40,16 @@ def create_app(
     collect_on_start: bool = True,
     collect_home: Home | None = None,
     synthetic: bool = False,
+    experiment_ids: list[str] | None = None,
 ) -> FastAPI:
-    """The web app over trace database `db` (or, without one, over the user's collected logs)."""
-    state = AppState(token=token or new_token(), upload_limit=upload_limit)
+    """The web app over trace database `db` (or, without one, over the user's collected logs).
+
+    `experiment_ids` limits the Experiments page to some experiments (ids, names or
+    categories, as `tracelab analyze --only`); tests use it to stay fast.
+    """
+    state = AppState(
+        token=token or new_token(), upload_limit=upload_limit, experiment_ids=experiment_ids
+    )
     state.collect_home = collect_home
     if db is not None:
         downloads = {"normalized": Path(source)} if source is not None else {}
@@ -59,7 +68,14 @@ def create_app(
     elif collect_on_start:
         state.start_collect()
 
-    app = FastAPI(title="TraceLab", docs_url=None, redoc_url=None, openapi_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.traces.close()
+
+    app = FastAPI(
+        title="TraceLab", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.state.tracelab = state
     app.include_router(api.router(state))
     app.include_router(pages.router(state))
@@ -83,9 +99,5 @@ def create_app(
     @app.exception_handler(Exception)
     async def any_error(_: Request, exc: Exception) -> api.JSON:
         return api.error(500, f"{type(exc).__name__}: {exc}")
-
-    @app.on_event("shutdown")
-    def close() -> None:
-        state.traces.close()
 
     return app

@@ -14,7 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracelab.experiments.registry import all_experiments
+from tracelab.experiments.base import Experiment
+from tracelab.experiments.registry import all_experiments, select
 from tracelab.experiments.runner import ExperimentRun, run_experiments
 from tracelab.metrics.steps import prepare
 from tracelab.report import category_title, experiment_html
@@ -36,8 +37,10 @@ class ExperimentRuns:
 class ExperimentService:
     """Starts at most one experiments job per trace and serves what it produced."""
 
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: Jobs, only: list[str] | None = None) -> None:
         self.jobs = jobs
+        #: Experiment ids, names or categories to run (`registry.select`); None: all of them.
+        self.only = only
         self._by_trace: dict[str, ExperimentRuns] = {}
         self._lock = threading.Lock()
 
@@ -53,15 +56,19 @@ class ExperimentService:
             job = self.jobs.start(
                 "experiments",
                 f"Running the study's experiments on {store.label}",
-                lambda j: self._run(store, holder, j),
+                lambda j: self._run(store, holder, j, self.chosen()),
             )
             holder.job_id = job.id
             self._by_trace[store.id] = holder
             return holder
 
+    def chosen(self) -> list[Experiment]:
+        return select(self.only) if self.only else all_experiments()
+
     @staticmethod
-    def _run(store: TraceStore, holder: ExperimentRuns, job: Job) -> dict[str, Any]:
-        experiments = all_experiments()
+    def _run(
+        store: TraceStore, holder: ExperimentRuns, job: Job, experiments: list[Experiment]
+    ) -> dict[str, Any]:
         job.update(stage="waiting", done=0, total=len(experiments))
         with _PLOT_LOCK:
             con = open_db(store.db)
@@ -85,7 +92,7 @@ class ExperimentService:
         holder = self.ensure(store)
         job = self.jobs.get(holder.job_id)
         items = []
-        for exp in all_experiments():
+        for exp in self.chosen():
             run = holder.runs.get(exp.id)
             items.append(
                 {

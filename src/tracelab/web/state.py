@@ -21,11 +21,12 @@ class AppState:
     upload_limit: int = MAX_UPLOAD_BYTES
     startup_job: str | None = None
     collect_home: Home | None = None
+    experiment_ids: list[str] | None = None
     experiments: ExperimentService = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        self.experiments = ExperimentService(self.jobs)
+        self.experiments = ExperimentService(self.jobs, self.experiment_ids)
 
     def _single(self, kind: str, start) -> Job:
         """At most one collect/demo job runs at a time: a second click returns the first."""

@@ -77,27 +77,28 @@ def discard(work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _progress_adapter(job: Job):
-    """`process_upload`'s progress callback, whatever its exact arguments: a text is the
-    stage, numbers are done (and total)."""
+#: What the page shows for each `tracelab.ingest.STAGES` stage.
+STAGE_TEXT = {
+    "detect": "detecting what was uploaded",
+    "extract": "extracting the archive (with safety caps)",
+    "collect": "normalizing the session logs",
+    "sanitize": "sanitizing (allow-list, keyed pseudonyms)",
+    "database": "building the trace database",
+    "done": "done",
+}
 
-    def progress(*args: Any, **kwargs: Any) -> None:
-        texts = [a for a in args if isinstance(a, str)]
-        numbers = [a for a in args if isinstance(a, int | float) and not isinstance(a, bool)]
-        stage = kwargs.get("stage") or (texts[0] if texts else None)
-        done = kwargs.get("done", numbers[0] if numbers else None)
-        total = kwargs.get("total", numbers[1] if len(numbers) > 1 else None)
-        job.update(stage=stage, done=done, total=total, message=kwargs.get("message"))
+
+def _progress(job: Job):
+    """`process_upload`'s `progress(stage, fraction)` as job progress (fraction may be None)."""
+
+    def progress(stage: str, fraction: float | None) -> None:
+        job.update(
+            stage=STAGE_TEXT.get(stage, stage),
+            done=fraction if fraction is not None else 0,
+            total=1 if fraction is not None else None,
+        )
 
     return progress
-
-
-def _path_attr(result: Any, *names: str) -> Path | None:
-    for name in names:
-        value = getattr(result, name, None)
-        if value is not None:
-            return Path(value)
-    return None
 
 
 def start_processing(
@@ -106,39 +107,44 @@ def start_processing(
     """Process the stored upload in a job; on success the result is a new trace."""
 
     def run(job: Job) -> dict[str, Any]:
-        from tracelab.ingest import process_upload
-        from tracelab.ingest.errors import UploadRejected
+        from tracelab.ingest import UploadRejected, process_upload, sniff
 
-        job.update(stage="detecting the upload's kind")
+        job.update(stage=STAGE_TEXT["detect"])
         try:
-            result = process_upload(path, work / "out", _progress_adapter(job))
+            kind = sniff(path).kind
+            job.update(message=f"detected: {kind.label}")
+            result = process_upload(path, work / "out", _progress(job), original_name=label)
         except UploadRejected as exc:
             discard(work)
             raise JobFailed(str(exc)) from None
         finally:
             with contextlib.suppress(OSError):
                 path.unlink()
-        db = _path_attr(result, "db", "db_path", "duckdb", "database")
-        if db is None:
-            raise JobFailed("processing produced no trace database")
-        normalized = _path_attr(result, "normalized", "normalized_path", "trace")
-        sanitized = _path_attr(result, "sanitized", "sanitized_path", "public")
-        downloads = {k: p for k, p in (("normalized", normalized), ("sanitized", sanitized)) if p}
+        downloads = {
+            k: Path(p)
+            for k, p in (("normalized", result.normalized), ("sanitized", result.sanitized))
+            if p is not None and Path(p).is_file()
+        }
         store = traces.add(
             TraceStore(
                 id=upload_id,
                 label=label,
-                db=db,
+                db=Path(result.db),
                 downloads=downloads,
-                source=normalized,
+                source=Path(result.normalized or result.sanitized),
                 origin="upload",
             )
         )
-        counts = {
-            k: getattr(result, k)
-            for k in ("kind", "steps", "sessions", "tool_calls", "files", "rows", "skipped")
-            if isinstance(getattr(result, k, None), int | str)
+        return {
+            "trace_id": store.id,
+            "kind": result.kind.label,
+            "downloads": sorted(downloads),
+            "files": result.files,
+            "sessions": result.sessions,
+            "steps": result.steps,
+            "tool_calls": result.tool_calls,
+            "skipped_lines": result.skipped_lines,
+            "problems": list(result.problems)[:20],
         }
-        return {"trace_id": store.id, "downloads": sorted(downloads), **counts}
 
     return jobs.start("upload", f"Processing {label}", run)

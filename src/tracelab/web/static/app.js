@@ -244,7 +244,7 @@
   function tapi(path) { return api("/api/t/" + encodeURIComponent(TL.traceId) + path); }
   function content(nodes) {
     var c = document.getElementById("content");
-    c.replaceChildren.apply(c, nodes);
+    c.replaceChildren.apply(c, nodes.filter(function (n) { return n !== null && n !== undefined; }));
     return c;
   }
   function fail(err) {

@@ -29,24 +29,25 @@
     }).then(function (body) {
       line.textContent = "Uploaded " + TL.fmt.int(body.bytes) + " bytes. Processing…";
       return TL.pollJob(body.job.id, function (job) {
-        line.textContent = TL.jobText(job);
+        line.textContent = TL.jobText(job) + (job.message ? " · " + job.message : "");
         bar.firstChild.style.width = (job.total ? 100 * job.done / job.total : 100) + "%";
       });
     }).then(function (job) {
       var r = job.result, t = encodeURIComponent(r.trace_id);
-      var facts = ["kind", "files", "sessions", "steps", "tool_calls", "rows", "skipped"].filter(function (k) { return r[k] !== undefined; })
+      var facts = ["kind", "files", "sessions", "steps", "tool_calls", "skipped_lines"].filter(function (k) { return r[k] !== undefined; })
         .map(function (k) { return k + ": " + (typeof r[k] === "number" ? r[k].toLocaleString() : r[k]); });
-      status.replaceChildren(
+      status.replaceChildren.apply(status, [
         el("p", { id: "upload-done" }, [el("strong", { text: "Ready. " }), facts.join(" · ")]),
         el("p", {}, [
           el("a", { href: "/dashboard?t=" + t, id: "open-dashboard", text: "Open its dashboard" }), " · ",
           el("a", { href: "/?t=" + t, text: "overview" }), " · ",
           el("a", { href: "/sessions?t=" + t, text: "sessions" }),
         ]),
+        (r.problems || []).length ? el("details", {}, [el("summary", { text: r.problems.length + " file(s) had unreadable parts (every good row kept)" }), el("ul", {}, r.problems.map(function (p) { return el("li", { text: p }); }))]) : null,
         el("p", {}, (r.downloads || []).map(function (kind) {
           return el("a", { href: "/api/t/" + t + "/download/" + kind, download: true, class: "dl", text: "Download " + kind + " trace  " });
         })),
-      );
+      ].filter(Boolean));
     }).catch(function (err) {
       status.replaceChildren(el("div", { class: "error", id: "upload-error", text: "Upload rejected: " + err.message }));
     });

@@ -1,0 +1,104 @@
+"""Shared setup of the web tests: one small SYNTHETIC trace, its database, an app over it."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tracelab.collect import collect
+from tracelab.sources.discover import Home
+from tracelab.synth import generate_home
+from tracelab.tracedb import build_db
+
+TOKEN = "test-token-0123456789"
+HOST = "127.0.0.1"
+PORT = 8765
+BASE = f"http://{HOST}:{PORT}"
+#: A few experiments (one with a figure) keep the Experiments tests fast.
+EXPERIMENTS = ["trace_facts/overview", "session/context_growth"]
+
+
+@dataclass(frozen=True)
+class SmallTrace:
+    home: Path
+    trace: Path
+    db: Path
+
+
+@pytest.fixture(scope="session")
+def small_trace(tmp_path_factory: pytest.TempPathFactory) -> SmallTrace:
+    """12 synthetic sessions (Claude and Codex) → trace.jsonl.gz → trace.duckdb."""
+    root = tmp_path_factory.mktemp("web-trace")
+    home = root / "home"
+    generate_home(home, sessions=12, seed=3, workers=1)
+    trace = root / "trace.jsonl.gz"
+    with tempfile.TemporaryDirectory() as cache:
+        collect([Home(home, "synthetic")], trace, cache=Path(cache), workers=1)
+    db = root / "trace.duckdb"
+    build_db(trace, db)
+    return SmallTrace(home=home, trace=trace, db=db)
+
+
+@pytest.fixture(scope="session")
+def home_zip(small_trace: SmallTrace, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A .zip of the synthetic home's .claude/projects and .codex/sessions (an upload)."""
+    out = tmp_path_factory.mktemp("web-upload") / "agent-logs.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(small_trace.home.rglob("*.jsonl")):
+            zf.write(path, path.relative_to(small_trace.home).as_posix())
+    return out
+
+
+@pytest.fixture
+def make_client(small_trace: SmallTrace) -> Iterator:
+    """Build a TestClient for an app (default: over the small trace) with the test token."""
+    from fastapi.testclient import TestClient
+
+    from tracelab.web.app import create_app
+
+    clients = []
+
+    def make(**kwargs):
+        options = {
+            "source": small_trace.trace,
+            "token": TOKEN,
+            "host": HOST,
+            "port": PORT,
+            "experiment_ids": EXPERIMENTS,
+        }
+        options.update(kwargs)
+        db = options.pop("db", small_trace.db)
+        client = TestClient(create_app(db, **options), base_url=BASE)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.app.state.tracelab.traces.close()
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()
+
+
+def auth() -> dict[str, str]:
+    return {"X-TraceLab-Token": TOKEN}
+
+
+def wait_job(client, job_id: str, timeout: float = 120.0) -> dict:
+    """Poll a job until it ends; return its JSON."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] in ("done", "error"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")

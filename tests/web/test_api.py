@@ -1,0 +1,338 @@
+"""API tests of `tracelab serve`: every endpoint over a small synthetic trace, through httpx.
+
+Numbers are checked against the metric functions on the same database (one definition of each
+metric), and safety against requests a hostile page could make.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tracelab.metrics.overview import cache_savings, headline
+from tracelab.tracedb import open_db
+
+from .conftest import BASE, EXPERIMENTS, PORT, TOKEN, auth, wait_job
+
+PAGES = ["/", "/analyze", "/dashboard", "/sessions", "/session", "/experiments", "/compare"]
+
+
+# --- pages and static files ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_is_a_shell_with_the_token(client, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert f'<meta name="tracelab-token" content="{TOKEN}">' in r.text
+    assert "/static/plotly.min.js" in r.text
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_unknown_page_is_404(client) -> None:
+    r = client.get("/nope")
+    assert r.status_code == 404
+    assert r.json()["error"]
+
+
+def test_plotly_is_served_from_the_installed_package(client) -> None:
+    from tracelab.web.pages import plotly_path
+
+    r = client.get("/static/plotly.min.js")
+    assert r.status_code == 200
+    assert "javascript" in r.headers["content-type"]
+    assert r.content == plotly_path().read_bytes()
+    assert b"plotly.js" in r.content[:400]
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/app.js", "/static/app.css", "/static/theme.js", "/static/pages/session.js"]
+)
+def test_static_assets(client, path: str) -> None:
+    assert client.get(path).status_code == 200
+
+
+# --- safety -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1:9999", ""])
+def test_foreign_host_header_is_refused(client, host: str) -> None:
+    r = client.get("/api/status", headers={"host": host})
+    assert r.status_code == 421
+    assert "Host" in r.json()["error"]
+
+
+@pytest.mark.parametrize("host", [f"127.0.0.1:{PORT}", f"localhost:{PORT}", f"[::1]:{PORT}"])
+def test_loopback_host_names_are_accepted(client, host: str) -> None:
+    assert client.get("/api/status", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/demo", "/api/collect", "/api/uploads?name=x.jsonl"])
+def test_state_changes_need_the_token(client, path: str) -> None:
+    assert client.post(path, content=b"x").status_code == 403
+    r = client.post(path, content=b"x", headers={"X-TraceLab-Token": "wrong"})
+    assert r.status_code == 403
+    assert "token" in r.json()["error"].lower()
+
+
+def test_cross_origin_post_is_refused_even_with_the_token(client) -> None:
+    headers = {**auth(), "Origin": "http://evil.example"}
+    r = client.post("/api/collect", headers=headers)
+    assert r.status_code == 403
+
+
+def test_same_origin_post_with_the_token_is_accepted(make_client, tmp_path) -> None:
+    from tracelab.sources.discover import Home
+
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    client = make_client(collect_home=Home(empty, "nobody"))
+    r = client.post("/api/collect", headers={**auth(), "Origin": BASE})
+    assert r.status_code == 202
+    job = wait_job(client, r.json()["job"]["id"])
+    assert job["state"] == "done"
+    assert job["result"]["no_logs"] is True
+
+
+# --- overview, status, jobs ---------------------------------------------------------------
+
+
+def test_status_lists_the_served_trace(client) -> None:
+    status = client.get("/api/status").json()
+    assert status["default_trace"] == "main"
+    assert [t["id"] for t in status["traces"]] == ["main"]
+    assert status["startup_job"] is None
+
+
+def test_overview_kpis_are_the_metric_functions(client, small_trace) -> None:
+    data = client.get("/api/t/main/overview").json()
+    with open_db(small_trace.db) as con:
+        expected = headline(con)
+        savings = {r["provider"]: r["cache_savings"] for r in cache_savings(con)}
+    got = {r["provider"]: r for r in data["headline"]}
+    assert set(got) == {r["provider"] for r in expected}
+    for row in expected:
+        mine = got[row["provider"]]
+        for key in ("sessions", "steps", "tool_calls", "input_tokens", "output_tokens"):
+            assert mine[key] == row[key]
+        assert mine["cost"] == pytest.approx(row["cost"])
+        assert mine["prefix_hit_rate"] == pytest.approx(row["prefix_hit_rate"])
+        assert mine["cache_savings"] == pytest.approx(savings[row["provider"]])
+    assert data["providers"] == ["claude", "codex"]
+    assert data["trace"]["downloads"] == ["normalized"]
+
+
+def test_unknown_trace_and_job_are_404(client) -> None:
+    assert client.get("/api/t/nope/overview").status_code == 404
+    assert client.get("/api/jobs/nope").status_code == 404
+
+
+# --- dashboard ----------------------------------------------------------------------------
+
+
+def test_dashboard_has_every_chart_and_consistent_totals(client, small_trace) -> None:
+    d = client.get("/api/t/main/dashboard", params={"tz": "Asia/Tokyo"}).json()
+    assert d["timezone"] == "Asia/Tokyo"
+    for key in (
+        "daily",
+        "hour_weekday",
+        "cost_by_model",
+        "tool_latency_cdf",
+        "latency_by_tool",
+        "tool_counts",
+        "scatter",
+        "output_hist",
+        "generation_cdf",
+        "hit_ratio_bins",
+        "human_wait_cdf",
+        "highlights",
+    ):
+        assert d[key], key
+    with open_db(small_trace.db) as con:
+        steps, timed = con.execute("SELECT count(*), count(started_at) FROM rounds").fetchone()
+    assert sum(r["steps"] for r in d["daily"]) == timed
+    assert sum(c["steps"] for c in d["hour_weekday"]) == timed
+    assert sum(r["steps"] for r in d["cost_by_model"]) == steps
+    assert d["scatter"]["sampled"] == min(4000, d["scatter"]["population"])
+    for curve in d["tool_latency_cdf"].values():
+        assert curve["y"][0] == 0 and curve["y"][-1] == 1
+        assert curve["x"] == sorted(curve["x"])
+    keys = {h["key"] for h in d["highlights"]}
+    assert {"most_steps", "priciest", "slowest_tool", "largest_context"} <= keys
+
+
+def test_dashboard_local_time_shifts_the_hours(client) -> None:
+    utc = client.get("/api/t/main/dashboard", params={"tz": "UTC"}).json()["hour_weekday"]
+    tokyo = client.get("/api/t/main/dashboard", params={"tz": "Asia/Tokyo"}).json()
+    by_utc = {(c["weekday"], c["hour"]): c["steps"] for c in utc}
+    by_tokyo = {(c["weekday"], c["hour"]): c["steps"] for c in tokyo["hour_weekday"]}
+    shifted = {}
+    for (day, hour), n in by_utc.items():  # Tokyo is UTC+9, no DST
+        h = hour + 9
+        d = day + (h >= 24)
+        shifted[(d - 7 if d > 7 else d, h % 24)] = n
+    assert by_tokyo == shifted
+
+
+def test_dashboard_bad_timezone_falls_back_to_utc(client) -> None:
+    d = client.get("/api/t/main/dashboard", params={"tz": "Mars/Olympus'; DROP"}).json()
+    assert d["timezone"] == "UTC"
+
+
+def test_dashboard_is_cached(client) -> None:
+    first = client.get("/api/t/main/dashboard").content
+    assert client.get("/api/t/main/dashboard").content == first
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+def test_session_list_sorts_filters_and_pages(client, small_trace) -> None:
+    with open_db(small_trace.db) as con:
+        sessions = con.execute("SELECT count(DISTINCT session_id) FROM rounds").fetchone()[0]
+        codex = con.execute(
+            "SELECT count(DISTINCT session_id) FROM rounds WHERE provider = 'codex'"
+        ).fetchone()[0]
+    r = client.get("/api/t/main/sessions", params={"sort": "steps"}).json()
+    assert r["total"] == sessions
+    steps = [s["steps"] for s in r["sessions"]]
+    assert steps == sorted(steps, reverse=True)
+    asc = client.get("/api/t/main/sessions", params={"sort": "cost", "order": "asc"}).json()
+    costs = [s["cost"] for s in asc["sessions"] if s["cost"] is not None]
+    assert costs == sorted(costs)
+    only = client.get("/api/t/main/sessions", params={"provider": "codex"}).json()
+    assert only["total"] == codex
+    assert {s["provider"] for s in only["sessions"]} == {"codex"}
+    page = client.get("/api/t/main/sessions", params={"limit": 5, "offset": 5}).json()
+    assert len(page["sessions"]) == min(5, sessions - 5)
+    sid = r["sessions"][0]["session_id"]
+    found = client.get("/api/t/main/sessions", params={"q": sid[-12:].upper()}).json()
+    assert sid in [s["session_id"] for s in found["sessions"]]
+    assert all(sid[-12:] in s["session_id"] for s in found["sessions"])
+
+
+def test_session_list_model_and_date_filters(client) -> None:
+    facets = client.get("/api/t/main/facets").json()
+    assert facets["providers"] == ["claude", "codex"]
+    model = facets["models"][0]
+    r = client.get("/api/t/main/sessions", params={"model": model}).json()
+    assert r["total"] >= 1
+    day = facets["first_day"]
+    r = client.get("/api/t/main/sessions", params={"date_from": day, "date_to": day}).json()
+    assert all(s["started_at"].startswith(day) for s in r["sessions"])
+    none = client.get("/api/t/main/sessions", params={"date_from": "2100-01-01"}).json()
+    assert none["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"sort": "steps; DROP TABLE rounds"}, {"order": "sideways"}, {"limit": 0}, {"date_from": "x"}],
+)
+def test_session_list_rejects_bad_parameters(client, params: dict) -> None:
+    r = client.get("/api/t/main/sessions", params=params)
+    assert r.status_code == 422
+    assert r.json()["error"]
+
+
+def test_session_page_and_step_inspector(client, small_trace) -> None:
+    listing = client.get("/api/t/main/sessions", params={"sort": "tools"}).json()
+    sid = listing["sessions"][0]["session_id"]
+    d = client.get("/api/t/main/session", params={"id": sid}).json()
+    assert d["session"]["session_id"] == sid
+    assert [s["seq"] for s in d["steps"]] == list(range(1, len(d["steps"]) + 1))
+    assert len(d["steps"]) == d["session"]["steps"]
+    step = next(s for s in d["steps"] if s["tool_calls"] > 0)
+    detail = client.get(f"/api/t/main/steps/{step['round_pk']}").json()
+    assert detail["step"]["session_id"] == sid
+    assert len(detail["tools"]) == step["tool_calls"]
+    assert detail["events"]
+    for tool in detail["tools"]:
+        assert "input" not in tool  # raw content only through /raw
+    raw = client.get(f"/api/t/main/steps/{step['round_pk']}/raw").json()
+    assert raw["available"] is True
+    assert len(raw["tools"]) == step["tool_calls"]
+
+
+def test_unknown_session_and_step_are_404(client) -> None:
+    assert client.get("/api/t/main/session", params={"id": "nope"}).status_code == 404
+    assert client.get("/api/t/main/steps/999999999").status_code == 404
+    assert client.get("/api/t/main/steps/notanumber").status_code == 422
+
+
+def test_raw_content_needs_a_private_trace(make_client, small_trace) -> None:
+    client = make_client(source=None)
+    pk = client.get("/api/t/main/session", params={"id": _any_session(client)}).json()
+    raw = client.get(f"/api/t/main/steps/{pk['steps'][0]['round_pk']}/raw").json()
+    assert raw["available"] is False
+    assert "database" in raw["reason"]
+
+
+def _any_session(client) -> str:
+    return client.get("/api/t/main/sessions").json()["sessions"][0]["session_id"]
+
+
+# --- experiments --------------------------------------------------------------------------
+
+
+def test_experiments_run_in_the_background_and_render(client) -> None:
+    first = client.get("/api/t/main/experiments").json()
+    assert [e["id"] for e in first["experiments"]] == EXPERIMENTS
+    job = wait_job(client, first["job"]["id"], timeout=300)
+    assert job["state"] == "done", job
+    listing = client.get("/api/t/main/experiments").json()
+    assert all(e["status"] == "ok" for e in listing["experiments"])
+    growth = next(e for e in listing["experiments"] if e["id"] == "session/context_growth")
+    assert growth["figures"]
+    html = client.get("/api/t/main/experiment", params={"id": growth["id"]}).json()["html"]
+    assert "<table" in html and "Question" in html
+    png = client.get(
+        "/api/t/main/figure.png", params={"exp": growth["id"], "name": growth["figures"][0]["name"]}
+    )
+    assert png.status_code == 200
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = client.get("/api/t/main/figure.png", params={"exp": growth["id"], "name": "x"})
+    assert missing.status_code == 404
+
+
+# --- compare ------------------------------------------------------------------------------
+
+
+def test_compare_claude_and_codex_marks_the_better_value(client) -> None:
+    r = client.get("/api/compare", params={"a": "main"}).json()
+    assert (r["a"]["group"], r["b"]["group"]) == ("claude", "codex")
+    rows = {row["key"]: row for row in r["rows"]}
+    hit = rows["prefix_hit_rate"]
+    assert hit["better"] == ("a" if hit["a"] > hit["b"] else "b")
+    assert rows["steps"]["better"] is None  # a count has no direction
+    p50 = rows["request_time_p50_ms"]
+    if p50["a"] is not None and p50["b"] is not None and p50["a"] != p50["b"]:
+        assert p50["better"] == ("a" if p50["a"] < p50["b"] else "b")
+
+
+def test_compare_unknown_group_is_404(client) -> None:
+    r = client.get("/api/compare", params={"a": "main", "ga": "gemini"})
+    assert r.status_code == 404
+
+
+# --- downloads ----------------------------------------------------------------------------
+
+
+def test_download_the_normalized_trace(client, small_trace) -> None:
+    r = client.get("/api/t/main/download/normalized")
+    assert r.status_code == 200
+    assert r.content == small_trace.trace.read_bytes()
+    assert "attachment" in r.headers["content-disposition"]
+    assert client.get("/api/t/main/download/sanitized").status_code == 404
+
+
+# --- bad input never crashes the server ---------------------------------------------------
+
+
+def test_a_broken_database_is_an_error_not_a_crash(make_client, tmp_path) -> None:
+    bad = tmp_path / "broken.duckdb"
+    bad.write_bytes(b"this is not a database" * 100)
+    client = make_client(db=bad, source=None)
+    r = client.get("/api/t/main/overview")
+    assert r.status_code == 500
+    assert r.json()["error"]
+    assert client.get("/api/status").status_code == 200

@@ -23,8 +23,10 @@ The mapping from the trace to the profile's fields (see `tracelab.synth.profile`
 - generation: TTFT from the generation time of short outputs (≤ 64 tokens), time per token
   from long outputs (≥ 500 tokens) net of the median TTFT.
 - cache: a step misses when its prefix is below half the previous step's input; P(miss) per
-  idle-gap bin (1 min, 5 min, 1 h) and step kind; the prefix a full miss keeps (prefix below
-  5 % of the previous input) and the share of the previous input a miss keeps; rounding;
+  idle-gap bin (1 min, 5 min, 1 h) and step kind, and its growth with the context resumed
+  (the exponent from the miss rates below and above 100k tokens); the prefix a full miss
+  keeps (prefix below 5 % of the previous input) and the share of the previous input a miss
+  keeps; rounding;
   the share of user-step hits served only up to the previous turn (`turn_prefix`).
 - context: compaction thresholds = median pre-drop context / the model's limit (per trigger),
   summary = context after the drop; user-step reductions that are no compaction.
@@ -38,6 +40,7 @@ from typing import Any
 
 from tracelab.synth.calibration import measure, targets_from
 from tracelab.synth.profile import FORMAT, SUBAGENT_TOOLS, validate
+from tracelab.synth.workload import MISS_CONTEXT_REF
 
 #: Quantile levels of every fitted table (0 and 1 are the observed min and max).
 LEVELS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0)
@@ -124,7 +127,8 @@ def _provider(con: Any, provider: str, sessions_total: int) -> dict[str, Any]:
     )[0][0]
     models = _models(con, provider)
     tools = _tools(con, provider)
-    miss = _miss(con, provider)
+    gamma = _miss_exponent(con, provider)
+    miss = _miss(con, provider, gamma)
     steps = "FROM fit_steps WHERE provider = ?"
     tool_step = f"{steps} AND is_tool AND growth >= 0 AND fresh IS NOT NULL"
     out: dict[str, Any] = {
@@ -223,6 +227,7 @@ def _provider(con: Any, provider: str, sessions_total: int) -> dict[str, Any]:
         ),
         "cache": {
             "miss_probability": miss,
+            "miss_context_exponent": gamma,
             "miss_prefix": _table(
                 con,
                 "prefix",
@@ -370,7 +375,38 @@ def _generation(con: Any, provider: str) -> dict[str, Any]:
     return {"ttft_ms": ttft, "ms_per_token": per_token}
 
 
-def _miss(con: Any, provider: str) -> dict[str, Any]:
+_MISS_POPULATION = """
+    FROM fit_steps
+    WHERE provider = ? AND prev_context > 0 AND idle_gap_ms IS NOT NULL
+          AND NOT compaction AND (is_user OR is_tool)
+"""
+
+
+def _miss_exponent(con: Any, provider: str) -> float:
+    """How the miss rate grows with the context a step resumes: from the miss rates and median
+    contexts of the steps below and above `MISS_CONTEXT_REF`, γ = Δ log rate / Δ log context."""
+    rows = _rows(
+        con,
+        f"""
+        SELECT prev_context >= {MISS_CONTEXT_REF} AS big, avg(miss::DOUBLE),
+               median(prev_context)
+        {_MISS_POPULATION} GROUP BY 1
+        """,
+        [provider],
+    )
+    by = {bool(big): (rate, med) for big, rate, med in rows}
+    if len(by) < 2 or not all(r and m for r, m in by.values()):
+        return 0.0
+    (r_lo, m_lo), (r_hi, m_hi) = by[False], by[True]
+    if m_hi <= m_lo:
+        return 0.0
+    gamma = math.log(r_hi / r_lo) / math.log(m_hi / m_lo)
+    return round(max(-2.0, min(2.0, gamma)), 4)
+
+
+def _miss(con: Any, provider: str, gamma: float) -> dict[str, Any]:
+    """P(miss) per idle-gap bin and kind, net of the context scaling the generator applies:
+    the bin's miss rate / its mean (C / ref)^γ."""
     bins = (
         "CASE "
         + " ".join(f"WHEN idle_gap_ms < {e} THEN {i}" for i, e in enumerate(GAP_EDGES_MS))
@@ -379,13 +415,11 @@ def _miss(con: Any, provider: str) -> dict[str, Any]:
     rows = _rows(
         con,
         f"""
-        SELECT is_user, {bins} AS bin, avg(miss::DOUBLE)
-        FROM fit_steps
-        WHERE provider = ? AND prev_context IS NOT NULL AND idle_gap_ms IS NOT NULL
-              AND NOT compaction AND (is_user OR is_tool)
-        GROUP BY ALL
+        SELECT is_user, {bins} AS bin,
+               avg(miss::DOUBLE) / avg(pow(prev_context / {MISS_CONTEXT_REF}, ?))
+        {_MISS_POPULATION} GROUP BY ALL
         """,
-        [provider],
+        [gamma, provider],
     )
     rates = {(u, b): r for u, b, r in rows}
     out: dict[str, Any] = {"gap_ms": list(GAP_EDGES_MS)}
@@ -393,7 +427,7 @@ def _miss(con: Any, provider: str) -> dict[str, Any]:
         seq, last = [], 0.0
         for b in range(len(GAP_EDGES_MS) + 1):
             last = rates.get((user, b), last)
-            seq.append(round(float(last), 6))
+            seq.append(round(min(1.0, float(last)), 6))
         out[kind] = seq
     return out
 

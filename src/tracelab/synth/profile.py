@@ -15,8 +15,9 @@ with empirical distributions — never raw content — so it can be shared inste
   and tool-initiated steps; any step of a single-request session), tool mix (share,
   effective-latency distribution, error rate; latencies correlated within a request), token
   distributions, generation time (TTFT + per-token time), human waits, cache misses by idle
-  gap and step kind, compaction and context-reduction behaviour, and the rates of raw-format
-  features (interrupts, subagents, echoes, …).
+  gap and step kind (scaled by (context / 100k tokens)^exponent), compaction and
+  context-reduction behaviour, and the rates of raw-format features (interrupts, subagents,
+  echoes, …).
 - **targets**: the calibrated quantities (keys of `tracelab.synth.calibration`) with the value
   the generated workload should reproduce and where that value comes from.
 
@@ -223,6 +224,7 @@ class ProviderProfile:
     miss: MissProbability
     miss_prefix: Dist
     miss_keep: Dist
+    miss_context_exponent: float
     prefix_round: int
     turn_prefix: float
     compaction_tool_threshold: float
@@ -500,7 +502,14 @@ def _provider(name: str, value: Any, path: str) -> ProviderProfile:
     cache = _obj(
         p["cache"],
         f"{path}.cache",
-        ("miss_probability", "miss_prefix", "miss_keep", "prefix_round", "turn_prefix"),
+        (
+            "miss_probability",
+            "miss_context_exponent",
+            "miss_prefix",
+            "miss_keep",
+            "prefix_round",
+            "turn_prefix",
+        ),
     )
     mp = _obj(
         cache["miss_probability"], f"{path}.cache.miss_probability", ("gap_ms", "user", "tool")
@@ -574,6 +583,9 @@ def _provider(name: str, value: Any, path: str) -> ProviderProfile:
         miss=MissProbability(gap_ms, probs["user"], probs["tool"]),
         miss_prefix=dist(cache["miss_prefix"], f"{path}.cache.miss_prefix"),
         miss_keep=dist(cache["miss_keep"], f"{path}.cache.miss_keep"),
+        miss_context_exponent=_num(
+            cache["miss_context_exponent"], f"{path}.cache.miss_context_exponent", -4.0, 4.0
+        ),
         prefix_round=int(_num(cache["prefix_round"], f"{path}.cache.prefix_round", 1)),
         turn_prefix=_prob(cache["turn_prefix"], f"{path}.cache.turn_prefix"),
         compaction_tool_threshold=_num(

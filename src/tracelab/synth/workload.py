@@ -12,7 +12,7 @@ waits). `Context` is the session's context window and prompt cache, step by step
   for models that cache the output (`output_resend` false); a model that re-sends its output
   appends it again. A miss (probability by the step's idle gap and kind) keeps only a
   `miss_prefix` (e.g. the cached system prompt) or a `miss_keep` share of the previous prompt,
-  whichever is larger;
+  whichever is larger; the miss probability scales with (context / 100k)^`miss_context_exponent`;
 - near the model's context limit (`tool_threshold` / `user_threshold` × limit, checked at tool-
   and user-initiated steps) the context is compacted to `summary_tokens`, its prefix drawn like
   a session's first step (`first_prefix`);
@@ -30,6 +30,8 @@ from bisect import bisect_right
 
 from tracelab.synth.profile import Dist, Model, ProviderProfile, Tool
 
+#: The context size (tokens) at which the gap-and-kind miss probabilities apply unscaled.
+MISS_CONTEXT_REF = 100_000
 #: A step's fresh text is written at this many characters per token, up to `TEXT_CAP`
 #: characters: the token counts are the workload; the text only has to look plausible.
 CHARS_PER_TOKEN = 4
@@ -296,7 +298,7 @@ class Context:
                     c = max(1, self.prev_c - max(1, self._draw(p.user_reduction_tokens)))
                 else:
                     c = base + fresh
-                if self.r() < p.miss.of(user, gap_ms):
+                if self.r() < self._miss(user, gap_ms):
                     # what a miss still serves: the cached system prompt, or part of the
                     # previous prompt (a partial miss)
                     keep = int(p.miss_keep.sample(self.r()) * self.prev_c)
@@ -312,6 +314,15 @@ class Context:
         if user:
             self.turn_c = c
         return prefix, c - prefix, compacted
+
+    def _miss(self, user: bool, gap_ms: float) -> float:
+        """P(cache miss) of the next step: by its idle gap and kind, scaled by the size of the
+        context it resumes ((C / 100k)^exponent: large contexts are evicted sooner)."""
+        p = self.p.miss.of(user, gap_ms)
+        k = self.p.miss_context_exponent
+        if k and self.prev_c > 0:
+            p *= (self.prev_c / MISS_CONTEXT_REF) ** k
+        return p
 
     def output(self, tokens: int) -> None:
         self.prev_o = tokens

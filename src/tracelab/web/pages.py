@@ -84,6 +84,10 @@ def router(state: AppState) -> APIRouter:
             raise HTTPException(404, "no such page")
         return page(name)
 
+    @pages.get("/favicon.ico")
+    def favicon() -> FileResponse:
+        return FileResponse(static_dir() / "favicon.svg", media_type="image/svg+xml")
+
     @pages.get("/static/plotly.min.js")
     def plotly_js() -> FileResponse:
         return FileResponse(

@@ -131,7 +131,9 @@ def start_processing(
                 label=label,
                 db=Path(result.db),
                 downloads=downloads,
-                source=Path(result.normalized or result.sanitized),
+                # The database is built from the sanitized trace (pseudonymized ids), so raw
+                # content can only be looked up there — and it has none, by design.
+                source=Path(result.sanitized),
                 origin="upload",
             )
         )

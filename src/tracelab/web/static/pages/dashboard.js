@@ -37,14 +37,14 @@
         z[i].push(v); text[i].push(key + ": " + (v || 0).toLocaleString() + " steps");
       }
     }
-    TL.plot(div, [{ type: "heatmap", x: weeks, y: DAYS, z: z, text: text, hoverinfo: "text", colorscale: "Greens", xgap: 2, ygap: 2, colorbar: { title: { text: "steps" } } }],
+    TL.plot(div, [{ type: "heatmap", x: weeks, y: DAYS, z: z, text: text, hoverinfo: "text", colorscale: "Greens", reversescale: true, xgap: 2, ygap: 2, colorbar: { title: { text: "steps" } } }],
       { yaxis: { autorange: "reversed" }, xaxis: { type: "category", showticklabels: weeks.length < 60, title: { text: "week of" } } });
   }
 
   function heatmap(div, cells, tz) {
     var z = DAYS.map(function () { return new Array(24).fill(0); });
     cells.forEach(function (c) { z[c.weekday - 1][c.hour] = c.steps; });
-    TL.plot(div, [{ type: "heatmap", x: Array.from({ length: 24 }, function (_, h) { return h; }), y: DAYS, z: z, colorscale: "Blues", colorbar: { title: { text: "steps" } } }],
+    TL.plot(div, [{ type: "heatmap", x: Array.from({ length: 24 }, function (_, h) { return h; }), y: DAYS, z: z, colorscale: "Blues", reversescale: true, colorbar: { title: { text: "steps" } } }],
       { yaxis: { autorange: "reversed" }, xaxis: { title: { text: "hour of day (" + tz + ")" }, dtick: 2 } });
   }
 

@@ -78,7 +78,7 @@
         xaxis: { title: { text: "step" }, rangeslider: { visible: steps.length > 40, thickness: 0.08 } },
         yaxis: { title: { text: "input tokens" } },
         yaxis2: { title: { text: "output tokens" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" },
-        margin: { r: 60 },
+        margin: { r: 60, t: 30 }, legend: { orientation: "h", x: 0, y: 1.12 },
       });
       chart.on("plotly_click", function (ev) {
         var pk = ev.points[0].customdata;

@@ -8,16 +8,14 @@ no input reaches SQL except as a bound parameter or through an allow-list (sort 
 
 from __future__ import annotations
 
-import decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from tracelab.web import compare, dashboard, sessions
-from tracelab.web.dashboard import jsonable, valid_tz
+from tracelab.web.dashboard import encode, valid_tz
 from tracelab.web.state import AppState
 from tracelab.web.traces import TraceStore
 from tracelab.web.uploads import (
@@ -31,19 +29,13 @@ from tracelab.web.uploads import (
 )
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    return str(value)
-
-
 class JSON(Response):
     """orjson-encoded JSON (NaN becomes null; dates ISO-8601)."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(jsonable(content), default=_default)
+        return encode(content)
 
 
 def error(status: int, message: str) -> JSON:
@@ -116,9 +108,7 @@ def router(state: AppState) -> APIRouter:
     def dashboard_data(trace_id: str, tz: str = "UTC") -> Any:
         store = store_of(trace_id)
         zone = valid_tz(tz)
-        body = store.cached(
-            ("dashboard-json", zone), lambda c: _encoded(dashboard.dashboard(c, zone))
-        )
+        body = dashboard.cached_json(store, zone)
         return Response(body, media_type="application/json")
 
     @api.get("/t/{trace_id}/sessions")
@@ -226,8 +216,3 @@ def router(state: AppState) -> APIRouter:
         }
 
     return api
-
-
-def _encoded(data: Any) -> bytes:
-    """The dashboard is cached already encoded: a warm request is a memory copy."""
-    return orjson.dumps(jsonable(data), default=_default)

@@ -9,7 +9,8 @@ known token and talk to it through httpx.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import duckdb
@@ -19,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tracelab.pricing import Price
 from tracelab.sources.discover import Home
-from tracelab.web import api, pages
+from tracelab.web import api, dashboard, pages
 from tracelab.web.security import GuardMiddleware, allowed_hosts, new_token
 from tracelab.web.startup import MAIN
 from tracelab.web.state import AppState
@@ -41,6 +42,7 @@ def create_app(
     collect_home: Home | None = None,
     synthetic: bool = False,
     experiment_ids: list[str] | None = None,
+    warm: bool = False,
 ) -> FastAPI:
     """The web app over trace database `db` (or, without one, over the user's collected logs).
 
@@ -70,6 +72,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if warm:
+            # Prepare the fact tables while the browser opens: the first page is then fast.
+            main = state.traces.get(MAIN)
+            if main is not None:
+                warm_up = _quietly(lambda: dashboard.warm(main))
+                threading.Thread(target=warm_up, daemon=True).start()
         yield
         state.traces.close()
 
@@ -101,3 +109,13 @@ def create_app(
         return api.error(500, f"{type(exc).__name__}: {exc}")
 
     return app
+
+
+def _quietly(fn: Callable[[], None]) -> Callable[[], None]:
+    """`fn` for a background thread: its error shows on the first request that needs it."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            fn()
+
+    return run

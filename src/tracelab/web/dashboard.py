@@ -11,12 +11,16 @@ Local time: the browser sends its IANA time zone; DuckDB converts the TIMESTAMPT
 
 from __future__ import annotations
 
+import decimal
 import functools
+import os
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import available_timezones
 
 import duckdb
+import orjson
 
 from tracelab.experiments.common import providers
 from tracelab.metrics import tools
@@ -24,6 +28,7 @@ from tracelab.metrics.cache import STEP_HIT_RATIO_SQL
 from tracelab.metrics.generation import OUTPUT_BINS_PER_DECADE, log10_bin_sql
 from tracelab.metrics.overview import cache_savings, headline
 from tracelab.metrics.sql import quantile_curve, records, scalar
+from tracelab.web.traces import TraceStore
 
 #: Points of the prefix-vs-append scatter (a seeded reservoir sample of the steps).
 SCATTER_POINTS = 4000
@@ -51,6 +56,43 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return str(value)
+
+
+def encode(data: Any) -> bytes:
+    """JSON bytes of API data (orjson: NaN becomes null, dates ISO-8601)."""
+    return orjson.dumps(jsonable(data), default=_default)
+
+
+def local_zone() -> str:
+    """This machine's IANA zone (TZ, else the /etc/localtime link), else UTC: the zone the
+    dashboard is precomputed for at start-up, since the browser usually runs here too."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = str(Path("/etc/localtime").resolve())
+        candidates.append(target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "")
+    except OSError:
+        pass
+    return next((valid_tz(z) for z in candidates if z and z in _zones()), DEFAULT_TZ)
+
+
+def cached_json(store: TraceStore, tz: str) -> bytes:
+    """The dashboard of `store` in zone `tz`, computed once and kept encoded (a warm request
+    is a memory copy)."""
+    return store.cached(("dashboard-json", tz), lambda con: encode(dashboard(con, tz)))
+
+
+def warm(store: TraceStore) -> None:
+    """At start-up: prepare the fact tables, then the overview and the dashboard for this
+    machine's zone, so the first visit to either page finds them ready."""
+    store.warm()
+    store.cached("overview", overview)
+    cached_json(store, local_zone())
 
 
 def overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -58,6 +58,11 @@ class TraceStore:
                 self._con = con
             yield self._con
 
+    def warm(self) -> None:
+        """Open the database and prepare its fact tables now (the first page is then fast)."""
+        with self.connection():
+            pass
+
     def cached(self, key: Any, compute: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         """`compute(con)` once per key for this database file (its size and mtime included)."""
         stamp = self._stamp()

@@ -202,3 +202,49 @@ def test_a_fitted_profile_generates_a_workload(synthetic: dict[str, Path], tmp_p
         app, ["synth", "-o", str(tmp_path / "h2"), "--profile", str(path), "--providers", "codex"]
     )
     assert result.exit_code == 2 and "no provider codex" in result.output
+
+
+def test_fit_infers_each_sessions_context_window() -> None:
+    """A trace holds contexts, not windows: compactions near 200k mean a 200k window (even when
+    one step overshot it), a context far past 200k means 1M, a short session says nothing; a
+    model's limit is the mix of its informative sessions, and thresholds use those windows."""
+    import duckdb
+
+    from tracelab.synth.fit import _context, _limit, _session_windows
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TEMP TABLE fit_steps (provider TEXT, session_id TEXT, model TEXT, seq INT, "
+        "is_user BOOL, context BIGINT, prev_context BIGINT, compaction BOOL, growth BIGINT)"
+    )
+    rows = [
+        # s1: compacts at 193k and once at 215k (an overshoot) → 200k
+        ("s1", "m", 1, False, 150_000, None, False),
+        ("s1", "m", 2, False, 40_000, 193_000, True),
+        ("s1", "m", 3, True, 30_000, 215_000, True),
+        # s2: never compacts but reaches 600k → 1M
+        ("s2", "m", 1, False, 600_000, None, False),
+        # s3: compacts at 960k → 1M
+        ("s3", "m", 1, False, 50_000, 960_000, True),
+        # s4: short, says nothing about its window
+        ("s4", "m", 1, True, 20_000, None, False),
+        # s5: another model, only short sessions
+        ("s5", "small", 1, True, 90_000, None, False),
+    ]
+    con.executemany(
+        "INSERT INTO fit_steps VALUES ('claude', ?, ?, ?, ?, ?, ?, ?, 0)",
+        rows,
+    )
+    sessions = _session_windows(con, "claude")
+    assert [w for _, w, _ in sessions] == [200_000, 1_000_000, 1_000_000, None, None]
+    assert _limit({200_000: 1, 1_000_000: 2}, 960_000, "claude") == {
+        "200000": 0.333333,
+        "1000000": 0.666667,
+    }
+    assert _limit(None, 90_000, "claude") == 200_000  # smallest window above the peak
+    assert _limit(None, 5_000_000, "claude") == 5_000_000  # beyond every known window
+    ctx = _context(con, "claude", sessions)
+    # tool-initiated compactions at 193k of 200k and 960k of 1M: the median (the upper of two)
+    # is 0.965; the user-initiated one at 215k of 200k is capped at 1.0
+    assert ctx["compaction"]["tool_threshold"] == 0.965
+    assert ctx["compaction"]["user_threshold"] == 1.0

@@ -28,7 +28,9 @@ The mapping from the trace to the profile's fields (see `tracelab.synth.profile`
   keeps (prefix below 5 % of the previous input) and the share of the previous input a miss
   keeps; rounding;
   the share of user-step hits served only up to the previous turn (`turn_prefix`).
-- context: compaction thresholds = median pre-drop context / the model's limit (per trigger),
+- context: each session's window is inferred (`CONTEXT_WINDOWS`: the smallest at or above a
+  compaction's pre-drop context or the session's peak; a model's limit is its sessions' mix);
+  compaction thresholds = median pre-drop context / the session's window (per trigger),
   summary = context after the drop; user-step reductions that are no compaction.
 - targets: `calibration.measure` of the trace (every quantity it has a value for).
 """
@@ -51,6 +53,15 @@ FRESH_CONTEXT_EDGE = 32_768
 #: A step misses the cache when its prefix is below this share of the previous input.
 MISS_SHARE = 0.5
 MAX_TOOLS_PER_STEP = 64
+#: The context windows (tokens) each agent's models ship with: Claude's 200k and 1M, Codex's
+#: 95 % of GPT-5's 272k input (258,400) and 1M. A fitted model's limit is snapped to these.
+CONTEXT_WINDOWS: dict[str, tuple[int, ...]] = {
+    "claude": (200_000, 1_000_000),
+    "codex": (258_400, 1_000_000),
+}
+#: How far one step's growth may carry a context past its window before it is compacted: a
+#: window is inferred from a (median) pre-drop context or peak divided by this.
+WINDOW_OVERSHOOT = 1.1
 
 _LEVELS_SQL = "[" + ", ".join(repr(q) for q in LEVELS) + "]"
 
@@ -125,7 +136,8 @@ def _provider(con: Any, provider: str, sessions_total: int) -> dict[str, Any]:
         "SELECT count(*) FROM fit_sessions WHERE provider = ? AND NOT subagent",
         p,
     )[0][0]
-    models = _models(con, provider)
+    sessions = _session_windows(con, provider)
+    models = _models(con, provider, sessions)
     tools = _tools(con, provider)
     gamma = _miss_exponent(con, provider)
     miss = _miss(con, provider, gamma)
@@ -248,7 +260,7 @@ def _provider(con: Any, provider: str, sessions_total: int) -> dict[str, Any]:
             "prefix_round": _prefix_round(con, provider),
             "turn_prefix": _turn_prefix(con, provider),
         },
-        "context": _context(con, provider, models),
+        "context": _context(con, provider, sessions),
     }
     reasoning = _rows(
         con,
@@ -269,7 +281,42 @@ def _provider(con: Any, provider: str, sessions_total: int) -> dict[str, Any]:
     return out
 
 
-def _models(con: Any, provider: str) -> dict[str, Any]:
+def _session_windows(con: Any, provider: str) -> list[tuple[str, int | None, list[tuple]]]:
+    """Per session: its main model, the context window it evidently ran with (None when its
+    contexts never came near a window) and its compactions (is_user, pre-drop context).
+
+    A trace records contexts, not windows: a session that compacted ran with the smallest
+    known window at or above its (median) pre-drop context; one whose context passed a window
+    ran with a larger one. (The peak context alone would cap a look-alike's contexts at the
+    largest seen.)
+    """
+    windows = CONTEXT_WINDOWS.get(provider, ())
+    rows = _rows(
+        con,
+        """
+        SELECT mode(coalesce(model, '(unknown)')) AS model, max(context) AS peak,
+               list((is_user, prev_context) ORDER BY seq) FILTER (WHERE compaction)
+        FROM fit_steps WHERE provider = ? GROUP BY session_id ORDER BY session_id
+        """,
+        [provider],
+    )
+    out = []
+    for model, peak, compactions in rows:
+        compactions = [(bool(u), int(c)) for u, c in compactions or [] if c]
+        drops = sorted(c for _, c in compactions)
+        # compactions fire near the window (one step may overshoot it): their median, else
+        # the peak, is what the window must hold
+        floor = (drops[(len(drops) - 1) // 2] if drops else int(peak or 0)) / WINDOW_OVERSHOOT
+        above = [w for w in windows if w >= floor]
+        if compactions or any(w < floor for w in windows):
+            window = above[0] if above else int(floor)
+        else:
+            window = None  # never near a window: any window ≥ its peak fits
+        out.append((model, window, compactions))
+    return out
+
+
+def _models(con: Any, provider: str, sessions: list[tuple]) -> dict[str, Any]:
     rows = _rows(
         con,
         """
@@ -282,14 +329,31 @@ def _models(con: Any, provider: str) -> dict[str, Any]:
         [provider],
     )
     total = sum(r[1] for r in rows)
+    windows: dict[str, dict[int, int]] = {}
+    for model, window, _ in sessions:
+        if window is not None:
+            mix = windows.setdefault(model, {})
+            mix[window] = mix.get(window, 0) + 1
     return {
         model: {
             "share": round(steps / total, 6),
-            "context_limit": max(1024, int(peak or 0)),
+            "context_limit": _limit(windows.get(model), int(peak or 0), provider),
             "output_resend": not cached > resend,
         }
         for model, steps, peak, cached, resend in rows
     }
+
+
+def _limit(mix: dict[int, int] | None, peak: int, provider: str) -> int | dict[str, float]:
+    """A model's context limit: its sessions' window mix, else the smallest known window
+    above its peak context (else the peak)."""
+    if mix:
+        if len(mix) == 1:
+            return next(iter(mix))
+        n = sum(mix.values())
+        return {str(w): round(c / n, 6) for w, c in sorted(mix.items())}
+    above = [w for w in CONTEXT_WINDOWS.get(provider, ()) if w >= peak]
+    return above[0] if above else max(1024, peak)
 
 
 def _tools(con: Any, provider: str) -> dict[str, Any]:
@@ -456,20 +520,12 @@ def _prefix_round(con: Any, provider: str) -> int:
     return 128 if row and row[0][0] is not None and row[0][0] >= 0.99 else 1
 
 
-def _context(con: Any, provider: str, models: dict[str, Any]) -> dict[str, Any]:
-    limits = {m: v["context_limit"] for m, v in models.items()}
-    rows = _rows(
-        con,
-        """
-        SELECT coalesce(s.model, '(unknown)'), s.is_user, s.prev_context
-        FROM fit_steps s WHERE s.provider = ? AND s.compaction
-        """,
-        [provider],
-    )
+def _context(con: Any, provider: str, sessions: list[tuple]) -> dict[str, Any]:
     ratios: dict[bool, list[float]] = {True: [], False: []}
-    for model, user, prev in rows:
-        if limits.get(model):
-            ratios[bool(user)].append(min(1.0, prev / limits[model]))
+    for _, window, compactions in sessions:
+        for user, prev in compactions:
+            if window:
+                ratios[user].append(min(1.0, prev / window))
 
     def median(xs: list[float], default: float) -> float:
         if not xs:

@@ -179,9 +179,30 @@ def test_dashboard_bad_timezone_falls_back_to_utc(client) -> None:
     assert d["timezone"] == "UTC"
 
 
-def test_dashboard_is_cached(client) -> None:
+def test_dashboard_is_cached_in_memory_and_on_disk(client, make_client) -> None:
     first = client.get("/api/t/main/dashboard").content
     assert client.get("/api/t/main/dashboard").content == first
+    again = make_client()  # a new server on the same, unchanged database
+    assert again.get("/api/t/main/dashboard").content == first
+    store = again.app.state.tracelab.traces.get("main")
+    assert store._con is None  # answered from disk: no fact tables prepared
+
+
+def test_dashboard_disk_cache_follows_the_database_file(client, make_client, small_trace, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(small_trace.db, copy)
+    one = make_client(db=copy)
+    first = one.get("/api/t/main/dashboard").json()
+    one.app.state.tracelab.traces.close()  # DuckDB: no read-only reader while we write
+    with open_db(copy, read_only=False) as con:  # change the file: one session fewer
+        sid = con.execute("SELECT session_id FROM rounds LIMIT 1").fetchone()[0]
+        con.execute("DELETE FROM rounds WHERE session_id = ?", [sid])
+    second = make_client(db=copy).get("/api/t/main/dashboard").json()
+    assert sum(r["steps"] for r in second["cost_by_model"]) < sum(
+        r["steps"] for r in first["cost_by_model"]
+    )
 
 
 # --- sessions -----------------------------------------------------------------------------

@@ -84,15 +84,16 @@ def local_zone() -> str:
 def cached_json(store: TraceStore, tz: str) -> bytes:
     """The dashboard of `store` in zone `tz`, computed once and kept encoded (a warm request
     is a memory copy)."""
-    return store.cached(("dashboard-json", tz), lambda con: encode(dashboard(con, tz)))
+    return store.disk_cached(f"dashboard-{tz}", lambda con: encode(dashboard(con, tz)))
 
 
 def warm(store: TraceStore) -> None:
-    """At start-up: prepare the fact tables, then the overview and the dashboard for this
-    machine's zone, so the first visit to either page finds them ready."""
+    """At start-up: the dashboard for this machine's zone (from the disk cache when this
+    database was served before), then the fact tables and the overview, so the first visit
+    to either page finds them ready."""
+    cached_json(store, local_zone())
     store.warm()
     store.cached("overview", overview)
-    cached_json(store, local_zone())
 
 
 def overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -5,12 +5,14 @@ DuckDB TEMP tables, which belong to one connection. Preparing them once and seri
 on that connection costs far less than re-preparing per request (seconds at 357k steps), and
 every heavy page (dashboard, overview, compare) is cached per trace after its first request, so
 the lock is held for milliseconds on a warm server. The cache is keyed by the database file's
-path, size and mtime, so it is never served for a different file.
+path, size and mtime, so it is never served for a different file; the dashboard's JSON is also
+kept on disk (`disk_cached`), so reopening the same file needs no fact tables for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +22,10 @@ from typing import Any
 
 import duckdb
 
+from tracelab import __version__
+from tracelab.io import atomic_write_bytes
 from tracelab.metrics.steps import prepare
+from tracelab.paths import cache_dir
 from tracelab.pricing import Price
 from tracelab.tracedb import check_tables, open_db, trace_meta
 
@@ -73,6 +78,42 @@ class TraceStore:
             if full_key not in self._cache:  # another thread may have filled it meanwhile
                 self._cache[full_key] = compute(con)
             return self._cache[full_key]
+
+    def disk_cached(self, key: str, compute: Callable[[duckdb.DuckDBPyConnection], bytes]) -> bytes:
+        """Like `cached` for encoded JSON, also kept on disk per database file, so a server
+        started again on the same unchanged file answers at once — without preparing the
+        fact tables. The file name covers the database's path, size and mtime, the price
+        table and the TraceLab version; a write failure only costs the disk copy."""
+        path = self._disk_path(key)
+
+        def load(con: duckdb.DuckDBPyConnection) -> bytes:
+            data = compute(con)
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                atomic_write_bytes(path, data, mode=0o600)
+            return data
+
+        def from_disk() -> bytes | None:
+            with contextlib.suppress(OSError):
+                return path.read_bytes()
+            return None
+
+        memo = ("disk", key)
+        stamp = self._stamp()
+        if (memo, stamp) in self._cache:
+            return self._cache[(memo, stamp)]
+        data = from_disk()
+        if data is not None:
+            self._cache[(memo, stamp)] = data
+            return data
+        return self.cached(memo, load)
+
+    def _disk_path(self, key: str) -> Path:
+        size, mtime = self._stamp()
+        prices = repr(self.prices) if self.prices is not None else "default"
+        ident = f"{self.db.resolve()}|{size}|{mtime}|{prices}|{__version__}|{key}"
+        digest = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        return cache_dir() / "web" / "aggregates" / f"{digest}.json"
 
     def _stamp(self) -> tuple[int, int]:
         st = self.db.stat()

@@ -56,6 +56,7 @@ def server(small_trace) -> Iterator[str]:
         port=port,
         token=TOKEN,
         experiment_ids=EXPERIMENTS,
+        warm=True,  # as `tracelab serve`: each trace's pages are prepared in the background
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)

@@ -9,7 +9,6 @@ known token and talk to it through httpx.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -53,6 +52,10 @@ def create_app(
         token=token or new_token(), upload_limit=upload_limit, experiment_ids=experiment_ids
     )
     state.collect_home = collect_home
+    if warm:
+        # Every trace's overview and dashboard are prepared in the background once it is
+        # added (served, collected, demo, uploaded): the first visit finds them ready.
+        state.traces.warm_up = _quietly(dashboard.warm)
     if db is not None:
         downloads = {"normalized": Path(source)} if source is not None else {}
         state.traces.add(
@@ -72,12 +75,6 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if warm:
-            # Prepare the fact tables while the browser opens: the first page is then fast.
-            main = state.traces.get(MAIN)
-            if main is not None:
-                warm_up = _quietly(lambda: dashboard.warm(main))
-                threading.Thread(target=warm_up, daemon=True).start()
         yield
         state.traces.close()
 
@@ -111,11 +108,11 @@ def create_app(
     return app
 
 
-def _quietly(fn: Callable[[], None]) -> Callable[[], None]:
+def _quietly(fn: Callable[[TraceStore], None]) -> Callable[[TraceStore], None]:
     """`fn` for a background thread: its error shows on the first request that needs it."""
 
-    def run() -> None:
+    def run(store: TraceStore) -> None:
         with contextlib.suppress(Exception):
-            fn()
+            fn(store)
 
     return run

@@ -147,8 +147,17 @@ class TraceRegistry:
         self._traces: dict[str, TraceStore] = {}
         self._lock = threading.Lock()
         self.default_id: str | None = None
+        #: Called in a thread for each added trace (the app sets `dashboard.warm`).
+        self.warm_up: Callable[[TraceStore], None] | None = None
 
-    def add(self, store: TraceStore, default: bool = False) -> TraceStore:
+    def add(self, store: TraceStore, default: bool = False, warm: bool = True) -> TraceStore:
+        """Register `store`; with `warm`, its pages' data is prepared in the background."""
+        added = self._add(store, default)
+        if warm and self.warm_up is not None:
+            threading.Thread(target=self.warm_up, args=(store,), daemon=True).start()
+        return added
+
+    def _add(self, store: TraceStore, default: bool) -> TraceStore:
         with self._lock:
             old = self._traces.get(store.id)
             self._traces[store.id] = store

@@ -1,0 +1,45 @@
+"""`tracelab serve` stays a thin call into tracelab.web: options reach the server, bad input
+fails before anything listens, and a non-loopback host gets its warning."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from tracelab.cli import app
+
+
+def test_serve_resolves_the_trace_and_passes_the_options(monkeypatch, small_trace) -> None:
+    seen = {}
+
+    def fake(db, source, **kwargs):
+        seen.update(db=db, source=source, **kwargs)
+
+    monkeypatch.setattr("tracelab.web.server.serve", fake)
+    r = CliRunner().invoke(
+        app, ["serve", "-i", str(small_trace.trace), "--port", "9123", "--no-browser"]
+    )
+    assert r.exit_code == 0, r.output
+    assert seen["source"] == small_trace.trace and seen["db"].suffix == ".duckdb"
+    assert (seen["host"], seen["port"], seen["open_browser"]) == ("127.0.0.1", 9123, False)
+
+
+def test_serve_fails_cleanly_on_a_missing_trace(tmp_path) -> None:
+    r = CliRunner().invoke(app, ["serve", "-i", str(tmp_path / "nope.jsonl"), "--no-browser"])
+    assert r.exit_code == 2
+    assert "no such file" in r.output
+
+
+def test_a_non_loopback_host_prints_a_warning(monkeypatch, small_trace) -> None:
+    import uvicorn
+
+    from tracelab.web import server
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    said: list[str] = []
+    server.serve(
+        small_trace.db, None, host="0.0.0.0", port=9124, open_browser=False, say=said.append
+    )
+    assert said[0].startswith("WARNING: listening on 0.0.0.0")
+    said.clear()
+    server.serve(small_trace.db, None, port=9125, open_browser=False, say=said.append)
+    assert not any("WARNING" in s for s in said)

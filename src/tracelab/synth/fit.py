@@ -21,7 +21,7 @@ The mapping from the trace to the profile's fields (see `tracelab.synth.profile`
   and of tool steps by the context they join (< 32k, ≥ 32k); output of tool-calling and final
   steps; reasoning share of output.
 - generation: TTFT from the generation time of short outputs (≤ 64 tokens), time per token
-  from long outputs (≥ 500 tokens) net of the median TTFT.
+  from long outputs (≥ 500 tokens) net of the median TTFT, less the share that stalled.
 - cache: a step misses when its prefix is below half the previous step's input; P(miss) per
   idle-gap bin (1 min, 5 min, 1 h) and step kind, and its growth with the context resumed
   (the exponent from the miss rates below and above 100k tokens); the prefix a full miss
@@ -44,8 +44,14 @@ from tracelab.synth.calibration import measure, targets_from
 from tracelab.synth.profile import FORMAT, SUBAGENT_TOOLS, validate
 from tracelab.synth.workload import MISS_CONTEXT_REF
 
-#: Quantile levels of every fitted table (0 and 1 are the observed min and max).
-LEVELS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0)
+#: Quantile levels of every fitted table (0 and 1 are the observed min and max): dense
+#: enough that interpolating between two levels cannot fill much of a gap of a bimodal
+#: distribution (e.g. a miss keeps nothing or the whole system prompt).
+LEVELS = (
+    *(0.0, 0.001, 0.005, 0.01, 0.025),
+    *(i / 20 for i in range(1, 19)),
+    *(0.925, 0.95, 0.975, 0.99, 0.995, 0.999, 1.0),
+)
 #: Idle-gap edges (ms) of the fitted cache-miss probabilities.
 GAP_EDGES_MS = (60_000, 300_000, 3_600_000)
 #: Context (tokens) splitting the two fitted tool-fresh distributions.
@@ -53,6 +59,8 @@ FRESH_CONTEXT_EDGE = 32_768
 #: A step misses the cache when its prefix is below this share of the previous input.
 MISS_SHARE = 0.5
 MAX_TOOLS_PER_STEP = 64
+#: A generation slower than this many median TTFTs before its first token is a stall.
+STALL_FACTOR = 5
 #: The context windows (tokens) each agent's models ship with: Claude's 200k and 1M, Codex's
 #: 95 % of GPT-5's 272k input (258,400) and 1M. A fitted model's limit is snapped to these.
 CONTEXT_WINDOWS: dict[str, tuple[int, ...]] = {
@@ -423,17 +431,30 @@ def _correlation(con: Any, provider: str) -> float:
 
 
 def _generation(con: Any, provider: str) -> dict[str, Any]:
+    """TTFT from short outputs; time per token from long outputs net of the median TTFT, with
+    the TTFT stalls taken out: a long output's generation time also holds its TTFT, so the
+    share of short outputs that stalled (> `STALL_FACTOR` × the median TTFT) is trimmed from
+    the top of the per-token times — the generator draws the stall once, from the TTFT."""
     p = [provider]
     base = "FROM step_facts WHERE provider = ? AND gen_ms > 0 AND output > 0"
     ttft = _table(con, "gen_ms", f"{base} AND output <= 64", p, [])
     if not ttft["v"]:
         ttft = _table(con, "gen_ms * 0.5", base, p, [500, 2000, 20000])
     median_ttft = ttft["v"][LEVELS.index(0.5)] if len(ttft["v"]) == len(LEVELS) else ttft["v"][1]
+    stalled = _rows(
+        con,
+        f"SELECT avg((gen_ms > ? * ?)::DOUBLE) {base} AND output <= 64",
+        [STALL_FACTOR, median_ttft, provider],
+    )[0][0]
+    keep = 1.0 - min(0.5, float(stalled or 0.0))
     per_token = _table(
         con,
-        "greatest(gen_ms - ?, 0) / output",
-        f"{base} AND output >= 500",
-        [median_ttft, provider],
+        "per_token",
+        f"""FROM (SELECT per_token, cume_dist() OVER (ORDER BY per_token) AS rank
+                  FROM (SELECT greatest(gen_ms - ?, 0) / output AS per_token
+                        {base} AND output >= 500))
+            WHERE rank <= ?""",
+        [median_ttft, provider, keep],
         [2, 15, 100],
     )
     return {"ttft_ms": ttft, "ms_per_token": per_token}

@@ -36,10 +36,16 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 
 
 def dist_sql(expr: str, quantiles: tuple[float, ...] = QUANTILES) -> str:
-    """SELECT-list fragment: avg(expr) and each quantile_cont(expr, q), as avg, p25, p50 …"""
+    """SELECT-list fragment: avg(expr) and each quantile_cont(expr, q), as avg, p25, p50 …
+
+    The quantiles are one list-valued `quantile_cont(expr, [q, …])`, indexed per column: DuckDB
+    computes an aggregate spelled the same way once, so the values are gathered and ordered
+    once per group instead of once per quantile (same values, same types as the scalar form).
+    """
+    levels = "[" + ", ".join(repr(q) for q in quantiles) + "]"
     parts = [f"avg({expr}) AS avg"]
-    for q in quantiles:
-        parts.append(f"quantile_cont({expr}, {q}) AS p{round(q * 100):d}")
+    for i, q in enumerate(quantiles, start=1):
+        parts.append(f"quantile_cont({expr}, {levels})[{i}] AS p{round(q * 100):d}")
     return ", ".join(parts)
 
 

@@ -78,12 +78,25 @@ JOIN prices p ON m.model GLOB p.model_glob
 QUALIFY row_number() OVER (PARTITION BY m.model ORDER BY p.price_rank) = 1
 """
 
+#: Each step's place in its session and what it needs of the step before: one window (one
+#: sort) over a few narrow columns, so `step_facts` itself needs none.
 STEP_ORDER_SQL = """
 CREATE OR REPLACE TEMP TABLE step_order AS
-SELECT round_pk, session_id,
-       row_number() OVER (PARTITION BY session_id ORDER BY round_index, round_pk) AS seq,
-       coalesce(first_input_event_type = 'user_message', false) AS is_user
-FROM rounds
+SELECT round_pk, session_id, row_number() OVER w AS seq, is_user,
+       lag(prefix + append) OVER w AS prev_context,
+       lag(output) OVER w AS prev_output,
+       lag(prefix) OVER w AS prev_prefix,
+       lag(append) OVER w AS prev_append,
+       sum(is_user::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING)::BIGINT AS request_no
+FROM (
+    SELECT round_pk, session_id, round_index,
+           coalesce(first_input_event_type = 'user_message', false) AS is_user,
+           coalesce(prefix_tokens, 0) AS prefix,
+           coalesce(newly_append_tokens, 0) AS append,
+           coalesce(output_tokens, 0) AS output
+    FROM rounds
+)
+WINDOW w AS (PARTITION BY session_id ORDER BY round_index, round_pk)
 """
 
 TOOL_FACTS_SQL = """
@@ -95,23 +108,48 @@ FROM tool_calls t
 JOIN step_order o USING (round_pk)
 """
 
+#: Per step with events: the position of its first model-output event and of its last event.
+EVENT_SPAN_SQL = f"""
+CREATE OR REPLACE TEMP TABLE step_event_span AS
+SELECT round_pk, min(event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_pos,
+       max(event_pos) AS last_pos
+FROM timing_events GROUP BY round_pk
+"""
+
+#: The window runs only over the events that can precede a user message in session order
+#: (event positions are 0, 1, … within a step): the user messages, the event just before each
+#: in its step, and each step's last event (what precedes a step's first event). Their `lag`
+#: is the one over all events, at a fraction of the sort.
 HUMAN_WAITS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE human_waits AS
+WITH users AS (
+    SELECT round_pk, event_pos FROM timing_events WHERE event_type = 'user_message'
+),
+candidates AS (
+    SELECT round_pk, event_pos FROM users
+    UNION SELECT round_pk, event_pos - 1 FROM users WHERE event_pos > 0
+    UNION SELECT round_pk, last_pos FROM step_event_span
+)
 SELECT round_pk, event_pos, session_id, provider, seq, wait_ms
 FROM (
     SELECT e.round_pk, e.event_pos, e.session_id, e.provider, e.event_type, o.seq,
            {ms_between("lag(e.timestamp) OVER w", "e.timestamp")} AS wait_ms
-    FROM timing_events e JOIN step_order o USING (round_pk)
+    FROM timing_events e
+    SEMI JOIN candidates c ON e.round_pk = c.round_pk AND e.event_pos = c.event_pos
+    JOIN step_order o ON e.round_pk = o.round_pk
     WINDOW w AS (PARTITION BY e.session_id ORDER BY o.seq, e.event_pos)
 )
 WHERE event_type = 'user_message'
 """
 
+#: One pass over the events per step: the generation span's ends, the reasoning / visible
+#: output ends, the first user message, and the tool wait — the longest effective latency among
+#: the tools whose results the step carries (matched by session and tool_call_id).
 STEP_EVENTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE step_events AS
-WITH first_out AS (
-    SELECT round_pk, min(event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_pos
-    FROM timing_events GROUP BY round_pk
+WITH latency AS (
+    SELECT session_id, tool_call_id, max(effective_latency_ms) AS latency_ms
+    FROM tool_facts WHERE tool_call_id IS NOT NULL GROUP BY ALL
 )
 SELECT e.round_pk,
        arg_max(e.timestamp, e.event_pos) FILTER (
@@ -124,21 +162,12 @@ SELECT e.round_pk,
        arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_type IN ('text', 'tool_call'))
            AS last_visible_ts,
        arg_min(e.timestamp, e.event_pos) FILTER (WHERE e.event_type = 'user_message')
-           AS first_user_ts
-FROM timing_events e JOIN first_out f USING (round_pk)
-GROUP BY e.round_pk
-"""
-
-TOOL_WAIT_SQL = """
-CREATE OR REPLACE TEMP TABLE step_tool_wait AS
-WITH latency AS (
-    SELECT session_id, tool_call_id, max(effective_latency_ms) AS latency_ms
-    FROM tool_facts WHERE tool_call_id IS NOT NULL GROUP BY ALL
-)
-SELECT e.round_pk, max(l.latency_ms) AS tool_wait_ms
-FROM timing_events e
-JOIN latency l ON e.session_id = l.session_id AND e.tool_call_id = l.tool_call_id
-WHERE e.event_type = 'tool_result'
+           AS first_user_ts,
+       max(l.latency_ms) AS tool_wait_ms
+FROM timing_events e JOIN step_event_span f USING (round_pk)
+LEFT JOIN latency l
+    ON e.session_id = l.session_id
+   AND CASE WHEN e.event_type = 'tool_result' THEN e.tool_call_id END = l.tool_call_id
 GROUP BY e.round_pk
 """
 
@@ -154,18 +183,15 @@ WITH base AS (
            r.reasoning_output_tokens AS reasoning,
            r.claude_uncached_input_tokens AS uncached,
            r.claude_cache_creation_input_tokens AS cache_creation,
-           r.tool_call_count, r.started_at, r.ended_at, o.seq
+           r.tool_call_count, r.started_at, r.ended_at, o.seq,
+           o.prev_context, o.prev_output, o.prev_prefix, o.prev_append, o.request_no
     FROM rounds r JOIN step_order o USING (round_pk)
 ),
 ordered AS (
-    SELECT *, prefix + append AS context,
-           lag(prefix + append) OVER w AS prev_context,
-           lag(output) OVER w AS prev_output,
-           lag(prefix) OVER w AS prev_prefix,
-           lag(append) OVER w AS prev_append,
-           sum(is_user::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING)::BIGINT AS request_no
+    SELECT * EXCLUDE (prev_context, prev_output, prev_prefix, prev_append, request_no),
+           prefix + append AS context,
+           prev_context, prev_output, prev_prefix, prev_append, request_no
     FROM base
-    WINDOW w AS (PARTITION BY session_id ORDER BY seq)
 )
 SELECT s.*,
        s.context - s.prev_context AS growth,
@@ -174,8 +200,8 @@ SELECT s.*,
        END AS fresh,
        ev.gen_start_ts, ev.last_out_ts, ev.reasoning_ts, ev.last_visible_ts, ev.first_user_ts,
        {ms_between("ev.gen_start_ts", "ev.last_out_ts")} AS gen_ms,
-       hw.human_wait_ms, tw.tool_wait_ms,
-       CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN tw.tool_wait_ms END
+       hw.human_wait_ms, ev.tool_wait_ms,
+       CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN ev.tool_wait_ms END
            AS idle_gap_ms,
        mp.price_group, mp.model IS NOT NULL AS priced,
        append_cost(s.uncached, s.cache_creation, s.append, mp.p_input, mp.p_write)
@@ -188,7 +214,6 @@ LEFT JOIN step_events ev USING (round_pk)
 LEFT JOIN (
     SELECT round_pk, arg_min(wait_ms, event_pos) AS human_wait_ms FROM human_waits GROUP BY ALL
 ) hw USING (round_pk)
-LEFT JOIN step_tool_wait tw USING (round_pk)
 LEFT JOIN model_prices mp ON s.model = mp.model
 ORDER BY s.round_pk
 """
@@ -232,9 +257,9 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: list[Price] | None = None) -
         MODEL_PRICES_SQL,
         STEP_ORDER_SQL,
         TOOL_FACTS_SQL,
+        EVENT_SPAN_SQL,
         HUMAN_WAITS_SQL,
         STEP_EVENTS_SQL,
-        TOOL_WAIT_SQL,
         STEP_FACTS_SQL,
         REQUEST_FACTS_SQL,
     ):

@@ -2,7 +2,8 @@
 
 Every number comes from the one definition in `tracelab.metrics` (headline, request facts,
 decode speeds, tool shares, cache metrics); this module only gathers them per provider and in
-total. Nothing here re-defines a metric.
+total — or, with `by="model"`, per model (`metrics.sql.group_key`; a request counts for the
+model of its first step). Nothing here re-defines a metric.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from typing import Any
 
 import duckdb
 
-from tracelab.experiments.common import providers, records
+from tracelab.experiments.common import providers, records, rows
 from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
 from tracelab.metrics.generation import SPEED_CV_SQL, prepare_generation
 from tracelab.metrics.overview import headline
 from tracelab.metrics.session import TIMED_REQUESTS
+from tracelab.metrics.sql import group_key
+from tracelab.metrics.steps import prepare
 from tracelab.metrics.tools import LONG_CALL_MS, long_call_shares, top_share_rows
 from tracelab.tracedb import trace_meta
 
@@ -47,20 +50,40 @@ FACTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _grouped(con: duckdb.DuckDBPyConnection, select: str, from_sql: str) -> dict[str, dict]:
-    """Run `SELECT provider, <select> <from_sql>` per provider and in total (GROUPING SETS)."""
+#: How `summary_facts` can split a trace (the group key of each is `metrics.sql.group_key`).
+GROUPINGS = ("provider", "model")
+
+
+def _grouped(
+    con: duckdb.DuckDBPyConnection, select: str, from_sql: str, by: str = "provider"
+) -> dict[str, dict]:
+    """Run `SELECT <group>, <select> <from_sql>` per group and in total (GROUPING SETS)."""
+    key = group_key(by)
     sql = (
-        f"SELECT coalesce(provider, '{TOTAL}') AS grp, {select} {from_sql} "
-        "GROUP BY GROUPING SETS ((provider), ())"
+        f"SELECT CASE WHEN grouping({key}) = 1 THEN '{TOTAL}' ELSE {key} END AS grp, "
+        f"{select} {from_sql} GROUP BY GROUPING SETS (({key}), ())"
     )
     return {r.pop("grp"): r for r in records(con, sql)}
 
 
-def _request_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+def groups(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[str]:
+    """The groups of a trace: its providers (claude, codex first), or its models by steps
+    (most first; a missing model is `metrics.sql.UNKNOWN_MODEL`)."""
+    if by == "provider":
+        return providers(con)
+    key = group_key(by)
+    return [
+        g
+        for (g,) in rows(con, f"SELECT {key} FROM step_facts GROUP BY 1 ORDER BY count(*) DESC, 1")
+    ]
+
+
+def _request_facts(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, dict]:
     counts = _grouped(
         con,
         "avg(steps) AS steps_per_request, avg(tool_calls) AS tool_calls_per_request",
         "FROM request_facts",
+        by,
     )
     times = _grouped(
         con,
@@ -68,11 +91,12 @@ def _request_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
         "quantile_cont(response_ms, 0.5) AS request_time_p50_ms, "
         "quantile_cont(response_ms, 0.9) AS request_time_p90_ms",
         TIMED_REQUESTS,
+        by,
     )
     return {k: {**counts.get(k, {}), **times.get(k, {})} for k in counts}
 
 
-def _step_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+def _step_facts(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, dict]:
     return _grouped(
         con,
         "quantile_cont(prefix, 0.5) AS median_prefix_tokens, "
@@ -82,10 +106,11 @@ def _step_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
         "sum(cost_append) / nullif(sum(cost_total), 0) AS cost_share_append, "
         "sum(cost_output) / nullif(sum(cost_total), 0) AS cost_share_output",
         "FROM step_facts",
+        by,
     )
 
 
-def _decode_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+def _decode_facts(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, dict]:
     prepare_generation(con)
     return _grouped(
         con,
@@ -94,35 +119,40 @@ def _decode_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
         "quantile_cont(pure_speed, 0.5) AS pure_decode_speed_p50, "
         "quantile_cont(residual_ttft_ms, 0.5) AS residual_ttft_p50_ms",
         "FROM decode_steps",
+        by,
     )
 
 
-def summary_facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """The headline facts: {'trace', 'groups', 'headline': {group: …}, 'facts': {group: …}}."""
-    groups = [*providers(con), TOTAL]
-    head = {r["provider"]: _jsonable(r) for r in headline(con)}
-    per_group: dict[str, dict[str, Any]] = {g: {} for g in groups}
-    for part in (_request_facts(con), _step_facts(con), _decode_facts(con)):
+def summary_facts(con: duckdb.DuckDBPyConnection, by: str = "provider") -> dict[str, Any]:
+    """The headline facts per provider (`by="model"`: per model) and in total:
+    {'trace', 'by', 'groups', 'headline': {group: …}, 'facts': {group: …}}."""
+    group_key(by)  # an unknown grouping fails here, before any query
+    prepare(con)
+    names = [*groups(con, by), TOTAL]
+    head = {r[by]: _jsonable(r) for r in headline(con, by=by)}
+    per_group: dict[str, dict[str, Any]] = {g: {} for g in names}
+    for part in (_request_facts(con, by), _step_facts(con, by), _decode_facts(con, by)):
         for group, values in part.items():
             per_group.setdefault(group, {}).update(values)
-    tops = {r["provider"]: r for r in top_share_rows(con, 3)}
-    for group in groups:
+    tops = {r[by]: r for r in top_share_rows(con, 3, by=by)}
+    for group in names:
         facts = per_group[group]
-        provider = None if group == TOTAL else group
-        top = tops.get("all" if provider is None else provider, {})
+        value = None if group == TOTAL else group
+        top = tops.get("all" if value is None else value, {})
         facts["top3_tool_share"] = top.get("top_share")
         facts["top3_tools"] = top.get("top_tools")
-        long = long_call_shares(con, provider, LONG_CALL_MS)
+        long = long_call_shares(con, value, LONG_CALL_MS, by=by)
         facts["long_call_share"] = long["call_share"]
         facts["long_call_time_share"] = long["time_share"]
-        facts["prefix_hit_rate"] = prefix_hit_rate(con, provider)
-        facts["prefill_amplification"] = prefill_amplification(con, provider)
+        facts["prefix_hit_rate"] = prefix_hit_rate(con, value, by=by)
+        facts["prefill_amplification"] = prefill_amplification(con, value, by=by)
     return {
         "trace": trace_meta(con),
-        "groups": groups,
-        "headline": {g: head.get(g, {}) for g in groups},
+        "by": by,
+        "groups": names,
+        "headline": {g: head.get(g, {}) for g in names},
         "facts": {
-            g: {k: per_group[g].get(k) for k, _, _ in FACTS} | _names(per_group[g]) for g in groups
+            g: {k: per_group[g].get(k) for k, _, _ in FACTS} | _names(per_group[g]) for g in names
         },
     }
 

@@ -335,6 +335,137 @@ def test_compare_unknown_group_is_404(client) -> None:
     assert r.status_code == 404
 
 
+# --- compare two models -------------------------------------------------------------------
+
+OPUS, SONNET = "claude-opus-4-7", "claude-sonnet-4-6"
+#: USD per million tokens (input, cache read, output), the study's Table 6.
+PRICES = {OPUS: (5.00, 0.50, 25.00), SONNET: (3.00, 0.30, 15.00)}
+
+
+def _two_model_rows() -> list[dict]:
+    """Three Claude sessions: one per model, and one that switches from Opus to Sonnet in the
+    middle of a request (the request counts for Opus, the model of its first step)."""
+    from tracebuilder import ev, step, tool
+
+    return [
+        step("a", 0, prefix=0, append=1000, output=100, model=OPUS, first="user_message",
+             events=[ev("user_message", 0), ev("tool_call", 1, tool_call_id="a1")],
+             tools=[tool("a1", "Bash", emitted=1, result=3)]),
+        step("a", 1, prefix=1100, append=100, output=50, model=OPUS,
+             events=[ev("tool_result", 3, tool_call_id="a1"), ev("text", 5)]),
+        step("b", 0, prefix=0, append=2000, output=300, model=SONNET, first="user_message",
+             events=[ev("user_message", 0), ev("tool_call", 2, tool_call_id="b1")],
+             tools=[tool("b1", "Read", emitted=2, result=92)]),
+        step("b", 1, prefix=2000, append=500, output=200, model=SONNET,
+             events=[ev("tool_result", 92, tool_call_id="b1"), ev("text", 100)]),
+        step("m", 0, prefix=0, append=400, output=40, model=OPUS, first="user_message",
+             events=[ev("user_message", 0), ev("tool_call", 1, tool_call_id="m1")],
+             tools=[tool("m1", "Bash", emitted=1, result=4)]),
+        step("m", 1, prefix=0, append=600, output=60, model=SONNET,
+             events=[ev("tool_result", 4, tool_call_id="m1"), ev("text", 6)]),
+    ]  # fmt: skip
+
+
+def _by_hand(rows: list[dict], model: str) -> dict:
+    """The headline numbers of one model computed in Python from the rows themselves."""
+    import statistics
+
+    mine = [r for r in rows if r["model"] == model]
+    prefix = sum(r["prefix_tokens"] for r in mine)
+    append = sum(r["newly_append_tokens"] for r in mine)
+    output = sum(r["output_tokens"] for r in mine)
+    p_input, p_read, p_output = PRICES[model]
+    # Requests: a user step and the steps after it in its session; a request counts for the
+    # model of its first step, its steps and tool calls whatever model served them.
+    requests: list[list[dict]] = []
+    for r in sorted(rows, key=lambda r: (r["session_id"], r["round_index"])):
+        if r["first_input_event_type"] == "user_message":
+            requests.append([r])
+        else:
+            requests[-1].append(r)
+    own = [req for req in requests if req[0]["model"] == model]
+    return {
+        "steps": len(mine),
+        "sessions": len({r["session_id"] for r in mine}),
+        "tool_calls": sum(len(r["tools"]) for r in mine),
+        "input_tokens": prefix + append,
+        "prefix_tokens": prefix,
+        "append_tokens": append,
+        "output_tokens": output,
+        "cost": (append * p_input + prefix * p_read + output * p_output) / 1e6,
+        "prefix_hit_rate": prefix / (prefix + append),
+        "median_output_tokens": statistics.median(r["output_tokens"] for r in mine),
+        "steps_per_request": statistics.mean(len(req) for req in own),
+        "tool_calls_per_request": statistics.mean(sum(len(r["tools"]) for r in req) for req in own),
+        "long_call_share": statistics.mean(
+            t["tool_wall_latency_ms"] >= 60_000 for r in mine for t in r["tools"]
+        ),
+    }
+
+
+def test_compare_two_models_against_a_hand_computation(make_client, tmp_path) -> None:
+    from tracebuilder import trace_db
+
+    rows = _two_model_rows()
+    trace_db(tmp_path, rows).close()
+    client = make_client(db=tmp_path / "trace.duckdb", source=tmp_path / "trace.jsonl")
+
+    r = client.get("/api/compare", params={"a": "main", "by": "model"})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["by"] == "model"
+    # Both models have 3 steps; ties go by name. Defaults: the two busiest models.
+    assert data["a"]["groups"] == [OPUS, SONNET, "total"]
+    assert (data["a"]["group"], data["b"]["group"]) == (OPUS, SONNET)
+    got = {row["key"]: row for row in data["rows"]}
+    opus, sonnet = _by_hand(rows, OPUS), _by_hand(rows, SONNET)
+    for key in opus:
+        assert got[key]["a"] == pytest.approx(opus[key]), key
+        assert got[key]["b"] == pytest.approx(sonnet[key]), key
+    # Response times: Opus' requests take 5 s (a) and 6 s (m, finished by Sonnet), Sonnet's 100 s.
+    assert got["request_time_avg_ms"]["a"] == pytest.approx(5_500)
+    assert got["request_time_avg_ms"]["b"] == pytest.approx(100_000)
+    # Better where a metric has a direction: a higher hit rate, a shorter response time.
+    assert got["prefix_hit_rate"]["better"] == "a"  # 1100/2600 > 2000/5100
+    assert got["request_time_p50_ms"]["better"] == "a"
+    assert got["steps"]["better"] is None and got["cost"]["better"] is None
+
+    # Picked the other way round, the same numbers swap sides.
+    swapped = client.get(
+        "/api/compare", params={"a": "main", "by": "model", "ga": SONNET, "gb": OPUS}
+    ).json()
+    rows_swapped = {row["key"]: row for row in swapped["rows"]}
+    assert rows_swapped["steps"]["a"] == sonnet["steps"]
+    assert rows_swapped["prefix_hit_rate"]["better"] == "b"
+    # A model against the trace's total.
+    total = client.get(
+        "/api/compare", params={"a": "main", "by": "model", "ga": OPUS, "gb": "total"}
+    ).json()
+    assert {row["key"]: row["b"] for row in total["rows"]}["steps"] == len(rows)
+
+
+def test_compare_models_of_the_served_trace_match_the_metric_functions(client, small_trace):
+    from tracelab.metrics.steps import prepare
+
+    data = client.get("/api/compare", params={"a": "main", "by": "model"}).json()
+    with open_db(small_trace.db) as con:
+        prepare(con)
+        expected = {r["model"]: r for r in headline(con, by="model")}
+    assert set(data["a"]["groups"]) == set(expected)
+    got = {row["key"]: row for row in data["rows"]}
+    assert got["steps"]["a"] == expected[data["a"]["group"]]["steps"]
+    assert got["steps"]["b"] == expected[data["b"]["group"]]["steps"]
+    assert (
+        sum(r["steps"] for m, r in expected.items() if m != "total") == expected["total"]["steps"]
+    )
+
+
+def test_compare_rejects_an_unknown_model_or_grouping(client) -> None:
+    r = client.get("/api/compare", params={"a": "main", "by": "model", "ga": "gpt-0"})
+    assert r.status_code == 404
+    assert client.get("/api/compare", params={"a": "main", "by": "user"}).status_code == 422
+
+
 # --- downloads ----------------------------------------------------------------------------
 
 

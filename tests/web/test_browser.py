@@ -2,12 +2,15 @@
 
 Load the overview, upload an archive of synthetic agent logs, see the dashboard draw its
 charts, open a session and its step inspector — with no console errors — and take
-screenshots into the test's output directory. Skipped only when /usr/bin/chromium is missing
-(`.ci/run` installs it, so CI runs them).
+screenshots into the test's output directory: each test's tmp_path, and a copy in
+`test-output/screenshots/` at the repository root (gitignored), a fixed place where a CI run's
+screenshots can be collected. Skipped only when /usr/bin/chromium is missing (`.ci/run`
+installs it, so CI runs them).
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -19,6 +22,8 @@ import pytest
 from .conftest import EXPERIMENTS, TOKEN
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: Where every screenshot is also copied, so a CI run's screenshots are found in one place.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -34,6 +39,12 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="/usr/bin/chromium is missing (.ci/run installs Debian's chromium)",
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_screenshots() -> None:
+    """Start the run with an empty `SCREENSHOTS`, so none is left from an earlier run."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -97,8 +108,12 @@ def page(tmp_path: Path):
 
 
 def _shot(page, out: Path, name: str) -> None:
-    page.screenshot(path=str(out / f"{name}.png"), full_page=True)
-    print(f"screenshot: {out / name}.png")
+    """Screenshot into `out` (the test's tmp_path) and a copy into `SCREENSHOTS`."""
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, SCREENSHOTS / path.name)
+    print(f"screenshot: {path} (copy: {SCREENSHOTS / path.name})")
 
 
 def test_overview_upload_dashboard_session(server: str, page, home_zip: Path, tmp_path) -> None:
@@ -165,7 +180,25 @@ def test_experiments_and_compare_pages(server: str, page, tmp_path) -> None:
     page.goto(server + "/compare")
     page.wait_for_selector("#compare-table tbody tr")
     assert page.locator("#compare-table td.better").count() >= 1
+    rows = page.locator("#compare-table tbody tr").count()
     _shot(page, tmp_path, "8-compare")
+
+    # Any two models: compare by model, pick two of the trace's models (the second against
+    # the first), and the table shows both, every row, the better values marked.
+    page.select_option("#pick-by", "model")
+    page.wait_for_selector("#compare-table[data-by='model']")
+    models = [m for m in page.locator("#pick-ga option").all_inner_texts() if m != "total"]
+    assert len(models) >= 2, models
+    page.select_option("#pick-ga", models[1])
+    page.wait_for_selector(f'#compare-table[data-a="{models[1]}"]')
+    page.select_option("#pick-gb", models[0])
+    page.wait_for_selector(f'#compare-table[data-a="{models[1]}"][data-b="{models[0]}"]')
+    header = page.inner_text("#compare-table thead")
+    assert models[0] in header and models[1] in header
+    assert page.locator("#compare-table tbody tr").count() == rows
+    assert page.locator("#compare-table td.better").count() >= 1
+    assert "by=model" in page.url
+    _shot(page, tmp_path, "9-compare-models")
 
     page.goto(server + "/")
     page.wait_for_selector("#gallery img")

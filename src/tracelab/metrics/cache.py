@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 
 from tracelab.metrics.overview import HIT_RATE_SQL
-from tracelab.metrics.sql import records, scalar
+from tracelab.metrics.sql import group_key, records, scalar
 from tracelab.metrics.steps import prepare
 
 STEP_KIND_SQL = "CASE WHEN is_user THEN 'user' WHEN is_tool THEN 'tool' END"
@@ -101,25 +101,31 @@ def session_first_totals(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]
     )
 
 
-def _provider_scalar(con: duckdb.DuckDBPyConnection, expr: str, where: str, provider: str | None):
+def _group_scalar(
+    con: duckdb.DuckDBPyConnection, expr: str, where: str, group: str | None, by: str
+) -> Any:
     prepare(con)
     return scalar(
         con,
-        f"SELECT {expr} FROM step_facts WHERE {where} AND (provider = ? OR ? IS NULL)",
-        [provider, provider],
+        f"SELECT {expr} FROM step_facts WHERE {where} AND ({group_key(by)} = ? OR ? IS NULL)",
+        [group, group],
     )
 
 
-def prefix_hit_rate(con: duckdb.DuckDBPyConnection, provider: str | None = None) -> float | None:
-    """Token-weighted prefix hit rate of all steps (of one provider); None without input."""
-    return _provider_scalar(con, HIT_RATE_SQL, "TRUE", provider)
+def prefix_hit_rate(
+    con: duckdb.DuckDBPyConnection, provider: str | None = None, *, by: str = "provider"
+) -> float | None:
+    """Token-weighted prefix hit rate of all steps (of one provider, or of one model with
+    `by="model"`); None without input."""
+    return _group_scalar(con, HIT_RATE_SQL, "TRUE", provider, by)
 
 
 def prefill_amplification(
-    con: duckdb.DuckDBPyConnection, provider: str | None = None
+    con: duckdb.DuckDBPyConnection, provider: str | None = None, *, by: str = "provider"
 ) -> float | None:
-    """Σ append / Σ fresh over non-session-first steps (of one provider); None when Σ fresh = 0."""
-    return _provider_scalar(con, AMPLIFICATION_SQL, "fresh IS NOT NULL", provider)
+    """Σ append / Σ fresh over non-session-first steps (of one provider, or of one model with
+    `by="model"`); None when Σ fresh = 0."""
+    return _group_scalar(con, AMPLIFICATION_SQL, "fresh IS NOT NULL", provider, by)
 
 
 # --- Fig. 11: hit ratio vs the preceding idle gap -------------------------------------------

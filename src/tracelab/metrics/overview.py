@@ -1,9 +1,11 @@
-"""Headline facts of a trace, per provider and in total: scope, tokens, cost, prefix hit rate.
+"""Headline facts of a trace, per provider (or per model) and in total: scope, tokens, cost,
+prefix hit rate.
 
 The one definition behind Table 1, `tracelab summary` and the demo's closing table. Prefix hit
 rate is token-weighted: Σ prefix / Σ (prefix + append) over the steps (spec, analyses.md), so one
 huge step counts as much as its tokens, not as one vote. Cost sums priced steps only; steps of
-unpriced models are counted in `unpriced_steps`.
+unpriced models are counted in `unpriced_steps`. `by="model"` splits the same sums per model
+instead of per provider (`metrics.sql.group_key`); the first column is then `model`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from typing import Any
 
 import duckdb
 
-from tracelab.metrics.sql import records
+from tracelab.metrics.sql import group_key, records
 from tracelab.metrics.steps import prepare
 
 HIT_RATE_SQL = "sum(prefix) / nullif(sum(prefix) + sum(append), 0)"
 
 HEADLINE_SQL = f"""
 SELECT
-    coalesce(provider, 'total') AS provider,
+    CASE WHEN grouping({{key}}) = 1 THEN 'total' ELSE {{key}} END AS {{by}},
     count(DISTINCT session_id) AS sessions,
     count(DISTINCT "user") AS users,
     count(DISTINCT model) AS models,
@@ -36,33 +38,35 @@ SELECT
     sum(reasoning) AS reasoning_tokens,
     {HIT_RATE_SQL} AS prefix_hit_rate
 FROM step_facts
-GROUP BY ROLLUP (provider)
-ORDER BY provider = 'total', provider
+GROUP BY ROLLUP ({{key}})
+ORDER BY grouping({{key}}), {{by}}
 """
 
 
-def headline(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """One dict per provider plus a 'total' row (sessions, steps, tools, tokens, cost, hit rate)."""
+def headline(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[dict[str, Any]]:
+    """One dict per provider (`by="model"`: per model) plus a 'total' row (sessions, steps,
+    tools, tokens, cost, hit rate)."""
     prepare(con)
-    return records(con, HEADLINE_SQL)
+    return records(con, HEADLINE_SQL.format(key=group_key(by), by=by))
 
 
 CACHE_SAVINGS_SQL = """
-SELECT coalesce(s.provider, 'total') AS provider,
+SELECT CASE WHEN grouping({key}) = 1 THEN 'total' ELSE {key} END AS {by},
        sum(s.prefix * (mp.p_input - mp.p_read) / 1e6) AS cache_savings,
        count(*) AS priced_steps
 FROM step_facts s JOIN model_prices mp ON s.model = mp.model
-GROUP BY ROLLUP (s.provider)
-ORDER BY provider = 'total', provider
+GROUP BY ROLLUP ({key})
+ORDER BY grouping({key}), {by}
 """
 
 
-def cache_savings(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Per provider and 'total': USD the prompt cache saved on priced steps.
+def cache_savings(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[dict[str, Any]]:
+    """Per provider (`by="model"`: per model) and 'total': USD the prompt cache saved on priced
+    steps.
 
     Savings of a step = its prefix (cache-read) tokens × (input price − cache-read price): what
     those tokens would have cost sent fresh, minus what they cost read from the cache. Steps of
     unpriced models are left out (never priced at zero), like `headline`'s cost.
     """
     prepare(con)
-    return records(con, CACHE_SAVINGS_SQL)
+    return records(con, CACHE_SAVINGS_SQL.format(key=group_key(by, "s"), by=by))

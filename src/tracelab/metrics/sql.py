@@ -14,6 +14,26 @@ import duckdb
 QUANTILES = (0.25, 0.5, 0.9, 0.99)
 DIST_COLUMNS = ["avg", "p25", "p50", "p90", "p99"]
 
+#: A step, tool call or request whose model is missing is grouped under this name.
+UNKNOWN_MODEL = "(unknown)"
+
+#: The ways the per-group metrics split a trace, as the SQL of the group key of a fact-table
+#: row (`step_facts`, `tool_facts`, `decode_steps` and `request_facts` all carry both columns);
+#: `{t}` is an optional table alias.
+GROUP_KEYS: dict[str, str] = {
+    "provider": "{t}provider",
+    "model": f"coalesce({{t}}model, '{UNKNOWN_MODEL}')",
+}
+
+
+def group_key(by: str, table: str | None = None) -> str:
+    """SQL of the group key for grouping `by` ('provider' or 'model'), its columns qualified
+    with `table` if given (for joins)."""
+    if by not in GROUP_KEYS:
+        raise ValueError(f"unknown grouping {by!r} (expected one of {', '.join(GROUP_KEYS)})")
+    return GROUP_KEYS[by].format(t=f"{table}." if table else "")
+
+
 #: Probability levels of a quantile curve (a CDF drawn from 201 quantiles, not from every row).
 CURVE_LEVELS = tuple(i / 200 for i in range(201))
 

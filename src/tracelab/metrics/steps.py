@@ -38,7 +38,8 @@ They follow the metric definitions of the spec (`analyses.md`) literally:
 
 `request_facts` — one row per (session_id, request_no): step counts, tool calls, cost, and
   `response_ms` = the request's triggering user_message → the last model-output event before
-  the next request (null for request 0, which has no user message).
+  the next request (null for request 0, which has no user message); `model`: the model of the
+  request's first step (what per-model metrics group a request by).
 """
 
 from __future__ import annotations
@@ -232,7 +233,8 @@ SELECT provider, session_id, request_no,
        max(last_out_ts) AS last_out_ts,
        CASE WHEN request_no > 0 THEN
            {ms_between("arg_min(first_user_ts, seq)", "max(last_out_ts)")}
-       END AS response_ms
+       END AS response_ms,
+       arg_min_null(model, seq) AS model
 FROM step_facts
 GROUP BY provider, session_id, request_no
 """

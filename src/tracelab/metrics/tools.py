@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from tracelab.metrics.sql import dist_sql, records
+from tracelab.metrics.sql import dist_sql, group_key, records
 from tracelab.metrics.steps import prepare
 
 LATENCY = "effective_latency_ms"
@@ -130,25 +130,25 @@ ranked AS (
     )
 )"""
 
-_PROVIDER_FILTER = "(?::VARCHAR IS NULL OR provider = ?)"
-
 
 def _ranked(group: str = "provider") -> str:
     return "WITH " + _RANKED_SQL.format(group=group)
 
 
-def top_share_rows(con: duckdb.DuckDBPyConnection, k: int = 3) -> list[dict[str, Any]]:
-    """Per provider and overall ('all'): calls, distinct tools, top-k tools and their share,
-    errors, calls with a status and error rate."""
+def top_share_rows(
+    con: duckdb.DuckDBPyConnection, k: int = 3, *, by: str = "provider"
+) -> list[dict[str, Any]]:
+    """Per provider (`by="model"`: per model, in a `model` column) and overall ('all'): calls,
+    distinct tools, top-k tools and their share, errors, calls with a status and error rate."""
     sql = f"""
-    SELECT grp AS provider, sum(calls) AS calls, count(*) AS distinct_tools,
+    SELECT grp AS {by}, sum(calls) AS calls, count(*) AS distinct_tools,
            string_agg(tool, ', ' ORDER BY rank) FILTER (WHERE rank <= {int(k)}) AS top_tools,
            sum(calls) FILTER (WHERE rank <= {int(k)}) / sum(calls) AS top_share,
            sum(errors) AS errors, sum(with_status) AS with_status,
            sum(errors) / nullif(sum(with_status), 0) AS error_rate
     FROM ranked GROUP BY grp
     """
-    per_provider = _records(con, _ranked() + sql + " ORDER BY grp")
+    per_provider = _records(con, _ranked(group_key(by)) + sql + " ORDER BY grp")
     overall = _records(con, _ranked(group=_quote(ALL)) + sql)
     return per_provider + overall
 
@@ -205,9 +205,14 @@ def latency_bins(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def long_call_shares(
-    con: duckdb.DuckDBPyConnection, provider: str | None = None, threshold_ms: float = LONG_CALL_MS
+    con: duckdb.DuckDBPyConnection,
+    provider: str | None = None,
+    threshold_ms: float = LONG_CALL_MS,
+    *,
+    by: str = "provider",
 ) -> dict[str, Any]:
-    """Calls of at least `threshold_ms`: count, share of timed calls, share of tool time."""
+    """Calls of at least `threshold_ms`: count, share of timed calls, share of tool time (of
+    one provider, or of one model with `by="model"`; None: all calls)."""
     sql = f"""
     SELECT count(*) AS calls, count(*) FILTER (WHERE {LATENCY} >= ?) AS long_calls,
            count(*) FILTER (WHERE {LATENCY} >= ?) / nullif(count(*), 0) AS call_share,
@@ -215,7 +220,7 @@ def long_call_shares(
            sum({LATENCY}) FILTER (WHERE {LATENCY} >= ?) AS long_time_ms,
            coalesce(sum({LATENCY}) FILTER (WHERE {LATENCY} >= ?), 0)
                / nullif(sum({LATENCY}), 0) AS time_share
-    FROM tool_facts WHERE {POSITIVE} AND {_PROVIDER_FILTER}
+    FROM tool_facts WHERE {POSITIVE} AND (?::VARCHAR IS NULL OR {group_key(by)} = ?)
     """
     return _records(con, sql, [threshold_ms] * 4 + [provider, provider])[0]
 

@@ -197,19 +197,29 @@ def router(state: AppState) -> APIRouter:
 
     @api.get("/compare")
     def compare_view(
-        a: str, b: str | None = None, ga: str | None = None, gb: str | None = None
+        a: str,
+        b: str | None = None,
+        ga: str | None = Query(None, max_length=500),
+        gb: str | None = Query(None, max_length=500),
+        by: str = Query("provider", pattern="^(" + "|".join(compare.GROUPINGS) + ")$"),
     ) -> dict[str, Any]:
-        """`a`/`b`: trace ids (b defaults to a); `ga`/`gb`: a provider or 'total'."""
+        """`a`/`b`: trace ids (b defaults to a); `by`: group by provider or model;
+        `ga`/`gb`: a provider (a model with by=model) or 'total'."""
         store_a = store_of(a)
         store_b = store_of(b or a)
-        data_a = store_a.cached("facts", compare.facts)
-        data_b = store_b.cached("facts", compare.facts)
-        ga = ga or (data_a["groups"][0] if data_a["groups"] else compare.TOTAL)
-        gb = gb or (data_b["groups"][1] if len(data_b["groups"]) > 2 else compare.TOTAL)
+
+        def facts(con: Any) -> dict[str, Any]:
+            return compare.facts(con, by)
+
+        data_a = store_a.cached(("facts", by), facts)
+        data_b = store_b.cached(("facts", by), facts)
+        default_a, default_b = compare.default_groups(data_a, data_b)
+        ga, gb = ga or default_a, gb or default_b
         for data, group in ((data_a, ga), (data_b, gb)):
             if group not in data["groups"]:
-                raise HTTPException(404, f"no group {group!r} in that trace")
+                raise HTTPException(404, f"no {by} {group!r} in that trace")
         return {
+            "by": by,
             "a": {"trace": store_a.summary(), "group": ga, "groups": data_a["groups"]},
             "b": {"trace": store_b.summary(), "group": gb, "groups": data_b["groups"]},
             "rows": compare.compare_groups(data_a, ga, data_b, gb),

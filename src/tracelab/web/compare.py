@@ -1,9 +1,11 @@
 """The Compare page: two groups side by side on the headline facts, better value marked.
 
 The facts and their labels are `tracelab.summary` (Table 1 and the introduction's numbers,
-each from its one metric definition). Groups are the providers of one trace (Claude vs Codex)
-or the totals of two traces. "Better" is marked only where a metric has a direction; counts,
-volumes and shares of a workload (steps, tokens, cost, tool mix) have none.
+each from its one metric definition). Groups are the providers of one trace (Claude vs Codex),
+any two models (`by="model"`: the same metric functions grouped per model, see
+`summary.summary_facts`), or the totals of two traces. "Better" is marked only where a metric
+has a direction; counts, volumes and shares of a workload (steps, tokens, cost, tool mix) have
+none.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from tracelab.summary import FACTS, TOTAL, summary_facts
+from tracelab.summary import FACTS, GROUPINGS, TOTAL, summary_facts
 
 #: +1: higher is better, -1: lower is better. Everything else is not judged.
 DIRECTION: dict[str, int] = {
@@ -39,9 +41,19 @@ HEADLINE_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """`summary_facts` of a trace (cached by the caller: it runs a dozen queries)."""
-    return summary_facts(con)
+def facts(con: duckdb.DuckDBPyConnection, by: str = "provider") -> dict[str, Any]:
+    """`summary_facts` of a trace per provider or per model (cached by the caller: it runs a
+    few dozen queries)."""
+    return summary_facts(con, by)
+
+
+def default_groups(data_a: dict, data_b: dict) -> tuple[str, str]:
+    """What to compare when nothing is picked: the first two groups of the trace (Claude vs
+    Codex, or its two busiest models); one group against the total when there is only one."""
+    groups_a, groups_b = data_a["groups"], data_b["groups"]
+    ga = groups_a[0] if groups_a else TOTAL
+    gb = groups_b[1] if len(groups_b) > 2 else TOTAL
+    return ga, gb
 
 
 def better(key: str, a: Any, b: Any) -> str | None:
@@ -84,4 +96,4 @@ def compare_groups(data_a: dict, group_a: str, data_b: dict, group_b: str) -> li
     )
 
 
-__all__ = ["TOTAL", "compare_groups", "facts"]
+__all__ = ["GROUPINGS", "TOTAL", "compare_groups", "default_groups", "facts"]

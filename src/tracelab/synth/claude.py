@@ -54,7 +54,23 @@ def _usage(inp: int, create: int, read: int, out: int) -> dict[str, Any]:
     }
 
 
-@dataclass
+#: `_usage(inp, create, read, out)` as `orjson.dumps` writes it, filled with (inp, create,
+#: read, out, create): every line of a response carries one, so no dict is built and dumped.
+_USAGE_JSON = (
+    b'{"input_tokens":%d,"cache_creation_input_tokens":%d,"cache_read_input_tokens":%d,'
+    b'"output_tokens":%d,"server_tool_use":{"web_search_requests":0,"web_fetch_requests":0},'
+    b'"service_tier":"standard","cache_creation":{"ephemeral_1h_input_tokens":0,'
+    b'"ephemeral_5m_input_tokens":%d},"inference_geo":"not_available","iterations":[],'
+    b'"speed":"standard"}'
+)
+
+
+def _usage_json(inp: int, create: int, read: int, out: int) -> bytes:
+    """`orjson.dumps(_usage(inp, create, read, out))`, from the template."""
+    return _USAGE_JSON % (inp, create, read, out, create)
+
+
+@dataclass(slots=True)
 class _Call:
     id: str
     name: str
@@ -90,13 +106,15 @@ class _File:
         side = b"true" if self.sidechain else b"false"
         agent = b',"agentId":' + _dumps(agent_id) if agent_id else b""
         self._head = b',"isSidechain":' + side + agent + b","
+        self._lead = b'{"parentUuid":null' + self._head  # up to the next record's head
         self._tail = b"," + _dumps(self.tail)[1:]
         self.steps = 0
         self.tool_calls = 0
         self.intended: list[tuple[int, int, int, int]] = []
 
     def data(self) -> bytes:
-        return b"\n".join(self.lines) + b"\n" if self.lines else b""
+        # One join (the trailing empty line gives the final newline), not a join and a copy.
+        return b"\n".join([*self.lines, b""]) if self.lines else b""
 
     def meta(self, record: dict[str, Any]) -> None:
         """A bookkeeping record (no place in the parentUuid chain)."""
@@ -107,19 +125,17 @@ class _File:
 
         The record is {parentUuid, isSidechain, [agentId], **head, uuid, timestamp, **extra,
         **tail}."""
-        return self.conv_json(ms, _dumps(head)[1:-1], extra)
+        extra_json = b"," + _dumps(extra)[1:-1] if extra else b""
+        return self.conv_json(ms, _dumps(head)[1:-1], extra_json)
 
-    def conv_json(self, ms: int, head: bytes, extra: dict[str, Any] | None = None) -> str:
-        """`conv` with the head's members already serialized (`"key":value,…`)."""
+    def conv_json(self, ms: int, head: bytes, extra: bytes = b"") -> str:
+        """`conv` with the head's members already serialized (`"key":value,…`) and the extra
+        ones too (`,"key":value…`, or empty)."""
         uid = uuid4_like(self.rng)
-        parent = "null" if self.parent is None else f'"{self.parent}"'
-        line = f'{{"parentUuid":{parent}'.encode() + self._head + head
         stamp = f',"uuid":"{uid}","timestamp":"{iso(ms)}"'.encode()
-        if extra:
-            self.lines.append(line + stamp + b"," + _dumps(extra)[1:-1] + self._tail)
-        else:
-            self.lines.append(line + stamp + self._tail)
+        self.lines.append(b"".join((self._lead, head, stamp, extra, self._tail)))
         self.parent = uid
+        self._lead = f'{{"parentUuid":"{uid}"'.encode() + self._head
         return uid
 
 
@@ -314,7 +330,7 @@ class _Session:
         msg_id = f"msg_01{hex_id(rng, 22)}"
         stop = "tool_use" if n_tools else "end_turn"
         growing = len(blocks) > 1 and s.feature("growing_usage")
-        full = _dumps(_usage(uncached, create, prefix, out))
+        full = _usage_json(uncached, create, prefix, out)
         ttft, gen = s.generation(out)
         n = len(blocks)
         calls: list[_Call] = []
@@ -330,13 +346,14 @@ class _Session:
         for k, block in enumerate(blocks):
             last = k == n - 1
             if growing and not last:
-                partial = _usage(uncached, create, prefix, max(1, out * (k + 1) // n))
-                tail = b'],"stop_reason":null,"stop_sequence":null,"stop_details":null' + (
-                    b',"usage":' + _dumps(partial)
+                partial = _usage_json(uncached, create, prefix, max(1, out * (k + 1) // n))
+                tail = (
+                    b'],"stop_reason":null,"stop_sequence":null,"stop_details":null,"usage":'
+                    + partial
                 )
             else:
                 tail = closing + b',"usage":' + full
-            head = opening_b + _dumps(block) + tail + b'},"type":"assistant"'
+            head = b"".join((opening_b, _dumps(block), tail, b'},"type":"assistant"'))
             # A block's line is written once it is complete: the last one ends the response.
             ms = t + ttft + (gen - ttft) * (k + 1) // n
             uid = f.conv_json(ms, head)
@@ -373,6 +390,9 @@ class _Session:
             done.append((call.emitted_ms + wall, n, call, content, tur, is_error))
         if len(done) > 1:
             done.sort(key=lambda d: (d[0], d[1]))
+        prompt_head = (
+            f'"promptId":"{prompt_id}","type":"user","message":{{"role":"user","content":['
+        ).encode()
         for ms, _, call, content, tur, is_error in done:
             block: dict[str, Any] = {
                 "tool_use_id": call.id,
@@ -381,12 +401,19 @@ class _Session:
             }
             if is_error is not ABSENT:
                 block["is_error"] = is_error
-            head = {
-                "promptId": prompt_id,
-                "type": "user",
-                "message": {"role": "user", "content": [block]},
-            }
-            f.conv(ms, head, {"toolUseResult": tur, "sourceToolAssistantUUID": call.record_uuid})
+            # {promptId, type, message: {role, content: [block]}} and {toolUseResult,
+            # sourceToolAssistantUUID}, serialized around the two objects that vary.
+            head = b"".join((prompt_head, _dumps(block), b"]}"))
+            extra = b"".join(
+                (
+                    b',"toolUseResult":',
+                    _dumps(tur),
+                    b',"sourceToolAssistantUUID":"',
+                    call.record_uuid.encode(),
+                    b'"',
+                )
+            )
+            f.conv_json(ms, head, extra)
             t = max(t, ms)
         if not f.sidechain and s.feature("snapshot_update"):
             f.meta(

@@ -46,10 +46,34 @@ _COMMANDS = (
     "git diff --stat",
 )
 _dumps = orjson.dumps
+#: A token_count's usage object, filled with (input, cached, output, reasoning, total): the
+#: bytes `orjson.dumps` gives for the dict, without building the dict for every step.
+_USAGE = (
+    b'{"input_tokens":%d,"cached_input_tokens":%d,"output_tokens":%d,'
+    b'"reasoning_output_tokens":%d,"total_tokens":%d}'
+)
+#: A line's members after its timestamp, by line type.
+_KINDS = {
+    kind: f'{kind}","payload":'.encode()
+    for kind in ("session_meta", "response_item", "event_msg", "turn_context", "compacted")
+}
+#: Cumulative token counts of a session before its first call.
+_ZERO = (0, 0, 0, 0, 0)
 
 
 def _dump_str(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _token_count(total: tuple[int, ...], last: tuple[int, ...], window: int) -> bytes:
+    """The payload of a `token_count` event with `info` (cumulative and last usage)."""
+    return (
+        b'{"type":"token_count","info":{"total_token_usage":'
+        + _USAGE % total
+        + b',"last_token_usage":'
+        + _USAGE % last
+        + b',"model_context_window":%d},"rate_limits":null}' % window
+    )
 
 
 class _Session:
@@ -76,15 +100,12 @@ class _Session:
         self.window = self.ctx.limit
         self.version = parent.version if parent else pick(self.rng, CLI_VERSIONS)
         self.lines: list[bytes] = []
+        self.stamp_ms, self.stamp = -1, b""  # the last line's moment, its serialized lead
         self.turn_starts: list[int] = []
-        self.total = {
-            "input_tokens": 0,
-            "cached_input_tokens": 0,
-            "output_tokens": 0,
-            "reasoning_output_tokens": 0,
-            "total_tokens": 0,
-        }
-        self.last_total: dict[str, int] | None = None
+        # Cumulative (input, cached, output, reasoning, total) tokens, and at the last count.
+        self.total = _ZERO
+        self.last_total: tuple[int, ...] | None = None
+        self.exec_args: dict[tuple[str, int], str] = {}  # (command, max tokens) → arguments
         self.running: int | None = None  # exec session id still running (write_stdin target)
         self.may_spawn = parent is None  # a top-level session may spawn one subagent
         self.exclude = frozenset() if self.may_spawn else frozenset({SPAWN})
@@ -98,11 +119,18 @@ class _Session:
 
     def line(self, ms: int, kind: str, payload: dict[str, Any]) -> None:
         """One `{timestamp, type, payload}` line (spliced: the bytes of `orjson.dumps`)."""
-        head = f'{{"timestamp":"{iso(ms)}","type":"{kind}","payload":'
-        self.lines.append(head.encode() + _dumps(payload) + b"}")
+        self.raw_line(ms, kind, _dumps(payload))
+
+    def raw_line(self, ms: int, kind: str, payload: bytes) -> None:
+        """`line` with the payload already serialized."""
+        if ms != self.stamp_ms:  # runs of lines share their moment (a turn's start, a count …)
+            self.stamp_ms = ms
+            self.stamp = f'{{"timestamp":"{iso(ms)}","type":"'.encode()
+        self.lines.append(b"".join((self.stamp, _KINDS[kind], payload, b"}")))
 
     def data(self) -> bytes:
-        return b"\n".join(self.lines) + b"\n"
+        # One join (the trailing empty line gives the final newline), not a join and a copy.
+        return b"\n".join([*self.lines, b""])
 
     def rel_path(self) -> str:
         stamp = iso(self.start_ms)
@@ -291,22 +319,15 @@ class _Session:
         reasoning = s.reasoning(out)
         self.ctx.output(out)
         inp = prefix + append
-        last = {
-            "input_tokens": inp,
-            "cached_input_tokens": prefix,
-            "output_tokens": out,
-            "reasoning_output_tokens": reasoning,
-            "total_tokens": inp + out,
-        }
-        t_in, t_cached, t_out, t_reasoning, t_total = self.total.values()
-        total = {
-            "input_tokens": t_in + inp,
-            "cached_input_tokens": t_cached + prefix,
-            "output_tokens": t_out + out,
-            "reasoning_output_tokens": t_reasoning + reasoning,
-            "total_tokens": t_total + inp + out,
-        }
-        self.total = total
+        last = (inp, prefix, out, reasoning, inp + out)
+        t_in, t_cached, t_out, t_reasoning, t_total = self.total
+        total = (
+            t_in + inp,
+            t_cached + prefix,
+            t_out + out,
+            t_reasoning + reasoning,
+            t_total + inp + out,
+        )
         ttft, gen = s.generation(out)
         per_token = (gen - ttft) / out
         t0 = t
@@ -362,14 +383,7 @@ class _Session:
                 self.running = None
             elif name in EXEC_TOOLS:
                 cmd = pick(rng, _COMMANDS)
-                args = _dump_str(
-                    {
-                        "cmd": cmd,
-                        "workdir": self.cwd,
-                        "max_output_tokens": pick(rng, (1200, 2000, 4000)),
-                        "yield_time_ms": 1000,
-                    }
-                )
+                args = self._exec_args(cmd, pick(rng, (1200, 2000, 4000)))
                 self._call(ms, name, call_id, args)
                 calls.append((call_id, name, cmd, ms))
             elif name == "apply_patch":
@@ -403,18 +417,14 @@ class _Session:
                 calls.append((call_id, name, "", ms))
         t = t0 + gen + 1 + int(rng.random() * 20)  # the count follows the last item closely
         if total == self.last_total:  # never let a real call look like an echo
-            total["output_tokens"] += 1
-            total["total_tokens"] += 1
-        info = {
-            "total_token_usage": total,
-            "last_token_usage": last,
-            "model_context_window": self.window,
-        }
-        count = {"type": "token_count", "info": info, "rate_limits": None}
-        self.line(t, "event_msg", count)
+            t_in, t_cached, t_out, t_reasoning, t_total = total
+            total = (t_in, t_cached, t_out + 1, t_reasoning, t_total + 1)
+        self.total = total
+        count = _token_count(total, last, self.window)
+        self.raw_line(t, "event_msg", count)
         if s.feature("echo") or self.force_echo:  # same total again: an echo, not a call
             self.force_echo = False
-            self.line(t, "event_msg", count)
+            self.raw_line(t, "event_msg", count)
         self.last_total = total
         self.steps += 1
         self.tool_calls += n_tools
@@ -422,6 +432,21 @@ class _Session:
         if spawn is not None:
             self._spawn(t)
         return t, calls, message
+
+    def _exec_args(self, cmd: str, max_tokens: int) -> str:
+        """The arguments of an exec call (few distinct ones per session: serialized once)."""
+        args = self.exec_args.get((cmd, max_tokens))
+        if args is None:
+            args = _dump_str(
+                {
+                    "cmd": cmd,
+                    "workdir": self.cwd,
+                    "max_output_tokens": max_tokens,
+                    "yield_time_ms": 1000,
+                }
+            )
+            self.exec_args[cmd, max_tokens] = args
+        return args
 
     def _call(self, t: int, name: str, call_id: str, arguments: str) -> None:
         self.line(
@@ -543,7 +568,7 @@ class _Session:
         starts = [1, *self.turn_starts]
         child.lines.extend(self.lines[pick(rng, starts) :])
         child.last_total = self.last_total
-        child.total = dict(self.total)
+        child.total = self.total
         ct += 100 + int(rng.random() * 2900)
         request_z = self.s.request_z  # the child's turn has its own latency factor
         child.turn(ct, 0, True, first=True, prompt=user_text(rng, 300))

@@ -77,8 +77,13 @@ B64_CORPUS = base64.b64encode(random.Random(0xB64).randbytes(1 << 18)).decode()
 
 def filler(rng: random.Random, n: int, corpus: str = CORPUS) -> str:
     """`n` characters of plausible text (a slice of the corpus at a random offset)."""
-    n = max(0, min(n, len(corpus) - 1))
-    start = int(rng.random() * (len(corpus) - n))
+    size = len(corpus)
+    # Clamped with comparisons, not min/max: this runs several times per step.
+    if n >= size:
+        n = size - 1
+    elif n < 0:
+        n = 0
+    start = int(rng.random() * (size - n))
     return corpus[start : start + n]
 
 
@@ -87,24 +92,32 @@ def _iso_day(day: int) -> str:
     return time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
 
 
-_last_second = [-1, ""]
-_last_ms = [-1, ""]
+#: "SS.mmmZ" by milliseconds into a minute (60,000 strings, ~3 MB, built once): a timestamp
+#: is then a cached minute prefix plus one of these, at a third of the cost of formatting it.
+_SECOND_MS = tuple(f"{s:02d}.{ms:03d}Z" for s in range(60) for ms in range(1000))
+#: "YYYY-MM-DDTHH:MM:" by epoch minute. A session's records cluster in its minutes (tool
+#: latencies are seconds, so seconds rarely repeat, minutes do); bounded by clearing.
+_MINUTE_PREFIX: dict[int, str] = {}
+_MINUTE_PREFIX_MAX = 1 << 12
+
+
+def _minute_prefix(minutes: int) -> str:
+    day, minute = divmod(minutes, 1440)
+    hour, minute = divmod(minute, 60)
+    if len(_MINUTE_PREFIX) >= _MINUTE_PREFIX_MAX:
+        _MINUTE_PREFIX.clear()
+    prefix = f"{_iso_day(day)}{hour:02d}:{minute:02d}:"
+    _MINUTE_PREFIX[minutes] = prefix
+    return prefix
 
 
 def iso(ms: int) -> str:
     """ISO-8601 UTC with milliseconds and `Z`, as both agents write timestamps."""
-    last = _last_ms
-    if ms == last[0]:  # several records of one moment (a message and its event, echoes …)
-        return last[1]
-    seconds, rest = divmod(ms, 1000)
-    sec = _last_second
-    if seconds != sec[0]:  # consecutive records often share their second
-        day, second = divmod(seconds, 86_400)
-        hour, second = divmod(second, 3_600)
-        minute, second = divmod(second, 60)
-        sec[0], sec[1] = seconds, f"{_iso_day(day)}{hour:02d}:{minute:02d}:{second:02d}."
-    last[0], last[1] = ms, f"{sec[1]}{rest:03d}Z"
-    return last[1]
+    minutes, rest = divmod(ms, 60_000)
+    prefix = _MINUTE_PREFIX.get(minutes)
+    if prefix is None:
+        prefix = _minute_prefix(minutes)
+    return prefix + _SECOND_MS[rest]
 
 
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
@@ -128,7 +141,8 @@ def pick(rng: random.Random, seq: tuple | list) -> object:
 
 
 def hex_id(rng: random.Random, digits: int) -> str:
-    return f"{rng.getrandbits(4 * digits):0{digits}x}"
+    """`digits` random hex digits (printf-style: a nested f-string spec costs twice as much)."""
+    return "%0*x" % (digits, rng.getrandbits(4 * digits))  # noqa: UP031
 
 
 _ALNUM = str.maketrans({"-": "x", "_": "Q", "=": ""})

@@ -15,13 +15,13 @@ import os
 import random
 import shutil
 from collections.abc import Callable, Iterator
-from concurrent.futures import as_completed
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracelab.synth import claude, codex
 from tracelab.synth.common import BASE_MS, PROJECT_NAMES, SessionOutput
-from tracelab.synth.profile import Profile, load_profile
+from tracelab.synth.profile import Dist, Profile, load_profile
 from tracelab.synth.workload import STRATA, Strata, strata
 from tracelab.workers import process_pool
 
@@ -34,8 +34,11 @@ FORCED: dict[str, tuple[frozenset[str], ...]] = {
     "claude": (frozenset({"subagent", "synthetic"}), frozenset({"interrupt", "backup"})),
     "codex": (frozenset({"subagent", "echo"}), frozenset({"interrupt"})),
 }
-#: Sessions per task handed to a worker process (small: session sizes are heavy-tailed).
+#: Sessions per task when written in-process.
 CHUNK = 4
+#: Estimated steps per task handed to a worker process: enough small sessions to amortize a
+#: round trip, while one task stays a few milliseconds (see `_tasks`).
+TASK_STEPS = 400
 #: With `target_bytes`, sessions are planned in batches of this many (the same batches with
 #: any number of workers, so the output stays the same).
 BATCH = 64
@@ -148,7 +151,8 @@ class _Planner:
 def _write_jobs(out: Path, profile: Profile, seed: int, jobs: list[Job]) -> SynthSummary:
     """Generate and write the sessions of `jobs`; returns what they hold."""
     summary = SynthSummary(home=out, profile=profile.name)
-    made_dirs: set[Path] = set()
+    made_dirs: set[str] = set()
+    root = os.fspath(out)
     for index, provider, start, forced, session_strata in jobs:
         rng = random.Random(f"tracelab-synth:{seed}:{index}")
         project = rng.choice(PROJECT_NAMES)
@@ -156,11 +160,14 @@ def _write_jobs(out: Path, profile: Profile, seed: int, jobs: list[Job]) -> Synt
             rng, start, project, profile.providers[provider], forced, session_strata
         )
         for rel, data in result.files:
-            path = out / rel
-            if path.parent not in made_dirs:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                made_dirs.add(path.parent)
-            path.write_bytes(data)
+            # Plain strings and `open`: thousands of files, no need for Path objects.
+            path = os.path.join(root, rel)
+            parent = os.path.dirname(path)
+            if parent not in made_dirs:
+                os.makedirs(parent, exist_ok=True)
+                made_dirs.add(parent)
+            with open(path, "wb") as fh:
+                fh.write(data)
             summary.files += 1
             summary.bytes += len(data)
         for counts, value in (
@@ -180,6 +187,11 @@ def _worker_init(out: Path, profile: Profile, seed: int) -> None:
     _WORKER = (out, profile, seed)
 
 
+def _ready() -> bool:
+    """A no-op task: once it is done, a worker process is up and taking tasks."""
+    return True
+
+
 def _worker_jobs(jobs: list[Job]) -> SynthSummary:
     assert _WORKER is not None
     out, profile, seed = _WORKER
@@ -189,6 +201,55 @@ def _worker_jobs(jobs: list[Job]) -> SynthSummary:
 def _chunks(jobs: list[Job], size: int) -> Iterator[list[Job]]:
     for i in range(0, len(jobs), size):
         yield jobs[i : i + size]
+
+
+def _mean_count(dist: Dist, points: int = 256) -> float:
+    """The mean of `int(dist)` (a count), by the midpoint rule over its quantiles."""
+    return sum(max(0, int(dist.sample((i + 0.5) / points))) for i in range(points)) / points
+
+
+class _CostModel:
+    """The expected steps of a planned session, from its stratified request-count and loop
+    uniforms (which fix the request count, and a single request's loop length, up front)."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.providers = profile.providers
+        # Mean steps per request of a multi-request session (its loop lengths are random).
+        self.per_request = {
+            name: 1 + _mean_count(p.tool_steps_per_request) for name, p in self.providers.items()
+        }
+
+    def steps(self, job: Job) -> float:
+        _, provider, _, _, (_, _, u_requests, u_single) = job
+        p = self.providers[provider]
+        requests = max(1, int(p.requests_per_session.sample(u_requests)))
+        if requests == 1:
+            return 1 + max(0, int(p.tool_steps_single_request.sample(u_single)))
+        return requests * self.per_request[provider]
+
+
+def _tasks(jobs: list[Job], profile: Profile) -> list[list[Job]]:
+    """`jobs` as worker tasks, largest sessions first, each of about `TASK_STEPS` steps.
+
+    Session sizes are heavy-tailed (a few thousand steps against a median of tens): handed
+    out in plan order, a large session late in the run leaves one worker busy alone at the
+    end. Longest first keeps both busy until the last small tasks. The order of writing does
+    not change the files (each session is one file of its own, from its own RNG).
+    """
+    cost = _CostModel(profile)
+    ranked = sorted(((cost.steps(job), job) for job in jobs), key=lambda c: -c[0])
+    tasks: list[list[Job]] = []
+    task: list[Job] = []
+    steps = 0.0
+    for estimate, job in ranked:
+        task.append(job)
+        steps += estimate
+        if steps >= TASK_STEPS:
+            tasks.append(task)
+            task, steps = [], 0.0
+    if task:
+        tasks.append(task)
+    return tasks
 
 
 def generate_home(
@@ -228,6 +289,7 @@ def generate_home(
     workers = workers if workers is not None else (os.cpu_count() or 1)
     done = 0
     pool = None
+    probe: Future[bool] | None = None
 
     def finished(part: SynthSummary, jobs: int) -> None:
         nonlocal done
@@ -249,11 +311,18 @@ def generate_home(
                         initializer=_worker_init,
                         initargs=(out, prof, seed),
                     )
-                futures = {
-                    pool.submit(_worker_jobs, chunk): len(chunk) for chunk in _chunks(jobs, CHUNK)
-                }
-                for future in as_completed(futures):
-                    finished(future.result(), futures[future])
+                    probe = pool.submit(_ready)
+                futures = {pool.submit(_worker_jobs, task): task for task in _tasks(jobs, prof)}
+                # A pool takes a while to start (its fork server imports the worker modules
+                # first); until a worker runs, the parent writes the smallest tasks itself
+                # (those not yet handed out) instead of waiting idle.
+                for future, task in reversed(futures.items()):
+                    if probe is None or probe.done() or not future.cancel():
+                        break
+                    finished(_write_jobs(out, prof, seed, task), len(task))
+                pending = [future for future in futures if not future.cancelled()]
+                for future in as_completed(pending):
+                    finished(future.result(), len(futures[future]))
             else:
                 for chunk in _chunks(jobs, CHUNK):
                     finished(_write_jobs(out, prof, seed, chunk), len(chunk))

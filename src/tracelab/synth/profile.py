@@ -37,6 +37,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+_exp = math.exp  # a global, not an attribute lookup, in `Dist.sample` (called per draw)
+
 FORMAT = "tracelab-synth-profile/1"
 PACKAGED = ("study",)
 PROVIDERS = ("claude", "codex")
@@ -110,7 +112,7 @@ class Dist:
         if u == q0:
             return v0  # exactly the table's value at its own quantile
         value = base + (u - q0) * slope
-        return math.exp(value) if log else value
+        return _exp(value) if log else value
 
     def quantile(self, u: float) -> float:
         return self.sample(u)

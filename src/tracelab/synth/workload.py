@@ -40,6 +40,7 @@ TEXT_CAP = 200
 
 _QUICK = Dist((0.0, 1.0), (20.0, 200.0))
 _SQRT_HALF = math.sqrt(0.5)
+_erf = math.erf
 
 
 class Sampler:
@@ -76,9 +77,22 @@ class Sampler:
             mcum.append(acc)
         mcum[-1] = 2.0
         self.model_cum = mcum
+        self.rho = profile.tool_latency_correlation
         self.rho_a = math.sqrt(profile.tool_latency_correlation)
         self.rho_b = math.sqrt(1.0 - profile.tool_latency_correlation)
         self.request_z = 0.0
+        # The per-step draws' samplers, bound once (they run several times per step).
+        self._gauss = rng.gauss
+        self._output = (
+            profile.output_final_step.sample,
+            profile.output_user_step.sample,
+            profile.output_tool_step.sample,
+        )
+        self._user_fresh = profile.user_fresh.sample
+        self._tool_fresh = profile.tool_fresh.of
+        self._ttft = profile.ttft_ms.sample
+        self._ms_per_token = profile.ms_per_token.sample
+        self._overhead = profile.tool_overhead_ms.sample
 
     # --- structure ------------------------------------------------------------------------
 
@@ -143,16 +157,17 @@ class Sampler:
         d = tool.latency_ms
         if d is None:
             return 1
-        rho = self.p.tool_latency_correlation
-        if rho:
-            z = self.rho_a * self.request_z + self.rho_b * self.rng.gauss()
-            u = 0.5 * (1.0 + math.erf(z * _SQRT_HALF))
+        if self.rho:
+            z = self.rho_a * self.request_z + self.rho_b * self._gauss()
+            u = 0.5 * (1.0 + _erf(z * _SQRT_HALF))
         else:
             u = self.r()
-        return max(1, round(d.sample(u)))
+        ms = round(d.sample(u))
+        return ms if ms > 1 else 1
 
     def overhead_ms(self) -> int:
-        return max(0, round(self.p.tool_overhead_ms.sample(self.r())))
+        ms = round(self._overhead(self.r()))
+        return ms if ms > 0 else 0
 
     def is_error(self, tool: Tool) -> bool:
         return self.r() < tool.error_rate
@@ -160,15 +175,16 @@ class Sampler:
     def fresh(self, user: bool, context: int) -> int:
         """New tokens a step brings: the user's message, or the tool results (by the size of
         the `context` they join)."""
-        d = self.p.user_fresh if user else self.p.tool_fresh.of(context)
-        return max(1, int(d.sample(self.r())))
+        sample = self._user_fresh if user else self._tool_fresh(context).sample
+        tokens = int(sample(self.r()))
+        return tokens if tokens > 1 else 1
 
     def output(self, final: bool, user: bool) -> int:
         """Output tokens of a step: a final answer (no tool call), or a tool-calling step that
         starts a request (`user`) or continues it."""
-        p = self.p
-        d = p.output_final_step if final else p.output_user_step if user else p.output_tool_step
-        return max(1, int(d.sample(self.r())))
+        sample = self._output[0 if final else 1 if user else 2]
+        tokens = int(sample(self.r()))
+        return tokens if tokens > 1 else 1
 
     def reasoning(self, output: int) -> int:
         d = self.p.reasoning_share
@@ -178,8 +194,10 @@ class Sampler:
 
     def generation(self, output: int) -> tuple[int, int]:
         """(time to first token, whole generation time) of a step writing `output` tokens."""
-        ttft = max(1, round(self.p.ttft_ms.sample(self.r())))
-        return ttft, ttft + round(output * self.p.ms_per_token.sample(self.r()))
+        ttft = round(self._ttft(self.r()))
+        if ttft < 1:
+            ttft = 1
+        return ttft, ttft + round(output * self._ms_per_token(self.r()))
 
     def ms_per_token(self) -> float:
         return self.p.ms_per_token.sample(self.r())
@@ -189,7 +207,8 @@ class Sampler:
 
     def chars(self, tokens: int) -> int:
         """Characters of filler text standing for `tokens` tokens."""
-        return min(TEXT_CAP, tokens * CHARS_PER_TOKEN)
+        chars = tokens * CHARS_PER_TOKEN
+        return chars if chars < TEXT_CAP else TEXT_CAP
 
     def feature(self, name: str) -> bool:
         return self.r() < self.features[name]

@@ -109,12 +109,41 @@ FROM tool_calls t
 JOIN step_order o USING (round_pk)
 """
 
-#: Per step with events: the position of its first model-output event and of its last event.
-EVENT_SPAN_SQL = f"""
-CREATE OR REPLACE TEMP TABLE step_event_span AS
-SELECT round_pk, min(event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_pos,
-       max(event_pos) AS last_pos
+#: One pass over the events, no join: per step with events, the position of its first
+#: model-output event and of its last event, the last output / reasoning / visible-output
+#: event and the first user message.
+STEP_EVENTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE step_events AS
+SELECT round_pk,
+       min(event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_pos,
+       max(event_pos) AS last_pos,
+       arg_max(timestamp, event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS last_out_ts,
+       arg_max(timestamp, event_pos) FILTER (WHERE event_type = 'reasoning') AS reasoning_ts,
+       arg_max(timestamp, event_pos) FILTER (WHERE event_type IN ('text', 'tool_call'))
+           AS last_visible_ts,
+       arg_min(timestamp, event_pos) FILTER (WHERE event_type = 'user_message') AS first_user_ts
 FROM timing_events GROUP BY round_pk
+"""
+
+#: The generation span's start: the latest input event before the step's first output event
+#: (only input events are joined).
+GEN_START_SQL = f"""
+CREATE OR REPLACE TEMP TABLE step_gen_start AS
+SELECT e.round_pk, arg_max(e.timestamp, e.event_pos) AS gen_start_ts
+FROM timing_events e JOIN step_events s USING (round_pk)
+WHERE e.event_type IN {INPUT_EVENTS} AND e.event_pos < s.first_out_pos
+GROUP BY e.round_pk
+"""
+
+#: The tool wait of a step: the longest effective latency among the tools whose results it
+#: carries (matched by session and tool_call_id; a call id seen twice counts its longest).
+TOOL_WAIT_SQL = """
+CREATE OR REPLACE TEMP TABLE step_tool_wait AS
+SELECT e.round_pk, max(t.effective_latency_ms) AS tool_wait_ms
+FROM timing_events e
+JOIN tool_facts t ON e.session_id = t.session_id AND e.tool_call_id = t.tool_call_id
+WHERE e.event_type = 'tool_result'
+GROUP BY e.round_pk
 """
 
 #: The window runs only over the events that can precede a user message in session order
@@ -128,8 +157,8 @@ WITH users AS (
 ),
 candidates AS (
     SELECT round_pk, event_pos FROM users
-    UNION SELECT round_pk, event_pos - 1 FROM users WHERE event_pos > 0
-    UNION SELECT round_pk, last_pos FROM step_event_span
+    UNION ALL SELECT round_pk, event_pos - 1 FROM users WHERE event_pos > 0
+    UNION ALL SELECT round_pk, last_pos FROM step_events
 )
 SELECT round_pk, event_pos, session_id, provider, seq, wait_ms
 FROM (
@@ -141,35 +170,6 @@ FROM (
     WINDOW w AS (PARTITION BY e.session_id ORDER BY o.seq, e.event_pos)
 )
 WHERE event_type = 'user_message'
-"""
-
-#: One pass over the events per step: the generation span's ends, the reasoning / visible
-#: output ends, the first user message, and the tool wait — the longest effective latency among
-#: the tools whose results the step carries (matched by session and tool_call_id).
-STEP_EVENTS_SQL = f"""
-CREATE OR REPLACE TEMP TABLE step_events AS
-WITH latency AS (
-    SELECT session_id, tool_call_id, max(effective_latency_ms) AS latency_ms
-    FROM tool_facts WHERE tool_call_id IS NOT NULL GROUP BY ALL
-)
-SELECT e.round_pk,
-       arg_max(e.timestamp, e.event_pos) FILTER (
-           WHERE e.event_type IN {INPUT_EVENTS} AND e.event_pos < f.first_out_pos
-       ) AS gen_start_ts,
-       arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_type IN {OUTPUT_EVENTS})
-           AS last_out_ts,
-       arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_type = 'reasoning')
-           AS reasoning_ts,
-       arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_type IN ('text', 'tool_call'))
-           AS last_visible_ts,
-       arg_min(e.timestamp, e.event_pos) FILTER (WHERE e.event_type = 'user_message')
-           AS first_user_ts,
-       max(l.latency_ms) AS tool_wait_ms
-FROM timing_events e JOIN step_event_span f USING (round_pk)
-LEFT JOIN latency l
-    ON e.session_id = l.session_id
-   AND CASE WHEN e.event_type = 'tool_result' THEN e.tool_call_id END = l.tool_call_id
-GROUP BY e.round_pk
 """
 
 STEP_FACTS_SQL = f"""
@@ -199,10 +199,10 @@ SELECT s.*,
        CASE WHEN s.prev_context IS NOT NULL THEN
            least(greatest(greatest(s.context - s.prev_context, 0) - s.prev_output, 0), s.append)
        END AS fresh,
-       ev.gen_start_ts, ev.last_out_ts, ev.reasoning_ts, ev.last_visible_ts, ev.first_user_ts,
-       {ms_between("ev.gen_start_ts", "ev.last_out_ts")} AS gen_ms,
-       hw.human_wait_ms, ev.tool_wait_ms,
-       CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN ev.tool_wait_ms END
+       gs.gen_start_ts, ev.last_out_ts, ev.reasoning_ts, ev.last_visible_ts, ev.first_user_ts,
+       {ms_between("gs.gen_start_ts", "ev.last_out_ts")} AS gen_ms,
+       hw.human_wait_ms, tw.tool_wait_ms,
+       CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN tw.tool_wait_ms END
            AS idle_gap_ms,
        mp.price_group, mp.model IS NOT NULL AS priced,
        append_cost(s.uncached, s.cache_creation, s.append, mp.p_input, mp.p_write)
@@ -212,6 +212,8 @@ SELECT s.*,
        cost_append + cost_prefix + cost_output AS cost_total
 FROM ordered s
 LEFT JOIN step_events ev USING (round_pk)
+LEFT JOIN step_gen_start gs USING (round_pk)
+LEFT JOIN step_tool_wait tw USING (round_pk)
 LEFT JOIN (
     SELECT round_pk, arg_min(wait_ms, event_pos) AS human_wait_ms FROM human_waits GROUP BY ALL
 ) hw USING (round_pk)
@@ -259,9 +261,10 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: list[Price] | None = None) -
         MODEL_PRICES_SQL,
         STEP_ORDER_SQL,
         TOOL_FACTS_SQL,
-        EVENT_SPAN_SQL,
-        HUMAN_WAITS_SQL,
         STEP_EVENTS_SQL,
+        HUMAN_WAITS_SQL,
+        GEN_START_SQL,
+        TOOL_WAIT_SQL,
         STEP_FACTS_SQL,
         REQUEST_FACTS_SQL,
     ):

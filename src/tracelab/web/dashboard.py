@@ -66,7 +66,12 @@ def _default(value: Any) -> Any:
 
 def encode(data: Any) -> bytes:
     """JSON bytes of API data (orjson: NaN becomes null, dates ISO-8601)."""
-    return orjson.dumps(jsonable(data), default=_default)
+    return _dumps(jsonable(data))
+
+
+def _dumps(data: Any) -> bytes:
+    """JSON bytes of data already made `jsonable`."""
+    return orjson.dumps(data, default=_default)
 
 
 def local_zone() -> str:
@@ -84,7 +89,7 @@ def local_zone() -> str:
 def cached_json(store: TraceStore, tz: str) -> bytes:
     """The dashboard of `store` in zone `tz`, computed once and kept encoded (a warm request
     is a memory copy)."""
-    return store.disk_cached(f"dashboard-{tz}", lambda con: encode(dashboard(con, tz)))
+    return store.disk_cached(f"dashboard-{tz}", lambda con: _dumps(dashboard(con, tz)))
 
 
 def warm(store: TraceStore) -> None:
@@ -109,31 +114,44 @@ def _curve(points: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, 
     return {g: {"x": [p[0] for p in pts], "y": [p[1] for p in pts]} for g, pts in points.items()}
 
 
+ACTIVITY_SQL = """
+WITH local AS (
+    SELECT timezone(?, started_at) AS t, provider, session_id, cost_total
+    FROM step_facts WHERE started_at IS NOT NULL
+)
+SELECT grouping(CAST(t AS DATE)) = 0 AS is_daily,
+       CAST(t AS DATE) AS day, provider, isodow(t) AS weekday, hour(t) AS hour,
+       count(*) AS steps, count(DISTINCT session_id) AS sessions, sum(cost_total) AS cost
+FROM local
+GROUP BY GROUPING SETS ((CAST(t AS DATE), provider), (isodow(t), hour(t)))
+ORDER BY is_daily DESC, day, provider, weekday, hour
+"""
+
+
+def activity(
+    con: duckdb.DuckDBPyConnection, tz: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """In one pass over the steps' local times (zone `tz`): steps, sessions and cost per local
+    day and provider (the activity calendar), and steps per local ISO weekday (1 = Monday) ×
+    hour of day (the heatmap)."""
+    days: list[dict[str, Any]] = []
+    hours: list[dict[str, Any]] = []
+    for r in records(con, ACTIVITY_SQL, [tz]):
+        if r["is_daily"]:
+            days.append({k: r[k] for k in ("day", "provider", "steps", "sessions", "cost")})
+        else:
+            hours.append({k: r[k] for k in ("weekday", "hour", "steps")})
+    return days, hours
+
+
 def daily(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, Any]]:
     """Steps, sessions and cost per local day and provider (the activity calendar)."""
-    return records(
-        con,
-        """
-        SELECT CAST(timezone(?, started_at) AS DATE) AS day, provider, count(*) AS steps,
-               count(DISTINCT session_id) AS sessions, sum(cost_total) AS cost
-        FROM step_facts WHERE started_at IS NOT NULL
-        GROUP BY ALL ORDER BY day, provider
-        """,
-        [tz],
-    )
+    return activity(con, tz)[0]
 
 
 def hour_weekday(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, Any]]:
     """Steps per local ISO weekday (1 = Monday) × hour of day."""
-    return records(
-        con,
-        """
-        SELECT isodow(timezone(?, started_at)) AS weekday, hour(timezone(?, started_at)) AS hour,
-               count(*) AS steps
-        FROM step_facts WHERE started_at IS NOT NULL GROUP BY ALL ORDER BY weekday, hour
-        """,
-        [tz, tz],
-    )
+    return activity(con, tz)[1]
 
 
 def cost_by_model(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -215,14 +233,19 @@ def highlights(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         ("priciest", "Priciest session", "cost", "usd"),
         ("most_tools", "Most tool calls in a session", "tool_calls", "count"),
     )
+    # The sessions are aggregated once; each pick is the top one of them.
+    tops = " UNION ALL ".join(
+        f"(SELECT '{key}' AS pick, * FROM per_session WHERE {column} IS NOT NULL "
+        f"ORDER BY {column} DESC, session_id LIMIT 1)"
+        for key, _, column, _ in picks
+    )
+    found = {
+        r["pick"]: r
+        for r in records(con, f"WITH per_session AS MATERIALIZED ({per_session}) {tops}")
+    }
     for key, title, column, kind in picks:
-        rows = records(
-            con,
-            f"SELECT * FROM ({per_session}) WHERE {column} IS NOT NULL "
-            f"ORDER BY {column} DESC, session_id LIMIT 1",
-        )
-        if rows:
-            r = rows[0]
+        if key in found:
+            r = found[key]
             out.append(
                 {"key": key, "title": title, "value": r[column], "kind": kind, **_link(r, None)}
             )
@@ -271,6 +294,7 @@ def _link(row: dict[str, Any], step: int | None) -> dict[str, Any]:
 
 def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
     """Everything the Dashboard page draws, in one response (cached per trace and zone)."""
+    days, hours = activity(con, tz)
     tool_cdf = quantile_curve(
         con, f"FROM tool_facts WHERE {tools.POSITIVE}", tools.LATENCY, "provider"
     )
@@ -280,8 +304,8 @@ def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
         {
             "timezone": tz,
             "providers": providers(con),
-            "daily": daily(con, tz),
-            "hour_weekday": hour_weekday(con, tz),
+            "daily": days,
+            "hour_weekday": hours,
             "cost_by_model": cost_by_model(con),
             "tool_latency_cdf": _curve(tool_cdf),
             "latency_by_tool": tools.tool_latency(con, top=12),

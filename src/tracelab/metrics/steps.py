@@ -79,8 +79,10 @@ JOIN prices p ON m.model GLOB p.model_glob
 QUALIFY row_number() OVER (PARTITION BY m.model ORDER BY p.price_rank) = 1
 """
 
-#: Each step's place in its session and what it needs of the step before: one window (one
-#: sort) over a few narrow columns, so `step_facts` itself needs none.
+#: Each step's place in its session and what it needs of the steps before: one window (one
+#: sort) over a few narrow columns, so neither `step_facts` nor `human_waits` needs one.
+#: `prev_event_ts` is the timestamp of the session's last event before the step (the last
+#: event of the nearest earlier step that has events; steps without events are skipped).
 STEP_ORDER_SQL = """
 CREATE OR REPLACE TEMP TABLE step_order AS
 SELECT round_pk, session_id, row_number() OVER w AS seq, is_user,
@@ -88,14 +90,16 @@ SELECT round_pk, session_id, row_number() OVER w AS seq, is_user,
        lag(output) OVER w AS prev_output,
        lag(prefix) OVER w AS prev_prefix,
        lag(append) OVER w AS prev_append,
-       sum(is_user::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING)::BIGINT AS request_no
+       sum(is_user::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING)::BIGINT AS request_no,
+       (lag(last_event IGNORE NULLS) OVER w).ts AS prev_event_ts
 FROM (
-    SELECT round_pk, session_id, round_index,
-           coalesce(first_input_event_type = 'user_message', false) AS is_user,
-           coalesce(prefix_tokens, 0) AS prefix,
-           coalesce(newly_append_tokens, 0) AS append,
-           coalesce(output_tokens, 0) AS output
-    FROM rounds
+    SELECT r.round_pk, r.session_id, r.round_index,
+           coalesce(r.first_input_event_type = 'user_message', false) AS is_user,
+           coalesce(r.prefix_tokens, 0) AS prefix,
+           coalesce(r.newly_append_tokens, 0) AS append,
+           coalesce(r.output_tokens, 0) AS output,
+           CASE WHEN ev.round_pk IS NOT NULL THEN {'ts': ev.last_ts} END AS last_event
+    FROM rounds r LEFT JOIN step_events ev USING (round_pk)
 )
 WINDOW w AS (PARTITION BY session_id ORDER BY round_index, round_pk)
 """
@@ -111,7 +115,7 @@ JOIN step_order o USING (round_pk)
 
 #: One pass over the events, no join: per step with events, the position of its first
 #: model-output event and of its last event, the last output / reasoning / visible-output
-#: event and the first user message.
+#: event, the first user message and the last event's timestamp (null if it has none).
 STEP_EVENTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE step_events AS
 SELECT round_pk,
@@ -121,7 +125,8 @@ SELECT round_pk,
        arg_max(timestamp, event_pos) FILTER (WHERE event_type = 'reasoning') AS reasoning_ts,
        arg_max(timestamp, event_pos) FILTER (WHERE event_type IN ('text', 'tool_call'))
            AS last_visible_ts,
-       arg_min(timestamp, event_pos) FILTER (WHERE event_type = 'user_message') AS first_user_ts
+       arg_min(timestamp, event_pos) FILTER (WHERE event_type = 'user_message') AS first_user_ts,
+       arg_max_null(timestamp, event_pos) AS last_ts
 FROM timing_events GROUP BY round_pk
 """
 
@@ -146,30 +151,20 @@ WHERE e.event_type = 'tool_result'
 GROUP BY e.round_pk
 """
 
-#: The window runs only over the events that can precede a user message in session order
-#: (event positions are 0, 1, … within a step): the user messages, the event just before each
-#: in its step, and each step's last event (what precedes a step's first event). Their `lag`
-#: is the one over all events, at a fraction of the sort.
+#: A user message's wait: its timestamp minus the previous event's in session order — the event
+#: before it in its step (event positions are 0, 1, … within a step), or for a step's first
+#: event the session's last event before the step (`step_order.prev_event_ts`).
 HUMAN_WAITS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE human_waits AS
-WITH users AS (
-    SELECT round_pk, event_pos FROM timing_events WHERE event_type = 'user_message'
-),
-candidates AS (
-    SELECT round_pk, event_pos FROM users
-    UNION ALL SELECT round_pk, event_pos - 1 FROM users WHERE event_pos > 0
-    UNION ALL SELECT round_pk, last_pos FROM step_events
-)
-SELECT round_pk, event_pos, session_id, provider, seq, wait_ms
-FROM (
-    SELECT e.round_pk, e.event_pos, e.session_id, e.provider, e.event_type, o.seq,
-           {ms_between("lag(e.timestamp) OVER w", "e.timestamp")} AS wait_ms
-    FROM timing_events e
-    SEMI JOIN candidates c ON e.round_pk = c.round_pk AND e.event_pos = c.event_pos
-    JOIN step_order o ON e.round_pk = o.round_pk
-    WINDOW w AS (PARTITION BY e.session_id ORDER BY o.seq, e.event_pos)
-)
-WHERE event_type = 'user_message'
+SELECT u.round_pk, u.event_pos, u.session_id, u.provider, o.seq,
+       {
+    ms_between("CASE WHEN u.event_pos = 0 THEN o.prev_event_ts ELSE p.timestamp END", "u.timestamp")
+} AS wait_ms
+FROM timing_events u
+JOIN step_order o ON u.round_pk = o.round_pk
+LEFT JOIN timing_events p
+    ON u.event_pos > 0 AND p.round_pk = u.round_pk AND p.event_pos = u.event_pos - 1
+WHERE u.event_type = 'user_message'
 """
 
 STEP_FACTS_SQL = f"""
@@ -259,9 +254,9 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: list[Price] | None = None) -
     con.execute(COST_MACROS)
     for sql in (
         MODEL_PRICES_SQL,
+        STEP_EVENTS_SQL,
         STEP_ORDER_SQL,
         TOOL_FACTS_SQL,
-        STEP_EVENTS_SQL,
         HUMAN_WAITS_SQL,
         GEN_START_SQL,
         TOOL_WAIT_SQL,

@@ -175,3 +175,68 @@ def test_cost_claude_cache_writes_and_unpriced(tmp_path):
     assert got["codex:x"] == pytest.approx((True, 5.0, 0.25, 15.0, 20.25))
     # unknown model: unpriced, no cost at all (never zero)
     assert got["codex:y"] == (False, None, None, None, None)
+
+
+# --- the spec's literal definitions, as naive SQL, against the prepared tables ---------------
+
+#: `human_waits` as the spec words it: each user_message event's timestamp minus the previous
+#: event's of any type in its session, events ordered by step seq, then event position.
+NAIVE_HUMAN_WAITS = """
+SELECT round_pk, event_pos, wait_ms FROM (
+    SELECT e.round_pk, e.event_pos, e.event_type,
+           (epoch_us(e.timestamp) - epoch_us(lag(e.timestamp) OVER w)) / 1000.0 AS wait_ms
+    FROM timing_events e JOIN step_facts s USING (round_pk)
+    WINDOW w AS (PARTITION BY e.session_id ORDER BY s.seq, e.event_pos)
+) WHERE event_type = 'user_message'
+"""
+
+#: A step's tool wait: the longest effective latency of the calls whose results it carries.
+NAIVE_TOOL_WAIT = """
+SELECT e.round_pk, max(coalesce(t.tool_internal_latency_ms, t.tool_wall_latency_ms)) AS ms
+FROM timing_events e
+JOIN tool_calls t ON e.session_id = t.session_id AND e.tool_call_id = t.tool_call_id
+WHERE e.event_type = 'tool_result' GROUP BY e.round_pk
+"""
+
+
+def _random_rows(seed: int) -> list[dict]:
+    """Sessions with repeated round indexes, steps without events, user messages anywhere in a
+    step, events without a timestamp, tool calls answered (or not) in later steps."""
+    import random
+
+    rnd = random.Random(seed)
+    kinds = ["user_message", "tool_result", "reasoning", "text", "tool_call", "usage_report"]
+    rows = []
+    for s in range(rnd.randint(1, 4)):
+        provider = rnd.choice(["claude", "codex"])
+        at = 0.0
+        for k in range(rnd.randint(1, 6)):
+            events = []
+            for _ in range(rnd.choice([0, 0, 1, 2, 3, 5])):
+                at += rnd.choice([0, 0.5, 3, 100])
+                event = ev(rnd.choice(kinds), at, tool_call_id=rnd.choice(["a", "b", None]))
+                if rnd.random() < 0.1:
+                    event["timestamp"] = None
+                events.append(event)
+            calls = [
+                tool(rnd.choice("abc"), emitted=at, result=at + rnd.choice([1, 90]),
+                     internal_ms=rnd.choice([None, 5]))
+                for _ in range(rnd.choice([0, 1, 2]))
+            ]  # fmt: skip
+            row = step(f"s{s}", rnd.randint(0, 3), provider=provider, events=events, tools=calls,
+                       first=rnd.choice([None, "user_message", "tool_result"]))  # fmt: skip
+            row["round_id"] = row["trace_key"] = f"{provider}:s{s}:{k}"
+            rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_waits_match_the_literal_definitions(tmp_path, seed):
+    con = trace_db(tmp_path, _random_rows(seed))
+    waits = con.execute("SELECT round_pk, event_pos, wait_ms FROM human_waits ORDER BY ALL")
+    assert waits.fetchall() == con.execute(NAIVE_HUMAN_WAITS + " ORDER BY ALL").fetchall()
+    tool_waits = con.execute(
+        "SELECT round_pk, tool_wait_ms FROM step_facts WHERE tool_wait_ms IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    naive = con.execute(f"SELECT * FROM ({NAIVE_TOOL_WAIT}) WHERE ms IS NOT NULL ORDER BY 1")
+    assert tool_waits == naive.fetchall()

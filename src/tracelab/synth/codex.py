@@ -359,7 +359,7 @@ class _Session:
         calls: list[tuple[str, str, str, int]] = []  # (call_id, name, cmd/patch, emitted ms)
         spawn = None
         for ms in times:
-            call_id = f"call_{rng.getrandbits(96):024x}"
+            call_id = "call_" + hex_id(rng, 24)
             name = SPAWN if self.force_spawn else s.tool(self.exclude).name
             if name == SPAWN:
                 self.may_spawn = self.force_spawn = False

@@ -37,8 +37,8 @@ FORCED: dict[str, tuple[frozenset[str], ...]] = {
 #: Sessions per task when written in-process.
 CHUNK = 4
 #: Estimated steps per task handed to a worker process: enough small sessions to amortize a
-#: round trip, while one task stays a few milliseconds (see `_tasks`).
-TASK_STEPS = 400
+#: round trip, while the last tasks stay short (some 40 ms: see `_tasks`).
+TASK_STEPS = 1000
 #: With `target_bytes`, sessions are planned in batches of this many (the same batches with
 #: any number of workers, so the output stays the same).
 BATCH = 64

@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def _worker_init(out: Path, profile: Profile, seed: int) -> None:
 
 
 def _ready() -> bool:
-    """A no-op task: once it is done, a worker process is up and taking tasks."""
+    """A no-op task, submitted first: it starts the pool's processes."""
     return True
 
 
@@ -289,7 +290,7 @@ def generate_home(
     workers = workers if workers is not None else (os.cpu_count() or 1)
     done = 0
     pool = None
-    probe: Future[bool] | None = None
+    starter: threading.Thread | None = None
 
     def finished(part: SynthSummary, jobs: int) -> None:
         nonlocal done
@@ -311,18 +312,21 @@ def generate_home(
                         initializer=_worker_init,
                         initargs=(out, prof, seed),
                     )
-                    probe = pool.submit(_ready)
-                futures = {pool.submit(_worker_jobs, task): task for task in _tasks(jobs, prof)}
-                # A pool takes a while to start (its fork server imports the worker modules
-                # first); until a worker runs, the parent writes the smallest tasks itself
-                # (those not yet handed out) instead of waiting idle.
-                for future, task in reversed(futures.items()):
-                    if probe is None or probe.done() or not future.cancel():
-                        break
+                    # The pool's first submit blocks while its fork server starts and imports
+                    # the worker modules (~0.5 s): a thread waits for that, and meanwhile
+                    # this process writes the smallest tasks itself instead of idling.
+                    starter = threading.Thread(target=pool.submit, args=(_ready,), daemon=True)
+                    starter.start()
+                tasks = _tasks(jobs, prof)
+                while starter is not None and starter.is_alive() and len(tasks) > 1:
+                    task = tasks.pop()
                     finished(_write_jobs(out, prof, seed, task), len(task))
-                pending = [future for future in futures if not future.cancelled()]
-                for future in as_completed(pending):
-                    finished(future.result(), len(futures[future]))
+                if starter is not None:
+                    starter.join()
+                    starter = None
+                futures = {pool.submit(_worker_jobs, task): len(task) for task in tasks}
+                for future in as_completed(futures):
+                    finished(future.result(), futures[future])
             else:
                 for chunk in _chunks(jobs, CHUNK):
                     finished(_write_jobs(out, prof, seed, chunk), len(chunk))

@@ -12,11 +12,12 @@ them to one file in a single process: the cost of the output alone, without gene
 Calibration: the home is collected, its DuckDB built, and `synth check study` measures it.
 
 Measured on the 2-core dev VM (4,000 sessions, ~340k steps, 4,341 files, 1.2 GB; before → after
-the byte-identical speed-ups, run back to back at load ≈ 1.7): 30,400 → 34,700 steps/s (best
-run 40,800). Each worker writes 16,500 → 19,200 steps per CPU-second (a lone process
-21,000 → 25,500 before writing its files); the largest sessions go first, so both workers
-finish within 0.1 s of each other. What is left is Python per step (~40 µs: draws, payloads,
-serialization) and the kernel: copying 1.2 GB into the page cache and creating the files.
+the byte-identical speed-ups, runs back to back): 30,400 → 34,700 steps/s at load ≈ 1.7 (best
+run 40,800; 19,500 → 25,600 with another process taking a core). Each worker writes
+16,500 → 20,300 steps per CPU-second (a lone process 21,000 → 25,500 before writing its
+files); the largest sessions go first, so both workers finish within 0.1 s of each other.
+What is left is Python per step (~40 µs: draws, payloads, serialization) and the kernel:
+copying 1.2 GB into the page cache and creating the files.
 Measure on a quiet machine, and not within minutes of deleting a large home: on ext4
 without a journal (this VM's disk) creating a file scans the inodes freed in the last 1–6
 minutes, so after a previous run's clean-up each of the 4,341 creates costs ~0.3 ms of CPU

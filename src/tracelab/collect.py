@@ -251,7 +251,7 @@ def _outcomes(
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         if workers > 1 and len(tasks) > 1 and to_parse >= _PARALLEL_MIN_BYTES:
-            pool = stack.enter_context(process_pool(workers))
+            pool = stack.enter_context(process_pool(workers, preload=("tracelab.sources.reader",)))
             parsed = pool.map(parse_task, tasks, chunksize=_chunksize(len(tasks), workers))
         else:
             parsed = map(parse_task, tasks)

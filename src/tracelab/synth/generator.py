@@ -309,6 +309,7 @@ def generate_home(
                 if pool is None:
                     pool = process_pool(
                         workers,
+                        preload=("tracelab.synth.generator",),
                         initializer=_worker_init,
                         initargs=(out, prof, seed),
                     )

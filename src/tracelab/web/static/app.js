@@ -86,8 +86,9 @@
     var fg = cssVar("--fg"), line = cssVar("--line");
     var layout = {
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-      font: { color: fg, size: 12 }, margin: { l: 56, r: 16, t: 10, b: 44 },
-      legend: { orientation: "h", y: -0.2 }, hovermode: "closest",
+      font: { color: fg, size: 12 }, margin: { l: 56, r: 16, t: 30, b: 44 },
+      // legends above the plot: below it they collide with rotated ticks and axis titles
+      legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom" }, hovermode: "closest",
       xaxis: { gridcolor: line, zerolinecolor: line, automargin: true },
       yaxis: { gridcolor: line, zerolinecolor: line, automargin: true },
     };
@@ -102,6 +103,8 @@
   function plot(div, traces, layout, config) {
     if (typeof Plotly === "undefined") { div.textContent = "Plotly failed to load."; return; }
     div.classList.add("chart");
+    // a chart taller than the default keeps its card as tall (no overflow into the next one)
+    if (layout && layout.height) div.style.minHeight = layout.height + "px";
     Plotly.newPlot(div, traces, baseLayout(layout),
       Object.assign({ responsive: true, displaylogo: false }, config || {}));
     plotted.push(div);

@@ -105,11 +105,15 @@
 
   function hitBins(div, rows) {
     var groups = byProvider(rows);
+    function label(bin) { return (bin * 10) + "–" + (bin * 10 + 10) + "%"; }
+    // every bin in order on the axis: a bin only one provider has must not land at the end
+    var order = [];
+    for (var b = 0; b < 10; b++) { order.push(label(b)); }
     TL.plot(div, Object.keys(groups).map(function (p) {
       var g = groups[p], total = g.reduce(function (s, r) { return s + r.steps; }, 0);
-      return { type: "bar", name: p, x: g.map(function (r) { return (r.bin * 10) + "–" + (r.bin * 10 + 10) + "%"; }), y: g.map(function (r) { return r.steps / total; }), marker: { color: TL.providerColor(p) },
+      return { type: "bar", name: p, x: g.map(function (r) { return label(r.bin); }), y: g.map(function (r) { return r.steps / total; }), marker: { color: TL.providerColor(p) },
         customdata: g.map(function (r) { return r.steps; }), hovertemplate: "%{x}: %{customdata} steps (%{y:.1%})<extra>" + p + "</extra>" };
-    }), { barmode: "group", yaxis: { tickformat: ".0%", title: { text: "share of steps" } }, xaxis: { title: { text: "step hit ratio prefix / (prefix + append)" } } });
+    }), { barmode: "group", yaxis: { tickformat: ".0%", title: { text: "share of steps" } }, xaxis: { title: { text: "step hit ratio prefix / (prefix + append)" }, categoryorder: "array", categoryarray: order } });
   }
 
   function highlights(data) {

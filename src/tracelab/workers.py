@@ -1,16 +1,20 @@
-"""Worker process pools, started safely.
+"""Worker process pools, started safely and fast.
 
-Why not plain `fork`: by the time a pool starts, the parent may run DuckDB, Arrow or numpy
-threads (the analyses, the test suite, a long-lived server); a child forked from a threaded
-process can inherit locks held mid-operation and crash (seen: a segfault in a worker's garbage
-collection). A `forkserver` forks workers from a clean, single-threaded server process instead,
-and preloading the worker modules there keeps start-up as cheap as a fork. Where forkserver does
-not exist (Windows), `spawn` is used.
+Why not always `fork`: by the time a pool starts, the parent may run DuckDB, Arrow or numpy
+threads (the analyses, the test suite, a long-lived server); a child forked from such a
+process can inherit native locks held mid-operation and crash (seen: a segfault in a worker's
+garbage collection). A `forkserver` forks workers from a clean, single-threaded server process
+instead, but starting it (and importing the worker modules there) costs 0.3–0.5 s, a sixth of
+a cold `collect`. So a pool forks directly when every thread of the process is a Python thread
+(the common case for a CLI command: nothing native has started yet), and uses the fork server
+otherwise. Where neither exists (Windows), `spawn` is used.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -19,8 +23,23 @@ from typing import Any
 PRELOAD = ("tracelab.sources.reader", "tracelab.synth.generator")
 
 
-def _context(preload: Sequence[str]) -> multiprocessing.context.BaseContext:
-    if "forkserver" in multiprocessing.get_all_start_methods():
+def _only_python_threads() -> bool:
+    """True when the OS knows no thread that Python's `threading` does not (Linux: the
+    process's tasks); a native pool (DuckDB, Arrow, BLAS) makes it False."""
+    try:
+        tasks = len(os.listdir("/proc/self/task"))
+    except OSError:
+        return False
+    return tasks <= threading.active_count()
+
+
+def pool_context(preload: Sequence[str] = PRELOAD) -> multiprocessing.context.BaseContext:
+    """The start method for a pool created now: `fork` when safe, else a fork server that
+    preloads `preload` (the first pool of the process starts the server with its list)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and _only_python_threads():
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(list(preload))
         return ctx
@@ -28,11 +47,11 @@ def _context(preload: Sequence[str]) -> multiprocessing.context.BaseContext:
 
 
 def process_pool(
-    workers: int, preload: Sequence[str] = PRELOAD, **kwargs: Any
+    workers: int,
+    preload: Sequence[str] = PRELOAD,
+    context: multiprocessing.context.BaseContext | None = None,
+    **kwargs: Any,
 ) -> ProcessPoolExecutor:
-    """A `ProcessPoolExecutor` of `workers` processes started from a clean process.
-
-    `preload`: the modules the workers need. The fork server is started once per process, by
-    the first pool, with the first pool's list; a command that needs one kind of worker (only
-    `synth`, only `collect`) saves importing the other's (pyarrow and numpy cost ~0.25 s)."""
-    return ProcessPoolExecutor(workers, mp_context=_context(preload), **kwargs)
+    """A `ProcessPoolExecutor` of `workers` processes, started as `pool_context` decides (or
+    with `context`, when the caller needed to know the start method beforehand)."""
+    return ProcessPoolExecutor(workers, mp_context=context or pool_context(preload), **kwargs)

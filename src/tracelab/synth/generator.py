@@ -24,7 +24,7 @@ from tracelab.synth import claude, codex
 from tracelab.synth.common import BASE_MS, PROJECT_NAMES, SessionOutput
 from tracelab.synth.profile import Dist, Profile, load_profile
 from tracelab.synth.workload import STRATA, Strata, strata
-from tracelab.workers import process_pool
+from tracelab.workers import pool_context, process_pool
 
 PROVIDERS: dict[str, Callable[..., SessionOutput]] = {
     "claude": claude.write_session,
@@ -307,17 +307,19 @@ def generate_home(
             jobs = [planner.next() for _ in range(planned)]
             if workers > 1 and len(jobs) >= PARALLEL_MIN_SESSIONS:
                 if pool is None:
+                    context = pool_context(("tracelab.synth.generator",))
                     pool = process_pool(
                         workers,
-                        preload=("tracelab.synth.generator",),
+                        context=context,
                         initializer=_worker_init,
                         initargs=(out, prof, seed),
                     )
-                    # The pool's first submit blocks while its fork server starts and imports
-                    # the worker modules (~0.5 s): a thread waits for that, and meanwhile
-                    # this process writes the smallest tasks itself instead of idling.
-                    starter = threading.Thread(target=pool.submit, args=(_ready,), daemon=True)
-                    starter.start()
+                    if context.get_start_method() != "fork":
+                        # The pool's first submit blocks while its fork server starts and
+                        # imports the worker modules (~0.5 s): a thread waits for that, and
+                        # meanwhile this process writes the smallest tasks itself.
+                        starter = threading.Thread(target=pool.submit, args=(_ready,), daemon=True)
+                        starter.start()
                 tasks = _tasks(jobs, prof)
                 while starter is not None and starter.is_alive() and len(tasks) > 1:
                     task = tasks.pop()

@@ -20,7 +20,10 @@ import orjson
 
 from tracelab.synth.claude_tools import ABSENT, REPORTS_DURATION, tool_input, tool_result
 from tracelab.synth.common import (
+    _MINUTE_PREFIX,
+    _SECOND_MS,
     SessionOutput,
+    _minute_prefix,
     filler,
     hex_id,
     iso,
@@ -131,9 +134,18 @@ class _File:
     def conv_json(self, ms: int, head: bytes, extra: bytes = b"") -> str:
         """`conv` with the head's members already serialized (`"key":value,…`) and the extra
         ones too (`,"key":value…`, or empty)."""
+        return self.conv_parts(ms, (head,), extra)
+
+    def conv_parts(self, ms: int, head: tuple[bytes, ...], extra: bytes = b"") -> str:
+        """`conv_json` with the head in pieces: joined once into the line (a step's content,
+        often kilobytes, is then copied once, not twice)."""
         uid = uuid4_like(self.rng)
-        stamp = f',"uuid":"{uid}","timestamp":"{iso(ms)}"'.encode()
-        self.lines.append(b"".join((self._lead, head, stamp, extra, self._tail)))
+        minutes, rest = divmod(ms, 60_000)  # `iso`, inlined
+        prefix = _MINUTE_PREFIX.get(minutes)
+        if prefix is None:
+            prefix = _minute_prefix(minutes)
+        stamp = f',"uuid":"{uid}","timestamp":"{prefix}{_SECOND_MS[rest]}"'.encode()
+        self.lines.append(b"".join((self._lead, *head, stamp, extra, self._tail)))
         self.parent = uid
         self._lead = f'{{"parentUuid":"{uid}"'.encode() + self._head
         return uid
@@ -353,10 +365,9 @@ class _Session:
                 )
             else:
                 tail = closing + b',"usage":' + full
-            head = b"".join((opening_b, _dumps(block), tail, b'},"type":"assistant"'))
             # A block's line is written once it is complete: the last one ends the response.
             ms = t + ttft + (gen - ttft) * (k + 1) // n
-            uid = f.conv_json(ms, head)
+            uid = f.conv_parts(ms, (opening_b, _dumps(block), tail, b'},"type":"assistant"'))
             if block["type"] == "tool_use":
                 calls.append(_Call(block["id"], block["name"], block["input"], ms, uid))
         f.steps += 1
@@ -403,7 +414,6 @@ class _Session:
                 block["is_error"] = is_error
             # {promptId, type, message: {role, content: [block]}} and {toolUseResult,
             # sourceToolAssistantUUID}, serialized around the two objects that vary.
-            head = b"".join((prompt_head, _dumps(block), b"]}"))
             extra = b"".join(
                 (
                     b',"toolUseResult":',
@@ -413,7 +423,7 @@ class _Session:
                     b'"',
                 )
             )
-            f.conv_json(ms, head, extra)
+            f.conv_parts(ms, (prompt_head, _dumps(block), b"]}"), extra)
             t = max(t, ms)
         if not f.sidechain and s.feature("snapshot_update"):
             f.meta(

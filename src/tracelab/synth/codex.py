@@ -17,7 +17,10 @@ from typing import Any
 import orjson
 
 from tracelab.synth.common import (
+    _MINUTE_PREFIX,
+    _SECOND_MS,
     B64_CORPUS,
+    _minute_prefix,
     SessionOutput,
     filler,
     hex_id,
@@ -59,6 +62,15 @@ _KINDS = {
 }
 #: Cumulative token counts of a session before its first call.
 _ZERO = (0, 0, 0, 0, 0)
+
+
+def _stamp(ms: int) -> bytes:
+    """A line's lead up to its type: `{"timestamp":"<iso(ms)>","type":"`."""
+    minutes, rest = divmod(ms, 60_000)  # `iso`, inlined
+    prefix = _MINUTE_PREFIX.get(minutes)
+    if prefix is None:
+        prefix = _minute_prefix(minutes)
+    return f'{{"timestamp":"{prefix}{_SECOND_MS[rest]}","type":"'.encode()
 
 
 def _dump_str(value: Any) -> str:
@@ -119,13 +131,17 @@ class _Session:
 
     def line(self, ms: int, kind: str, payload: dict[str, Any]) -> None:
         """One `{timestamp, type, payload}` line (spliced: the bytes of `orjson.dumps`)."""
-        self.raw_line(ms, kind, _dumps(payload))
+        # `raw_line`'s body, not a call to it: most lines are written here.
+        if ms != self.stamp_ms:
+            self.stamp_ms = ms
+            self.stamp = _stamp(ms)
+        self.lines.append(b"".join((self.stamp, _KINDS[kind], _dumps(payload), b"}")))
 
     def raw_line(self, ms: int, kind: str, payload: bytes) -> None:
         """`line` with the payload already serialized."""
         if ms != self.stamp_ms:  # runs of lines share their moment (a turn's start, a count …)
             self.stamp_ms = ms
-            self.stamp = f'{{"timestamp":"{iso(ms)}","type":"'.encode()
+            self.stamp = _stamp(ms)
         self.lines.append(b"".join((self.stamp, _KINDS[kind], payload, b"}")))
 
     def data(self) -> bytes:

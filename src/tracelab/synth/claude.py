@@ -291,6 +291,8 @@ class _Session:
     ) -> tuple[int, list[_Call]]:
         """One API response written as one line per content block; returns (end, tool calls)."""
         s, rng, f = self.s, self.rng, self.file
+        r, features = s.r, s.features  # `s.feature(name)` is `r() < features[name]`
+        bits = rng.getrandbits  # `hex_id(rng, d)` is the hex of `bits(4 * d)`, d even
         prefix, append, compacted = self.ctx.step(user, gap, fresh)
         if compacted:
             f.conv(
@@ -304,16 +306,15 @@ class _Session:
             )
         out = s.output(n_tools == 0, user)
         self.ctx.output(out)
-        uncached = min(append, 1 + int(rng.random() * 6))
+        uncached = min(append, 1 + int(r() * 6))
         create = append - uncached
 
         blocks: list[dict[str, Any]] = []
-        if s.feature("thinking"):
-            thought = filler(rng, s.chars(out) // 4) if rng.random() < 0.5 else ""
-            blocks.append(
-                {"type": "thinking", "thinking": thought, "signature": f"SigV1_{hex_id(rng, 32)}"}
-            )
-        if n_tools == 0 or s.feature("text_with_tools"):
+        if r() < features["thinking"]:
+            thought = filler(rng, s.chars(out) // 4) if r() < 0.5 else ""
+            signature = "SigV1_" + bits(128).to_bytes(16, "big").hex()
+            blocks.append({"type": "thinking", "thinking": thought, "signature": signature})
+        if n_tools == 0 or r() < features["text_with_tools"]:
             blocks.append({"type": "text", "text": filler(rng, s.chars(out))})
         for _ in range(n_tools):
             if self.force_agent:
@@ -332,17 +333,17 @@ class _Session:
             blocks.append(
                 {
                     "type": "tool_use",
-                    "id": f"toolu_01{hex_id(rng, 20)}",
+                    "id": "toolu_01" + bits(80).to_bytes(10, "big").hex(),
                     "name": name,
                     "input": tin,
                     "caller": {"type": "direct"},
                 }
             )
 
-        msg_id = f"msg_01{hex_id(rng, 22)}"
+        msg_id = "msg_01" + bits(88).to_bytes(11, "big").hex()
         stop = "tool_use" if n_tools else "end_turn"
-        growing = len(blocks) > 1 and s.feature("growing_usage")
-        full = _usage_json(uncached, create, prefix, out)
+        growing = len(blocks) > 1 and r() < features["growing_usage"]
+        full = _USAGE_JSON % (uncached, create, prefix, out, create)
         ttft, gen = s.generation(out)
         n = len(blocks)
         calls: list[_Call] = []
@@ -385,22 +386,25 @@ class _Session:
         chars = max(1, s.chars(fresh) // len(calls))
         done: list[tuple[int, int, _Call, Any, Any, Any]] = []
         longest = 0
+        r, by_name = s.r, s.by_name
         for n, call in enumerate(calls):
-            if call.name in _NO_SUBAGENT:
+            name = call.name
+            if name in _NO_SUBAGENT:
                 end, content, tur = self._subagent(call, t)
                 longest = max(longest, end - call.emitted_ms)
                 done.append((end, n, call, content, tur, ABSENT))
                 continue
-            tool = s.tool_named(call.name)
+            tool = by_name.get(name) or s.tool_named(name)
             latency = s.latency_ms(tool)
             content, tur, is_error = tool_result(
-                rng, call.name, call.input, latency, chars, s.is_error(tool)
+                rng, name, call.input, latency, chars, r() < tool.error_rate
             )
-            wall = latency + s.overhead_ms() if call.name in REPORTS_DURATION else latency
-            longest = max(longest, latency)
+            wall = latency + s.overhead_ms() if name in REPORTS_DURATION else latency
+            if latency > longest:
+                longest = latency
             done.append((call.emitted_ms + wall, n, call, content, tur, is_error))
         if len(done) > 1:
-            done.sort(key=lambda d: (d[0], d[1]))
+            done.sort()  # by end time, then call order (both leading, and n is unique)
         prompt_head = (
             f'"promptId":"{prompt_id}","type":"user","message":{{"role":"user","content":['
         ).encode()

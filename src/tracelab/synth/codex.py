@@ -20,8 +20,8 @@ from tracelab.synth.common import (
     _MINUTE_PREFIX,
     _SECOND_MS,
     B64_CORPUS,
-    _minute_prefix,
     SessionOutput,
+    _minute_prefix,
     filler,
     hex_id,
     iso,
@@ -327,6 +327,7 @@ class _Session:
     ) -> tuple[int, list[tuple[str, str, str, int]], str]:
         """Outputs of one model call then its token_count; returns (count time, calls, text)."""
         s, rng = self.s, self.rng
+        r, features = s.r, s.features  # `s.feature(name)` is `r() < features[name]`
         prefix, append, compacted = self.ctx.step(user, gap, fresh)
         if compacted:
             self.line(t, "compacted", {"message": "", "replacement_history": []})
@@ -347,14 +348,14 @@ class _Session:
         ttft, gen = s.generation(out)
         per_token = (gen - ttft) / out
         t0 = t
-        if reasoning or s.feature("reasoning_item"):
+        if reasoning or r() < features["reasoning_item"]:
             enc = "gAAAAAB" + filler(rng, min(60 + reasoning * 4, 4_000), B64_CORPUS)
             self.line(
                 t0 + ttft + int(reasoning * per_token),
                 "response_item",
                 {"type": "reasoning", "summary": [], "content": None, "encrypted_content": enc},
             )
-        n_out = n_tools + (1 if n_tools == 0 or s.feature("text_with_tools") else 0)
+        n_out = n_tools + (1 if n_tools == 0 or r() < features["text_with_tools"] else 0)
         visible = gen - ttft - int(reasoning * per_token)
         times = [t0 + gen - visible + visible * (k + 1) // n_out for k in range(n_out)]
         message = ""
@@ -375,7 +376,7 @@ class _Session:
         calls: list[tuple[str, str, str, int]] = []  # (call_id, name, cmd/patch, emitted ms)
         spawn = None
         for ms in times:
-            call_id = "call_" + hex_id(rng, 24)
+            call_id = "call_" + rng.getrandbits(96).to_bytes(12, "big").hex()  # hex_id(rng, 24)
             name = SPAWN if self.force_spawn else s.tool(self.exclude).name
             if name == SPAWN:
                 self.may_spawn = self.force_spawn = False
@@ -438,7 +439,7 @@ class _Session:
         self.total = total
         count = _token_count(total, last, self.window)
         self.raw_line(t, "event_msg", count)
-        if s.feature("echo") or self.force_echo:  # same total again: an echo, not a call
+        if r() < features["echo"] or self.force_echo:  # same total again: an echo, not a call
             self.force_echo = False
             self.raw_line(t, "event_msg", count)
         self.last_total = total
@@ -479,14 +480,18 @@ class _Session:
         chars = max(1, s.chars(fresh) // len(calls))
         done = []
         longest = 0
+        r, by_name, latency_ms = s.r, s.by_name, s.latency_ms
         for n, (call_id, name, arg, emitted) in enumerate(calls):
-            tool = s.tool_named(name)
-            latency = s.latency_ms(tool)
+            tool = by_name.get(name) or s.tool_named(name)
+            latency = latency_ms(tool)
             wall = latency + s.overhead_ms() if name in EXEC_TOOLS else latency
-            longest = max(longest, latency)
+            if latency > longest:
+                longest = latency
             # An output is written after the response's token_count (at `t`).
-            end = max(emitted + wall, t + 1)
-            done.append((end, n, call_id, name, arg, latency, s.is_error(tool)))
+            end = emitted + wall
+            if end <= t:
+                end = t + 1
+            done.append((end, n, call_id, name, arg, latency, r() < tool.error_rate))
         if len(done) > 1:
             done.sort()  # by end time, then call order (both leading, and n is unique)
         for ms, _, call_id, name, arg, latency, error in done:

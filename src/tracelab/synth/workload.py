@@ -317,7 +317,12 @@ class Context:
                     c = max(1, self.prev_c - max(1, self._draw(p.user_reduction_tokens)))
                 else:
                     c = base + fresh
-                if self.r() < self._miss(user, gap_ms):
+                # P(miss) (`_miss`, inlined: this runs at every step).
+                miss = p.miss.of(user, gap_ms)
+                k = p.miss_context_exponent
+                if k and self.prev_c > 0:
+                    miss *= (self.prev_c / MISS_CONTEXT_REF) ** k
+                if self.r() < miss:
                     # what a miss still serves: the cached system prompt, or part of the
                     # previous prompt (a partial miss)
                     keep = int(p.miss_keep.sample(self.r()) * self.prev_c)

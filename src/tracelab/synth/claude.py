@@ -68,6 +68,14 @@ _USAGE_JSON = (
 )
 
 
+#: A response line's members from after its message id to its content block, and from after
+#: the block to its usage object (by stop reason; null: a partial line of a growing response).
+_OPENING_REST = b'","type":"message","role":"assistant","content":['
+_STOP_TOOL_USE = b'],"stop_reason":"tool_use","stop_sequence":null,"stop_details":null,"usage":'
+_STOP_END_TURN = b'],"stop_reason":"end_turn","stop_sequence":null,"stop_details":null,"usage":'
+_STOP_NULL = b'],"stop_reason":null,"stop_sequence":null,"stop_details":null,"usage":'
+
+
 def _usage_json(inp: int, create: int, read: int, out: int) -> bytes:
     """`orjson.dumps(_usage(inp, create, read, out))`, from the template."""
     return _USAGE_JSON % (inp, create, read, out, create)
@@ -171,7 +179,8 @@ class _Session:
         self.cwd = cwd
         self.rel_dir = rel_dir
         self.model = model.name
-        self.model_json = _dumps(model.name)
+        # A response line's members before its message id (constant for the session).
+        self.opening = b'"message":{"model":' + _dumps(model.name) + b',"id":"'
         self.depth = depth
         self.ctx = Context(s, model)
         self.exclude = _NO_SUBAGENT if depth > 0 else frozenset()
@@ -341,34 +350,23 @@ class _Session:
             )
 
         msg_id = "msg_01" + bits(88).to_bytes(11, "big").hex()
-        stop = "tool_use" if n_tools else "end_turn"
         growing = len(blocks) > 1 and r() < features["growing_usage"]
         full = _USAGE_JSON % (uncached, create, prefix, out, create)
         ttft, gen = s.generation(out)
         n = len(blocks)
         calls: list[_Call] = []
         # The message's members around its one content block, serialized once per response.
-        opening_b = (
-            b'"message":{"model":'
-            + self.model_json
-            + f',"id":"{msg_id}","type":"message","role":"assistant","content":['.encode()
-        )
-        closing = (
-            b'],"stop_reason":"' + stop.encode() + b'","stop_sequence":null,"stop_details":null'
-        )
+        opening = self.opening + msg_id.encode() + _OPENING_REST
+        closing = _STOP_TOOL_USE if n_tools else _STOP_END_TURN
         for k, block in enumerate(blocks):
-            last = k == n - 1
-            if growing and not last:
+            if growing and k < n - 1:
                 partial = _usage_json(uncached, create, prefix, max(1, out * (k + 1) // n))
-                tail = (
-                    b'],"stop_reason":null,"stop_sequence":null,"stop_details":null,"usage":'
-                    + partial
-                )
+                head = (opening, _dumps(block), _STOP_NULL, partial, b'},"type":"assistant"')
             else:
-                tail = closing + b',"usage":' + full
+                head = (opening, _dumps(block), closing, full, b'},"type":"assistant"')
             # A block's line is written once it is complete: the last one ends the response.
             ms = t + ttft + (gen - ttft) * (k + 1) // n
-            uid = f.conv_parts(ms, (opening_b, _dumps(block), tail, b'},"type":"assistant"'))
+            uid = f.conv_parts(ms, head)
             if block["type"] == "tool_use":
                 calls.append(_Call(block["id"], block["name"], block["input"], ms, uid))
         f.steps += 1

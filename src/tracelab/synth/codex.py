@@ -17,11 +17,9 @@ from typing import Any
 import orjson
 
 from tracelab.synth.common import (
-    _MINUTE_PREFIX,
     _SECOND_MS,
     B64_CORPUS,
     SessionOutput,
-    _minute_prefix,
     filler,
     hex_id,
     iso,
@@ -64,13 +62,21 @@ _KINDS = {
 _ZERO = (0, 0, 0, 0, 0)
 
 
+#: `SS.mmmZ","type":"` by milliseconds into a minute, and `{"timestamp":"YYYY-MM-DDTHH:MM:`
+#: by epoch minute (bounded by clearing): a line's lead is then one concatenation.
+_SECOND_TYPE = tuple(f'{sec}","type":"'.encode() for sec in _SECOND_MS)
+_MINUTE_LEAD: dict[int, bytes] = {}
+
+
 def _stamp(ms: int) -> bytes:
     """A line's lead up to its type: `{"timestamp":"<iso(ms)>","type":"`."""
-    minutes, rest = divmod(ms, 60_000)  # `iso`, inlined
-    prefix = _MINUTE_PREFIX.get(minutes)
-    if prefix is None:
-        prefix = _minute_prefix(minutes)
-    return f'{{"timestamp":"{prefix}{_SECOND_MS[rest]}","type":"'.encode()
+    minutes, rest = divmod(ms, 60_000)
+    lead = _MINUTE_LEAD.get(minutes)
+    if lead is None:
+        if len(_MINUTE_LEAD) >= 4096:
+            _MINUTE_LEAD.clear()
+        lead = _MINUTE_LEAD[minutes] = b'{"timestamp":"' + iso(minutes * 60_000)[:17].encode()
+    return lead + _SECOND_TYPE[rest]
 
 
 def _dump_str(value: Any) -> str:

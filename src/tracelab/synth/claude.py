@@ -20,10 +20,9 @@ import orjson
 
 from tracelab.synth.claude_tools import ABSENT, REPORTS_DURATION, tool_input, tool_result
 from tracelab.synth.common import (
-    _MINUTE_PREFIX,
     _SECOND_MS,
+    _VARIANT,
     SessionOutput,
-    _minute_prefix,
     filler,
     hex_id,
     iso,
@@ -67,6 +66,11 @@ _USAGE_JSON = (
     b'"speed":"standard"}'
 )
 
+
+#: `SS.mmmZ"` by milliseconds into a minute, and "YYYY-MM-DDTHH:MM:" by epoch minute (bounded
+#: by clearing), as bytes: a record's timestamp is two pieces of its line's join.
+_SECOND_MS_B = tuple(f'{sec}"'.encode() for sec in _SECOND_MS)  # closing the string
+_MINUTE_STAMP: dict[int, bytes] = {}
 
 #: A response line's members from after its message id to its content block, and from after
 #: the block to its usage object (by stop reason; null: a partial line of a growing response).
@@ -117,8 +121,10 @@ class _File:
         side = b"true" if self.sidechain else b"false"
         agent = b',"agentId":' + _dumps(agent_id) if agent_id else b""
         self._head = b',"isSidechain":' + side + agent + b","
+        self._bits = rng.getrandbits
         self._lead = b'{"parentUuid":null' + self._head  # up to the next record's head
         self._tail = b"," + _dumps(self.tail)[1:]
+        self._head = b'"' + self._head  # closing the previous record's uuid
         self.steps = 0
         self.tool_calls = 0
         self.intended: list[tuple[int, int, int, int]] = []
@@ -147,15 +153,32 @@ class _File:
     def conv_parts(self, ms: int, head: tuple[bytes, ...], extra: bytes = b"") -> str:
         """`conv_json` with the head in pieces: joined once into the line (a step's content,
         often kilobytes, is then copied once, not twice)."""
-        uid = uuid4_like(self.rng)
-        minutes, rest = divmod(ms, 60_000)  # `iso`, inlined
-        prefix = _MINUTE_PREFIX.get(minutes)
-        if prefix is None:
-            prefix = _minute_prefix(minutes)
-        stamp = f',"uuid":"{uid}","timestamp":"{prefix}{_SECOND_MS[rest]}"'.encode()
-        self.lines.append(b"".join((self._lead, *head, stamp, extra, self._tail)))
+        h = self._bits(128).to_bytes(16, "big").hex()  # `uuid4_like`, inlined
+        uid = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+        uid_b = uid.encode()
+        minutes, rest = divmod(ms, 60_000)  # `iso`, from byte tables
+        minute = _MINUTE_STAMP.get(minutes)
+        if minute is None:
+            if len(_MINUTE_STAMP) >= 4096:
+                _MINUTE_STAMP.clear()
+            minute = _MINUTE_STAMP[minutes] = iso(minutes * 60_000)[:17].encode()
+        self.lines.append(
+            b"".join(
+                (
+                    self._lead,
+                    *head,
+                    b',"uuid":"',
+                    uid_b,
+                    b'","timestamp":"',
+                    minute,
+                    _SECOND_MS_B[rest],
+                    extra,
+                    self._tail,
+                )
+            )
+        )
         self.parent = uid
-        self._lead = f'{{"parentUuid":"{uid}"'.encode() + self._head
+        self._lead = b'{"parentUuid":"' + uid_b + self._head
         return uid
 
 

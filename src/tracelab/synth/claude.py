@@ -336,8 +336,11 @@ class _Session:
                     "compactMetadata": {"trigger": "auto", "preTokens": self.ctx.limit},
                 },
             )
-        out = s.output(n_tools == 0, user)
-        self.ctx.output(out)
+        # `s.output`, `ctx.output` and (below) `s.generation`, inlined: the same draws.
+        out = int(s._output[0 if n_tools == 0 else 1 if user else 2](r()))
+        if out < 1:
+            out = 1
+        self.ctx.prev_o = out
         uncached = min(append, 1 + int(r() * 6))
         create = append - uncached
 
@@ -375,7 +378,10 @@ class _Session:
         msg_id = "msg_01" + bits(88).to_bytes(11, "big").hex()
         growing = len(blocks) > 1 and r() < features["growing_usage"]
         full = _USAGE_JSON % (uncached, create, prefix, out, create)
-        ttft, gen = s.generation(out)
+        ttft = round(s._ttft(r()))
+        if ttft < 1:
+            ttft = 1
+        gen = ttft + round(out * s._ms_per_token(r()))
         n = len(blocks)
         calls: list[_Call] = []
         # The message's members around its one content block, serialized once per response.

@@ -338,9 +338,12 @@ class _Session:
         if compacted:
             self.line(t, "compacted", {"message": "", "replacement_history": []})
             self.line(t, "event_msg", {"type": "context_compacted"})
-        out = s.output(n_tools == 0, user)
+        # `s.output`, `ctx.output` and (below) `s.generation`, inlined: the same draws.
+        out = int(s._output[0 if n_tools == 0 else 1 if user else 2](r()))
+        if out < 1:
+            out = 1
         reasoning = s.reasoning(out)
-        self.ctx.output(out)
+        self.ctx.prev_o = out
         inp = prefix + append
         last = (inp, prefix, out, reasoning, inp + out)
         t_in, t_cached, t_out, t_reasoning, t_total = self.total
@@ -351,7 +354,10 @@ class _Session:
             t_reasoning + reasoning,
             t_total + inp + out,
         )
-        ttft, gen = s.generation(out)
+        ttft = round(s._ttft(r()))
+        if ttft < 1:
+            ttft = 1
+        gen = ttft + round(out * s._ms_per_token(r()))
         per_token = (gen - ttft) / out
         t0 = t
         if reasoning or r() < features["reasoning_item"]:

@@ -123,7 +123,7 @@ class _Session:
         # Cumulative (input, cached, output, reasoning, total) tokens, and at the last count.
         self.total = _ZERO
         self.last_total: tuple[int, ...] | None = None
-        self.exec_args: dict[tuple[str, int], str] = {}  # (command, max tokens) → arguments
+        self.exec_calls: dict[tuple[str, str, int], bytes] = {}  # see `_exec_call`
         self.running: int | None = None  # exec session id still running (write_stdin target)
         self.may_spawn = parent is None  # a top-level session may spawn one subagent
         self.exclude = frozenset() if self.may_spawn else frozenset({SPAWN})
@@ -412,8 +412,8 @@ class _Session:
                 self.running = None
             elif name in EXEC_TOOLS:
                 cmd = pick(rng, _COMMANDS)
-                args = self._exec_args(cmd, pick(rng, (1200, 2000, 4000)))
-                self._call(ms, name, call_id, args)
+                payload = self._exec_call(name, cmd, pick(rng, (1200, 2000, 4000)))
+                self.raw_line(ms, "response_item", b"".join((payload, call_id.encode(), b'"}')))
                 calls.append((call_id, name, cmd, ms))
             elif name == "apply_patch":
                 path = f"src/{hex_id(rng, 6)}.py"
@@ -462,10 +462,11 @@ class _Session:
             self._spawn(t)
         return t, calls, message
 
-    def _exec_args(self, cmd: str, max_tokens: int) -> str:
-        """The arguments of an exec call (few distinct ones per session: serialized once)."""
-        args = self.exec_args.get((cmd, max_tokens))
-        if args is None:
+    def _exec_call(self, name: str, cmd: str, max_tokens: int) -> bytes:
+        """An exec call's `function_call` payload up to its call id (`…"call_id":"`): few
+        distinct ones per session, so each is serialized once."""
+        payload = self.exec_calls.get((name, cmd, max_tokens))
+        if payload is None:
             args = _dump_str(
                 {
                     "cmd": cmd,
@@ -474,8 +475,10 @@ class _Session:
                     "yield_time_ms": 1000,
                 }
             )
-            self.exec_args[cmd, max_tokens] = args
-        return args
+            call = {"type": "function_call", "name": name, "arguments": args, "call_id": ""}
+            payload = _dumps(call)[:-2]
+            self.exec_calls[name, cmd, max_tokens] = payload
+        return payload
 
     def _call(self, t: int, name: str, call_id: str, arguments: str) -> None:
         self.line(

@@ -68,15 +68,18 @@ _SECOND_TYPE = tuple(f'{sec}","type":"'.encode() for sec in _SECOND_MS)
 _MINUTE_LEAD: dict[int, bytes] = {}
 
 
+def _minute_lead(minutes: int) -> bytes:
+    """`{"timestamp":"YYYY-MM-DDTHH:MM:` of an epoch minute, cached."""
+    if len(_MINUTE_LEAD) >= 4096:
+        _MINUTE_LEAD.clear()
+    lead = _MINUTE_LEAD[minutes] = b'{"timestamp":"' + iso(minutes * 60_000)[:17].encode()
+    return lead
+
+
 def _stamp(ms: int) -> bytes:
     """A line's lead up to its type: `{"timestamp":"<iso(ms)>","type":"`."""
     minutes, rest = divmod(ms, 60_000)
-    lead = _MINUTE_LEAD.get(minutes)
-    if lead is None:
-        if len(_MINUTE_LEAD) >= 4096:
-            _MINUTE_LEAD.clear()
-        lead = _MINUTE_LEAD[minutes] = b'{"timestamp":"' + iso(minutes * 60_000)[:17].encode()
-    return lead + _SECOND_TYPE[rest]
+    return (_MINUTE_LEAD.get(minutes) or _minute_lead(minutes)) + _SECOND_TYPE[rest]
 
 
 def _dump_str(value: Any) -> str:
@@ -140,7 +143,9 @@ class _Session:
         # `raw_line`'s body, not a call to it: most lines are written here.
         if ms != self.stamp_ms:
             self.stamp_ms = ms
-            self.stamp = _stamp(ms)
+            minutes, rest = divmod(ms, 60_000)  # `_stamp`, inlined
+            lead = _MINUTE_LEAD.get(minutes)
+            self.stamp = (lead or _minute_lead(minutes)) + _SECOND_TYPE[rest]
         self.lines.append(b"".join((self.stamp, _KINDS[kind], _dumps(payload), b"}")))
 
     def raw_line(self, ms: int, kind: str, payload: bytes) -> None:
@@ -369,12 +374,14 @@ class _Session:
             )
         n_out = n_tools + (1 if n_tools == 0 or r() < features["text_with_tools"] else 0)
         visible = gen - ttft - int(reasoning * per_token)
-        times = [t0 + gen - visible + visible * (k + 1) // n_out for k in range(n_out)]
+        # Output k of n_out is written at `shown + visible * (k + 1) // n_out` (computed where
+        # it is used: a list comprehension is a call of its own).
+        shown = t0 + gen - visible
         message = ""
         if n_out > n_tools:
             phase = "final_answer" if n_tools == 0 else "commentary"
             message = filler(rng, s.chars(out - reasoning))
-            ms = times.pop(0)
+            ms = shown + visible // n_out
             self.line(
                 ms, "event_msg", {"type": "agent_message", "message": message, "phase": phase}
             )
@@ -387,7 +394,8 @@ class _Session:
             self.line(ms, "response_item", item)
         calls: list[tuple[str, str, str, int]] = []  # (call_id, name, cmd/patch, emitted ms)
         spawn = None
-        for ms in times:
+        for k in range(n_out - n_tools, n_out):
+            ms = shown + visible * (k + 1) // n_out
             call_id = "call_" + rng.getrandbits(96).to_bytes(12, "big").hex()  # hex_id(rng, 24)
             name = SPAWN if self.force_spawn else s.tool(self.exclude).name
             if name == SPAWN:

@@ -41,6 +41,7 @@ TEXT_CAP = 200
 _QUICK = Dist((0.0, 1.0), (20.0, 200.0))
 _SQRT_HALF = math.sqrt(0.5)
 _erf = math.erf
+_TWOPI, _sqrt, _log, _cos, _sin = 2.0 * math.pi, math.sqrt, math.log, math.cos, math.sin
 
 
 class Sampler:
@@ -158,7 +159,16 @@ class Sampler:
         if d is None:
             return 1
         if self.rho:
-            z = self.rho_a * self.request_z + self.rho_b * self._gauss()
+            # `rng.gauss()`, inlined: the same state (`gauss_next`), draws and arithmetic.
+            rng = self.rng
+            g = rng.gauss_next
+            rng.gauss_next = None
+            if g is None:
+                x2pi = self.r() * _TWOPI
+                g2rad = _sqrt(-2.0 * _log(1.0 - self.r()))
+                g = _cos(x2pi) * g2rad
+                rng.gauss_next = _sin(x2pi) * g2rad
+            z = self.rho_a * self.request_z + self.rho_b * (0.0 + g)
             u = 0.5 * (1.0 + _erf(z * _SQRT_HALF))
         else:
             u = self.r()

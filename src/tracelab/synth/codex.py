@@ -507,7 +507,11 @@ class _Session:
         for n, (call_id, name, arg, emitted) in enumerate(calls):
             tool = by_name.get(name) or s.tool_named(name)
             latency = latency_ms(tool)
-            wall = latency + s.overhead_ms() if name in EXEC_TOOLS else latency
+            if name in EXEC_TOOLS:
+                overhead = round(s._overhead(r()))  # `s.overhead_ms()`, inlined
+                wall = latency + overhead if overhead > 0 else latency
+            else:
+                wall = latency
             if latency > longest:
                 longest = latency
             # An output is written after the response's token_count (at `t`).
@@ -527,16 +531,17 @@ class _Session:
     ) -> None:
         s, rng = self.s, self.rng
         if name in EXEC_TOOLS:
+            r, features = s.r, s.features  # `s.feature(name)` is `r() < features[name]`
             text = filler(rng, chars)
-            running = name == "exec_command" and s.feature("running")
+            running = name == "exec_command" and r() < features["running"]
             code = 1 if error else 0
             if running:
-                self.running = 1000 + int(rng.random() * 98_999)
+                self.running = 1000 + int(r() * 98_999)
                 status = f"Process running with session ID {self.running}"
             else:
                 status = f"Process exited with code {code}"
             wall = latency / 1000
-            if name == "exec_command" and not running and s.feature("exec_end"):
+            if name == "exec_command" and not running and r() < features["exec_end"]:
                 end = {
                     "type": "exec_command_end",
                     "call_id": call_id,
@@ -549,7 +554,11 @@ class _Session:
                     "status": "completed",
                 }
                 self.line(ms, "event_msg", end)
-            output = _exec_output(rng, wall, status, text)
+            # `_exec_output`, inlined (its chunk id is `hex_id(rng, 6)`).
+            output = (
+                f"Chunk ID: {rng.getrandbits(24):06x}\nWall time: {wall:.4f} seconds\n{status}\n"
+                f"Original token count: {len(text) // 4}\nOutput:\n{text}"
+            )
             self.line(
                 ms,
                 "response_item",

@@ -83,7 +83,6 @@ class Sampler:
         self.rho_b = math.sqrt(1.0 - profile.tool_latency_correlation)
         self.request_z = 0.0
         # The per-step draws' samplers, bound once (they run several times per step).
-        self._gauss = rng.gauss
         self._output = (
             profile.output_final_step.sample,
             profile.output_user_step.sample,

@@ -208,6 +208,7 @@ class _Session:
         self.ctx = Context(s, model)
         self.exclude = _NO_SUBAGENT if depth > 0 else frozenset()
         self.title = filler(self.rng, 40)
+        self.trailer: tuple[bytes, ...] | None = None  # see `_trailer`
         self.force_agent = False  # make the next tool call of this session an Agent call
 
     # --- one request ------------------------------------------------------------------------
@@ -312,9 +313,13 @@ class _Session:
                 "sessionId": sid,
             }
         )
-        f.meta({"type": "ai-title", "aiTitle": self.title, "sessionId": sid})
-        f.meta({"type": "mode", "mode": "normal", "sessionId": sid})
-        f.meta({"type": "permission-mode", "permissionMode": "default", "sessionId": sid})
+        if self.trailer is None:  # the same three records after every request
+            self.trailer = (
+                _dumps({"type": "ai-title", "aiTitle": self.title, "sessionId": sid}),
+                _dumps({"type": "mode", "mode": "normal", "sessionId": sid}),
+                _dumps({"type": "permission-mode", "permissionMode": "default", "sessionId": sid}),
+            )
+        f.lines.extend(self.trailer)
 
     # --- one step (API call) ----------------------------------------------------------------
 

@@ -128,9 +128,13 @@ class Weights:
     values: tuple[int, ...]
     cumulative: tuple[float, ...]  # normalized, last = 1
 
+    def __post_init__(self) -> None:
+        # The values with the last repeated: a draw at or past the last cumulative share
+        # (bisect_right = len) lands on it without clamping the index (drawn at every step).
+        object.__setattr__(self, "_padded", (*self.values, self.values[-1]))
+
     def sample(self, u: float) -> int:
-        i = bisect_right(self.cumulative, u)
-        return self.values[min(i, len(self.values) - 1)]
+        return self._padded[bisect_right(self.cumulative, u)]  # type: ignore[attr-defined]
 
     def mean(self) -> float:
         prev, total = 0.0, 0.0

@@ -347,7 +347,8 @@ class _Session:
         out = int(s._output[0 if n_tools == 0 else 1 if user else 2](r()))
         if out < 1:
             out = 1
-        reasoning = s.reasoning(out)
+        shares = s.p.reasoning_share  # `s.reasoning(out)`, inlined
+        reasoning = 0 if shares is None else min(out, int(out * shares.sample(r())))
         self.ctx.prev_o = out
         inp = prefix + append
         last = (inp, prefix, out, reasoning, inp + out)

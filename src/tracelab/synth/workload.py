@@ -89,7 +89,8 @@ class Sampler:
             profile.output_tool_step.sample,
         )
         self._user_fresh = profile.user_fresh.sample
-        self._tool_fresh = profile.tool_fresh.of
+        self._tool_edges = profile.tool_fresh.edges
+        self._tool_dists = profile.tool_fresh.dists
         self._ttft = profile.ttft_ms.sample
         self._ms_per_token = profile.ms_per_token.sample
         self._overhead = profile.tool_overhead_ms.sample
@@ -184,7 +185,10 @@ class Sampler:
     def fresh(self, user: bool, context: int) -> int:
         """New tokens a step brings: the user's message, or the tool results (by the size of
         the `context` they join)."""
-        sample = self._user_fresh if user else self._tool_fresh(context).sample
+        if user:
+            sample = self._user_fresh
+        else:  # `tool_fresh.of(context)`, inlined
+            sample = self._tool_dists[bisect_right(self._tool_edges, context)].sample
         tokens = int(sample(self.r()))
         return tokens if tokens > 1 else 1
 

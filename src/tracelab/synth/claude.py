@@ -148,11 +148,11 @@ class _File:
     def conv_json(self, ms: int, head: bytes, extra: bytes = b"") -> str:
         """`conv` with the head's members already serialized (`"key":value,…`) and the extra
         ones too (`,"key":value…`, or empty)."""
-        return self.conv_parts(ms, (head,), extra)
+        return self.conv_parts(ms, (head,), (extra,))
 
-    def conv_parts(self, ms: int, head: tuple[bytes, ...], extra: bytes = b"") -> str:
-        """`conv_json` with the head in pieces: joined once into the line (a step's content,
-        often kilobytes, is then copied once, not twice)."""
+    def conv_parts(self, ms: int, head: tuple[bytes, ...], extra: tuple[bytes, ...] = ()) -> str:
+        """`conv_json` with the head and extra members in pieces: joined once into the line (a
+        step's content or a tool's result, often kilobytes, is then copied once, not twice)."""
         h = self._bits(128).to_bytes(16, "big").hex()  # `uuid4_like`, inlined
         uid = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
         uid_b = uid.encode()
@@ -172,7 +172,7 @@ class _File:
                     b'","timestamp":"',
                     minute,
                     _SECOND_MS_B[rest],
-                    extra,
+                    *extra,
                     self._tail,
                 )
             )
@@ -450,14 +450,12 @@ class _Session:
                 block["is_error"] = is_error
             # {promptId, type, message: {role, content: [block]}} and {toolUseResult,
             # sourceToolAssistantUUID}, serialized around the two objects that vary.
-            extra = b"".join(
-                (
-                    b',"toolUseResult":',
-                    _dumps(tur),
-                    b',"sourceToolAssistantUUID":"',
-                    call.record_uuid.encode(),
-                    b'"',
-                )
+            extra = (
+                b',"toolUseResult":',
+                _dumps(tur),
+                b',"sourceToolAssistantUUID":"',
+                call.record_uuid.encode(),
+                b'"',
             )
             f.conv_parts(ms, (prompt_head, _dumps(block), b"]}"), extra)
             t = max(t, ms)

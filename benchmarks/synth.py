@@ -11,13 +11,14 @@ records with orjson (one record per step, about the size of an assistant line) a
 them to one file in a single process: the cost of the output alone, without generating it.
 Calibration: the home is collected, its DuckDB built, and `synth check study` measures it.
 
-Measured on the 2-core dev VM (4,000 sessions, ~340k steps, 4,341 files, 1.2 GB; before → after
-the byte-identical speed-ups, runs back to back): 30,400 → 34,700 steps/s at load ≈ 1.7 (best
-run 40,800; 19,500 → 25,600 with another process taking a core). Each worker writes
-16,500 → 20,300 steps per CPU-second (a lone process 21,000 → 25,500 before writing its
-files); the largest sessions go first, so both workers finish within 0.1 s of each other.
-What is left is Python per step (~40 µs: draws, payloads, serialization) and the kernel:
-copying 1.2 GB into the page cache and creating the files.
+Measured on the 2-core dev VM (4,000 sessions, ~334k steps, 4,341 files, 1.2 GB), through
+three rounds of byte-identical speed-ups: 30,400 steps/s at the start of the session (load
+≈ 1.7) → 34,700 (templates, timestamps from tables, tasks sized by estimated steps) →
+42,000–45,000 (workers forked directly instead of from a fork server, when the process has no
+native threads) → 43,000–48,000 (per-step draws and record pieces inlined; generation alone
+25,700 → 28,700–29,700 steps per CPU-second, 34 µs/step). Target missed by 4–14 %: two
+workers generating at ~29k steps/CPU-s would write ~58k steps/s; the rest of each core goes
+to copying 1.2 GB into the page cache, creating the files and the kernel's writeback.
 Measure on a quiet machine, and not within minutes of deleting a large home: on ext4
 without a journal (this VM's disk) creating a file scans the inodes freed in the last 1–6
 minutes, so after a previous run's clean-up each of the 4,341 creates costs ~0.3 ms of CPU

@@ -97,13 +97,23 @@ def main() -> None:
     print(f"baseline orjson every line:   {mb / parse_s:8.0f} MB/s  (1 process)")
 
     env = {**os.environ, "TRACELAB_CACHE_DIR": str(work / "cache")}
+    # An installed TraceLab runs from bytecode after its first use; with
+    # PYTHONDONTWRITEBYTECODE set (some sandboxes), every run would compile ~190 modules
+    # (~0.3 s) and the timings would measure the compiler. One untimed run on a tiny home
+    # writes the bytecode of everything `collect` imports.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    warm = work / "warm-up"
+    generate_home(warm / "home", sessions=2, seed=args.seed, workers=1)
+    run_cli(["collect", "--home", str(warm / "home"), "-o", str(warm / "t.jsonl")], env)
     out = work / "trace.jsonl"
     common = ["collect", "--home", str(home), "-o", str(out)]
 
     cold_s, report, peak_kb = run_cli([*common, "--no-cache"], env)
+    steps = report["rows"]
     print(
         f"collect cold (no cache):      {mb / cold_s:8.0f} MB/s  {cold_s:6.2f} s  "
-        f"= {parse_s / cold_s:.2f}× the 1-process orjson baseline; {report['rows']:,} steps"
+        f"= {parse_s / cold_s:.2f}× the 1-process orjson baseline; {steps:,} steps "
+        f"({steps / cold_s:,.0f} steps/s; {total / steps / 1e3:.1f} KB per step)"
     )
     first_s, _, _ = run_cli(common, env)
     print(f"collect cold, filling cache:  {mb / first_s:8.0f} MB/s  {first_s:6.2f} s")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
+
+# numpy (imported by pyarrow) would start an OpenBLAS thread pool that TraceLab never uses;
+# without it, `collect` and `synth` may fork their workers directly (see tracelab.workers).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import orjson
 import typer

@@ -23,14 +23,24 @@ from typing import Any
 PRELOAD = ("tracelab.sources.reader", "tracelab.synth.generator")
 
 
+#: Native threads that survive a fork by design (their library's atfork handlers): pyarrow's
+#: jemalloc background purger. (OpenBLAS, numpy's, is too but is named like any thread; the
+#: CLI caps it at one thread, none beside the main one.)
+FORK_SAFE_THREADS = frozenset({"jemalloc_bg_thd"})
+
+
 def _only_python_threads() -> bool:
     """True when the OS knows no thread that Python's `threading` does not (Linux: the
-    process's tasks); a native pool (DuckDB, Arrow, BLAS) makes it False."""
+    process's tasks), fork-safe ones aside; a native pool (DuckDB, Arrow) makes it False."""
     try:
-        tasks = len(os.listdir("/proc/self/task"))
+        names = []
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/comm") as fh:
+                names.append(fh.read().strip())
     except OSError:
         return False
-    return tasks <= threading.active_count()
+    others = sum(name not in FORK_SAFE_THREADS for name in names)
+    return others <= threading.active_count()
 
 
 def pool_context(preload: Sequence[str] = PRELOAD) -> multiprocessing.context.BaseContext:

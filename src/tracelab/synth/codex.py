@@ -58,6 +58,15 @@ _KINDS = {
     kind: f'{kind}","payload":'.encode()
     for kind in ("session_meta", "response_item", "event_msg", "turn_context", "compacted")
 }
+_EVENT_MSG, _RESPONSE_ITEM = _KINDS["event_msg"], _KINDS["response_item"]
+#: Spliced payloads: an assistant message's event and item up to their text, and after it by
+#: phase; a function_call_output up to its call id.
+_AGENT_MESSAGE = b'{"type":"agent_message","message":'
+_ASSISTANT_MESSAGE = (
+    b'{"type":"message","role":"assistant","content":[{"type":"output_text","text":'
+)
+_PHASE_END = {phase: b',"phase":"%s"}' % phase.encode() for phase in ("final_answer", "commentary")}
+_CALL_OUTPUT = b'{"type":"function_call_output","call_id":"'
 #: Cumulative token counts of a session before its first call.
 _ZERO = (0, 0, 0, 0, 0)
 
@@ -154,6 +163,14 @@ class _Session:
             self.stamp_ms = ms
             self.stamp = _stamp(ms)
         self.lines.append(b"".join((self.stamp, _KINDS[kind], payload, b"}")))
+
+    def parts_line(self, ms: int, kind: bytes, parts: tuple[bytes, ...]) -> None:
+        """`raw_line` with the payload in pieces (`kind` from `_KINDS`): joined once into the
+        line (a message or an output, often kilobytes, is then copied once, not twice)."""
+        if ms != self.stamp_ms:
+            self.stamp_ms = ms
+            self.stamp = _stamp(ms)
+        self.lines.append(b"".join((self.stamp, kind, *parts, b"}")))
 
     def data(self) -> bytes:
         # One join (the trailing empty line gives the final newline), not a join and a copy.
@@ -383,16 +400,11 @@ class _Session:
             phase = "final_answer" if n_tools == 0 else "commentary"
             message = filler(rng, s.chars(out - reasoning))
             ms = shown + visible // n_out
-            self.line(
-                ms, "event_msg", {"type": "agent_message", "message": message, "phase": phase}
-            )
-            item = {
-                "type": "message",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": message}],
-                "phase": phase,
-            }
-            self.line(ms, "response_item", item)
+            # The agent_message event and the message item, around the text serialized once.
+            text = _dumps(message)
+            closing = _PHASE_END[phase]
+            self.parts_line(ms, _EVENT_MSG, (_AGENT_MESSAGE, text, closing))
+            self.parts_line(ms, _RESPONSE_ITEM, (_ASSISTANT_MESSAGE, text, b"}]" + closing))
         calls: list[tuple[str, str, str, int]] = []  # (call_id, name, cmd/patch, emitted ms)
         spawn = None
         for k in range(n_out - n_tools, n_out):
@@ -542,28 +554,37 @@ class _Session:
             else:
                 status = f"Process exited with code {code}"
             wall = latency / 1000
+            text_json = _dumps(text)  # serialized once, spliced where the text appears
+            call_b = call_id.encode()
             if name == "exec_command" and not running and r() < features["exec_end"]:
-                end = {
-                    "type": "exec_command_end",
-                    "call_id": call_id,
-                    "turn_id": self.turn_id,
-                    "command": ["/bin/bash", "-lc", arg],
-                    "cwd": self.cwd,
-                    "aggregated_output": text,
-                    "exit_code": code,
-                    "duration": {"secs": int(wall), "nanos": int((wall % 1) * 1e9)},
-                    "status": "completed",
-                }
-                self.line(ms, "event_msg", end)
-            # `_exec_output`, inlined (its chunk id is `hex_id(rng, 6)`).
-            output = (
+                # {type, call_id, turn_id, command, cwd, aggregated_output, exit_code,
+                # duration, status}, spliced.
+                end = (
+                    b'{"type":"exec_command_end","call_id":"',
+                    call_b,
+                    b'","turn_id":',
+                    _dumps(self.turn_id),
+                    b',"command":',
+                    _dumps(["/bin/bash", "-lc", arg]),
+                    b',"cwd":',
+                    _dumps(self.cwd),
+                    b',"aggregated_output":',
+                    text_json,
+                    b',"exit_code":%d,"duration":{"secs":%d,"nanos":%d},"status":"completed"}'
+                    % (code, int(wall), int((wall % 1) * 1e9)),
+                )
+                self.parts_line(ms, _EVENT_MSG, end)
+            # `_exec_output`, inlined (its chunk id is `hex_id(rng, 6)`): its wrapper and the
+            # text serialized apart (JSON escapes character by character, so the two pieces
+            # joined are the whole string's serialization).
+            wrapper = (
                 f"Chunk ID: {rng.getrandbits(24):06x}\nWall time: {wall:.4f} seconds\n{status}\n"
-                f"Original token count: {len(text) // 4}\nOutput:\n{text}"
+                f"Original token count: {len(text) // 4}\nOutput:\n"
             )
-            self.line(
+            self.parts_line(
                 ms,
-                "response_item",
-                {"type": "function_call_output", "call_id": call_id, "output": output},
+                _RESPONSE_ITEM,
+                (_CALL_OUTPUT, call_b, b'","output":', _dumps(wrapper)[:-1], text_json[1:], b"}"),
             )
             return
         if name == "apply_patch":

@@ -13,6 +13,7 @@ the profile by `tracelab.synth.workload`.
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,14 +257,22 @@ class _Session:
         if self.force_agent:
             n_loop = max(n_loop, 1)
         start, user = t, True
+        # `s.tools_per_step(user, single)`, inlined: the first step's weights, then the rest's.
+        w = s.tools_weights(True, single)
         for i in range(n_loop + 1):
             final = i == n_loop
-            n_tools = 0 if final and not interrupt else s.tools_per_step(user, single)
+            if final and not interrupt:
+                n_tools = 0
+            else:
+                n_tools = w.sample(s.r())
+                if n_tools < 1:
+                    n_tools = 1
             t, calls = self._step(t, user, gap, fresh, n_tools)
             if final:
                 break
             t, gap, fresh = self._results(t, calls, prompt_id)
-            user = False
+            if user:
+                user, w = False, s.tools_weights(False, single)
         if interrupt:
             return t
         if main:
@@ -356,12 +365,15 @@ class _Session:
             blocks.append({"type": "thinking", "thinking": thought, "signature": signature})
         if n_tools == 0 or r() < features["text_with_tools"]:
             blocks.append({"type": "text", "text": filler(rng, s.chars(out))})
+        tools, tool_cum, exclude = s.tools, s.tool_cum, self.exclude
         for _ in range(n_tools):
             if self.force_agent:
                 self.force_agent = False
                 name = "Agent"
-            else:
-                name = s.tool(self.exclude).name
+            else:  # `s.tool(exclude)`, its first draw inlined
+                name = tools[bisect_right(tool_cum, r())].name
+                if name in exclude:
+                    name = s.tool(exclude, 7).name
             if name in _NO_SUBAGENT:
                 tin: dict[str, Any] = {
                     "description": filler(rng, 30),

@@ -12,6 +12,7 @@ Every number (loop lengths, tokens, latencies, waits) is drawn from the profile 
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from typing import Any
 
 import orjson
@@ -284,9 +285,16 @@ class _Session:
         if self.force_spawn:
             n_loop = max(n_loop, 1)
         message, user = "", True
+        # `s.tools_per_step(user, single)`, inlined: the first step's weights, then the rest's.
+        w = s.tools_weights(True, single)
         for i in range(n_loop + 1):
             final = i == n_loop
-            n_tools = 0 if final and not interrupt else s.tools_per_step(user, single)
+            if final and not interrupt:
+                n_tools = 0
+            else:
+                n_tools = w.sample(s.r())
+                if n_tools < 1:
+                    n_tools = 1
             t, calls, message = self._step(t, user, gap, fresh, n_tools)
             if final and interrupt:
                 if calls and rng.random() < 0.5:  # a still-running command, then the user aborts
@@ -307,7 +315,8 @@ class _Session:
             if final:
                 break
             t, gap, fresh = self._outputs(t, calls)
-            user = False
+            if user:
+                user, w = False, s.tools_weights(False, single)
         self.line(
             t + 1 + int(rng.random() * 9),
             "event_msg",
@@ -410,7 +419,12 @@ class _Session:
         for k in range(n_out - n_tools, n_out):
             ms = shown + visible * (k + 1) // n_out
             call_id = "call_" + rng.getrandbits(96).to_bytes(12, "big").hex()  # hex_id(rng, 24)
-            name = SPAWN if self.force_spawn else s.tool(self.exclude).name
+            if self.force_spawn:
+                name = SPAWN
+            else:  # `s.tool(self.exclude)`, its first draw inlined
+                name = s.tools[bisect_right(s.tool_cum, r())].name
+                if name in self.exclude:
+                    name = s.tool(self.exclude, 7).name
             if name == SPAWN:
                 self.may_spawn = self.force_spawn = False
                 self.exclude = frozenset({SPAWN})

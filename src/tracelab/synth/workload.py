@@ -28,7 +28,7 @@ import math
 import random
 from bisect import bisect_right
 
-from tracelab.synth.profile import Dist, Model, ProviderProfile, Tool
+from tracelab.synth.profile import Dist, Model, ProviderProfile, Tool, Weights
 
 #: The context size (tokens) at which the gap-and-kind miss probabilities apply unscaled.
 MISS_CONTEXT_REF = 100_000
@@ -124,22 +124,25 @@ class Sampler:
     def tools_per_step(self, user: bool, single: bool) -> int:
         """Tool calls of a step that calls tools (`user`: a request's user-initiated step;
         `single`: in a session of one request)."""
+        return max(1, self.tools_weights(user, single).sample(self.r()))
+
+    def tools_weights(self, user: bool, single: bool) -> Weights:
+        """The distribution `tools_per_step(user, single)` draws from."""
         p = self.p
         if single:
-            w = p.tools_per_step_single
-        else:
-            w = p.tools_per_user_step if user else p.tools_per_step
-        return max(1, w.sample(self.r()))
+            return p.tools_per_step_single
+        return p.tools_per_user_step if user else p.tools_per_step
 
     def tool_named(self, name: str) -> Tool:
         """The profile's tool `name`, or a quick one (a forced subagent call the mix lacks)."""
         tool = self.by_name.get(name)
         return tool if tool is not None else Tool(name, 0.0, _QUICK, 0.0)
 
-    def tool(self, exclude: frozenset[str] = frozenset()) -> Tool:
+    def tool(self, exclude: frozenset[str] = frozenset(), tries: int = 8) -> Tool:
         """A tool drawn from the mix; names in `exclude` are drawn again (a subagent cannot
-        start another subagent, …)."""
-        for _ in range(8):
+        start another subagent, …), `tries` draws at most. (A step draws its first one inline,
+        `tools[bisect_right(tool_cum, r())]`, and only an excluded name calls this with 7.)"""
+        for _ in range(tries):
             tool = self.tools[bisect_right(self.tool_cum, self.r())]
             if tool.name not in exclude:
                 return tool

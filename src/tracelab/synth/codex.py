@@ -70,6 +70,8 @@ _PHASE_END = {phase: b',"phase":"%s"}' % phase.encode() for phase in ("final_ans
 _CALL_OUTPUT = b'{"type":"function_call_output","call_id":"'
 #: Cumulative token counts of a session before its first call.
 _ZERO = (0, 0, 0, 0, 0)
+_N_COMMANDS = len(_COMMANDS)
+_MAX_TOKENS = (1200, 2000, 4000)  # an exec call's max_output_tokens choices
 
 
 #: `SS.mmmZ","type":"` by milliseconds into a minute, and `{"timestamp":"YYYY-MM-DDTHH:MM:`
@@ -96,15 +98,19 @@ def _dump_str(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+#: A `token_count` event with `info`: filled with the total usage, the last one and the window.
+_TOKEN_COUNT = (
+    b'{"type":"token_count","info":{"total_token_usage":'
+    + _USAGE
+    + b',"last_token_usage":'
+    + _USAGE
+    + b',"model_context_window":%d},"rate_limits":null}'
+)
+
+
 def _token_count(total: tuple[int, ...], last: tuple[int, ...], window: int) -> bytes:
     """The payload of a `token_count` event with `info` (cumulative and last usage)."""
-    return (
-        b'{"type":"token_count","info":{"total_token_usage":'
-        + _USAGE % total
-        + b',"last_token_usage":'
-        + _USAGE % last
-        + b',"model_context_window":%d},"rate_limits":null}' % window
-    )
+    return _TOKEN_COUNT % (*total, *last, window)
 
 
 class _Session:
@@ -446,8 +452,8 @@ class _Session:
                 calls.append((call_id, name, "", ms))
                 self.running = None
             elif name in EXEC_TOOLS:
-                cmd = pick(rng, _COMMANDS)
-                payload = self._exec_call(name, cmd, pick(rng, (1200, 2000, 4000)))
+                cmd = _COMMANDS[int(r() * _N_COMMANDS)]  # `pick(rng, …)`, inlined (twice)
+                payload = self._exec_call(name, cmd, _MAX_TOKENS[int(r() * 3)])
                 self.raw_line(ms, "response_item", b"".join((payload, call_id.encode(), b'"}')))
                 calls.append((call_id, name, cmd, ms))
             elif name == "apply_patch":

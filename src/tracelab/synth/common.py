@@ -75,9 +75,12 @@ CORPUS = _build_corpus(1 << 20)
 B64_CORPUS = base64.b64encode(random.Random(0xB64).randbytes(1 << 18)).decode()
 
 
+_CORPUS_SIZE = len(CORPUS)
+
+
 def filler(rng: random.Random, n: int, corpus: str = CORPUS) -> str:
     """`n` characters of plausible text (a slice of the corpus at a random offset)."""
-    size = len(corpus)
+    size = _CORPUS_SIZE if corpus is CORPUS else len(corpus)
     # Clamped with comparisons, not min/max: this runs several times per step.
     if n >= size:
         n = size - 1

@@ -103,12 +103,13 @@ class Dist:
             else:
                 segments.append((q[i], v[i], v[i], (v[i + 1] - v[i]) / dq, False))
         segments.append((q[-1], v[-1], v[-1], 0.0, False))
-        object.__setattr__(self, "_segments", tuple(segments))
+        # Indexed by bisect_right itself (≥ 1): entry 0 is never drawn, it saves a subtraction.
+        object.__setattr__(self, "_segments", (segments[0], *segments))
 
     def sample(self, u: float) -> float:
         """The value at cumulative probability `u` (0 ≤ u ≤ 1)."""
         # q[0] = 0 ≤ u, so bisect_right is ≥ 1; u ≥ 1 lands on the extra last entry.
-        q0, v0, base, slope, log = self._segments[bisect_right(self.q, u) - 1]  # type: ignore[attr-defined]
+        q0, v0, base, slope, log = self._segments[bisect_right(self.q, u)]  # type: ignore[attr-defined]
         if u == q0:
             return v0  # exactly the table's value at its own quantile
         value = base + (u - q0) * slope

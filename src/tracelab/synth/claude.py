@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_right
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -86,13 +85,9 @@ def _usage_json(inp: int, create: int, read: int, out: int) -> bytes:
     return _USAGE_JSON % (inp, create, read, out, create)
 
 
-@dataclass(slots=True)
-class _Call:
-    id: str
-    name: str
-    input: dict[str, Any]
-    emitted_ms: int
-    record_uuid: str
+#: A tool call of a step: (id, name, input, emitted ms, uuid of its record); a plain tuple,
+#: built without a constructor call.
+_Call = tuple[str, str, dict[str, Any], int, str]
 
 
 class _File:
@@ -414,7 +409,7 @@ class _Session:
             ms = t + ttft + (gen - ttft) * (k + 1) // n
             uid = f.conv_parts(ms, head)
             if block["type"] == "tool_use":
-                calls.append(_Call(block["id"], block["name"], block["input"], ms, uid))
+                calls.append((block["id"], block["name"], block["input"], ms, uid))
         f.steps += 1
         f.tool_calls += n_tools
         f.intended.append((prefix, append, out, n_tools))
@@ -432,21 +427,21 @@ class _Session:
         longest = 0
         r, by_name = s.r, s.by_name
         for n, call in enumerate(calls):
-            name = call.name
+            name, emitted = call[1], call[3]
             if name in _NO_SUBAGENT:
                 end, content, tur = self._subagent(call, t)
-                longest = max(longest, end - call.emitted_ms)
+                longest = max(longest, end - emitted)
                 done.append((end, n, call, content, tur, ABSENT))
                 continue
             tool = by_name.get(name) or s.tool_named(name)
             latency = s.latency_ms(tool)
             content, tur, is_error = tool_result(
-                rng, name, call.input, latency, chars, r() < tool.error_rate
+                rng, name, call[2], latency, chars, r() < tool.error_rate
             )
             wall = latency + s.overhead_ms() if name in REPORTS_DURATION else latency
             if latency > longest:
                 longest = latency
-            done.append((call.emitted_ms + wall, n, call, content, tur, is_error))
+            done.append((emitted + wall, n, call, content, tur, is_error))
         if len(done) > 1:
             done.sort()  # by end time, then call order (both leading, and n is unique)
         prompt_head = (
@@ -454,7 +449,7 @@ class _Session:
         ).encode()
         for ms, _, call, content, tur, is_error in done:
             block: dict[str, Any] = {
-                "tool_use_id": call.id,
+                "tool_use_id": call[0],
                 "type": "tool_result",
                 "content": content,
             }
@@ -466,7 +461,7 @@ class _Session:
                 b',"toolUseResult":',
                 _dumps(tur),
                 b',"sourceToolAssistantUUID":"',
-                call.record_uuid.encode(),
+                call[4].encode(),
                 b'"',
             )
             f.conv_parts(ms, (prompt_head, _dumps(block), b"]}"), extra)
@@ -494,7 +489,7 @@ class _Session:
         sub = _Session(s, self.out, sub_file, self.cwd, self.rel_dir, s.model(), self.depth + 1)
         request_z = s.request_z  # the subagent's request has its own latency factor
         end = sub.request(
-            call.emitted_ms + 50 + int(rng.random() * 350), 0, True, prompt=call.input["prompt"]
+            call[3] + 50 + int(rng.random() * 350), 0, True, prompt=call[2]["prompt"]
         )
         s.request_z = request_z
         rel = f"{self.rel_dir}/{self.file.session_id}/subagents/agent-{agent_id}.jsonl"
@@ -508,10 +503,10 @@ class _Session:
         end += 10 + int(rng.random() * 70)
         tur = {
             "status": "completed",
-            "prompt": call.input["prompt"],
+            "prompt": call[2]["prompt"],
             "agentId": agent_id,
             "content": [{"type": "text", "text": text}],
-            "totalDurationMs": end - call.emitted_ms,
+            "totalDurationMs": end - call[3],
             "totalTokens": sub.ctx.size,
             "totalToolUseCount": sub_file.tool_calls,
         }

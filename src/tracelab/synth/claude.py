@@ -33,7 +33,14 @@ from tracelab.synth.common import (
     uuid4_like,
 )
 from tracelab.synth.profile import SUBAGENT_TOOLS, Model, ProviderProfile
-from tracelab.synth.workload import Context, Sampler, Strata, lognormal
+from tracelab.synth.workload import (
+    CHARS_PER_TOKEN,
+    TEXT_CAP,
+    Context,
+    Sampler,
+    Strata,
+    lognormal,
+)
 
 VERSIONS = ("2.1.157", "2.1.142", "2.0.76")
 _NO_SUBAGENT = frozenset(SUBAGENT_TOOLS)
@@ -421,8 +428,16 @@ class _Session:
         """Tool results in completion order; returns (time all are back, the longest tool
         latency, the fresh tokens they bring)."""
         s, rng, f = self.s, self.rng, self.file
-        fresh = s.fresh(False, self.ctx.size)
-        chars = max(1, s.chars(fresh) // len(calls))
+        # `s.fresh(False, self.ctx.size)` and `s.chars(fresh)`, inlined: the same draw.
+        ctx = self.ctx
+        dist = s._tool_dists[bisect_right(s._tool_edges, ctx.prev_c + ctx.prev_o)]
+        fresh = int(dist.sample(s.r()))
+        if fresh < 1:
+            fresh = 1
+        chars = fresh * CHARS_PER_TOKEN
+        if chars > TEXT_CAP:
+            chars = TEXT_CAP
+        chars = max(1, chars // len(calls))
         done: list[tuple[int, int, _Call, Any, Any, Any]] = []
         longest = 0
         r, by_name = s.r, s.by_name

@@ -30,7 +30,14 @@ from tracelab.synth.common import (
     uuid7_like,
 )
 from tracelab.synth.profile import Model, ProviderProfile
-from tracelab.synth.workload import Context, Sampler, Strata, lognormal
+from tracelab.synth.workload import (
+    CHARS_PER_TOKEN,
+    TEXT_CAP,
+    Context,
+    Sampler,
+    Strata,
+    lognormal,
+)
 
 CLI_VERSIONS = ("0.114.0", "0.118.0", "0.121.0")
 #: Tools whose output is the exec wrapper's text with its `Wall time:` line (internal latency).
@@ -532,8 +539,16 @@ class _Session:
         """Tool outputs in completion order; returns (time all are back, the longest tool
         latency, the fresh tokens they bring)."""
         s = self.s
-        fresh = s.fresh(False, self.ctx.size)
-        chars = max(1, s.chars(fresh) // len(calls))
+        # `s.fresh(False, self.ctx.size)` and `s.chars(fresh)`, inlined: the same draw.
+        ctx = self.ctx
+        dist = s._tool_dists[bisect_right(s._tool_edges, ctx.prev_c + ctx.prev_o)]
+        fresh = int(dist.sample(s.r()))
+        if fresh < 1:
+            fresh = 1
+        chars = fresh * CHARS_PER_TOKEN
+        if chars > TEXT_CAP:
+            chars = TEXT_CAP
+        chars = max(1, chars // len(calls))
         done = []
         longest = 0
         r, by_name, latency_ms = s.r, s.by_name, s.latency_ms

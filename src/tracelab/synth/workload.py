@@ -334,7 +334,8 @@ class Context:
                 else:
                     c = base + fresh
                 # P(miss) (`_miss`, inlined: this runs at every step).
-                miss = p.miss.of(user, gap_ms)
+                m = p.miss  # `m.of(user, gap_ms)`, inlined
+                miss = (m.user if user else m.tool)[bisect_right(m.gap_ms, gap_ms)]
                 k = p.miss_context_exponent
                 if k and self.prev_c > 0:
                     miss *= (self.prev_c / MISS_CONTEXT_REF) ** k

@@ -75,6 +75,10 @@ _ASSISTANT_MESSAGE = (
 )
 _PHASE_END = {phase: b',"phase":"%s"}' % phase.encode() for phase in ("final_answer", "commentary")}
 _CALL_OUTPUT = b'{"type":"function_call_output","call_id":"'
+#: A reasoning item up to its encrypted content's random part (a slice of the base64 corpus).
+_REASONING = b'{"type":"reasoning","summary":[],"content":null,"encrypted_content":"gAAAAAB'
+_B64_BYTES = B64_CORPUS.encode()
+_B64_SIZE = len(B64_CORPUS)
 #: Cumulative token counts of a session before its first call.
 _ZERO = (0, 0, 0, 0, 0)
 _N_COMMANDS = len(_COMMANDS)
@@ -175,7 +179,9 @@ class _Session:
         """`line` with the payload already serialized."""
         if ms != self.stamp_ms:  # runs of lines share their moment (a turn's start, a count …)
             self.stamp_ms = ms
-            self.stamp = _stamp(ms)
+            minutes, rest = divmod(ms, 60_000)  # `_stamp`, inlined
+            lead = _MINUTE_LEAD.get(minutes)
+            self.stamp = (lead or _minute_lead(minutes)) + _SECOND_TYPE[rest]
         self.lines.append(b"".join((self.stamp, _KINDS[kind], payload, b"}")))
 
     def parts_line(self, ms: int, kind: bytes, parts: tuple[bytes, ...]) -> None:
@@ -183,7 +189,9 @@ class _Session:
         line (a message or an output, often kilobytes, is then copied once, not twice)."""
         if ms != self.stamp_ms:
             self.stamp_ms = ms
-            self.stamp = _stamp(ms)
+            minutes, rest = divmod(ms, 60_000)  # `_stamp`, inlined
+            lead = _MINUTE_LEAD.get(minutes)
+            self.stamp = (lead or _minute_lead(minutes)) + _SECOND_TYPE[rest]
         self.lines.append(b"".join((self.stamp, kind, *parts, b"}")))
 
     def data(self) -> bytes:
@@ -406,11 +414,14 @@ class _Session:
         per_token = (gen - ttft) / out
         t0 = t
         if reasoning or r() < features["reasoning_item"]:
-            enc = "gAAAAAB" + filler(rng, min(60 + reasoning * 4, 4_000), B64_CORPUS)
-            self.line(
+            # `filler(rng, n, B64_CORPUS)` (n < its size), inlined and sliced from its bytes:
+            # base64 needs no JSON escaping, so the item is spliced around the slice.
+            n = min(60 + reasoning * 4, 4_000)
+            start = int(r() * (_B64_SIZE - n))
+            self.parts_line(
                 t0 + ttft + int(reasoning * per_token),
-                "response_item",
-                {"type": "reasoning", "summary": [], "content": None, "encrypted_content": enc},
+                _RESPONSE_ITEM,
+                (_REASONING, _B64_BYTES[start : start + n], b'"}'),
             )
         n_out = n_tools + (1 if n_tools == 0 or r() < features["text_with_tools"] else 0)
         visible = gen - ttft - int(reasoning * per_token)

@@ -503,9 +503,7 @@ class _Session:
         sub_file = _File(rng, self.file.session_id, self.cwd, self.file.tail["version"], agent_id)
         sub = _Session(s, self.out, sub_file, self.cwd, self.rel_dir, s.model(), self.depth + 1)
         request_z = s.request_z  # the subagent's request has its own latency factor
-        end = sub.request(
-            call[3] + 50 + int(rng.random() * 350), 0, True, prompt=call[2]["prompt"]
-        )
+        end = sub.request(call[3] + 50 + int(rng.random() * 350), 0, True, prompt=call[2]["prompt"])
         s.request_z = request_z
         rel = f"{self.rel_dir}/{self.file.session_id}/subagents/agent-{agent_id}.jsonl"
         self.out.files.append((rel, sub_file.data()))

@@ -16,9 +16,11 @@ three rounds of byte-identical speed-ups: 30,400 steps/s at the start of the ses
 ≈ 1.7) → 34,700 (templates, timestamps from tables, tasks sized by estimated steps) →
 42,000–45,000 (workers forked directly instead of from a fork server, when the process has no
 native threads) → 43,000–48,000 (per-step draws and record pieces inlined; generation alone
-25,700 → 28,700–29,700 steps per CPU-second, 34 µs/step). Target missed by 4–14 %: two
-workers generating at ~29k steps/CPU-s would write ~58k steps/s; the rest of each core goes
-to copying 1.2 GB into the page cache, creating the files and the kernel's writeback.
+25,700 → 28,700–29,700 steps per CPU-second) → 44,900–50,900, most runs 45–46k (more of the
+same; generation 30,800–31,300 steps per CPU-second, 32 µs/step). The target is met by the
+best runs only: two workers generating at ~31k steps/CPU-s would write ~62k steps/s; the
+rest of each core goes to copying 1.2 GB into the page cache, creating the files and the
+kernel's writeback.
 Measure on a quiet machine, and not within minutes of deleting a large home: on ext4
 without a journal (this VM's disk) creating a file scans the inodes freed in the last 1–6
 minutes, so after a previous run's clean-up each of the 4,341 creates costs ~0.3 ms of CPU

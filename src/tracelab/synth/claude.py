@@ -13,7 +13,6 @@ the profile by `tracelab.synth.workload`.
 from __future__ import annotations
 
 import random
-from bisect import bisect_right
 from typing import Any
 
 import orjson
@@ -34,8 +33,6 @@ from tracelab.synth.common import (
 )
 from tracelab.synth.profile import SUBAGENT_TOOLS, Model, ProviderProfile
 from tracelab.synth.workload import (
-    CHARS_PER_TOKEN,
-    TEXT_CAP,
     Context,
     Sampler,
     Strata,
@@ -352,11 +349,8 @@ class _Session:
                     "compactMetadata": {"trigger": "auto", "preTokens": self.ctx.limit},
                 },
             )
-        # `s.output`, `ctx.output` and (below) `s.generation`, inlined: the same draws.
-        out = int(s._output[0 if n_tools == 0 else 1 if user else 2](r()))
-        if out < 1:
-            out = 1
-        self.ctx.prev_o = out
+        out = s.output(n_tools == 0, user)
+        self.ctx.prev_o = out  # `ctx.output(out)`; (below) `s.generation`, inlined
         uncached = min(append, 1 + int(r() * 6))
         create = append - uncached
 
@@ -367,15 +361,13 @@ class _Session:
             blocks.append({"type": "thinking", "thinking": thought, "signature": signature})
         if n_tools == 0 or r() < features["text_with_tools"]:
             blocks.append({"type": "text", "text": filler(rng, s.chars(out))})
-        tools, tool_cum, exclude = s.tools, s.tool_cum, self.exclude
+        exclude = self.exclude
         for _ in range(n_tools):
             if self.force_agent:
                 self.force_agent = False
                 name = "Agent"
-            else:  # `s.tool(exclude)`, its first draw inlined
-                name = tools[bisect_right(tool_cum, r())].name
-                if name in exclude:
-                    name = s.tool(exclude, 7).name
+            else:
+                name = s.tool(exclude).name
             if name in _NO_SUBAGENT:
                 tin: dict[str, Any] = {
                     "description": filler(rng, 30),
@@ -428,16 +420,7 @@ class _Session:
         """Tool results in completion order; returns (time all are back, the longest tool
         latency, the fresh tokens they bring)."""
         s, rng, f = self.s, self.rng, self.file
-        # `s.fresh(False, self.ctx.size)` and `s.chars(fresh)`, inlined: the same draw.
-        ctx = self.ctx
-        dist = s._tool_dists[bisect_right(s._tool_edges, ctx.prev_c + ctx.prev_o)]
-        fresh = int(dist.sample(s.r()))
-        if fresh < 1:
-            fresh = 1
-        chars = fresh * CHARS_PER_TOKEN
-        if chars > TEXT_CAP:
-            chars = TEXT_CAP
-        chars = max(1, chars // len(calls))
+        fresh, chars = s.tool_results(self.ctx.size, len(calls))
         done: list[tuple[int, int, _Call, Any, Any, Any]] = []
         longest = 0
         r, by_name = s.r, s.by_name

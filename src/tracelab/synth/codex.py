@@ -12,7 +12,6 @@ Every number (loop lengths, tokens, latencies, waits) is drawn from the profile 
 from __future__ import annotations
 
 import random
-from bisect import bisect_right
 from typing import Any
 
 import orjson
@@ -31,8 +30,6 @@ from tracelab.synth.common import (
 )
 from tracelab.synth.profile import Model, ProviderProfile
 from tracelab.synth.workload import (
-    CHARS_PER_TOKEN,
-    TEXT_CAP,
     Context,
     Sampler,
     Strata,
@@ -390,10 +387,7 @@ class _Session:
         if compacted:
             self.line(t, "compacted", {"message": "", "replacement_history": []})
             self.line(t, "event_msg", {"type": "context_compacted"})
-        # `s.output`, `ctx.output` and (below) `s.generation`, inlined: the same draws.
-        out = int(s._output[0 if n_tools == 0 else 1 if user else 2](r()))
-        if out < 1:
-            out = 1
+        out = s.output(n_tools == 0, user)
         shares = s.p.reasoning_share  # `s.reasoning(out)`, inlined
         reasoning = 0 if shares is None else min(out, int(out * shares.sample(r())))
         self.ctx.prev_o = out
@@ -443,12 +437,7 @@ class _Session:
         for k in range(n_out - n_tools, n_out):
             ms = shown + visible * (k + 1) // n_out
             call_id = "call_" + rng.getrandbits(96).to_bytes(12, "big").hex()  # hex_id(rng, 24)
-            if self.force_spawn:
-                name = SPAWN
-            else:  # `s.tool(self.exclude)`, its first draw inlined
-                name = s.tools[bisect_right(s.tool_cum, r())].name
-                if name in self.exclude:
-                    name = s.tool(self.exclude, 7).name
+            name = SPAWN if self.force_spawn else s.tool(self.exclude).name
             if name == SPAWN:
                 self.may_spawn = self.force_spawn = False
                 self.exclude = frozenset({SPAWN})
@@ -550,16 +539,7 @@ class _Session:
         """Tool outputs in completion order; returns (time all are back, the longest tool
         latency, the fresh tokens they bring)."""
         s = self.s
-        # `s.fresh(False, self.ctx.size)` and `s.chars(fresh)`, inlined: the same draw.
-        ctx = self.ctx
-        dist = s._tool_dists[bisect_right(s._tool_edges, ctx.prev_c + ctx.prev_o)]
-        fresh = int(dist.sample(s.r()))
-        if fresh < 1:
-            fresh = 1
-        chars = fresh * CHARS_PER_TOKEN
-        if chars > TEXT_CAP:
-            chars = TEXT_CAP
-        chars = max(1, chars // len(calls))
+        fresh, chars = s.tool_results(self.ctx.size, len(calls))
         done = []
         longest = 0
         r, by_name, latency_ms = s.r, s.by_name, s.latency_ms

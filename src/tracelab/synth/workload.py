@@ -140,13 +140,17 @@ class Sampler:
 
     def tool(self, exclude: frozenset[str] = frozenset(), tries: int = 8) -> Tool:
         """A tool drawn from the mix; names in `exclude` are drawn again (a subagent cannot
-        start another subagent, …), `tries` draws at most. (A step draws its first one inline,
-        `tools[bisect_right(tool_cum, r())]`, and only an excluded name calls this with 7.)"""
-        for _ in range(tries):
-            tool = self.tools[bisect_right(self.tool_cum, self.r())]
+        start another subagent, …), `tries` draws at most. The first draw is the hot path
+        (every tool call of every step), so it runs without the loop."""
+        tools, cum, r = self.tools, self.tool_cum, self.r
+        tool = tools[bisect_right(cum, r())]
+        if tool.name not in exclude:
+            return tool
+        for _ in range(tries - 1):
+            tool = tools[bisect_right(cum, r())]
             if tool.name not in exclude:
                 return tool
-        return next(t for t in self.tools if t.name not in exclude)
+        return next(t for t in tools if t.name not in exclude)
 
     # --- numbers --------------------------------------------------------------------------
 
@@ -194,6 +198,17 @@ class Sampler:
             sample = self._tool_dists[bisect_right(self._tool_edges, context)].sample
         tokens = int(sample(self.r()))
         return tokens if tokens > 1 else 1
+
+    def tool_results(self, context: int, calls: int) -> tuple[int, int]:
+        """(fresh tokens, characters of text per result) of the results of `calls` tool calls
+        joining a `context` of that size: `fresh(False, context)` spread over the calls."""
+        tokens = int(self._tool_dists[bisect_right(self._tool_edges, context)].sample(self.r()))
+        if tokens < 1:
+            tokens = 1
+        chars = tokens * CHARS_PER_TOKEN
+        if chars > TEXT_CAP:
+            chars = TEXT_CAP
+        return tokens, max(1, chars // calls)
 
     def output(self, final: bool, user: bool) -> int:
         """Output tokens of a step: a final answer (no tool call), or a tool-calling step that

@@ -41,7 +41,7 @@ from pathlib import Path
 import orjson
 from rich.console import Console
 
-from tracelab.synth import generate_home, load_profile
+from tracelab.synth import accel, generate_home, load_profile
 
 RECORD = {
     "parentUuid": "0b8c5a4e-2f7d-4c1e-9a3b-6d5e4f3a2b1c",
@@ -117,6 +117,7 @@ def main() -> None:
             f"{summary.bytes / 1e6:,.0f} MB in {gen_s:.1f} s "
             f"({os.cpu_count()} CPUs, load average {load:.2f} before)"
         )
+        console.print(f"  hot modules: {accel.status()}")
         console.print(
             f"  [bold]{rate:,.0f} steps/s[/] of raw output (target ≥ 50,000), "
             f"{summary.bytes / 1e6 / gen_s:,.0f} MB/s"

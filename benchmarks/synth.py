@@ -11,20 +11,20 @@ records with orjson (one record per step, about the size of an assistant line) a
 them to one file in a single process: the cost of the output alone, without generating it.
 Calibration: the home is collected, its DuckDB built, and `synth check study` measures it.
 
-Measured on the 2-core dev VM (4,000 sessions, ~334k steps, 4,341 files, 1.2 GB), through
-three rounds of byte-identical speed-ups: 30,400 steps/s at the start of the session (load
-≈ 1.7) → 34,700 (templates, timestamps from tables, tasks sized by estimated steps) →
-42,000–45,000 (workers forked directly instead of from a fork server, when the process has no
-native threads) → 43,000–48,000 (per-step draws and record pieces inlined; generation alone
-25,700 → 28,700–29,700 steps per CPU-second) → 44,900–50,900, most runs 45–46k (more of the
-same; generation 30,800–31,300 steps per CPU-second, 32 µs/step). The target is met by the
-best runs only: two workers generating at ~31k steps/CPU-s would write ~62k steps/s; the
-rest of each core goes to copying 1.2 GB into the page cache, creating the files and the
-kernel's writeback.
-Measure on a quiet machine, and not within minutes of deleting a large home: on ext4
-without a journal (this VM's disk) creating a file scans the inodes freed in the last 1–6
-minutes, so after a previous run's clean-up each of the 4,341 creates costs ~0.3 ms of CPU
-instead of ~0.01 ms (`--keep` spares your own repeated runs that).
+Measured on the 2-core dev VM (4,000 sessions, ~334k steps, 4,341 files, 1.2 GB): as pure
+Python, after four rounds of byte-identical speed-ups (templates, timestamps from tables,
+tasks sized by estimated steps, workers forked directly, per-step draws inlined), 43,600–
+50,900 steps/s, most runs 44–46k: generation needs ~34 µs of CPU per step and the profile is
+flat (~85 % of the time in the interpreter). With the hot modules compiled by Cython (the
+install's build hook, `tracelab.synth.accel`; the same bytes) generation needs ~25 µs per step
+and the benchmark writes 53,500–64,200 steps/s; with the output sent to /dev/null instead,
+the same two workers would write ~75k.
+The rest of the two cores goes to the kernel, and on this VM it is not cheap: the first write
+to a page of fresh guest memory faults into the hypervisor, so writing 1.2 GB of new files
+runs at ~0.3 GB/s of system time (into recycled pages: 4.5 GB/s), 1.8–3 s of CPU per run.
+After deleting a large home, ext4 without a journal also scans the recently freed inodes at
+each create (`--keep` spares your own repeated runs that). `hot modules:` in the output says
+whether the compiled modules ran.
 
     uv run python benchmarks/synth.py [--sessions 4000] [--seed 0] [--keep] [--no-check]
 """

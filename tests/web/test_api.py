@@ -10,6 +10,7 @@ import pytest
 
 from tracelab.metrics.overview import cache_savings, headline
 from tracelab.tracedb import open_db
+from tracelab.web.dashboard import HIT_RATIO_BINS
 
 from .conftest import BASE, EXPERIMENTS, PORT, TOKEN, auth, wait_job
 
@@ -159,6 +160,15 @@ def test_dashboard_has_every_chart_and_consistent_totals(client, small_trace) ->
         assert curve["x"] == sorted(curve["x"])
     keys = {h["key"] for h in d["highlights"]}
     assert {"most_steps", "priciest", "slowest_tool", "largest_context"} <= keys
+    hit = d["hit_ratio_bins"]
+    with open_db(small_trace.db) as con:
+        with_input = con.execute(
+            "SELECT count(*) FROM rounds"
+            " WHERE coalesce(prefix_tokens, 0) + coalesce(newly_append_tokens, 0) > 0"
+        ).fetchone()[0]
+    assert hit["bins"] == HIT_RATIO_BINS
+    assert {c["bin"] for c in hit["counts"]} <= set(range(HIT_RATIO_BINS))
+    assert sum(c["steps"] for c in hit["counts"]) == with_input
 
 
 def test_dashboard_local_time_shifts_the_hours(client) -> None:

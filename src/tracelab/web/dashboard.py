@@ -89,7 +89,7 @@ def local_zone() -> str:
 def cached_json(store: TraceStore, tz: str) -> bytes:
     """The dashboard of `store` in zone `tz`, computed once and kept encoded (a warm request
     is a memory copy)."""
-    return store.disk_cached(f"dashboard-{tz}", lambda con: _dumps(dashboard(con, tz)))
+    return store.disk_cached(f"dashboard-v2-{tz}", lambda con: _dumps(dashboard(con, tz)))
 
 
 def warm(store: TraceStore) -> None:
@@ -204,10 +204,12 @@ def output_histogram(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return {"per_decade": OUTPUT_BINS_PER_DECADE, "bins": rows, "zero_output": zero}
 
 
-def hit_ratio_bins(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Steps per 10 % bin of the step hit ratio prefix / (prefix + append) (steps with input)."""
+def hit_ratio_bins(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Steps per bin of the step hit ratio prefix / (prefix + append) (steps with input):
+    `bins` equal bins over [0, 1] (the page labels them from this count), `counts` per
+    provider and bin."""
     n = HIT_RATIO_BINS
-    return records(
+    counts = records(
         con,
         f"""
         SELECT provider, least(floor({STEP_HIT_RATIO_SQL} * {n})::INTEGER, {n - 1}) AS bin,
@@ -215,6 +217,7 @@ def hit_ratio_bins(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         FROM step_facts WHERE context > 0 GROUP BY ALL ORDER BY provider, bin
         """,
     )
+    return {"bins": n, "counts": counts}
 
 
 def highlights(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

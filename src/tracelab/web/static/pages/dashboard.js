@@ -103,12 +103,13 @@
     }), { barmode: "overlay", xaxis: { type: "log", title: { text: "output tokens per step (log)" } }, yaxis: { title: { text: "steps" } } });
   }
 
-  function hitBins(div, rows) {
-    var groups = byProvider(rows);
-    function label(bin) { return (bin * 10) + "–" + (bin * 10 + 10) + "%"; }
+  function hitBins(div, data) {
+    var groups = byProvider(data.counts), width = 100 / data.bins;
+    function pct(x) { return String(Math.round(x * 10) / 10); }
+    function label(bin) { return pct(bin * width) + "–" + pct((bin + 1) * width) + "%"; }
     // every bin in order on the axis: a bin only one provider has must not land at the end
     var order = [];
-    for (var b = 0; b < 10; b++) { order.push(label(b)); }
+    for (var b = 0; b < data.bins; b++) { order.push(label(b)); }
     TL.plot(div, Object.keys(groups).map(function (p) {
       var g = groups[p], total = g.reduce(function (s, r) { return s + r.steps; }, 0);
       return { type: "bar", name: p, x: g.map(function (r) { return label(r.bin); }), y: g.map(function (r) { return r.steps / total; }), marker: { color: TL.providerColor(p) },
@@ -141,7 +142,7 @@
         sc: box("chart-scatter", "Prefix vs append", "A seeded sample of " + d.scatter.sampled.toLocaleString() + " of " + (d.scatter.population || 0).toLocaleString() + " steps with input; click a point to open its session."),
         out: box("chart-output", "Output tokens", "Steps per log bin of output tokens (" + d.output_hist.per_decade + " bins per decade)."),
         gen: box("chart-gen-cdf", "Generation time CDF", "Observable generation time (input event → last output event), > 0 only."),
-        hit: box("chart-hit-bins", "Step hit ratio", "Share of steps per 10% bin of prefix / (prefix + append)."),
+        hit: box("chart-hit-bins", "Step hit ratio", "Share of steps per " + (Math.round(1000 / d.hit_ratio_bins.bins) / 10) + "% bin of prefix / (prefix + append)."),
         wait: box("chart-wait-cdf", "Human wait CDF", "Time before each user message since the previous event, > 0 only."),
       };
       TL.content([

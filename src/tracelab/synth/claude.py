@@ -255,23 +255,12 @@ class _Session:
         n_loop = s.tool_steps(single)
         if self.force_agent:
             n_loop = max(n_loop, 1)
-        start, user = t, True
-        # `s.tools_per_step(user, single)`, inlined: the first step's weights, then the rest's.
-        w = s.tools_weights(True, single)
-        for i in range(n_loop + 1):
-            final = i == n_loop
-            if final and not interrupt:
-                n_tools = 0
-            else:
-                n_tools = w.sample(s.r())
-                if n_tools < 1:
-                    n_tools = 1
+        start = t
+        for user, n_tools, final in s.request_steps(n_loop, single, interrupt):
             t, calls = self._step(t, user, gap, fresh, n_tools)
             if final:
                 break
             t, gap, fresh = self._results(t, calls, prompt_id)
-            if user:
-                user, w = False, s.tools_weights(False, single)
         if interrupt:
             return t
         if main:

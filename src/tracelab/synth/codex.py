@@ -302,17 +302,8 @@ class _Session:
         n_loop = s.tool_steps(single)
         if self.force_spawn:
             n_loop = max(n_loop, 1)
-        message, user = "", True
-        # `s.tools_per_step(user, single)`, inlined: the first step's weights, then the rest's.
-        w = s.tools_weights(True, single)
-        for i in range(n_loop + 1):
-            final = i == n_loop
-            if final and not interrupt:
-                n_tools = 0
-            else:
-                n_tools = w.sample(s.r())
-                if n_tools < 1:
-                    n_tools = 1
+        message = ""
+        for user, n_tools, final in s.request_steps(n_loop, single, interrupt):
             t, calls, message = self._step(t, user, gap, fresh, n_tools)
             if final and interrupt:
                 if calls and rng.random() < 0.5:  # a still-running command, then the user aborts
@@ -333,8 +324,6 @@ class _Session:
             if final:
                 break
             t, gap, fresh = self._outputs(t, calls)
-            if user:
-                user, w = False, s.tools_weights(False, single)
         self.line(
             t + 1 + int(rng.random() * 9),
             "event_msg",

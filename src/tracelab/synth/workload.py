@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_right
+from collections.abc import Iterator
 
 from tracelab.synth.profile import Dist, Model, ProviderProfile, Tool, Weights
 
@@ -121,13 +122,30 @@ class Sampler:
             d, u = self.p.tool_steps_per_request, self.r()
         return max(0, int(d.sample(u)))
 
-    def tools_per_step(self, user: bool, single: bool) -> int:
-        """Tool calls of a step that calls tools (`user`: a request's user-initiated step;
-        `single`: in a session of one request)."""
-        return max(1, self.tools_weights(user, single).sample(self.r()))
+    def request_steps(
+        self, n_loop: int, single: bool, interrupt: bool
+    ) -> Iterator[tuple[bool, int, bool]]:
+        """(user-initiated, tool calls, final) of each step of a request: `n_loop` steps that
+        call tools, then the final answer, which calls none — unless the user `interrupt`s the
+        request while its last call runs. Each step's count is drawn when the writer asks for
+        it (after the previous step's results), from `tools_weights`: the request's first
+        step's, then the rest's."""
+        user, w = True, self.tools_weights(True, single)
+        for i in range(n_loop + 1):
+            final = i == n_loop
+            if final and not interrupt:
+                n_tools = 0
+            else:
+                n_tools = w.sample(self.r())
+                if n_tools < 1:
+                    n_tools = 1
+            yield user, n_tools, final
+            if user:
+                user, w = False, self.tools_weights(False, single)
 
     def tools_weights(self, user: bool, single: bool) -> Weights:
-        """The distribution `tools_per_step(user, single)` draws from."""
+        """The tool calls of a step that calls tools (`user`: a request's user-initiated step;
+        `single`: in a session of one request)."""
         p = self.p
         if single:
             return p.tools_per_step_single

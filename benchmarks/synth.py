@@ -17,7 +17,7 @@ tasks sized by estimated steps, workers forked directly, per-step draws inlined)
 50,900 steps/s, most runs 44–46k: generation needs ~34 µs of CPU per step and the profile is
 flat (~85 % of the time in the interpreter). With the hot modules compiled by Cython (the
 install's build hook, `tracelab.synth.accel`; the same bytes) generation needs ~25 µs per step
-and the benchmark writes 53,500–64,200 steps/s; with the output sent to /dev/null instead,
+and the benchmark writes 53,300–64,200 steps/s; with the output sent to /dev/null instead,
 the same two workers would write ~75k.
 The rest of the two cores goes to the kernel, and on this VM it is not cheap: the first write
 to a page of fresh guest memory faults into the hypervisor, so writing 1.2 GB of new files

@@ -83,7 +83,7 @@ class SynthCompileHook(BuildHookInterface):
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         accel = _accel()
-        if os.environ.get(accel.PURE_ENV, "") not in ("", "0"):
+        if accel.forced_pure():
             self.app.display_info(f"tracelab: {accel.PURE_ENV} set, synth modules not compiled")
             return
         src_dir = Path(self.root) / SYNTH

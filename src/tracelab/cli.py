@@ -541,7 +541,7 @@ def synth(
         status = accel.status()
         hint = (
             ""
-            if accel.PURE_ENV in status
+            if accel.forced_pure()
             else "; `uv sync --reinstall-package tracelab` compiles them (about a quarter "
             "faster; needs a C compiler)"
         )

@@ -37,6 +37,11 @@ _HERE = Path(__file__).resolve().parent
 _status = "pure Python: not checked yet"
 
 
+def forced_pure() -> bool:
+    """Whether `TRACELAB_SYNTH_PURE` asks for the pure-Python modules (or no build)."""
+    return os.environ.get(PURE_ENV, "") not in ("", "0")
+
+
 def ext_suffix() -> str:
     """The file suffix of this interpreter's extension modules (e.g. `.cpython-311-…so`)."""
     return sysconfig.get_config_var("EXT_SUFFIX") or importlib.machinery.EXTENSION_SUFFIXES[0]
@@ -67,7 +72,7 @@ def write_manifest(src_dir: Path, hashes: dict[str, str], compiler: str) -> None
 
 def check(src_dir: Path = _HERE) -> tuple[dict[str, Path] | None, str]:
     """(compiled file by module, or None; a one-line status) for the modules in `src_dir`."""
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+    if forced_pure():
         return None, f"pure Python: {PURE_ENV} is set"
     try:
         manifest = json.loads((src_dir / COMPILED_DIR / MANIFEST).read_text(encoding="utf-8"))

@@ -61,6 +61,11 @@ def test_check_refuses_a_missing_file_another_interpreter_or_no_build(tmp_path, 
     files, status = accel.check(root)
     assert files is None and "cpython-299-other" in status
 
+    for broken in ("[1, 2]", '{"format": 2, "sha256": ["not", "a", "dict"]}', "{not json"):
+        manifest_path.write_text(broken)
+        files, status = accel.check(root)
+        assert files is None and status.startswith("pure Python: the compiled modules")
+
     manifest_path.unlink()
     files, status = accel.check(root)
     assert files is None and status.startswith("pure Python: the compiled modules are not built")

@@ -31,7 +31,7 @@ COMPILED_DIR = "_compiled"
 MANIFEST = "manifest.json"
 #: Set (to anything but empty or 0) to run the pure-Python modules even when compiled ones match.
 PURE_ENV = "TRACELAB_SYNTH_PURE"
-FORMAT = 1
+FORMAT = 2
 
 _HERE = Path(__file__).resolve().parent
 _status = "pure Python: not checked yet"
@@ -58,12 +58,11 @@ def write_manifest(src_dir: Path, hashes: dict[str, str], compiler: str) -> None
     """Record what `src_dir/_compiled/` was built from (written last, atomically: the files are
     used only once it exists)."""
     target = src_dir / COMPILED_DIR / MANIFEST
-    suffix = ext_suffix()
     manifest = {
         "format": FORMAT,
-        "ext_suffix": suffix,
+        "ext_suffix": ext_suffix(),
         "compiler": compiler,
-        "modules": {name: {"file": f"{name}{suffix}", "sha256": h} for name, h in hashes.items()},
+        "sha256": hashes,
     }
     tmp = target.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -80,19 +79,21 @@ def check(src_dir: Path = _HERE) -> tuple[dict[str, Path] | None, str]:
         return None, "pure Python: the compiled modules are not built (no C compiler at install?)"
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         return None, "pure Python: the compiled modules' manifest has another format"
-    if manifest.get("ext_suffix") != ext_suffix():
+    built = manifest.get("sha256")
+    if not isinstance(built, dict):
+        return None, "pure Python: the compiled modules' manifest has another format"
+    suffix = ext_suffix()
+    if manifest.get("ext_suffix") != suffix:
         return None, f"pure Python: the compiled modules are for {manifest.get('ext_suffix')}"
-    entries = manifest.get("modules") or {}
     try:
         hashes = source_hashes(src_dir)
     except OSError as exc:
         return None, f"pure Python: cannot read the sources ({exc})"
     files: dict[str, Path] = {}
     for name in MODULES:
-        entry = entries.get(name) or {}
-        if entry.get("sha256") != hashes[name]:
+        if built.get(name) != hashes[name]:
             return None, f"pure Python: {name}.py changed since the compiled modules were built"
-        path = src_dir / COMPILED_DIR / str(entry.get("file"))
+        path = src_dir / COMPILED_DIR / f"{name}{suffix}"
         if not path.is_file():
             return None, f"pure Python: {path.name} is missing"
         files[name] = path

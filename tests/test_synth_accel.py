@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tracelab.synth import accel, generate_home
+from tracelab.synth.profile import read_profile_json
 
 SYNTH_DIR = Path(accel.__file__).resolve().parent
 
@@ -87,21 +88,37 @@ def _hashes(home: Path) -> dict[str, str]:
     }
 
 
-def test_compiled_and_pure_writers_write_the_same_bytes(tmp_path):
+def _variant_profile(path: Path) -> Path:
+    """The study profile plus a tool neither writer knows by name, its latency on a linear
+    scale: the writers' generic-tool paths and the linear quantile interpolation."""
+    data = read_profile_json("study")
+    for provider in data["providers"].values():
+        provider["tools"]["mcp__docs__lookup"] = {
+            "share": 0.2,
+            "latency_ms": {"q": [0, 0.5, 1], "v": [40, 900, 30000], "scale": "linear"},
+            "error_rate": 0.1,
+        }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("variant", [False, True], ids=["study", "variant"])
+def test_compiled_and_pure_writers_write_the_same_bytes(tmp_path, variant):
     """The compiled modules are a speed-up only: 80 sessions (every forced rare feature,
     subagents, compactions) hash the same as the pure-Python modules' in a subprocess."""
     if not accel.active():
         pytest.skip(f"this install has no compiled synth modules ({accel.status()})")
+    profile = str(_variant_profile(tmp_path / "variant.json")) if variant else "study"
     compiled, pure = tmp_path / "compiled", tmp_path / "pure"
-    summary = generate_home(compiled, sessions=80, seed=11, workers=1)
+    summary = generate_home(compiled, sessions=80, seed=11, workers=1, profile=profile)
     script = (
         "import sys; from pathlib import Path\n"
         "from tracelab.synth import accel, generate_home\n"
         "assert not accel.active(), accel.status()\n"
-        "generate_home(Path(sys.argv[1]), sessions=80, seed=11, workers=1)\n"
+        "generate_home(Path(sys.argv[1]), sessions=80, seed=11, workers=1, profile=sys.argv[2])\n"
     )
     env = {**os.environ, accel.PURE_ENV: "1"}
-    subprocess.run([sys.executable, "-c", script, str(pure)], check=True, env=env)
+    subprocess.run([sys.executable, "-c", script, str(pure), profile], check=True, env=env)
     ours, theirs = _hashes(compiled), _hashes(pure)
     assert len(ours) == summary.files + 1  # the logs and SYNTHETIC.txt
     assert ours == theirs

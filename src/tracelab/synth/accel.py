@@ -77,11 +77,13 @@ def check(src_dir: Path = _HERE) -> tuple[dict[str, Path] | None, str]:
         manifest = json.loads((src_dir / COMPILED_DIR / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None, "pure Python: the compiled modules are not built (no C compiler at install?)"
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not (
+        isinstance(manifest, dict)
+        and manifest.get("format") == FORMAT
+        and isinstance(manifest.get("sha256"), dict)
+    ):
         return None, "pure Python: the compiled modules' manifest has another format"
-    built = manifest.get("sha256")
-    if not isinstance(built, dict):
-        return None, "pure Python: the compiled modules' manifest has another format"
+    built = manifest["sha256"]
     suffix = ext_suffix()
     if manifest.get("ext_suffix") != suffix:
         return None, f"pure Python: the compiled modules are for {manifest.get('ext_suffix')}"

@@ -37,8 +37,6 @@ app.add_typer(export_app, name="export")
 
 console = Console()
 err = Console(stderr=True)
-#: From this many sessions, `synth` says so when its writers ran as pure Python.
-SYNTH_SLOW_NOTE_SESSIONS = 1000
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -535,17 +533,6 @@ def synth(
     except FileExistsError as exc:
         _fail(str(exc))
     show.synth_report(console, summary)
-    from tracelab.synth import accel
-
-    if not accel.active() and sessions >= SYNTH_SLOW_NOTE_SESSIONS:
-        status = accel.status()
-        hint = (
-            ""
-            if accel.forced_pure()
-            else "; `uv sync --reinstall-package tracelab` compiles them (about a quarter "
-            "faster; needs a C compiler)"
-        )
-        console.print(f"[dim]The writers ran as {escape(status)}{escape(hint)}.[/]")
 
 
 def _synth_trace(path: Path, quiet: bool = False):

@@ -7,11 +7,7 @@ profile (`profile.py`; the packaged `study` profile is calibrated to the study's
 distributions, `calibration.py` measures how close a generated trace comes).
 """
 
-from tracelab.synth import accel
-
-accel.install()  # before any hot module is imported: their compiled twins, if up to date
-
-from tracelab.synth.generator import SynthSummary, generate_home  # noqa: E402
-from tracelab.synth.profile import Profile, ProfileError, load_profile  # noqa: E402
+from tracelab.synth.generator import SynthSummary, generate_home
+from tracelab.synth.profile import Profile, ProfileError, load_profile
 
 __all__ = ["Profile", "ProfileError", "SynthSummary", "generate_home", "load_profile"]

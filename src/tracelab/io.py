@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from tracelab.schema import ARROW_SCHEMA, PRIVATE_ROW_FIELDS, PUBLIC_ARROW_SCHEMA, ROW_FIELDS, Row
+from tracelab.schema import PRIVATE_ROW_FIELDS, ROW_FIELDS, Row
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -139,6 +139,8 @@ def write_rows(rows: Iterable[Row], path: Path) -> int:
         return write_lines((dumps_row(row) for row in rows), path)
     import pyarrow as pa  # only Parquet needs Arrow: JSONL reads and writes never load it
     import pyarrow.parquet as pq
+
+    from tracelab.schema import ARROW_SCHEMA, PUBLIC_ARROW_SCHEMA
 
     rows = iter(rows)
     first = next(rows, None)

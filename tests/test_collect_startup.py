@@ -21,9 +21,9 @@ HEAVY = ("pyarrow", "numpy", "duckdb", "pandas")
 def _collect(home: Path, out: Path, cache: Path, *extra: str) -> tuple[dict, set[str]]:
     """Run the CLI; return its --json report and the top-level packages it imported."""
     env = {**os.environ, "TRACELAB_CACHE_DIR": str(cache)}
+    args = ["collect", "--home", str(home), "-o", str(out), "--json", *extra]
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tracelab.cli", "collect"]
-        + ["--home", str(home), "-o", str(out), "--json", *extra],
+        [sys.executable, "-X", "importtime", "-m", "tracelab.cli", *args],
         env=env,
         capture_output=True,
         check=True,

@@ -18,7 +18,7 @@ from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
 from tracelab.metrics.generation import SPEED_CV_SQL, prepare_generation
 from tracelab.metrics.overview import headline
 from tracelab.metrics.session import TIMED_REQUESTS
-from tracelab.metrics.sql import group_key
+from tracelab.metrics.sql import group_key, grouped_records
 from tracelab.metrics.steps import prepare
 from tracelab.metrics.tools import LONG_CALL_MS, long_call_shares, top_share_rows
 from tracelab.tracedb import trace_meta
@@ -58,12 +58,7 @@ def _grouped(
     con: duckdb.DuckDBPyConnection, select: str, from_sql: str, by: str = "provider"
 ) -> dict[str, dict]:
     """Run `SELECT <group>, <select> <from_sql>` per group and in total (GROUPING SETS)."""
-    key = group_key(by)
-    sql = (
-        f"SELECT CASE WHEN grouping({key}) = 1 THEN '{TOTAL}' ELSE {key} END AS grp, "
-        f"{select} {from_sql} GROUP BY GROUPING SETS (({key}), ())"
-    )
-    return {r.pop("grp"): r for r in records(con, sql)}
+    return grouped_records(con, select, from_sql, by, TOTAL)
 
 
 def groups(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from tracelab.experiments.common import providers, records, rows
+from tracelab.experiments.common import providers, rows
 from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
 from tracelab.metrics.generation import SPEED_CV_SQL, prepare_generation
 from tracelab.metrics.overview import headline

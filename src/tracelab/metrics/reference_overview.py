@@ -31,13 +31,13 @@ there is nothing to sum. Times are seconds; percentiles are linear (`quantile_co
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
 from tracelab.metrics.overview import HIT_RATE_SQL
-from tracelab.metrics.session import POSITIVE_TOOL_LATENCIES, POSITIVE_WAITS
+from tracelab.metrics.session import POSITIVE_WAITS
 from tracelab.metrics.sql import UNKNOWN_MODEL, grouped_records, records
 from tracelab.metrics.steps import ms_between, prepare
 
@@ -140,8 +140,13 @@ avg(-growth) FILTER (WHERE growth < 0) AS average_reduction_tokens,
 max(-growth) FILTER (WHERE growth < 0) AS max_reduction_tokens
 """
 #: The bucket counts of `GROWTH` whose share of `rounds` is reported, in the reference's order.
-GROWTH_SHARES = ("positive_growth", "zero_growth", "negative_growth") + tuple(
-    f"{b}_reduction" for b in ("micro", "ordinary", "major")
+GROWTH_SHARES = (
+    "positive_growth",
+    "zero_growth",
+    "negative_growth",
+    "micro_reduction",
+    "ordinary_reduction",
+    "major_reduction",
 )
 
 OUTPUT = """
@@ -299,7 +304,7 @@ def iso_utc(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat() + "Z"
 
 
@@ -359,65 +364,65 @@ def _rounds_by(
     return out
 
 
+#: (name, SELECT list, FROM clause) of each per-group section query.
+SECTIONS = (
+    ("scope", SCOPE, "FROM overview_steps"),
+    ("input", INPUT, "FROM overview_steps"),
+    ("output", OUTPUT, "FROM overview_steps"),
+    ("gen", GENERATION, "FROM overview_steps"),
+    ("tools", TOOL_COUNTS, "FROM overview_steps"),
+    ("waits", HUMAN_WAITS, POSITIVE_WAITS),
+    ("latency", TOOL_LATENCY, "FROM tool_facts"),
+)
+#: (name, SELECT list, extra condition) of each per-group × trigger section query.
+TRIGGER_SECTIONS = (
+    ("input", TRIGGER_INPUT, "TRUE"),
+    ("growth", GROWTH, "growth IS NOT NULL"),
+)
+
+
+def _section(
+    con: duckdb.DuckDBPyConnection, select: str, source: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per group (and merged) records of `select` over `source`, and the record a group
+    without rows gets (the same aggregates over no rows: counts 0, averages null)."""
+    empty = records(con, f"SELECT {select} FROM (SELECT * {source}) WHERE FALSE")[0]
+    return _per_group(con, select, source), empty
+
+
 def reference_overview(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     """{'merged': block, <provider>: block, …}: the reference `overview_summary --json` figures
     (see the module docstring for each definition); providers sorted by name."""
     prepare_reference_overview(con)
-    steps = "FROM overview_steps"
-    scope = _per_group(con, SCOPE, steps)
-    names = [MERGED, *sorted(g for g in scope if g != MERGED)]
-    if not scope:  # an empty trace: only the merged block, computed over no rows
-        names = [MERGED]
-    tables = {
-        "input": _per_group(con, INPUT, steps),
-        "output": _per_group(con, OUTPUT, steps),
-        "gen": _per_group(con, GENERATION, steps),
-        "tools": _per_group(con, TOOL_COUNTS, steps),
-        "waits": _per_group(con, HUMAN_WAITS, POSITIVE_WAITS),
-        "latency": _per_group(con, TOOL_LATENCY, "FROM tool_facts"),
+    sections = {name: _section(con, select, source) for name, select, source in SECTIONS}
+    triggers = {
+        (name, column): _section(
+            con,
+            select.format(w=word, d=delta),
+            f"FROM overview_steps WHERE {column} AND {where}",
+        )
+        for name, select, where in TRIGGER_SECTIONS
+        for word, delta, column in TRIGGERS
     }
-    trigger_input = _trigger_blocks(con, TRIGGER_INPUT)
-    growth = _trigger_blocks(con, GROWTH, "growth IS NOT NULL")
     by_provider = _rounds_by(con, "provider", by_name=True)
     by_model = _rounds_by(con, "model")
-    empty = {
-        key: _over_no_rows(con, select, source)
-        for key, select, source in (
-            ("scope", SCOPE, steps),
-            ("input", INPUT, steps),
-            ("output", OUTPUT, steps),
-            ("gen", GENERATION, steps),
-            ("tools", TOOL_COUNTS, steps),
-            ("waits", HUMAN_WAITS, POSITIVE_WAITS),
-            ("latency", TOOL_LATENCY, "FROM tool_facts"),
-        )
-    }
+    names = [MERGED, *sorted(g for g in sections["scope"][0] if g != MERGED)]
+
+    def get(found: dict[str, dict[str, Any]], empty: dict[str, Any], group: str) -> dict:
+        return dict(found.get(group) or empty)  # a copy: `_block` rearranges it
+
     out = {}
     for g in names:
-        part = {k: t.get(g) or empty[k] for k, t in tables.items()}
-        sc = dict(scope.get(g) or empty["scope"])
+        part = {name: get(*sections[name], g) for name in sections}
         for key in ("earliest_observed_timestamp", "latest_observed_timestamp"):
-            sc[key] = iso_utc(sc[key])
-        trig = {}
-        grow = {}
-        for word, delta, column in TRIGGERS:
-            trig[column] = trigger_input.get((g, column)) or _over_no_rows(
-                con, TRIGGER_INPUT.format(w=word, d=delta), steps
-            )
-            grow[column] = _shares(
-                growth.get((g, column)) or _over_no_rows(con, GROWTH, steps)
-            )
-        out[g] = _block(sc, part, trig, grow, by_provider.get(g, {}), by_model.get(g, {}))
+            part["scope"][key] = iso_utc(part["scope"][key])
+        trig = {column: get(*triggers[("input", column)], g) for _, _, column in TRIGGERS}
+        grow = {column: _shares(get(*triggers[("growth", column)], g)) for _, _, column in TRIGGERS}
+        out[g] = _block(part, trig, grow, by_provider.get(g, {}), by_model.get(g, {}))
     return out
 
 
-def _over_no_rows(con: duckdb.DuckDBPyConnection, select: str, source: str) -> dict[str, Any]:
-    """The record `select` gives over no rows (a group with no row of `source`)."""
-    return records(con, f"SELECT {select} FROM (SELECT * {source}) WHERE FALSE")[0]
-
-
 def _block(
-    scope: dict[str, Any],
     part: dict[str, dict[str, Any]],
     trig: dict[str, dict[str, Any]],
     grow: dict[str, dict[str, Any]],
@@ -502,9 +507,9 @@ def _block(
         },
     }
     tools = part["tools"]
-    user_rounds = scope["rounds_with_visible_user_message"]
+    user_rounds = part["scope"]["rounds_with_visible_user_message"]
     return {
-        "scope": scope,
+        "scope": part["scope"],
         "tokens": {"input": input_block, "output": dict(part["output"])},
         "generation_timing": timing,
         "tools": {

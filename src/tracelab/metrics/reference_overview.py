@@ -54,12 +54,14 @@ TRIGGERS = (
     ("tool_result", "tool_result", "is_tool"),
 )
 
-#: Per step: the fact columns plus what only these figures need — its user-message and
+#: Per step: the fact columns these figures use plus what only they need — its user-message and
 #: reasoning events, its first/last event time, visible tokens, the input → reasoning-end and
 #: reasoning-end → last visible output spans, and the growth clipped at 0.
 OVERVIEW_STEPS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE overview_steps AS
-SELECT s.*,
+SELECT s.round_pk, s.provider, s.session_id, s."user", s.model, s.is_user, s.is_tool,
+       s.prefix, s.append, s.context, s.output, s.reasoning, s.growth, s.gen_ms,
+       s.tool_call_count,
        coalesce(e.user_messages, 0) AS user_messages,
        coalesce(e.reasoning_events, 0) AS reasoning_events,
        e.first_event_ts, e.last_event_ts,

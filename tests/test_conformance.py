@@ -356,7 +356,7 @@ def test_step_counts_and_usage_from_the_raw_file(provider, path):
 def test_fixture_sessions_have_no_parent_links(home):
     # Neither fixture home has a subagent: no file under `<session>/subagents/`, no
     # `agent-*.jsonl`, no Codex session_meta with source.subagent, and every Claude record
-    # has "isSidechain": false (checked by hand: grep isSidechain\":true finds nothing).
+    # has "isSidechain": false (by hand: grep -o '"isSidechain": *[a-z]*' finds only false).
     _, rows = collected(home)
     assert rows
     for r in rows:

@@ -309,7 +309,8 @@ def test_every_schema_field_is_classified() -> None:
         "claude_uncached_input_tokens", "claude_cache_creation_input_tokens",
         "claude_cache_creation_5m_input_tokens", "claude_cache_creation_1h_input_tokens",
         "claude_cache_read_input_tokens", "output_tokens", "reasoning_output_tokens",
-        "parent_session_id", "parent_tool_call_id", "timing_events", "tools", "current_user_message_count", "current_tool_result_count",
+        "parent_session_id", "parent_tool_call_id", "timing_events", "tools",
+        "current_user_message_count", "current_tool_result_count",
         "current_input_event_count", "current_user_message_chars", "current_tool_result_chars",
         "current_input_chars", "first_input_event_type", "user", "store", "trace_key",
     }  # fmt: skip

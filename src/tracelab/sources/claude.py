@@ -89,8 +89,8 @@ class _Usage(NamedTuple):
             as_count(usage.get("cache_creation_input_tokens")) or 0,
             as_count(usage.get("cache_read_input_tokens")) or 0,
             as_count(usage.get("output_tokens")) or 0,
-            (as_count(split.get("ephemeral_5m_input_tokens")) or 0) if split else None,
-            (as_count(split.get("ephemeral_1h_input_tokens")) or 0) if split else None,
+            None if split is None else as_count(split.get("ephemeral_5m_input_tokens")) or 0,
+            None if split is None else as_count(split.get("ephemeral_1h_input_tokens")) or 0,
         )
 
     def rank(self, stop_reason: Any) -> tuple[int, int, int]:
@@ -254,8 +254,8 @@ class ClaudeParser:
         spawned = tool_use_result.get("agentId") if isinstance(tool_use_result, dict) else None
         if isinstance(spawned, str) and spawned and len(results) == 1:
             call_id = results[0].get("tool_use_id")
-            if isinstance(call_id, str):  # an Agent/Task call's result names the subagent
-                self.spawned[spawned] = call_id
+            if isinstance(call_id, str):  # an Agent/Task call's result names the subagent;
+                self.spawned.setdefault(spawned, call_id)  # a resuming call did not spawn it
         for block in results:
             call_id = block.get("tool_use_id")
             chars = content_chars(block.get("content"))
@@ -316,7 +316,9 @@ class ClaudeParser:
             )
         return rows
 
-    def spawn_links(self, rows: list[Row]) -> tuple[list[tuple[str, str, str]], tuple | None]:
+    def spawn_links(
+        self, rows: list[Row]
+    ) -> tuple[list[tuple[str, str, str]], tuple[str, str] | None]:
         """What links subagent runs to the tool calls that spawned them, across files.
 
         Returns the subagents this session spawned as (session_id, agent id, tool call id),

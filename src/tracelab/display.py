@@ -114,6 +114,8 @@ def collect_report(console: Console, report: Any) -> None:
         parts.append(
             f"{report.duplicates_dropped:,} duplicate steps dropped (backups, subagent replays)"
         )
+    if report.replays_dropped:
+        parts.append(f"{report.replays_dropped:,} replayed steps dropped (side-question agents)")
     console.print(" · ".join(parts))
     if report.output:
         console.print(f"Wrote [bold]{escape(report.output)}[/]")

@@ -140,6 +140,8 @@ ROW_FIELDS: Fields = Fields(
         "session_id": "string",
         "session_file": "string",
         "is_subagent": "bool",
+        "parent_session_id": "string",
+        "parent_tool_call_id": "string",
         "round_index": "int64",
         "round_id": "string",
         "turn_id": "string",
@@ -150,6 +152,8 @@ ROW_FIELDS: Fields = Fields(
         "newly_append_tokens": "int64",
         "claude_uncached_input_tokens": "int64",
         "claude_cache_creation_input_tokens": "int64",
+        "claude_cache_creation_5m_input_tokens": "int64",
+        "claude_cache_creation_1h_input_tokens": "int64",
         "claude_cache_read_input_tokens": "int64",
         "output_tokens": "int64",
         "reasoning_output_tokens": "int64",
@@ -180,7 +184,16 @@ PUBLIC_TOOL_FIELDS = Fields(
 #: first import by the module `__getattr__` above.
 
 #: Fields holding identifiers that sanitizing replaces with keyed pseudonyms.
-PSEUDONYMIZED_ROW_FIELDS = ("user", "project", "session_id", "turn_id", "round_id", "trace_key")
+PSEUDONYMIZED_ROW_FIELDS = (
+    "user",
+    "project",
+    "session_id",
+    "parent_session_id",
+    "parent_tool_call_id",
+    "turn_id",
+    "round_id",
+    "trace_key",
+)
 
 TOKEN_FIELDS = (
     "input_tokens_total",
@@ -188,6 +201,8 @@ TOKEN_FIELDS = (
     "newly_append_tokens",
     "claude_uncached_input_tokens",
     "claude_cache_creation_input_tokens",
+    "claude_cache_creation_5m_input_tokens",
+    "claude_cache_creation_1h_input_tokens",
     "claude_cache_read_input_tokens",
     "output_tokens",
     "reasoning_output_tokens",

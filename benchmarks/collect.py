@@ -68,6 +68,7 @@ def baseline_orjson(files: list[Path], processes: int = 1) -> float:
     """Wall seconds to parse every line with orjson, in `processes` forked processes (the
     largest files first, one at a time: the best balance a per-file split allows)."""
     start = time.perf_counter()
+    cpu = time.process_time() + _children_cpu()
     if processes == 1:
         for path in files:
             _orjson_file(path)
@@ -76,6 +77,7 @@ def baseline_orjson(files: list[Path], processes: int = 1) -> float:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             for _ in pool.imap_unordered(_orjson_file, by_size):
                 pass
+    baseline_orjson.cpu = time.process_time() + _children_cpu() - cpu
     return time.perf_counter() - start
 
 
@@ -98,9 +100,16 @@ def record_mix(files: list[Path]) -> list[tuple[str, int, int]]:
     return [(k, count[k], size[k]) for k, _ in size.most_common()]
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, dict, int]:
-    """Run `tracelab …` in a subprocess; return wall seconds, its --json report, peak RSS KB."""
+    """Run `tracelab …` in a subprocess; return wall seconds, its --json report, peak RSS KB.
+    The CPU seconds it used (its workers included) are left in `run_cli.cpu`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "tracelab.cli", *args, "--json"],
@@ -109,6 +118,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, dict, int]:
         check=True,
     )
     seconds = time.perf_counter() - start
+    run_cli.cpu = _children_cpu() - cpu
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return seconds, orjson.loads(proc.stdout), max(peak, before)
 
@@ -155,10 +165,12 @@ def main() -> None:
 
     read_s = baseline_read(files)
     parse_s = baseline_orjson(files)
+    parse_cpu = baseline_orjson.cpu
     parse_all_s = baseline_orjson(files, cores)
     print(f"baseline read bytes:            {mb / read_s:8.0f} MB/s")
     print(
-        f"baseline orjson every line:     {mb / parse_s:8.0f} MB/s  {parse_s:6.2f} s  (1 process)"
+        f"baseline orjson every line:     {mb / parse_s:8.0f} MB/s  {parse_s:6.2f} s  (1 process,"
+        f" {parse_cpu:.2f} CPU-s)"
     )
     print(
         f"baseline orjson every line:     {mb / parse_all_s:8.0f} MB/s  {parse_all_s:6.2f} s  "
@@ -184,21 +196,29 @@ def main() -> None:
         f"= {cold_s / parse_all_s:.2f}× the {cores}-process orjson pass "
         f"({cold_s / parse_s:.2f}× the 1-process one); {steps:,} steps ({steps / cold_s:,.0f}/s)"
     )
+    print(
+        f"  its CPU: {run_cli.cpu:.2f} CPU-s = {run_cli.cpu / parse_cpu:.2f}× the orjson pass's "
+        f"(a load-independent measure: other processes stretch wall time, not CPU time)"
+    )
     one_s, _, _ = run_cli([*common, "--no-cache", "--workers", "1"], env)
     print(
         f"collect cold, 1 worker:         {mb / one_s:8.0f} MB/s  {one_s:6.2f} s  "
-        f"= {one_s / parse_s:.2f}× the 1-process orjson pass"
+        f"= {one_s / parse_s:.2f}× the 1-process orjson pass; {run_cli.cpu:.2f} CPU-s"
     )
     first_s, _, _ = run_cli(common, env)
-    print(f"collect cold, filling cache:    {mb / first_s:8.0f} MB/s  {first_s:6.2f} s")
-    noop = []
+    print(
+        f"collect cold, filling cache:    {mb / first_s:8.0f} MB/s  {first_s:6.2f} s  "
+        f"{run_cli.cpu:.2f} CPU-s"
+    )
+    noop, noop_cpu = [], []
     for _ in range(NOOP_RUNS):
         again_s, again, _ = run_cli(common, env)
         assert again["up_to_date"], "a re-run with nothing changed must be a no-op"
         noop.append(again_s)
+        noop_cpu.append(run_cli.cpu)
     print(
         f"re-run, nothing changed:        {statistics.median(noop):8.3f} s median, "
-        f"{min(noop):.3f} s min of {NOOP_RUNS} (no-op)"
+        f"{min(noop):.3f} s min of {NOOP_RUNS} (no-op); {statistics.median(noop_cpu):.3f} CPU-s"
     )
 
     grown = files[len(files) // 2]

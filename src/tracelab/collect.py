@@ -46,7 +46,6 @@ from tracelab.sources.reader import (  # parse_source: the per-file API, re-expo
     parse_source,
     parse_task,
 )
-from tracelab.workers import process_pool
 
 __all__ = ["CollectReport", "collect", "collect_home", "parse_source"]
 
@@ -259,6 +258,10 @@ def _outcomes(
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         if workers > 1 and len(tasks) > 1 and sum(sizes) >= _PARALLEL_MIN_BYTES:
+            # Imported here: multiprocessing and concurrent.futures are start-up time that
+            # a no-op run or a small home never needs.
+            from tracelab.workers import process_pool
+
             pool = stack.enter_context(process_pool(workers, preload=("tracelab.sources.reader",)))
             parsed = _parallel(pool, tasks, sizes, workers)
         else:

@@ -34,7 +34,7 @@ def test_a_non_loopback_host_prints_a_warning(monkeypatch, small_trace) -> None:
 
     from tracelab.web import server
 
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
     said: list[str] = []
     server.serve(
         small_trace.db, None, host="0.0.0.0", port=9124, open_browser=False, say=said.append

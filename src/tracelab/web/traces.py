@@ -25,7 +25,7 @@ import duckdb
 from tracelab import __version__
 from tracelab.io import atomic_write_bytes
 from tracelab.metrics.steps import prepare
-from tracelab.paths import cache_dir
+from tracelab.paths import cache_dir, private_dir
 from tracelab.pricing import Price
 from tracelab.tracedb import check_tables, open_db, trace_meta
 
@@ -89,7 +89,7 @@ class TraceStore:
         def load(con: duckdb.DuckDBPyConnection) -> bytes:
             data = compute(con)
             with contextlib.suppress(OSError):
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_dir(path.parent)
                 atomic_write_bytes(path, data, mode=0o600)
             return data
 

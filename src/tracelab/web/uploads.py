@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from tracelab.paths import cache_dir
+from tracelab.paths import cache_dir, private_dir
 from tracelab.web.jobs import Job, JobFailed, Jobs
 from tracelab.web.traces import TraceRegistry, TraceStore
 
@@ -50,9 +50,9 @@ def safe_name(name: str | None) -> str:
 
 async def receive_to_disk(chunks: AsyncIterator[bytes], target: Path, limit: int) -> int:
     """Write the streamed body to `target`; raise `UploadTooLarge` past `limit` bytes."""
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(target.parent)
     size = 0
-    with open(target, "wb") as out:
+    with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         async for chunk in chunks:
             if not chunk:
                 continue
@@ -66,11 +66,7 @@ async def receive_to_disk(chunks: AsyncIterator[bytes], target: Path, limit: int
 
 
 def new_workdir(upload_id: str) -> Path:
-    work = uploads_dir() / upload_id
-    work.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):
-        os.chmod(work, 0o700)
-    return work
+    return private_dir(uploads_dir() / upload_id)
 
 
 def discard(work: Path) -> None:

@@ -209,11 +209,11 @@ def audit(
     ] = False,
 ) -> None:
     """Scan every value of a trace; exit 1 listing line and field of anything private."""
-    from tracelab.privacy import audit_file
+    from tracelab.privacy import MAX_LISTED_FINDINGS, audit_file
 
     _check_input(file)
     with show.spinner(f"Auditing {file}", quiet=as_json):
-        report = audit_file(file)
+        report = audit_file(file, max_findings=None if every or as_json else MAX_LISTED_FINDINGS)
     if as_json:
         _print_json(report.to_json())
     else:

@@ -449,7 +449,7 @@ def open_db(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str | int]:
     """What the database says about its source (empty for a database without a meta table)."""
     try:
         rows = con.execute("SELECT key, value FROM meta").fetchall()
@@ -457,4 +457,12 @@ def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         return {}
     meta = dict(rows)
     keep = ("source_file", "rows", "tool_calls", "built_at", "tracelab_version")
-    return {k: meta[k] for k in keep if k in meta}
+    out: dict[str, str | int] = {k: meta[k] for k in keep if k in meta}
+    for key in _COUNT_KEYS:  # stored as text (one VARCHAR column); they are counts
+        value = out.get(key)
+        if isinstance(value, str) and value.isdigit():
+            out[key] = int(value)
+    return out
+
+
+_COUNT_KEYS = ("rows", "tool_calls")

@@ -118,11 +118,25 @@ def collect_report(console: Console, report: Any) -> None:
     console.print(" · ".join(parts))
     if report.output:
         console.print(f"Wrote [bold]{escape(report.output)}[/]")
-    if report.skipped_files:
-        console.print(f"[yellow]Skipped {len(report.skipped_files)} file(s):[/]")
-        for skip in report.skipped_files[:_MAX_LISTED]:
+    from tracelab.sources.common import NO_USAGE
+
+    no_usage = [s.path for s in report.skipped_files if s.reason == NO_USAGE]
+    skipped = [s for s in report.skipped_files if s.reason != NO_USAGE]
+    if no_usage:
+        n = len(no_usage)
+        console.print(
+            f"[yellow]Skipped {n} session(s): {'its log has' if n == 1 else 'their logs have'} "
+            "no usage data[/] (an agent log format without token counts):",
+            soft_wrap=True,
+        )
+        for path in no_usage[:_MAX_LISTED]:
+            console.print(f"  {escape(path)}", soft_wrap=True)
+        _more(console, n)
+    if skipped:
+        console.print(f"[yellow]Skipped {len(skipped)} file(s):[/]")
+        for skip in skipped[:_MAX_LISTED]:
             console.print(f"  {escape(skip.path)}: {skip.reason}", soft_wrap=True)
-        _more(console, len(report.skipped_files))
+        _more(console, len(skipped))
     if report.file_problems:
         console.print(
             f"[yellow]{len(report.file_problems)} file(s) had unreadable parts "

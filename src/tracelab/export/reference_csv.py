@@ -127,7 +127,7 @@ def export_reference_csv(
     import pyarrow as pa
 
     started = time.perf_counter()
-    arrivals = session_arrivals(0, arrival, rate)  # validate before any work
+    session_arrivals(0, arrival, rate)  # bad options fail before any work
     prepare(con)
     sessions = [s for (s,) in con.execute(SESSIONS_SQL).fetchall()]
     ids = session_ids(len(sessions))

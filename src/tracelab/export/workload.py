@@ -50,6 +50,13 @@ import duckdb
 #: How the exports order sessions: by arrival, then id; sessions without a timestamp last.
 SESSION_ORDER = "session_ts ASC NULLS LAST, session_id"
 
+#: One window pass over the session's steps: the running maximum of its times before each step
+#: (`before_us`), its first time (`first_us`, which fills leading untimed steps) and the next
+#: step's raw start give every value without a second pass (`max` ignores nulls):
+#:   arrival_i     = coalesce(max(start_i, before_i), first)
+#:   end_i         = coalesce(max(before_i, start_i, end_i), first)
+#:   arrival_{i+1} = coalesce(max(start_{i+1}, before_i, start_i, end_i), first)
+#:   end_{i−1}     = coalesce(before_i, first)
 WORKLOAD_SQL = """
 WITH steps AS (
     SELECT session_id, seq, prefix, append, output, context, prev_context, fresh, is_user,
@@ -58,39 +65,39 @@ WITH steps AS (
            epoch_us(last_out_ts) AS end_raw
     FROM step_facts
 ),
+runs AS (
+    SELECT *,
+           count(*) OVER session AS n_steps,
+           arg_min(coalesce(start_raw, end_raw), seq) OVER session AS first_us,
+           max(greatest(start_raw, end_raw)) OVER before AS before_us,
+           lead(start_raw) OVER ord AS next_start,
+           lead(seq) OVER ord AS next_seq
+    FROM steps
+    WINDOW session AS (PARTITION BY session_id),
+           ord AS (PARTITION BY session_id ORDER BY seq),
+           before AS (PARTITION BY session_id ORDER BY seq
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+),
 clock AS (
     SELECT *,
-           count(*) OVER (PARTITION BY session_id) AS n_steps,
-           coalesce(
-               greatest(start_raw, max(greatest(start_raw, end_raw)) OVER (
-                   PARTITION BY session_id ORDER BY seq
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
-               first_value(coalesce(start_raw, end_raw) IGNORE NULLS) OVER (
-                   PARTITION BY session_id ORDER BY seq
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-           ) AS arrival_us
-    FROM steps
-),
-ends AS (
-    SELECT *,
-           greatest(end_raw, arrival_us) AS end_us,
-           lead(arrival_us) OVER (PARTITION BY session_id ORDER BY seq) AS next_us,
-           min(arrival_us) OVER (PARTITION BY session_id) AS session_us,
-           min(arrival_us) OVER () AS trace_us
-    FROM clock
-),
-waits AS (
-    SELECT *, (next_us - end_us) / 1000.0 AS wait_after_ms FROM ends
+           coalesce(greatest(start_raw, before_us), first_us) AS arrival_us,
+           coalesce(greatest(before_us, start_raw, end_raw), first_us) AS end_us,
+           CASE WHEN next_seq IS NOT NULL
+                THEN coalesce(greatest(next_start, before_us, start_raw, end_raw), first_us)
+           END AS next_us,
+           CASE WHEN seq > 1 THEN coalesce(before_us, first_us) END AS prev_end_us,
+           min(first_us) OVER () AS trace_us
+    FROM runs
 )
 SELECT session_id, seq, seq - 1 AS round_index, n_steps, provider, model, is_user,
        prefix, append, output, context, prev_context, fresh,
-       (session_us - trace_us) / 1000.0 AS session_ts,
+       (first_us - trace_us) / 1000.0 AS session_ts,
        (arrival_us - trace_us) / 1000.0 AS arrival_ms,
        (end_us - arrival_us) / 1000.0 AS duration_ms,
-       wait_after_ms,
-       lag(wait_after_ms) OVER (PARTITION BY session_id ORDER BY seq) AS wait_before_ms,
+       (next_us - end_us) / 1000.0 AS wait_after_ms,
+       (arrival_us - prev_end_us) / 1000.0 AS wait_before_ms,
        start_raw IS NOT NULL OR end_raw IS NOT NULL AS timed
-FROM waits
+FROM clock
 """
 
 #: Rows fetched from DuckDB at a time by `stream_rows` (bounded memory on any trace size).

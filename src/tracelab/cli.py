@@ -355,7 +355,7 @@ def summary(
     from tracelab.summary import summary_facts
 
     con = _open_trace(db, input_path, prices, quiet=as_json)
-    facts = summary_facts(con)
+    facts = summary_facts(con, reference=True)
     if as_json:
         _print_json(facts)
         return

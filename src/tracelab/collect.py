@@ -30,6 +30,7 @@ from tracelab.collect_cache import (
 )
 from tracelab.io import (
     atomic_write_bytes,
+    dumps_clean_row,
     trace_format,
     write_lines,
     write_rows,
@@ -71,6 +72,8 @@ class CollectReport:
     cached_files: int = 0
     rows: int = 0
     duplicates_dropped: int = 0
+    #: Claude steps another file of the same session tree already had (spec §7)
+    replays_dropped: int = 0
     skipped_lines: int = 0
     seconds: float = 0.0
     up_to_date: bool = False
@@ -280,8 +283,15 @@ def _chunksize(tasks: int, workers: int) -> int:
 
 
 def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iterator[bytes]:
-    """Yield serialized rows first-wins by trace_key, tallying the report as they pass."""
+    """Yield serialized rows first-wins by trace_key, then by replay key (a Claude step
+    re-written by another file of its session tree), tallying the report as they pass.
+
+    Rows of a session that lost replayed steps are renumbered (`round_index` stays 0..n−1),
+    and a subagent's rows get the spawning tool call its parent's file named.
+    """
     seen: set[str] = set()
+    replays: set[str] = set()
+    spawns: dict[tuple[str, str], str] = {}
     sessions: dict[str, set[str]] = defaultdict(set)
     for outcome in outcomes:
         if outcome.error:
@@ -292,11 +302,24 @@ def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iter
         report.skipped_lines += outcome.skipped_lines
         if outcome.problems:
             report.file_problems[outcome.path] = outcome.problems
+        for session_id, agent_id, call_id in outcome.spawned:
+            spawns.setdefault((session_id, agent_id), call_id)
+        spawner = spawns.get(outcome.spawned_by) if outcome.spawned_by else None
+        dropped: dict[str, int] = defaultdict(int)  # session → replays dropped so far
         for line, key in zip(outcome.lines, outcome.keys, strict=True):
             if key.trace_key in seen:
                 report.duplicates_dropped += 1
                 continue
             seen.add(key.trace_key)
+            if key.replay_key is not None:
+                if key.replay_key in replays:
+                    report.replays_dropped += 1
+                    dropped[key.session_id] += 1
+                    continue
+                replays.add(key.replay_key)
+            shift = dropped.get(key.session_id, 0)
+            if shift or spawner:
+                line = _patched(line, shift, spawner)
             group = f"{key.user}\t{outcome.provider}"
             stats = report.groups.setdefault(group, GroupStats())
             stats.steps += 1
@@ -306,6 +329,16 @@ def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iter
                 stats.sessions += 1
             report.rows += 1
             yield line
+
+
+def _patched(line: bytes, shift: int, spawner: str | None) -> bytes:
+    """A kept row moved up by `shift` dropped replays, with its spawning tool call filled."""
+    row = orjson.loads(line)
+    if shift and isinstance(row.get("round_index"), int):
+        row["round_index"] -= shift
+    if spawner and row.get("parent_session_id"):
+        row["parent_tool_call_id"] = spawner
+    return dumps_clean_row(row)
 
 
 def collect_home(home: Path, cache: Path | bool | None = False) -> tuple[CollectReport, list[Row]]:

@@ -65,6 +65,8 @@ ROW_FIELDS: dict[str, pa.DataType] = {
     "session_id": pa.string(),
     "session_file": pa.string(),
     "is_subagent": pa.bool_(),
+    "parent_session_id": pa.string(),
+    "parent_tool_call_id": pa.string(),
     "round_index": pa.int64(),
     "round_id": pa.string(),
     "turn_id": pa.string(),
@@ -75,6 +77,8 @@ ROW_FIELDS: dict[str, pa.DataType] = {
     "newly_append_tokens": pa.int64(),
     "claude_uncached_input_tokens": pa.int64(),
     "claude_cache_creation_input_tokens": pa.int64(),
+    "claude_cache_creation_5m_input_tokens": pa.int64(),
+    "claude_cache_creation_1h_input_tokens": pa.int64(),
     "claude_cache_read_input_tokens": pa.int64(),
     "output_tokens": pa.int64(),
     "reasoning_output_tokens": pa.int64(),
@@ -109,7 +113,16 @@ PUBLIC_ARROW_SCHEMA = pa.schema(
 )
 
 #: Fields holding identifiers that sanitizing replaces with keyed pseudonyms.
-PSEUDONYMIZED_ROW_FIELDS = ("user", "project", "session_id", "turn_id", "round_id", "trace_key")
+PSEUDONYMIZED_ROW_FIELDS = (
+    "user",
+    "project",
+    "session_id",
+    "parent_session_id",
+    "parent_tool_call_id",
+    "turn_id",
+    "round_id",
+    "trace_key",
+)
 
 TOKEN_FIELDS = (
     "input_tokens_total",
@@ -117,6 +130,8 @@ TOKEN_FIELDS = (
     "newly_append_tokens",
     "claude_uncached_input_tokens",
     "claude_cache_creation_input_tokens",
+    "claude_cache_creation_5m_input_tokens",
+    "claude_cache_creation_1h_input_tokens",
     "claude_cache_read_input_tokens",
     "output_tokens",
     "reasoning_output_tokens",

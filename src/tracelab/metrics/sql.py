@@ -34,6 +34,23 @@ def group_key(by: str, table: str | None = None) -> str:
     return GROUP_KEYS[by].format(t=f"{table}." if table else "")
 
 
+def grouped_records(
+    con: duckdb.DuckDBPyConnection,
+    select: str,
+    from_sql: str,
+    by: str = "provider",
+    total: str = "total",
+) -> dict[str, dict[str, Any]]:
+    """`SELECT <group>, <select> <from_sql>` per group (`group_key(by)`) and over all rows
+    (labelled `total`), as {group: record}; one query (GROUPING SETS)."""
+    key = group_key(by)
+    sql = (
+        f"SELECT CASE WHEN grouping({key}) = 1 THEN '{total}' ELSE {key} END AS grp, "
+        f"{select} {from_sql} GROUP BY GROUPING SETS (({key}), ())"
+    )
+    return {r.pop("grp"): r for r in records(con, sql)}
+
+
 #: Probability levels of a quantile curve (a CDF drawn from 201 quantiles, not from every row).
 CURVE_LEVELS = tuple(i / 200 for i in range(201))
 

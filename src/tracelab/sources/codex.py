@@ -354,6 +354,7 @@ class CodexParser:
     def finish(self) -> list[Row]:
         """Rows for every counted step so far; the parser state is left untouched."""
         own = f"{PROVIDER}:{self.session_uuid or self.ctx.file_stem or 'unknown'}"
+        parent = f"{PROVIDER}:{self.parent_uuid}" if self.parent_uuid is not None else None
         unmatched = sum(1 for cid in self.results if cid not in self.calls)
         self.issues.set_count("tool output(s) without a matching call", unmatched)
         rows = []
@@ -368,7 +369,10 @@ class CodexParser:
                     "project": None,
                     "session_id": step.session_id,
                     "session_file": self.ctx.path,
-                    "is_subagent": self.parent_uuid is not None and step.session_id == own,
+                    "is_subagent": parent is not None and step.session_id == own,
+                    # replayed parent steps are the parent's: their own parent is not named here
+                    "parent_session_id": parent if step.session_id == own else None,
+                    "parent_tool_call_id": None,
                     "round_index": step.round_index,
                     "round_id": step.round_id,
                     "turn_id": step.turn_id,
@@ -379,6 +383,8 @@ class CodexParser:
                     "newly_append_tokens": max(0, inp - cached),
                     "claude_uncached_input_tokens": None,
                     "claude_cache_creation_input_tokens": None,
+                    "claude_cache_creation_5m_input_tokens": None,
+                    "claude_cache_creation_1h_input_tokens": None,
                     "claude_cache_read_input_tokens": None,
                     "output_tokens": as_count(usage.get("output_tokens")) or 0,
                     "reasoning_output_tokens": as_count(usage.get("reasoning_output_tokens")),

@@ -329,7 +329,7 @@ def test_audit_all_and_json_list_every_finding(tmp_path: Path) -> None:
     ]
     code, text = invoke("audit", path)  # grouped: counts cover all findings, only 1,000 listed
     assert "cwd: path-like value — 1,200 ×" in text and "cwd: private key — 1,200 ×" in text
-    assert "the first 1,000 findings are listed" in text
+    assert "Every finding with its line: --all" in text
 
 
 # --- private outputs are the owner's only ---------------------------------------------------

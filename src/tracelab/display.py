@@ -189,7 +189,7 @@ def audit_report(console: Console, report: Any, path: Path, every: bool = False)
             )
         if len(groups) > _MAX_LISTED * 2:
             console.print(f"  … and {len(groups) - _MAX_LISTED * 2} more kinds")
-    if not report.complete:
+    if every and not report.complete:
         console.print(
             f"  (the first {len(report.findings):,} findings are listed; "
             "`tracelab audit --all` lists every one)"

@@ -42,14 +42,18 @@ from tracelab.sources.discover import Home, SkippedFile, discover, home_for
 from tracelab.sources.reader import (  # parse_source: the per-file API, re-exported
     FileOutcome,
     Resume,
+    parse_batch,
     parse_source,
     parse_task,
 )
-from tracelab.workers import process_pool
 
 __all__ = ["CollectReport", "collect", "collect_home", "parse_source"]
 
 _PARALLEL_MIN_BYTES = 4 << 20
+#: Parallel parsing: batches of files per round trip to a worker (see `_parallel`).
+_BATCHES_PER_WORKER = 12
+_BATCH_MIN_BYTES = 256 << 10
+_BATCH_MAX_FILES = 64
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -250,12 +254,16 @@ def _outcomes(
                 state = store.state(ctx.path)
                 resume = Resume(entry.offset, entry.prefix, state) if state else None
             tasks.append((ctx, resume, store is not None))
-    to_parse = sum(stats[t[0].path].st_size for t in tasks if t[0].path in stats)
+    sizes = [stats[t[0].path].st_size if t[0].path in stats else 0 for t in tasks]
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
-        if workers > 1 and len(tasks) > 1 and to_parse >= _PARALLEL_MIN_BYTES:
+        if workers > 1 and len(tasks) > 1 and sum(sizes) >= _PARALLEL_MIN_BYTES:
+            # Imported here: multiprocessing and concurrent.futures are start-up time that
+            # a no-op run or a small home never needs.
+            from tracelab.workers import process_pool
+
             pool = stack.enter_context(process_pool(workers, preload=("tracelab.sources.reader",)))
-            parsed = pool.map(parse_task, tasks, chunksize=_chunksize(len(tasks), workers))
+            parsed = _parallel(pool, tasks, sizes, workers)
         else:
             parsed = map(parse_task, tasks)
         done = 0
@@ -277,9 +285,31 @@ def _outcomes(
             yield outcome
 
 
-def _chunksize(tasks: int, workers: int) -> int:
-    """Files per worker round trip: big enough to amortize IPC, small enough to balance."""
-    return max(1, min(16, tasks // (workers * 8)))
+def _parallel(pool: Any, tasks: list, sizes: list[int], workers: int) -> Iterator[FileOutcome]:
+    """Outcomes of `tasks` in their order, parsed by `pool` biggest files first.
+
+    Files are sent in batches of about equal bytes (one round trip per batch, not per
+    file), the biggest first: a large session file started last would leave one worker
+    parsing it while the others idle. Batches that finish early wait for their turn.
+    """
+    budget = max(_BATCH_MIN_BYTES, sum(sizes) // (workers * _BATCHES_PER_WORKER))
+    batches: list[list[int]] = [[]]
+    held = 0
+    for i in sorted(range(len(tasks)), key=lambda i: -sizes[i]):
+        if held >= budget or len(batches[-1]) >= _BATCH_MAX_FILES:
+            batches.append([])
+            held = 0
+        batches[-1].append(i)
+        held += sizes[i]
+    futures = [pool.submit(parse_batch, [tasks[i] for i in batch]) for batch in batches]
+    where = {i: (b, k) for b, batch in enumerate(batches) for k, i in enumerate(batch)}
+    left = [len(batch) for batch in batches]
+    for i in range(len(tasks)):
+        b, k = where[i]
+        yield futures[b].result()[k]
+        left[b] -= 1
+        if not left[b]:
+            futures[b] = None  # its outcomes are consumed: let them go
 
 
 def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iterator[bytes]:

@@ -19,8 +19,8 @@ from tracelab.metrics.usage import Usage
 #: The measure columns: (key, table header).
 _MEASURES = (
     ("steps", "Steps"),
-    ("prefix", "Input cached"),
-    ("append", "Input new"),
+    ("prefix", "In cached"),
+    ("append", "In new"),
     ("output", "Output"),
     ("reasoning", "Reasoning"),
     ("write_5m", "Write 5m"),
@@ -140,6 +140,19 @@ def _models(models: list[str] | None) -> str:
     return escape(" ".join(m.removeprefix("claude-") for m in models or []))
 
 
+def _clip(text: Any, width: int = 28) -> str:
+    """A long id or path, its end kept (the full value is in --json / --csv)."""
+    text = str(text)
+    return escape(text if len(text) <= width else "…" + text[-(width - 1) :])
+
+
+def _short_session(session_id: Any) -> str:
+    """`provider:` and the first 8 characters of the session key (enough to tell them apart
+    in a table; --json has the whole id)."""
+    provider, sep, key = str(session_id).partition(":")
+    return f"{provider}:{key[:8]}" if sep else str(session_id)[:16]
+
+
 def _cost(v: float | None) -> str:
     return "—" if v is None else f"${v:,.2f}"
 
@@ -169,32 +182,38 @@ def _lead(usage: Usage, row: dict[str, Any], zone: ZoneInfo) -> list[str]:
         )
         sub = f"{row['subagents']} · {_share(share)}" if row["subagents"] else "—"
         return [
-            escape(str(row["session_id"])),
-            escape(str(row["project"] or "—")),
+            escape(_short_session(row["session_id"])),
+            _clip(row["project"] or "—", 24),
             _when(row["last_ts"], zone),
             sub,
         ]
     if report == "project":
-        return [escape(str(row["project"] or "—")), f"{row['sessions']:,}"]
+        return [_clip(row["project"] or "—", 40), f"{row['sessions']:,}"]
     status = "ACTIVE" if row["active"] else ""
     return [_when(row["block_start"], zone), escape(str(row["provider"])), status]
 
 
-def _lead_headers(usage: Usage) -> list[str]:
-    return {
-        "daily": ["Date"],
-        "weekly": ["Week of"],
-        "monthly": ["Month"],
-        "session": ["Session", "Project", "Last activity", "Subagents · cost share"],
-        "project": ["Project", "Sessions"],
-        "blocks": ["Block start", "Provider", "Status"],
-    }[usage.query.report]
+#: The identifying columns of each report: (header, minimum width).
+_LEAD = {
+    "daily": [("Date", 10)],
+    "weekly": [("Week of", 10)],
+    "monthly": [("Month", 7)],
+    "session": [("Session", 15), ("Project", 14), ("Last activity", 16), ("Subagents", 9)],
+    "project": [("Project", 20), ("Sessions", 8)],
+    "blocks": [("Block start", 16), ("Provider", 8), ("Status", 6)],
+}
+#: Columns left out of the table when they are zero in every row (Claude has no reasoning
+#: count, old logs no 1-hour writes); --json and --csv always have them.
+_OPTIONAL = ("reasoning", "write_1h")
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
+def _shown(usage: Usage) -> list[tuple[str, str]]:
+    return [(k, h) for k, h in _MEASURES if k not in _OPTIONAL or usage.totals[k]]
+
+
+def _cells(row: dict[str, Any], shown: list[tuple[str, str]]) -> list[str]:
     return [
-        f"{row['steps']:,}",
-        *(_n(row[k]) for k, _ in _MEASURES[1:]),
+        *(f"{row[k]:,}" if k == "steps" else _n(row[k]) for k, _ in shown),
         _cost(row["cost"]),
         _share(row["priced_share"]),
     ]
@@ -208,25 +227,28 @@ def usage_table(console: Console, usage: Usage, footer: list[str] | None = None)
     table = Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False
     )
-    lead = _lead_headers(usage)
-    for name in lead:
-        table.add_column(name, overflow="fold")
-    for _, header in _MEASURES:
-        table.add_column(header, justify="right")
-    table.add_column("Cost", justify="right")
-    table.add_column("Priced", justify="right")
-    table.add_column("Models", overflow="fold", min_width=12)
+    lead = _LEAD[q.report]
+    shown = _shown(usage)
+    for name, width in lead:
+        table.add_column(name, overflow="fold", min_width=width)
+    for _, header in shown:
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("Cost", justify="right", no_wrap=True)
+    table.add_column("Priced", justify="right", no_wrap=True)
+    wide = console.width >= 110  # the models column only where it fits beside the numbers
+    if wide:
+        table.add_column("Models", overflow="fold", min_width=12)
     for row in usage.rows:
         table.add_row(
-            *_lead(usage, row, zone), *_cells(row), _models(row["models"])
+            *_lead(usage, row, zone), *_cells(row, shown), *([_models(row["models"])] * wide)
         )
         for part in row.get("models_breakdown", []):
             blank = [""] * (len(lead) - 1)
             table.add_row(
-                f"  └ {escape(str(part['model'] or '—'))}",
+                f"└ {_models([part['model']]) if part['model'] else '—'}",
                 *blank,
-                *_cells(part),
-                "",
+                *_cells(part, shown),
+                *([""] * wide),
                 style="dim",
             )
     if usage.rows:
@@ -234,8 +256,8 @@ def usage_table(console: Console, usage: Usage, footer: list[str] | None = None)
     table.add_row(
         "Total",
         *[""] * (len(lead) - 1),
-        *_cells(usage.totals),
-        _models(usage.totals["models"]),
+        *_cells(usage.totals, shown),
+        *([_models(usage.totals["models"])] * wide),
         style="bold",
     )
     if not usage.rows:

@@ -207,8 +207,17 @@ _LEAD = {
 _OPTIONAL = ("reasoning", "write_1h")
 
 
-def _shown(usage: Usage) -> list[tuple[str, str]]:
-    return [(k, h) for k, h in _MEASURES if k not in _OPTIONAL or usage.totals[k]]
+#: The measures a narrow terminal shows (ccusage's compact mode does the same).
+_COMPACT = ("steps", "output", "tokens")
+
+
+def _shown(usage: Usage, width: int) -> list[tuple[str, str]]:
+    narrow = width < 120 + 20 * (usage.query.report == "session")
+    return [
+        (k, h)
+        for k, h in _MEASURES
+        if (k not in _OPTIONAL or usage.totals[k]) and (not narrow or k in _COMPACT)
+    ]
 
 
 def _cells(row: dict[str, Any], shown: list[tuple[str, str]]) -> list[str]:
@@ -228,14 +237,14 @@ def usage_table(console: Console, usage: Usage, footer: list[str] | None = None)
         title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False
     )
     lead = _LEAD[q.report]
-    shown = _shown(usage)
+    shown = _shown(usage, console.width)
     for name, width in lead:
-        table.add_column(name, overflow="fold", min_width=width)
+        table.add_column(name, min_width=width, no_wrap=name != "Project", overflow="fold")
     for _, header in shown:
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("Cost", justify="right", no_wrap=True)
     table.add_column("Priced", justify="right", no_wrap=True)
-    wide = console.width >= 110  # the models column only where it fits beside the numbers
+    wide = len(shown) > len(_COMPACT)  # every column and the models where they fit
     if wide:
         table.add_column("Models", overflow="fold", min_width=12)
     for row in usage.rows:
@@ -266,6 +275,8 @@ def usage_table(console: Console, usage: Usage, footer: list[str] | None = None)
     console.print(table)
     if q.report == "blocks":
         _active_block(console, usage, zone)
+    if not wide:
+        footer = [*(footer or []), "A wider terminal shows every column; --json / --csv have all."]
     for line in _notes(usage) + (footer or []):
         console.print(f"[dim]{line}[/]", soft_wrap=True)
 

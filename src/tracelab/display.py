@@ -562,7 +562,29 @@ def export_report(console: Console, report: Any, output: Path) -> None:
     )
     console.print(
         "columns: " + ", ".join(report.columns) + " (arrival_time_ms counts from the trace's "
-        "first step; wait_after_ms is empty for a session's last step)",
+        "first step; within a session arrival + duration + wait_after = the next arrival; "
+        "wait_after_ms is empty for a session's last step)",
+        soft_wrap=True,
+    )
+    if report.untimed_steps:
+        console.print(
+            f"{report.untimed_steps:,} steps without a timestamp took their session's clock "
+            "(the previous step's end)",
+            soft_wrap=True,
+        )
+
+
+def reference_csv_report(console: Console, report: Any, output: Path) -> None:
+    """The counts and the file, then what is synthetic in the reference CSV."""
+    console.print(
+        f"Wrote [bold]{escape(str(output))}[/]: {report.rows:,} steps of "
+        f"{report.sessions:,} sessions in {report.seconds:.2f} s (the reference's CSV format)",
+        soft_wrap=True,
+    )
+    console.print(
+        "columns: " + ", ".join(report.columns) + f" (id: shuffled session ordinal; "
+        f"arrival_time: synthetic {report.arrival} session arrivals at {report.rate:g}/s; "
+        "tool_wait_after_ms: the step's tools' wall time, no human wait)",
         soft_wrap=True,
     )
 

@@ -72,15 +72,17 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
     return row[0] if row else None
 
 
-def dist_sql(expr: str, quantiles: tuple[float, ...] = QUANTILES) -> str:
+def dist_sql(expr: str, quantiles: tuple[float, ...] = QUANTILES, exact: bool = False) -> str:
     """SELECT-list fragment: avg(expr) and each quantile_cont(expr, q), as avg, p25, p50 …
 
     The quantiles are one list-valued `quantile_cont(expr, [q, …])`, indexed per column: DuckDB
     computes an aggregate spelled the same way once, so the values are gathered and ordered
     once per group instead of once per quantile (same values, same types as the scalar form).
+    `exact`: the mean of floating-point values sums them in sorted order, so it depends only
+    on the values, never on the rows' order (to the last bit; costs a sort).
     """
     levels = "[" + ", ".join(repr(q) for q in quantiles) + "]"
-    parts = [f"avg({expr}) AS avg"]
+    parts = [f"avg({expr} ORDER BY {expr}) AS avg" if exact else f"avg({expr}) AS avg"]
     for i, q in enumerate(quantiles, start=1):
         parts.append(f"quantile_cont({expr}, {levels})[{i}] AS p{round(q * 100):d}")
     return ", ".join(parts)

@@ -296,6 +296,16 @@ def test_cli_json_numbers_are_numbers(trace_file: Path) -> None:
     assert doc["undated_steps"] == 1 and doc["totals"]["steps"] == 8
 
 
+def test_cli_blocks_json(trace_file: Path) -> None:
+    doc = _json(["blocks", "-i", str(trace_file), "-z", NY, "--now", "2026-01-06T02:00:00Z"])
+    assert [r["active"] for r in doc["rows"]] == [False, False, True, False, False]
+    active = doc["active_block"]
+    assert active["block_start"] == "2026-01-05T19:00:00-05:00"  # 00:00 UTC, in New York
+    assert active["remaining_minutes"] == 180
+    doc = _json(["blocks", "-i", str(trace_file), "--now", "2026-03-01T00:00:00Z"])
+    assert doc["active_block"] is None
+
+
 def test_cli_csv_shape(trace_file: Path) -> None:
     result = runner.invoke(app, ["usage", "weekly", "-i", str(trace_file), "-z", NY, "--csv"])
     assert result.exit_code == 0, result.output

@@ -81,7 +81,11 @@ def usage_json(usage: Usage, extra: dict[str, Any] | None = None) -> dict[str, A
         "undated_steps": usage.undated_steps,
         "rows": [_record(r, zone) for r in usage.rows],
         "totals": _record(usage.totals, zone),
-        **({"active_block": _record(usage.active_block, zone)} if q.report == "blocks" else {}),
+        **(
+            {"active_block": usage.active_block and _record(usage.active_block, zone)}
+            if q.report == "blocks"
+            else {}
+        ),
         **(extra or {}),
     }
 

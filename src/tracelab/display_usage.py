@@ -216,7 +216,7 @@ _COMPACT = ("steps", "output", "tokens")
 
 
 def _shown(usage: Usage, width: int) -> list[tuple[str, str]]:
-    narrow = width < 120 + 20 * (usage.query.report == "session")
+    narrow = width < 104 + 40 * (usage.query.report == "session")
     return [
         (k, h)
         for k, h in _MEASURES
@@ -248,7 +248,9 @@ def usage_table(console: Console, usage: Usage, footer: list[str] | None = None)
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("Cost", justify="right", no_wrap=True)
     table.add_column("Priced", justify="right", no_wrap=True)
-    wide = len(shown) > len(_COMPACT)  # every column and the models where they fit
+    extra = 40 * (q.report == "session")
+    compact = len(shown) == len(_COMPACT)
+    wide = console.width >= 120 + extra  # the models column where it fits
     if wide:
         table.add_column("Models", overflow="fold", min_width=12)
     for row in usage.rows:
@@ -279,7 +281,7 @@ def usage_table(console: Console, usage: Usage, footer: list[str] | None = None)
     console.print(table)
     if q.report == "blocks":
         _active_block(console, usage, zone)
-    if not wide:
+    if compact:
         footer = [*(footer or []), "A wider terminal shows every column; --json / --csv have all."]
     for line in _notes(usage) + (footer or []):
         console.print(f"[dim]{line}[/]", soft_wrap=True)

@@ -7,6 +7,7 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 
+from tracelab.pricing import PriceSource
 from tracelab.web.security import is_loopback
 
 
@@ -19,13 +20,16 @@ def serve(
     open_browser: bool = True,
     label: str | None = None,
     say: Callable[[str], None] = print,
+    prices: PriceSource | None = None,
 ) -> None:
     """Serve until interrupted; the browser opens once the socket is listening."""
     import uvicorn
 
     from tracelab.web.app import create_app
 
-    app = create_app(db, source=source, label=label, host=host, port=port, warm=True)
+    app = create_app(
+        db, source=source, label=label, host=host, port=port, warm=True, prices=prices
+    )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     if not is_loopback(host):

@@ -1,0 +1,136 @@
+"""The default price source: the genai-prices database (its data ships inside the package).
+
+Why: the study's table knows 7 model patterns; real logs name dozens of models over months of
+price changes. genai-prices is a maintained database with historic list prices, context-length
+tiers, cache reads and 5-minute / 1-hour cache writes. Only the bundled snapshot is read —
+nothing is fetched at run time.
+
+Per distinct (provider, model), once:
+- **exact**: genai-prices' own model matching knows the name for the agent's provider
+  (claude → Anthropic, codex → OpenAI; another agent: the provider genai-prices infers from
+  the model name). Dated or suffixed names resolve as genai-prices resolves them (e.g.
+  `claude-sonnet-4-20250514` → claude-sonnet-4-0, `gpt-5-codex` → gpt-5).
+- **fallback**: genai-prices does not know the name; its family (the reference's rule,
+  `pricing.family_of`) prices it as that family's model of the study's Table 6, at
+  genai-prices' prices for that model (`FAMILY_MODELS`).
+- otherwise unpriced.
+
+Each price version becomes a time interval (genai-prices' start dates are UTC dates: a step
+started on or after the date pays the new price), and each context tier a context band
+(a tier applies to the whole step when its input tokens exceed the tier's start, genai-prices'
+"cliff" rule). Request-specific variants (batch, flex or priority service tiers) are not
+visible in the logs; steps are priced at the standard list price.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from tracelab.pricing import MATCH_EXACT, MATCH_FALLBACK, RateBand, Rates, family_of
+
+#: The agent's provider → genai-prices' provider id.
+PROVIDERS = {"claude": "anthropic", "codex": "openai"}
+
+#: A family's stand-in model (the study's Table 6 row of that family).
+FAMILY_MODELS = {
+    "opus": ("anthropic", "claude-opus-4-8"),
+    "sonnet": ("anthropic", "claude-sonnet-4-6"),
+    "haiku": ("anthropic", "claude-haiku-4-5"),
+    "gpt-5": ("openai", "gpt-5.5"),
+}
+
+#: genai-prices' price keys for our five rates.
+_KEYS = ("input_mtok", "cache_write_mtok", "cache_read_mtok", "output_mtok", "cache_write_1h_mtok")
+
+
+class GenaiPrices:
+    """Price source over genai-prices' bundled snapshot (see the module docstring)."""
+
+    def __init__(self) -> None:
+        import genai_prices
+
+        self.version = genai_prices.__version__
+        self.key = f"genai-prices:{self.version}"
+        self.label = f"genai-prices {self.version} (list prices at each step's time)"
+
+    def bands(self, provider: str, model: str) -> list[RateBand]:
+        info = _find(PROVIDERS.get(provider), model)
+        if info is not None:
+            return _bands(info, MATCH_EXACT)
+        family = family_of(model)
+        if family is not None:
+            info = _find(*FAMILY_MODELS[family])
+            if info is not None:
+                return _bands(info, MATCH_FALLBACK)
+        return []
+
+
+@cache
+def _find(provider_id: str | None, model: str) -> Any:
+    """genai-prices' ModelInfo for `model` (None when it knows no such model)."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    try:
+        return get_snapshot().find_provider_model(model, None, provider_id, None)[1]
+    except LookupError:
+        return None
+
+
+def _periods(info: Any) -> list[tuple[datetime | None, datetime | None, Any]]:
+    """(valid_from, valid_to, ModelPrice) per price version, from genai-prices' start dates."""
+    from genai_prices.types import ModelPrice, StartDateConstraint
+
+    if isinstance(info.prices, ModelPrice):
+        return [(None, None, info.prices)]
+    starts = sorted(
+        {
+            datetime.combine(c.constraint.start_date, datetime.min.time(), UTC)
+            for c in info.prices
+            if isinstance(c.constraint, StartDateConstraint)
+        }
+    )
+    bounds: list[datetime | None] = [None, *starts, None]
+    out = []
+    for lo, hi in itertools.pairwise(bounds):
+        # genai-prices itself picks the version in force at a moment inside the interval.
+        at = lo if lo is not None else (hi - timedelta(days=1) if hi is not None else None)
+        out.append((lo, hi, info.get_prices(at or datetime.now(UTC))))
+    return out
+
+
+def _rate(price: Any, context: int) -> float | None:
+    """USD per million tokens of one price key for a step of `context` input tokens."""
+    from genai_prices.types import calc_unit_price
+
+    if price is None:
+        return None
+    return float(calc_unit_price(price, Decimal(1), context, 1))
+
+
+def _bands(info: Any, match: str) -> list[RateBand]:
+    from genai_prices.types import TieredPrices
+
+    bands = []
+    for valid_from, valid_to, model_price in _periods(info):
+        prices = [getattr(model_price, k, None) for k in _KEYS]
+        if prices[0] is None or prices[3] is None:
+            continue  # no input or output price: not a token-priced model here
+        starts = sorted({t.start for p in prices if isinstance(p, TieredPrices) for t in p.tiers})
+        edges: list[int | None] = [None, *starts, None]
+        for above, upto in itertools.pairwise(edges):
+            at = 0 if above is None else above + 1
+            p_input, p_write, p_read, p_output, p_write_1h = (_rate(p, at) for p in prices)
+            rates = Rates(
+                input=p_input,
+                cache_write_5m=p_write,
+                # genai-prices bills cache reads without a price of their own as input
+                cache_read=p_read if p_read is not None else p_input,
+                output=p_output,
+                cache_write_1h=p_write_1h,
+            )
+            bands.append(RateBand(match, info.id, rates, valid_from, valid_to, above, upto))
+    return bands

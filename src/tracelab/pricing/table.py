@@ -66,7 +66,9 @@ class Price:
 
     @property
     def rates(self) -> Rates:
-        return Rates(self.input, self.cache_write_5m, self.cache_read, self.output, self.cache_write_1h)
+        return Rates(
+            self.input, self.cache_write_5m, self.cache_read, self.output, self.cache_write_1h
+        )
 
 
 @dataclass

@@ -27,9 +27,7 @@ def serve(
 
     from tracelab.web.app import create_app
 
-    app = create_app(
-        db, source=source, label=label, host=host, port=port, warm=True, prices=prices
-    )
+    app = create_app(db, source=source, label=label, host=host, port=port, warm=True, prices=prices)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     if not is_loopback(host):

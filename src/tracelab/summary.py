@@ -15,6 +15,7 @@ import duckdb
 
 from tracelab.experiments.common import providers, records, rows
 from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
+from tracelab.metrics.costs import price_coverage
 from tracelab.metrics.generation import SPEED_CV_SQL, prepare_generation
 from tracelab.metrics.overview import headline
 from tracelab.metrics.session import TIMED_REQUESTS
@@ -125,7 +126,8 @@ def _decode_facts(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, dict]:
 
 def summary_facts(con: duckdb.DuckDBPyConnection, by: str = "provider") -> dict[str, Any]:
     """The headline facts per provider (`by="model"`: per model) and in total:
-    {'trace', 'by', 'groups', 'headline': {group: …}, 'facts': {group: …}}."""
+    {'trace', 'by', 'groups', 'headline': {group: …}, 'prices': the price source and the
+    steps priced exactly / by fallback / unpriced, 'facts': {group: …}}."""
     group_key(by)  # an unknown grouping fails here, before any query
     prepare(con)
     names = [*groups(con, by), TOTAL]
@@ -151,6 +153,7 @@ def summary_facts(con: duckdb.DuckDBPyConnection, by: str = "provider") -> dict[
         "by": by,
         "groups": names,
         "headline": {g: head.get(g, {}) for g in names},
+        "prices": price_coverage(con),
         "facts": {
             g: {k: per_group[g].get(k) for k, _, _ in FACTS} | _names(per_group[g]) for g in names
         },

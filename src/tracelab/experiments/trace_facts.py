@@ -179,7 +179,7 @@ def prices(con: duckdb.DuckDBPyConnection) -> Result:
         title="Table 6 — list prices applied (USD per million tokens)",
         columns=["provider", "model", "match", "priced as", *rate_cols, "steps"],
         rows=[list(r) for r in used],
-        kinds={**{c: "float3" for c in rate_cols}, "steps": "int"},
+        kinds={**{c: "float" for c in rate_cols}, "steps": "int"},
         latex=True,
         note=cov["source"],
     )

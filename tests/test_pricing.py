@@ -181,6 +181,7 @@ ISSUE_MODELS = [
     ("claude", "claude-opus-4-8"),
     ("claude", "claude-haiku-4-5"),
     ("claude", "claude-haiku-4-5-20251001"),
+    ("claude", "claude-opus-4-6"),
     ("codex", "gpt-5-codex"),
     ("codex", "gpt-5.1-codex-max"),
     ("codex", "gpt-5.2-codex"),
@@ -342,3 +343,18 @@ def test_public_dataset_every_step_priced(tmp_path, monkeypatch, prices):
     total = summary["headline"]["total"]
     assert total["unpriced_steps"] == 0
     assert isinstance(total["cost"], float) and total["cost"] > 0
+
+
+def test_default_source_cache_round_trip_and_bad_cache():
+    # The resolved bands are kept per genai-prices version in the user cache dir (the test's
+    # own, see conftest): a second source reads them back unchanged, and a corrupt cache file
+    # only means resolving again.
+    first = GenaiPrices()
+    fresh = {m: first.bands(p, m) for p, m in ISSUE_MODELS}
+    first.save()
+    assert first._path.is_file()
+    again = GenaiPrices()
+    assert {m: again.bands(p, m) for p, m in ISSUE_MODELS} == fresh
+    assert not again._dirty  # every model came from the cache
+    first._path.write_bytes(b"{not json")
+    assert GenaiPrices().bands("claude", "claude-opus-4-6") == fresh["claude-opus-4-6"]

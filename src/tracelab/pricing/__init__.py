@@ -168,3 +168,6 @@ def register_prices(con: duckdb.DuckDBPyConnection, source: PriceSource) -> None
         "CREATE OR REPLACE TEMP TABLE price_source AS SELECT ? AS key, ? AS label",
         [source.key, source.label],
     )
+    save = getattr(source, "save", None)
+    if save is not None:
+        save()

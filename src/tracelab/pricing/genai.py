@@ -24,12 +24,18 @@ visible in the logs; steps are priced at the standard list price.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
+from importlib import metadata
 from typing import Any
 
+import orjson
+
+from tracelab.io import atomic_write_bytes
+from tracelab.paths import cache_dir
 from tracelab.pricing import MATCH_EXACT, MATCH_FALLBACK, RateBand, Rates, family_of
 
 #: The agent's provider → genai-prices' provider id.
@@ -48,16 +54,50 @@ _KEYS = ("input_mtok", "cache_write_mtok", "cache_read_mtok", "output_mtok", "ca
 
 
 class GenaiPrices:
-    """Price source over genai-prices' bundled snapshot (see the module docstring)."""
+    """Price source over genai-prices' bundled snapshot (see the module docstring).
+
+    Loading the database costs about a second (its package and 1.5 MB of price data), more than
+    pricing every step of a large trace. So a model's resolved bands are kept in the user cache
+    dir, keyed by the installed genai-prices version (the data is part of the release): a trace
+    whose models were all seen before never imports genai-prices. A cache that cannot be read
+    or written only costs that second.
+    """
 
     def __init__(self) -> None:
-        import genai_prices
-
-        self.version = genai_prices.__version__
+        self.version = metadata.version("genai-prices")
         self.key = f"genai-prices:{self.version}"
         self.label = f"genai-prices {self.version} (list prices at each step's time)"
+        self._path = cache_dir() / "prices" / f"genai-prices-{self.version}-v{_CACHE_FORMAT}.json"
+        self._known: dict[str, list[dict[str, Any]]] | None = None
+        self._dirty = False
 
     def bands(self, provider: str, model: str) -> list[RateBand]:
+        known = self._cache()
+        name = f"{provider}\x1f{model}"
+        if name not in known:
+            known[name] = [_to_json(b) for b in self._resolve(provider, model)]
+            self._dirty = True
+        return [_from_json(b) for b in known[name]]
+
+    def save(self) -> None:
+        """Keep the bands resolved since the cache was read (atomic; failures ignored)."""
+        if self._dirty and self._known is not None:
+            with contextlib.suppress(OSError):
+                self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                atomic_write_bytes(self._path, orjson.dumps(self._known))
+            self._dirty = False
+
+    def _cache(self) -> dict[str, list[dict[str, Any]]]:
+        if self._known is None:
+            self._known = {}
+            with contextlib.suppress(OSError, orjson.JSONDecodeError):
+                data = orjson.loads(self._path.read_bytes())
+                if isinstance(data, dict):
+                    self._known = data
+        return self._known
+
+    @staticmethod
+    def _resolve(provider: str, model: str) -> list[RateBand]:
         info = _find(PROVIDERS.get(provider), model)
         if info is not None:
             return _bands(info, MATCH_EXACT)
@@ -67,6 +107,35 @@ class GenaiPrices:
             if info is not None:
                 return _bands(info, MATCH_FALLBACK)
         return []
+
+
+#: Bump when the cached band format changes.
+_CACHE_FORMAT = 1
+
+
+def _to_json(b: RateBand) -> dict[str, Any]:
+    return {
+        "match": b.match,
+        "group": b.group,
+        "rates": [b.rates.input, b.rates.cache_write_5m, b.rates.cache_read, b.rates.output,
+                  b.rates.cache_write_1h],
+        "from": b.valid_from.isoformat() if b.valid_from else None,
+        "to": b.valid_to.isoformat() if b.valid_to else None,
+        "above": b.context_above,
+        "upto": b.context_upto,
+    }  # fmt: skip
+
+
+def _from_json(d: dict[str, Any]) -> RateBand:
+    return RateBand(
+        d["match"],
+        d["group"],
+        Rates(*d["rates"]),
+        datetime.fromisoformat(d["from"]) if d["from"] else None,
+        datetime.fromisoformat(d["to"]) if d["to"] else None,
+        d["above"],
+        d["upto"],
+    )
 
 
 @cache

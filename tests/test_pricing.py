@@ -358,3 +358,6 @@ def test_default_source_cache_round_trip_and_bad_cache():
     assert not again._dirty  # every model came from the cache
     first._path.write_bytes(b"{not json")
     assert GenaiPrices().bands("claude", "claude-opus-4-6") == fresh["claude-opus-4-6"]
+    # valid JSON of the wrong shape: resolved again too
+    first._path.write_bytes(b'{"claude\\u001fclaude-opus-4-6": [{"match": 1}]}')
+    assert GenaiPrices().bands("claude", "claude-opus-4-6") == fresh["claude-opus-4-6"]

@@ -74,10 +74,12 @@ class GenaiPrices:
     def bands(self, provider: str, model: str) -> list[RateBand]:
         known = self._cache()
         name = f"{provider}\x1f{model}"
-        if name not in known:
-            known[name] = [_to_json(b) for b in self._resolve(provider, model)]
-            self._dirty = True
-        return [_from_json(b) for b in known[name]]
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            return [_from_json(b) for b in known[name]]
+        bands = self._resolve(provider, model)  # not cached yet, or a damaged entry
+        known[name] = [_to_json(b) for b in bands]
+        self._dirty = True
+        return bands
 
     def save(self) -> None:
         """Keep the bands resolved since the cache was read (atomic; failures ignored)."""

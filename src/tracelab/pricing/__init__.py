@@ -27,9 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
 
 #: How a source priced a model (`price_match` in `step_facts`; null = unpriced).
 MATCH_EXACT = "exact"

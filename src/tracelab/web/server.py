@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tracelab.pricing import PriceSource
 from tracelab.web.security import is_loopback
+
+if TYPE_CHECKING:
+    from tracelab.pricing import PriceSource
+
+
+def _quietly_warm(store, warm: Callable) -> None:
+    """`warm(store)` in a thread: an error shows on the first request that needs it."""
+    with contextlib.suppress(Exception):
+        warm(store)
 
 
 def serve(
@@ -22,12 +32,26 @@ def serve(
     say: Callable[[str], None] = print,
     prices: PriceSource | None = None,
 ) -> None:
-    """Serve until interrupted; the browser opens once the socket is listening."""
+    """Serve until interrupted; the browser opens once the socket is listening.
+
+    The served trace's fact tables and dashboard start preparing in a thread before the web
+    stack (FastAPI, uvicorn: most of the start-up) is imported, so they are ready sooner.
+    """
+    main = None
+    if db is not None:
+        from tracelab.web.dashboard import warm
+        from tracelab.web.traces import main_store
+
+        main = main_store(db, source, label=label, prices=prices)
+        threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
+
     import uvicorn
 
     from tracelab.web.app import create_app
 
-    app = create_app(db, source=source, label=label, host=host, port=port, warm=True, prices=prices)
+    app = create_app(
+        db, source=source, label=label, host=host, port=port, warm=True, main=main, prices=prices
+    )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     if not is_loopback(host):

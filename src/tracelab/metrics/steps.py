@@ -230,7 +230,6 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -
     ).fetchone()[0]
     if exists:
         return
-    prepare_costs(con, prices if prices is not None else default_source())
     for sql in (
         STEP_EVENTS_SQL,
         STEP_ORDER_SQL,
@@ -238,8 +237,9 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -
         HUMAN_WAITS_SQL,
         GEN_START_SQL,
         TOOL_WAIT_SQL,
-        STEP_FACTS_SQL,
-        REQUEST_FACTS_SQL,
     ):
         con.execute(sql)
+    prepare_costs(con, prices if prices is not None else default_source())
+    con.execute(STEP_FACTS_SQL)
+    con.execute(REQUEST_FACTS_SQL)
     con.execute(f"CREATE TEMP TABLE {_PREPARED_MARKER} AS SELECT 1 AS done")

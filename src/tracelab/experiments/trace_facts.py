@@ -181,7 +181,7 @@ def prices(con: duckdb.DuckDBPyConnection) -> Result:
         rows=[list(r) for r in used],
         kinds={**{c: "float" for c in rate_cols}, "steps": "int"},
         latex=True,
-        note=cov["source"],
+        note=f"Price source: {cov['source']}.",
     )
     unpriced = rows(
         con,

@@ -26,7 +26,8 @@ def private_dir(path: Path) -> Path:
     path = Path(path)
     missing = [path, *(p for p in path.parents if not p.exists())] if not path.is_dir() else []
     path.mkdir(parents=True, exist_ok=True)
-    for folder in {path, *missing}:
+    root = cache_dir()  # our cache root too, whoever created it first (it holds these folders)
+    for folder in {path, *missing, *([root] if root in path.parents else [])}:
         os.chmod(folder, 0o700)
     return path
 

@@ -174,7 +174,11 @@ def test_overview_upload_dashboard_session(server: str, page, home_zip: Path, tm
 
 def test_experiments_and_compare_pages(server: str, page, tmp_path) -> None:
     page.goto(server + "/experiments")
-    page.wait_for_selector("#exp-list a.status-ok", timeout=300_000)
+    # The experiment clicked below must have finished (on a loaded machine the first "ok"
+    # can be another one, and clicking a running experiment logs its 404 "not run yet").
+    page.wait_for_selector(
+        "#exp-list a[data-id='session/context_growth'].status-ok", timeout=300_000
+    )
     page.wait_for_selector("#exp-body .experiment")
     page.locator("#exp-list a[data-id='session/context_growth']").click()
     page.wait_for_selector("#exp-body .experiment h3")

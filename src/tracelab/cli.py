@@ -717,6 +717,15 @@ def serve(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open the browser.")
     ] = False,
+    idle_minutes: Annotated[
+        float,
+        typer.Option(
+            "--idle-minutes",
+            min=0,
+            help="Close a trace's database after this many minutes unused, releasing its "
+            "memory (0: never).",
+        ),
+    ] = 10.0,
 ) -> None:
     """The local web app: explore a trace in the browser; nothing leaves the machine.
 
@@ -742,6 +751,7 @@ def serve(
         port=port,
         open_browser=not no_browser,
         say=lambda text: console.print(escape(text), soft_wrap=True),
+        idle_close_s=idle_minutes * 60,
     )
 
 

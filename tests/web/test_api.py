@@ -219,13 +219,18 @@ def test_dashboard_disk_cache_follows_the_database_file(client, make_client, sma
 
 
 def test_session_list_sorts_filters_and_pages(client, small_trace) -> None:
+    # Listed: sessions whose parent session is not in the trace (subagents are under theirs).
+    top = "(parent_session_id IS NULL OR parent_session_id NOT IN (SELECT session_id FROM rounds))"
     with open_db(small_trace.db) as con:
-        sessions = con.execute("SELECT count(DISTINCT session_id) FROM rounds").fetchone()[0]
+        sessions = con.execute(f"SELECT count(DISTINCT session_id) FROM rounds WHERE {top}")
+        sessions = sessions.fetchone()[0]
         codex = con.execute(
-            "SELECT count(DISTINCT session_id) FROM rounds WHERE provider = 'codex'"
+            f"SELECT count(DISTINCT session_id) FROM rounds WHERE provider = 'codex' AND {top}"
         ).fetchone()[0]
+        everything = con.execute("SELECT count(DISTINCT session_id) FROM rounds").fetchone()[0]
     r = client.get("/api/t/main/sessions", params={"sort": "steps"}).json()
-    assert r["total"] == sessions
+    assert r["total"] == sessions < everything
+    assert client.get("/api/t/main/sessions?subagents=true").json()["total"] == everything
     steps = [s["steps"] for s in r["sessions"]]
     assert steps == sorted(steps, reverse=True)
     asc = client.get("/api/t/main/sessions", params={"sort": "cost", "order": "asc"}).json()

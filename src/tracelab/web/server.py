@@ -26,11 +26,13 @@ def serve(
     open_browser: bool = True,
     label: str | None = None,
     say: Callable[[str], None] = print,
+    idle_close_s: float | None = None,
 ) -> None:
     """Serve until interrupted; the browser opens once the socket is listening.
 
     The served trace's fact tables and dashboard start preparing in a thread before the web
     stack (FastAPI, uvicorn: most of the start-up) is imported, so they are ready sooner.
+    `idle_close_s`: see `create_app` (None: its default).
     """
     main = None
     if db is not None:
@@ -44,7 +46,10 @@ def serve(
 
     from tracelab.web.app import create_app
 
-    app = create_app(db, source=source, label=label, host=host, port=port, warm=True, main=main)
+    idle = {} if idle_close_s is None else {"idle_close_s": idle_close_s or None}
+    app = create_app(
+        db, source=source, label=label, host=host, port=port, warm=True, main=main, **idle
+    )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     if not is_loopback(host):

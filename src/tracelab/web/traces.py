@@ -188,15 +188,20 @@ def main_store(
     prices: list[Price] | None = None,
     synthetic: bool = False,
 ) -> TraceStore:
-    """The store of the served trace database `db` (built from trace file `source`, if any)."""
+    """The store of the served trace database `db` (built from trace file `source`, if any).
+
+    Whether it is SYNTHETIC and what its trace file is (normalized or sanitized) are read from
+    the trace when not given (`web.provenance`)."""
+    from tracelab.web.provenance import download_kind, looks_synthetic
+
     return TraceStore(
         id=MAIN,
         label=label or Path(source or db).name,
         db=Path(db),
         source=Path(source) if source is not None else None,
-        downloads={"normalized": Path(source)} if source is not None else {},
+        downloads={download_kind(Path(source)): Path(source)} if source is not None else {},
         prices=prices,
-        synthetic=synthetic,
+        synthetic=synthetic or looks_synthetic(Path(db), source),
     )
 
 

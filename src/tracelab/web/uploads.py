@@ -135,7 +135,7 @@ class UploadQuota:
         with self._lock:
             free = max(0, self.quota - self.used() - self._reserved)
             want = min(limit, free) if size is None else size
-            if want <= 0 or want > free:
+            if want > free or (size is None and want <= 0):
                 raise QuotaExceeded(
                     f"not enough room for uploads: {free:,} of the {self.quota:,}-byte quota "
                     "left; delete uploads you no longer need on the Analyze page"

@@ -102,3 +102,62 @@ def wait_job(client, job_id: str, timeout: float = 120.0) -> dict:
             return job
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def one_step_row() -> dict:
+    """One Claude step without tools: a user message, then text (generation 4 s, no human
+    wait: nothing comes before the message). Every token count chosen by hand."""
+    return {
+        "provider": "claude",
+        "project": "/home/me/solo",
+        "session_id": "claude:one-step",
+        "is_subagent": False,
+        "round_index": 0,
+        "round_id": "msg_one",
+        "model": "claude-sonnet-4-6",
+        "input_tokens_total": 1500,
+        "prefix_tokens": 1000,
+        "newly_append_tokens": 500,
+        "claude_uncached_input_tokens": 500,
+        "claude_cache_creation_input_tokens": 0,
+        "claude_cache_read_input_tokens": 1000,
+        "output_tokens": 40,
+        "timing_events": [
+            {
+                "event_type": "user_message",
+                "timestamp": "2026-02-03T10:00:00.000Z",
+                "source": "user.content.text",
+                "content_chars": 12,
+            },
+            {
+                "event_type": "text",
+                "timestamp": "2026-02-03T10:00:04.000Z",
+                "source": "assistant.content.text",
+                "content_chars": 80,
+            },
+        ],
+        "tools": [],
+        "current_user_message_count": 1,
+        "current_tool_result_count": 0,
+        "current_input_event_count": 1,
+        "current_user_message_chars": 12,
+        "current_tool_result_chars": 0,
+        "current_input_chars": 12,
+        "first_input_event_type": "user_message",
+        "user": "me",
+        "store": ".claude",
+        "trace_key": "claude:one-step:msg_one",
+    }
+
+
+@pytest.fixture(scope="session")
+def one_step_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trace database of exactly one step, no tool calls (the empty states' trace)."""
+    import orjson
+
+    root = tmp_path_factory.mktemp("one-step")
+    trace = root / "one.jsonl"
+    trace.write_bytes(orjson.dumps(one_step_row()) + b"\n")
+    db = root / "one.duckdb"
+    build_db(trace, db)
+    return db

@@ -137,7 +137,7 @@ def test_overview_upload_dashboard_session(server: str, page, home_zip: Path, tm
     page.click("#open-dashboard")
     page.wait_for_selector("#content[data-rendered='1']")
     plots = page.locator("#content .js-plotly-plot")
-    assert plots.count() == 11
+    assert plots.count() == 12
     assert page.locator("#chart-heatmap .main-svg").count() >= 1
     assert page.locator("#highlights a").count() >= 4
     _shot(page, tmp_path, "3-dashboard")

@@ -195,7 +195,8 @@ def cost_by_project(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                    ) AS rank
             FROM per GROUP BY project
         )
-        SELECT per.*, ranked.rank FROM per JOIN ranked USING (project)
+        SELECT per.*, ranked.rank
+        FROM per JOIN ranked ON per.project IS NOT DISTINCT FROM ranked.project
         ORDER BY ranked.rank, per.provider
         """,
     )

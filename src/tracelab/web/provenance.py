@@ -35,10 +35,10 @@ def _beside_synthetic_home(path: str | Path | None) -> bool:
 
 
 def looks_synthetic(db: Path, source: Path | None = None) -> bool:
-    """The trace was made by `tracelab synth` / a demo: its file (or the file its database was
-    built from) lies beside a synthetic home, or every working directory it records is under
-    the synthetic writers' root."""
-    if _beside_synthetic_home(source):
+    """The trace was made by `tracelab synth` / a demo: its database, its file or the file its
+    database was built from lies beside a synthetic home, or every working directory it
+    records is under the synthetic writers' root."""
+    if _beside_synthetic_home(db) or _beside_synthetic_home(source):
         return True
     from tracelab.tracedb import open_db, trace_meta
 

@@ -61,7 +61,7 @@
     var drop = el("div", { class: "drop", id: "drop" }, [
       el("p", {}, [el("strong", { text: "Drop a file here" }), " or ", input]),
       el("p", { class: "muted", text: "Raw session .jsonl files; a .zip / .tar(.gz) of ~/.claude/projects and ~/.codex/sessions; a normalized or sanitized trace (.jsonl, .jsonl.gz, .parquet); or the public dataset. It is processed on this machine." }),
-      el("p", { class: "muted", text: "Limit: " + TL.fmt.int(TL.status ? TL.status.upload_limit : null) + " bytes." }),
+      el("p", { class: "muted", text: "Limit: " + TL.fmt.bytes(TL.status ? TL.status.upload_limit : null) + " per upload." }),
     ]);
     input.addEventListener("change", function () { if (input.files[0]) upload(input.files[0], status); });
     ["dragenter", "dragover"].forEach(function (ev) { drop.addEventListener(ev, function (e) { e.preventDefault(); drop.classList.add("over"); }); });

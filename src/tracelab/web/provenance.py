@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from tracelab.synthmarks import SYNTHETIC_HOME, SYNTHETIC_ROOT
+
+if TYPE_CHECKING:
+    from tracelab.web.traces import TraceStore
 
 
 def download_kind(source: Path) -> str:
@@ -54,3 +58,13 @@ def looks_synthetic(db: Path, source: Path | None = None) -> bool:
     except (duckdb.Error, OSError):
         return False
     return bool(found and found[0] > 0 and found[0] == found[1])
+
+
+def apply(store: TraceStore) -> None:
+    """Mark `store` SYNTHETIC if it looks so, and name its trace-file download by its kind."""
+    if not store.synthetic:
+        store.synthetic = looks_synthetic(store.db, store.source)
+    if store.source is not None and store.downloads.get("normalized") == store.source:
+        kind = download_kind(store.source)
+        if kind != "normalized":
+            store.downloads = {kind: store.source}

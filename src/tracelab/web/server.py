@@ -12,7 +12,12 @@ from tracelab.web.security import is_loopback
 
 
 def _quietly_warm(store, warm: Callable) -> None:
-    """`warm(store)` in a thread: an error shows on the first request that needs it."""
+    """What the served trace is (`provenance.apply`), then `warm(store)`, in a thread: an
+    error shows on the first request that needs it."""
+    from tracelab.web.provenance import apply
+
+    with contextlib.suppress(Exception):
+        apply(store)
     with contextlib.suppress(Exception):
         warm(store)
 
@@ -39,7 +44,7 @@ def serve(
         from tracelab.web.dashboard import warm
         from tracelab.web.traces import main_store
 
-        main = main_store(db, source, label=label)
+        main = main_store(db, source, label=label, detect=False)
         threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
 
     import uvicorn

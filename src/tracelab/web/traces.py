@@ -187,22 +187,27 @@ def main_store(
     label: str | None = None,
     prices: list[Price] | None = None,
     synthetic: bool = False,
+    detect: bool = True,
 ) -> TraceStore:
     """The store of the served trace database `db` (built from trace file `source`, if any).
 
-    Whether it is SYNTHETIC and what its trace file is (normalized or sanitized) are read from
-    the trace when not given (`web.provenance`)."""
-    from tracelab.web.provenance import download_kind, looks_synthetic
-
-    return TraceStore(
+    With `detect`, whether it is SYNTHETIC and what its trace file is (normalized or
+    sanitized) are read from the trace now (`web.provenance.apply`, ~0.1 s); `tracelab serve`
+    does it in its warm-up thread instead, off the start-up path."""
+    store = TraceStore(
         id=MAIN,
         label=label or Path(source or db).name,
         db=Path(db),
         source=Path(source) if source is not None else None,
-        downloads={download_kind(Path(source)): Path(source)} if source is not None else {},
+        downloads={"normalized": Path(source)} if source is not None else {},
         prices=prices,
-        synthetic=synthetic or looks_synthetic(Path(db), source),
+        synthetic=synthetic,
     )
+    if detect:
+        from tracelab.web.provenance import apply
+
+        apply(store)
+    return store
 
 
 class TraceRegistry:

@@ -82,3 +82,7 @@ def test_project_filter_and_facets(client, small_trace) -> None:
     assert r["total"] == counts[project]
     assert {s["project"] for s in r["sessions"]} == {project}
     assert client.get("/api/t/main/sessions", params={"project": "/nowhere"}).json()["total"] == 0
+    # Codex sessions have a project too (their working directory, like Claude's)
+    listing = client.get("/api/t/main/sessions", params={"limit": 200}).json()["sessions"]
+    assert {s["provider"] for s in listing} == {"claude", "codex"}
+    assert all(s["project"] for s in listing)

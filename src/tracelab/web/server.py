@@ -7,8 +7,12 @@ import threading
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracelab.web.security import is_loopback
+
+if TYPE_CHECKING:
+    from tracelab.pricing import PriceSource
 
 
 def _quietly_warm(store, warm: Callable) -> None:
@@ -32,6 +36,7 @@ def serve(
     label: str | None = None,
     say: Callable[[str], None] = print,
     idle_close_s: float | None = None,
+    prices: PriceSource | None = None,
 ) -> None:
     """Serve until interrupted; the browser opens once the socket is listening.
 
@@ -44,7 +49,7 @@ def serve(
         from tracelab.web.dashboard import warm
         from tracelab.web.traces import main_store
 
-        main = main_store(db, source, label=label, detect=False)
+        main = main_store(db, source, label=label, prices=prices, detect=False)
         threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
 
     import uvicorn
@@ -53,7 +58,15 @@ def serve(
 
     idle = {} if idle_close_s is None else {"idle_close_s": idle_close_s or None}
     app = create_app(
-        db, source=source, label=label, host=host, port=port, warm=True, main=main, **idle
+        db,
+        source=source,
+        label=label,
+        host=host,
+        port=port,
+        warm=True,
+        main=main,
+        prices=prices,
+        **idle,
     )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"

@@ -32,7 +32,7 @@ from tracelab import __version__
 from tracelab.io import atomic_write_bytes
 from tracelab.metrics.steps import prepare
 from tracelab.paths import cache_dir
-from tracelab.pricing import Price
+from tracelab.pricing import PriceSource
 from tracelab.tracedb import check_tables, open_db, trace_meta
 
 
@@ -48,7 +48,8 @@ class TraceStore:
     #: The trace file the database was built from, if any (raw step content lives only there).
     source: Path | None = None
     origin: str = "served"  # served | collected | demo | upload
-    prices: list[Price] | None = None
+    #: The price source (None: the default, genai-prices); set by the registry on `add`.
+    prices: PriceSource | None = None
     synthetic: bool = False
     #: When it was added (epoch seconds) and the uploaded file's size (uploads only): what the
     #: trace picker shows to tell uploads of the same name apart.
@@ -144,7 +145,7 @@ class TraceStore:
 
     def _disk_path(self, key: str) -> Path:
         size, mtime = self._stamp()
-        prices = repr(self.prices) if self.prices is not None else "default"
+        prices = self.prices.key if self.prices is not None else "default"
         ident = f"{self.db.resolve()}|{size}|{mtime}|{prices}|{__version__}|{key}"
         digest = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
         return cache_dir() / "web" / "aggregates" / f"{digest}.json"
@@ -185,7 +186,7 @@ def main_store(
     source: Path | None = None,
     *,
     label: str | None = None,
-    prices: list[Price] | None = None,
+    prices: PriceSource | None = None,
     synthetic: bool = False,
     detect: bool = True,
 ) -> TraceStore:
@@ -220,6 +221,8 @@ class TraceRegistry:
         self.default_id: str | None = None
         #: Called in a thread for each added trace (the app sets `dashboard.warm`).
         self.warm_up: Callable[[TraceStore], None] | None = None
+        #: The prices of every trace added (`--prices`; None: the default source).
+        self.prices: PriceSource | None = None
 
     def add(
         self, store: TraceStore, default: bool = False, warm: bool = True, may_default: bool = True
@@ -233,6 +236,8 @@ class TraceRegistry:
         return added
 
     def _add(self, store: TraceStore, default: bool, may_default: bool = True) -> TraceStore:
+        if store.prices is None:
+            store.prices = self.prices
         with self._lock:
             old = self._traces.get(store.id)
             self._traces[store.id] = store

@@ -58,9 +58,13 @@
   // Priced models as stacked bars; an unpriced model keeps its row, marked "unpriced".
   function costByModel(div, rows) {
     var shown = rows.slice(0, 20), tokens = TL.palette.tokens;
-    var label = function (r) { return r.total === null ? r.model + " (unpriced)" : r.model; };
+    var label = function (r) {
+      if (r.total === null) return r.model + " (unpriced)";
+      return r.unpriced_steps > 0 ? r.model + " (" + r.unpriced_steps.toLocaleString() + " steps unpriced)" : r.model;
+    };
     var models = shown.map(label);
-    var parts = [["cached", "cached (prefix)", tokens.prefix], ["fresh", "fresh (append)", tokens.append], ["output", "output", tokens.output]];
+    var parts = [["cached", "cached (prefix)", tokens.prefix], ["fresh_input", "fresh input (append)", tokens.input],
+      ["write_5m", "5-minute cache writes", tokens.write_5m], ["write_1h", "1-hour cache writes", tokens.write_1h], ["output", "output", tokens.output]];
     var unpriced = shown.filter(function (r) { return r.total === null; });
     TL.plot(div, parts.map(function (p) {
       return { type: "bar", name: p[1], y: models, x: shown.map(function (r) { return r[p[0]]; }), orientation: "h", marker: { color: p[2] } };
@@ -174,7 +178,7 @@
       var c = {
         cal: box("chart-calendar", "Daily activity", "Steps or cost (API price equivalent) per day (" + d.timezone + ")."),
         heat: box("chart-heatmap", "Hour × weekday", "Steps by local hour and weekday (" + d.timezone + ")."),
-        cost: box("chart-cost", "Cost by model", "API price equivalent of cached (prefix), fresh (append) and output tokens; a model without a price is listed as unpriced."),
+        cost: box("chart-cost", "Cost by model", "API price equivalent of cached (prefix), fresh (append: uncached input, 5-minute and 1-hour cache writes) and output tokens; a model without a price is listed as unpriced."),
         proj: box("chart-cost-project", "Cost by project", "API price equivalent per project (the sessions' working directory) and provider."),
         lcdf: box("chart-tool-cdf", "Tool latency CDF", "Effective latency (internal if reported, else wall), calls with latency > 0."),
         lbt: box("chart-latency-by-tool", "Latency by tool", "p50 with a p25–p90 bar, the most-called tools per provider."),

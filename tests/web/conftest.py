@@ -161,3 +161,19 @@ def one_step_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = root / "one.duckdb"
     build_db(trace, db)
     return db
+
+
+@pytest.fixture(scope="session")
+def partial_prices(tmp_path_factory: pytest.TempPathFactory):
+    """A price table (CSV `--prices FILE`) of the Claude models and gpt-5.5 only, with no
+    family fallback: the small trace's other Codex models are unpriced."""
+    from tracelab.pricing import resolve_source
+
+    path = tmp_path_factory.mktemp("prices") / "prices.csv"
+    path.write_text(
+        "provider,model_group,model_glob,match,input,cache_write_5m,cache_read,output\n"
+        "claude,Opus,claude-opus-4-*,exact,5.00,6.25,0.50,25.00\n"
+        "claude,Sonnet,claude-sonnet-4-6,exact,3.00,3.75,0.30,15.00\n"
+        "codex,GPT-5.5,gpt-5.5,exact,5.00,,0.50,30.00\n"
+    )
+    return resolve_source(path)

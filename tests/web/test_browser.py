@@ -55,7 +55,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _serving(db: Path, source: Path | None) -> Iterator[str]:
+def _serving(db: Path, source: Path | None, prices=None) -> Iterator[str]:
     """uvicorn serving trace database `db` on a free loopback port, in a thread."""
     import uvicorn
 
@@ -69,6 +69,7 @@ def _serving(db: Path, source: Path | None) -> Iterator[str]:
         token=TOKEN,
         experiment_ids=EXPERIMENTS,
         warm=True,  # as `tracelab serve`: each trace's pages are prepared in the background
+        prices=prices,
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
@@ -258,11 +259,21 @@ def test_empty_charts_say_no_data(one_step_db: Path, page, tmp_path) -> None:
         assert page.console_errors == []  # type: ignore[attr-defined]
 
 
-def test_dashboard_palette_tool_bars_calendar_and_unpriced(server: str, page, tmp_path) -> None:
+@pytest.fixture
+def partly_priced_server(small_trace, partial_prices) -> Iterator[str]:
+    """The small trace under a price table that leaves some Codex models unpriced."""
+    with _serving(small_trace.db, small_trace.trace, partial_prices) as url:
+        yield url
+
+
+def test_dashboard_palette_tool_bars_calendar_and_unpriced(
+    partly_priced_server: str, page, tmp_path
+) -> None:
     import httpx
 
     from tracelab.palette import PROVIDER_COLORS
 
+    server = partly_priced_server
     board = httpx.get(server + "/api/t/main/dashboard").json()
     unpriced = [r["model"] for r in board["cost_by_model"] if r["total"] is None]
     page.goto(server + "/dashboard")

@@ -945,6 +945,15 @@ def serve(
         bool, typer.Option("--no-browser", help="Do not open the browser.")
     ] = False,
     prices: PricesOption = None,
+    idle_minutes: Annotated[
+        float,
+        typer.Option(
+            "--idle-minutes",
+            min=0,
+            help="Close a trace's database after this many minutes unused, releasing its "
+            "memory (0: never).",
+        ),
+    ] = 10.0,
 ) -> None:
     """The local web app: explore a trace in the browser; nothing leaves the machine.
 
@@ -979,6 +988,7 @@ def serve(
         say=lambda text: console.print(escape(text), soft_wrap=True),
         prices=price_source,
         sock=sock,
+        idle_close_s=idle_minutes * 60,
     )
 
 

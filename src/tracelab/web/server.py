@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 
 
 def _quietly_warm(store, warm: Callable) -> None:
-    """`warm(store)` in a thread: an error shows on the first request that needs it."""
+    """What the served trace is (`provenance.apply`), then `warm(store)`, in a thread: an
+    error shows on the first request that needs it."""
+    from tracelab.web.provenance import apply
+
+    with contextlib.suppress(Exception):
+        apply(store)
     with contextlib.suppress(Exception):
         warm(store)
 
@@ -60,6 +65,7 @@ def serve(
     open_browser: bool = True,
     label: str | None = None,
     say: Callable[[str], None] = print,
+    idle_close_s: float | None = None,
     prices: PriceSource | None = None,
     sock: socket.socket | None = None,
 ) -> None:
@@ -69,6 +75,7 @@ def serve(
 
     The served trace's fact tables and dashboard start preparing in a thread before the web
     stack (FastAPI, uvicorn: most of the start-up) is imported, so they are ready sooner.
+    `idle_close_s`: see `create_app` (None: its default).
     """
     if sock is None:
         sock = listen(host, port)
@@ -77,15 +84,24 @@ def serve(
         from tracelab.web.dashboard import warm
         from tracelab.web.traces import main_store
 
-        main = main_store(db, source, label=label, prices=prices)
+        main = main_store(db, source, label=label, prices=prices, detect=False)
         threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
 
     import uvicorn
 
     from tracelab.web.app import create_app
 
+    idle = {} if idle_close_s is None else {"idle_close_s": idle_close_s or None}
     app = create_app(
-        db, source=source, label=label, host=host, port=port, warm=True, main=main, prices=prices
+        db,
+        source=source,
+        label=label,
+        host=host,
+        port=port,
+        warm=True,
+        main=main,
+        prices=prices,
+        **idle,
     )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"

@@ -14,6 +14,7 @@ from typing import Any
 
 from tracelab.paths import cache_dir, private_dir
 from tracelab.sources.discover import Home, current_home
+from tracelab.synthmarks import SYNTHETIC_HOME
 from tracelab.web.jobs import Job, JobFailed, Jobs
 from tracelab.web.traces import MAIN, TraceRegistry, TraceStore
 
@@ -73,7 +74,7 @@ def start_demo(
 
         work = web_dir() / "demo"
         private_dir(work)
-        home = work / "synthetic-home"
+        home = work / SYNTHETIC_HOME
         job.update(stage="generating SYNTHETIC agent logs", done=0, total=sessions)
         generate_home(
             home,

@@ -140,8 +140,8 @@ _ROUND_DERIVED = {
 _DERIVED_TYPES = {
     "started_at": TIMESTAMPTZ,
     "ended_at": TIMESTAMPTZ,
-    "timing_event_count": "BIGINT",
     "tool_call_count": "BIGINT",
+    "timing_event_count": "BIGINT",
 }
 
 

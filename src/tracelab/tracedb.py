@@ -506,8 +506,9 @@ def open_db(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
 
     Any trace database — built here, the public release's, with or without
     `timing_events.event_index` — is presented in the canonical shape the analyses query
-    (`dbadapter.present_canonical`: TEMP views or tables; the file is never modified). The
-    session time zone is set to UTC so TIMESTAMPTZ columns print and truncate (date_trunc,
+    (`dbadapter.present_canonical`: TEMP views or tables; the file is never modified). A
+    writable connection (`read_only=False`, to change the file itself) sees the file's own
+    tables instead. The session time zone is set to UTC so TIMESTAMPTZ columns print and truncate (date_trunc,
     hour-of-day) the same on every machine.
     """
     path = Path(path)
@@ -516,7 +517,8 @@ def open_db(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=read_only)
     try:
         con.execute("SET TimeZone = 'UTC'")
-        present_canonical(con)
+        if read_only:
+            present_canonical(con)
     except BaseException:
         con.close()
         raise

@@ -20,6 +20,7 @@ from tracelab.metrics.session import prepare_session
 PUBLIC = FIXTURES / "public-dataset"
 REFERENCE = PUBLIC / "reference-overview-summary.json"
 
+
 def _is_definition(path: str) -> bool:
     """Definition texts (ours are our words) are not compared: `*definition*` keys and the
     reduction bucket descriptions."""

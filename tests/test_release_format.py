@@ -400,3 +400,17 @@ def test_a_database_in_the_canonical_shape_reads_unchanged(tmp_path: Path) -> No
     assert _canonical(old) == want
     with duckdb.connect(str(old), read_only=True) as con:  # really stored that way
         assert dict(_describe(con, "timing_events"))["timestamp"] == "TIMESTAMP WITH TIME ZONE"
+
+
+@needs_release
+def test_usage_is_the_same_for_the_three_files() -> None:
+    rows = _release_rows()
+    docs = {}
+    for name, option in INPUTS.items():
+        code, out = _invoke(["usage", "session", *option, "--json"])
+        assert code == 0, (name, out)
+        docs[name] = out
+    assert docs["duckdb"] == docs["duckdb-no-event-index"] == docs["jsonl.gz"]
+    sessions = json.loads(docs["duckdb"])["rows"]
+    assert len(sessions) == len({r["session_id"] for r in rows})
+    assert sum(s["steps"] for s in sessions) == len(rows)

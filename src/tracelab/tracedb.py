@@ -508,8 +508,8 @@ def open_db(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     `timing_events.event_index` — is presented in the canonical shape the analyses query
     (`dbadapter.present_canonical`: TEMP views or tables; the file is never modified). A
     writable connection (`read_only=False`, to change the file itself) sees the file's own
-    tables instead. The session time zone is set to UTC so TIMESTAMPTZ columns print and truncate (date_trunc,
-    hour-of-day) the same on every machine.
+    tables instead. The session time zone is set to UTC so TIMESTAMPTZ columns print and
+    truncate (date_trunc, hour-of-day) the same on every machine.
     """
     path = Path(path)
     if not path.is_file():

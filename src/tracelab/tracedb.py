@@ -84,7 +84,6 @@ BUILD_MEMORY_LIMIT = "512MB"
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
-
 @dataclass
 class BuildReport:
     """What a build produced; `skipped_lines` counts input lines that were not readable steps."""

@@ -201,9 +201,12 @@ class PoolContext:
             outcome = ACCEPTED
         uploads.discard_data(upload_id)
         self.audit.write(
-            event="ingest", upload=upload_id, who=meta["contributor"], outcome=outcome,
+            event="ingest",
+            upload=upload_id,
+            who=meta["contributor"],
+            outcome=outcome,
             message=message,
-        )  # fmt: skip
+        )
 
 
 def _accepted_message(receipt: dict[str, Any]) -> str:
@@ -264,8 +267,14 @@ def create_app(
         finally:
             ctx.stop()
 
-    app = FastAPI(title="TraceLab pool", version=__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None, openapi_url=None)  # fmt: skip
+    app = FastAPI(
+        title="TraceLab pool",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.ctx = ctx
     app.add_middleware(PoolGuard, ctx=ctx)
 
@@ -403,7 +412,10 @@ def create_app(
             raise Refused(403, "wrong withdrawal token for this contribution")
         updated = await run_in_threadpool(ctx.pool.withdraw, cid)
         request.state.outcome = f"withdrew {cid}"
-        return {"contribution_id": cid, "status": updated["status"],
-                "withdrawn_at": updated.get("withdrawn_at")}  # fmt: skip
+        return {
+            "contribution_id": cid,
+            "status": updated["status"],
+            "withdrawn_at": updated.get("withdrawn_at"),
+        }
 
     return app

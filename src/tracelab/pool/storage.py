@@ -136,7 +136,7 @@ class Pool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise PoolError(f"{self.root}: another process (a running pool server?) holds it")
+            raise PoolError(f"{self.root}: another process (a pool server?) holds it") from None
         self._lock_fd = fd
 
     def release_lock(self) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from conftest import REAL_HOME, needs_fixtures
 from pool_support import KEY_A, KEY_B, prepared, private_traces, running
-
 from tracelab.io import read_rows
 from tracelab.pool.access import Tokens
 from tracelab.pool.client import ContributeError, PoolClient
@@ -70,9 +70,10 @@ def test_two_contributors_release_reupload_dedup_and_withdrawal(tmp_path: Path) 
             assert rekeyed["contribution_id"] is None and rekeyed["rows_accepted"] == 0
             assert rekeyed["sessions_in_pool"] == expected["codex"][1]
 
-        with PoolClient(server.url, "tlp_forged") as forged:
-            with pytest.raises(ContributeError, match="unknown contributor token"):
-                forged.contribute(up_b2)
+        forged = PoolClient(server.url, "tlp_forged")
+        with pytest.raises(ContributeError, match="unknown contributor token"):
+            forged.contribute(up_b2)
+        forged.close()
 
         stats = PoolClient(server.url).stats()
         assert stats["contributions"] == 2 and stats["contributors"] == 2

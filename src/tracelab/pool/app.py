@@ -38,7 +38,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tracelab import __version__
-from tracelab.ingest.errors import UploadRejected, human_bytes
+from tracelab.rejection import UploadRejected, human_bytes
 from tracelab.pool.access import AccessPolicy, AuditLog, RateLimiter, Tokens, address_identity
 from tracelab.pool.ingest import ingest_upload
 from tracelab.pool.stats import pool_stats

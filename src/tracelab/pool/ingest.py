@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracelab.ingest.errors import UploadRejected
+from tracelab.rejection import UploadRejected
 from tracelab.io import write_rows
 from tracelab.pool.faults import crash_point
 from tracelab.pool.fingerprint import SessionIndex, first_time

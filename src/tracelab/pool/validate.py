@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from tracelab.ingest.errors import UploadRejected, human_bytes
+from tracelab.rejection import UploadRejected, human_bytes
 from tracelab.privacy import audit_rows
 from tracelab.schema import (
     PRIVATE_ROW_FIELDS,

@@ -231,25 +231,35 @@ InputOption = Annotated[
     ),
 ]
 PricesOption = Annotated[
-    Path | None,
-    typer.Option("--prices", help="Price table CSV (default: the study's Table 6)."),
+    str | None,
+    typer.Option(
+        "--prices",
+        help="Prices: genai-prices (default: list prices at each step's time), study (the "
+        "study's Table 6, the reference's lookup) or a price table CSV FILE.",
+    ),
 ]
 
 
-def _open_trace(db: Path | None, input_path: Path | None, prices: Path | None, quiet: bool):
+def _price_source(prices: str | None):
+    """The one resolver of `--prices` (every command and the web app go through it)."""
+    from tracelab.pricing import PriceTableError, resolve_source
+
+    try:
+        return resolve_source(prices)
+    except (OSError, PriceTableError) as exc:
+        _fail(f"price table: {exc}")
+
+
+def _open_trace(db: Path | None, input_path: Path | None, prices: str | None, quiet: bool):
     """Resolve --db / -i, open the database read-only and prepare the metric tables."""
     import duckdb
 
     from tracelab.io import TraceFormatError
     from tracelab.metrics.steps import prepare
-    from tracelab.pricing import PriceTableError, load_prices
     from tracelab.tracedb import check_tables, open_db
     from tracelab.traceinput import TraceInputError, cached_db_path, resolve_trace
 
-    try:
-        price_table = load_prices(prices)
-    except (OSError, PriceTableError) as exc:
-        _fail(f"price table: {exc}")
+    price_source = _price_source(prices)
     try:
         label = "Opening the trace"
         if input_path is not None and input_path.is_file() and db is None:
@@ -260,7 +270,7 @@ def _open_trace(db: Path | None, input_path: Path | None, prices: Path | None, q
             resolved = resolve_trace(db, input_path)
             con = open_db(resolved.db)
             check_tables(con, resolved.db)
-            prepare(con, price_table)
+            prepare(con, price_source)
     except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
         _fail(str(exc))
     except duckdb.Error as exc:
@@ -891,6 +901,7 @@ def serve(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open the browser.")
     ] = False,
+    prices: PricesOption = None,
 ) -> None:
     """The local web app: explore a trace in the browser; nothing leaves the machine.
 
@@ -901,6 +912,7 @@ def serve(
     from tracelab.traceinput import TraceInputError, resolve_trace
     from tracelab.web.server import serve as run_server
 
+    price_source = _price_source(prices)
     resolved_db, source = None, None
     if db is not None or input_path is not None:
         try:
@@ -916,6 +928,7 @@ def serve(
         port=port,
         open_browser=not no_browser,
         say=lambda text: console.print(escape(text), soft_wrap=True),
+        prices=price_source,
     )
 
 

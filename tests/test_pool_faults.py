@@ -17,9 +17,9 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from conftest import REAL_HOME, needs_fixtures
 from pool_support import KEY_A, KEY_B, ServerProcess, free_port, prepared, private_traces
-
 from tracelab.io import read_rows
 from tracelab.pool.access import Tokens
 from tracelab.pool.client import PoolClient

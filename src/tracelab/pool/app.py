@@ -38,13 +38,13 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tracelab import __version__
-from tracelab.rejection import UploadRejected, human_bytes
 from tracelab.pool.access import AccessPolicy, AuditLog, RateLimiter, Tokens, address_identity
 from tracelab.pool.ingest import ingest_upload
 from tracelab.pool.stats import pool_stats
 from tracelab.pool.storage import Pool
 from tracelab.pool.uploads import ACCEPTED, PROCESSING, REJECTED, UploadError, Uploads
 from tracelab.pool.validate import Limits
+from tracelab.rejection import UploadRejected, human_bytes
 
 LICENCE = "CC-BY-4.0"
 JSON_BODY_CAP = 64 << 10

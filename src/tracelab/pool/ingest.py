@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracelab.rejection import UploadRejected
 from tracelab.io import write_rows
 from tracelab.pool.faults import crash_point
 from tracelab.pool.fingerprint import SessionIndex, first_time
 from tracelab.pool.storage import Pool, utc_now
 from tracelab.pool.validate import Limits, valid_rows
+from tracelab.rejection import UploadRejected
 from tracelab.schema import Row
 
 _HASH_READ = 1 << 20

@@ -28,8 +28,8 @@ from typing import Any
 
 import orjson
 
-from tracelab.rejection import UploadRejected, human_bytes
 from tracelab.privacy import audit_rows
+from tracelab.rejection import UploadRejected, human_bytes
 from tracelab.schema import (
     PRIVATE_ROW_FIELDS,
     PRIVATE_TOOL_FIELDS,

@@ -177,6 +177,7 @@ class PoolContext:
         except UploadError:
             return
         uploads.set_status(upload_id, PROCESSING)
+        receipt = None
         try:
             receipt = ingest_upload(
                 self.pool,
@@ -188,18 +189,14 @@ class PoolContext:
                 limits=self.limits,
             )
         except UploadRejected as exc:
-            uploads.set_status(upload_id, REJECTED, message=str(exc))
             outcome, message = REJECTED, str(exc)
         except Exception:  # a bug or a full disk: the pool is unchanged, the client told so
             log.exception("ingest of %s failed", upload_id)
-            message = "the pool could not process this upload (server error); it is unchanged"
-            uploads.set_status(upload_id, REJECTED, message=message)
             outcome = REJECTED
+            message = "the pool could not process this upload (server error); it is unchanged"
         else:
-            message = _accepted_message(receipt)
-            uploads.set_status(upload_id, ACCEPTED, message=message, receipt=receipt)
-            outcome = ACCEPTED
-        uploads.discard_data(upload_id)
+            outcome, message = ACCEPTED, _accepted_message(receipt)
+        # logged before the status is published, so a client that saw it finds the line
         self.audit.write(
             event="ingest",
             upload=upload_id,
@@ -207,6 +204,9 @@ class PoolContext:
             outcome=outcome,
             message=message,
         )
+        extra = {"receipt": receipt} if outcome == ACCEPTED else {}
+        uploads.set_status(upload_id, outcome, message=message, **extra)
+        uploads.discard_data(upload_id)
 
 
 def _accepted_message(receipt: dict[str, Any]) -> str:

@@ -995,5 +995,14 @@ def serve(
     )
 
 
+# --- contribute / pool (tracelab.pool.cli) -------------------------------------------------
+
+from tracelab.pool.cli import contribute as _contribute  # noqa: E402
+from tracelab.pool.cli import pool_app as _pool_app  # noqa: E402
+
+app.command("contribute")(_contribute)
+app.add_typer(_pool_app, name="pool")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

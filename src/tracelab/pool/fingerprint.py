@@ -3,22 +3,29 @@
 Why not the session id: sanitized ids are keyed pseudonyms, so the same session sanitized by
 two people (or with a new key) has two unrelated ids. What the key does not change is the
 session's content: its provider, and step by step (in `round_index` order, ties in upload
-order) the model, the first event time and the token counts. Their SHA-256 is the
-fingerprint; two sessions share it only if they have the same steps with the same numbers.
+order) the model, the first event time and the token counts. The fingerprint is the SHA-256 of
+`fp1 \\0 provider \\0` followed, per step, by the JSON array
+`[model, first event time, *token counts]` and a newline; two sessions share it only if they
+have the same steps with the same numbers.
+
+The steps are read from a Parquet file by DuckDB, sorted there (spilling to disk when large),
+and hashed as they stream by: memory does not grow with the upload.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from tracelab.schema import Row
+if TYPE_CHECKING:
+    import duckdb
 
 FINGERPRINT_VERSION = "fp1"
 #: Token counts of a step that every provider's rows carry (null where a provider has none).
-_TOKENS = (
+TOKENS = (
     "input_tokens_total",
     "prefix_tokens",
     "newly_append_tokens",
@@ -27,41 +34,41 @@ _TOKENS = (
     "output_tokens",
     "reasoning_output_tokens",
 )
+#: SQL of a step's first / last event time (the first / last non-empty `timestamp`).
+FIRST_TIME_SQL = (
+    "list_filter(timing_events, lambda e: coalesce(e.timestamp, '') <> '')[1].timestamp"
+)
+LAST_TIME_SQL = (
+    "list_filter(timing_events, lambda e: coalesce(e.timestamp, '') <> '')[-1].timestamp"
+)
+_BATCH = 50_000
 
 
-def first_time(row: Row) -> str | None:
-    for event in row.get("timing_events") or ():
-        stamp = event.get("timestamp")
-        if stamp:
-            return stamp
-    return None
-
-
-def step_key(row: Row) -> tuple:
-    """What of one step enters the fingerprint (nothing the pseudonym key changes)."""
-    return (row.get("model"), first_time(row), *(row.get(name) for name in _TOKENS))
-
-
-@dataclass
-class SessionIndex:
-    """Collects step keys per session while rows stream by; `fingerprints()` at the end."""
-
-    steps: dict[tuple[str, str], list[tuple[int, int, tuple]]] = field(default_factory=dict)
-    rows: int = 0
-
-    def add(self, row: Row) -> None:
-        session = (row["provider"], row["session_id"])
-        self.steps.setdefault(session, []).append((row["round_index"], self.rows, step_key(row)))
-        self.rows += 1
-
-    def fingerprints(self) -> dict[tuple[str, str], str]:
-        """Session (provider, id) → fingerprint."""
-        out = {}
-        for (provider, session_id), steps in self.steps.items():
-            steps.sort(key=lambda s: (s[0], s[1]))
-            h = hashlib.sha256(f"{FINGERPRINT_VERSION}\x00{provider}\x00".encode())
-            for _index, _pos, key in steps:
-                h.update(orjson.dumps(key))
-                h.update(b"\n")
-            out[(provider, session_id)] = f"{FINGERPRINT_VERSION}:{h.hexdigest()}"
-        return out
+def session_fingerprints(
+    con: duckdb.DuckDBPyConnection, parquet: Path
+) -> dict[tuple[str, str], str]:
+    """Session (provider, id) → fingerprint, for every session of the Parquet file."""
+    tokens = ", ".join(TOKENS)
+    result = con.execute(
+        f"""
+        SELECT provider, session_id, model, {FIRST_TIME_SQL} AS first_time, {tokens}
+        FROM read_parquet(?, file_row_number = true)
+        ORDER BY provider, session_id, round_index, file_row_number
+        """,
+        [str(parquet)],
+    )
+    out: dict[tuple[str, str], str] = {}
+    session: tuple[str, str] | None = None
+    h = None
+    while batch := result.fetchmany(_BATCH):
+        for provider, session_id, *key in batch:
+            if (provider, session_id) != session:
+                if h is not None:
+                    out[session] = f"{FINGERPRINT_VERSION}:{h.hexdigest()}"
+                session = (provider, session_id)
+                h = hashlib.sha256(f"{FINGERPRINT_VERSION}\x00{provider}\x00".encode())
+            h.update(orjson.dumps(key))
+            h.update(b"\n")
+    if h is not None:
+        out[session] = f"{FINGERPRINT_VERSION}:{h.hexdigest()}"
+    return out

@@ -3,9 +3,11 @@
 The steps, in order, each on the bytes the server holds: the content hash (an identical
 upload is a no-op that returns the original receipt), validation under caps (`validate`),
 session fingerprints, dedup against the pool and within the upload, then an atomic commit
-(`storage.Pool.commit`). Rows stream: the validated rows go to a staging Parquet file in
-batches, and only when some sessions are duplicates is that file filtered batch by batch, so
-memory does not grow with the upload (only a few numbers per session are kept).
+(`storage.Pool.commit`). Rows stream: the validated blocks (Arrow tables) go to a staging
+Parquet file as they come; fingerprints and the manifest's numbers are computed from that file
+in DuckDB (bounded memory, spilling to the staging folder); only when some sessions are
+duplicates is the file filtered batch by batch. Memory does not grow with the upload (only a
+fingerprint per session is kept).
 
 Ingest runs one upload at a time (the app's single ingest worker): the dedup decision and the
 commit that relies on it never interleave with another contribution's.
@@ -14,21 +16,27 @@ commit that relies on it never interleave with another contribution's.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import secrets
+import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracelab.io import write_rows
 from tracelab.pool.faults import crash_point
-from tracelab.pool.fingerprint import SessionIndex, first_time
+from tracelab.pool.fingerprint import FIRST_TIME_SQL, LAST_TIME_SQL, session_fingerprints
 from tracelab.pool.storage import Pool, utc_now
-from tracelab.pool.validate import Limits, valid_rows
+from tracelab.pool.validate import Limits, valid_tables
 from tracelab.rejection import UploadRejected
-from tracelab.schema import Row
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
 
 _HASH_READ = 1 << 20
+#: DuckDB's share of the server while it sorts an upload's steps (it spills beyond this).
+_DUCKDB_MEMORY = "256MB"
+_DUCKDB_THREADS = 2
 
 
 def file_sha256(path: Path) -> str:
@@ -37,31 +45,6 @@ def file_sha256(path: Path) -> str:
         while block := fh.read(_HASH_READ):
             h.update(block)
     return h.hexdigest()
-
-
-@dataclass
-class _SessionFacts:
-    """What the manifest and statistics need of one session (no row content)."""
-
-    rows: int = 0
-    tool_calls: int = 0
-    first: str | None = None
-    last: str | None = None
-    models: Counter = field(default_factory=Counter)
-    user: str | None = None
-
-    def add(self, row: Row) -> None:
-        self.rows += 1
-        self.tool_calls += len(row.get("tools") or ())
-        self.models[row.get("model") or "(none)"] += 1
-        self.user = self.user or row.get("user")
-        first = first_time(row)
-        events = row.get("timing_events") or ()
-        last = next((e["timestamp"] for e in reversed(events) if e.get("timestamp")), None)
-        if first and (self.first is None or first < self.first):
-            self.first = first
-        if last and (self.last is None or last > self.last):
-            self.last = last
 
 
 def receipt(
@@ -106,24 +89,14 @@ def ingest_upload(
         again = upload_id is not None and existing.get("upload_id") == upload_id
         return receipt(pool, existing, contributor, duplicate_upload=not again)
 
-    index = SessionIndex()
-    facts: dict[tuple[str, str], _SessionFacts] = {}
-
-    def tracked(rows: Iterator[Row]) -> Iterator[Row]:
-        for row in rows:
-            index.add(row)
-            facts.setdefault((row["provider"], row["session_id"]), _SessionFacts()).add(row)
-            yield row
-
-    with pool.staged_file(".all.parquet") as staged_all, pool.staged_file(".parquet") as kept:
-        try:
-            write_rows(tracked(valid_rows(path, limits)), staged_all)
-        except (OverflowError, ValueError) as exc:
-            if isinstance(exc, UploadRejected):
-                raise
-            raise UploadRejected(f"the rows cannot be stored: {str(exc).splitlines()[0]}") from None
+    with (
+        pool.staged_file(".all.parquet") as staged_all,
+        pool.staged_file(".parquet") as kept,
+        _connection(pool) as con,
+    ):
+        _stage(valid_tables(path, limits), staged_all)
         crash_point("ingest.validated")
-        fingerprints = index.fingerprints()
+        fingerprints = session_fingerprints(con, staged_all)
         in_pool = pool.fingerprints()
         seen: set[str] = set()
         keep: list[tuple[str, str]] = []
@@ -153,7 +126,8 @@ def ingest_upload(
         else:
             _filter_sessions(staged_all, kept, set(keep))
             source = kept
-        entry = _entry(pool, actual, contributor, consent, keep, fingerprints, facts, already)
+        entry = _entry(pool, con, source, actual, contributor, consent, already)
+        entry["fingerprints"] = sorted(fingerprints[s] for s in keep)
         entry["sessions_repeated_in_upload"] = repeated
         entry["upload_id"] = upload_id
         crash_point("ingest.staged")
@@ -163,39 +137,90 @@ def ingest_upload(
     return out
 
 
+def _stage(tables: Iterator[pa.Table], path: Path) -> None:
+    """Write the validated tables to one Parquet file as they come."""
+    import pyarrow.parquet as pq
+
+    from tracelab.schema import PUBLIC_ARROW_SCHEMA
+
+    try:
+        with pq.ParquetWriter(path, PUBLIC_ARROW_SCHEMA, compression="zstd") as out:
+            for table in tables:
+                out.write_table(table)
+    except (OverflowError, ValueError) as exc:
+        if isinstance(exc, UploadRejected):
+            raise
+        raise UploadRejected(f"the rows cannot be stored: {str(exc).splitlines()[0]}") from None
+
+
+@contextmanager
+def _connection(pool: Pool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with bounded memory that spills into the pool's staging folder."""
+    import duckdb
+
+    spill = pool.staging_dir / f".duckdb-{secrets.token_hex(4)}"
+    con = duckdb.connect(
+        config={
+            "memory_limit": _DUCKDB_MEMORY,
+            "threads": _DUCKDB_THREADS,
+            "temp_directory": str(spill),
+            "preserve_insertion_order": False,
+        }
+    )
+    try:
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
 def _entry(
     pool: Pool,
+    con: duckdb.DuckDBPyConnection,
+    source: Path,
     sha256: str,
     contributor: str,
     consent: dict[str, Any],
-    keep: list[tuple[str, str]],
-    fingerprints: dict[tuple[str, str], str],
-    facts: dict[tuple[str, str], _SessionFacts],
     already: int,
 ) -> dict[str, Any]:
-    kept = [facts[s] for s in keep]
-    models: Counter = Counter()
-    providers: Counter = Counter()
-    for session, f in zip(keep, kept, strict=True):
-        models.update(f.models)
-        providers[session[0]] += f.rows
-    firsts = [f.first for f in kept if f.first]
-    lasts = [f.last for f in kept if f.last]
+    """The manifest entry: the kept rows' numbers, computed in SQL over the kept file."""
+    src = [str(source)]
+    rows, sessions, tool_calls, first, last = con.execute(
+        f"""
+        SELECT count(*), count(DISTINCT (provider, session_id)),
+               coalesce(sum(len(coalesce(tools, []))), 0),
+               min({FIRST_TIME_SQL}), max({LAST_TIME_SQL})
+        FROM read_parquet(?)
+        """,
+        src,
+    ).fetchone()
+    models = con.execute(
+        "SELECT coalesce(nullif(model, ''), '(none)') AS m, count(*) FROM read_parquet(?) "
+        "GROUP BY m ORDER BY m",
+        src,
+    ).fetchall()
+    providers = con.execute(
+        "SELECT provider, count(*) FROM read_parquet(?) GROUP BY provider ORDER BY provider",
+        src,
+    ).fetchall()
+    users = con.execute(
+        "SELECT DISTINCT \"user\" FROM read_parquet(?) WHERE coalesce(\"user\", '') <> '' "
+        "ORDER BY 1",
+        src,
+    ).fetchall()
     return {
         "id": pool.new_id(),
         "committed_at": utc_now(),
         "contributor": contributor,
         "content_sha256": sha256,
-        "rows": sum(f.rows for f in kept),
-        "sessions": len(keep),
+        "rows": rows,
+        "sessions": sessions,
         "sessions_in_pool": already,
-        "tool_calls": sum(f.tool_calls for f in kept),
-        "window": [min(firsts) if firsts else None, max(lasts) if lasts else None],
-        "models": dict(sorted(models.items())),
-        "providers": dict(sorted(providers.items())),
-        "users": sorted({f.user for f in kept if f.user}),
-        "fingerprints": sorted(fingerprints[s] for s in keep),
-        "consent": consent,
+        "tool_calls": int(tool_calls),
+        "window": [first, last],
+        "models": dict(models),
+        "providers": dict(providers),
+        "users": [u for (u,) in users],
     }
 
 

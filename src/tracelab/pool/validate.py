@@ -24,10 +24,11 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tracelab.pool.fastcheck import REQUIRED_FIELDS, check_block
 from tracelab.privacy import audit_rows
 from tracelab.rejection import UploadRejected, human_bytes
 from tracelab.schema import (
@@ -40,13 +41,15 @@ from tracelab.schema import (
     Row,
 )
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 _READ = 1 << 20
 _INFLATE_STEP = 4 << 20
-_AUDIT_BATCH = 2000
+#: Inflated bytes handed to the vectorized check at once (memory stays a few blocks).
+_BLOCK = 8 << 20
 _INT64 = -(1 << 63)
 
-#: A row must name these (a step without them cannot be placed in a session).
-REQUIRED_FIELDS = ("provider", "session_id", "round_index")
 PUBLIC_ROW_FIELDS = tuple(name for name in ROW_FIELDS if name not in PRIVATE_ROW_FIELDS)
 
 
@@ -68,8 +71,8 @@ def _ratio_exceeded(inflated: int, compressed: int, limits: Limits) -> bool:
     return inflated > limits.ratio_allowance and inflated > limits.max_ratio * max(compressed, 1)
 
 
-def inflate_lines(path: Path, limits: Limits) -> Iterator[tuple[int, bytes]]:
-    """Yield `(line number, line)` of a gzip (or plain JSONL) file, enforcing every byte cap."""
+def _inflated(path: Path, limits: Limits) -> Iterator[bytes]:
+    """The upload's inflated bytes in bounded pieces, every byte cap enforced as they come."""
     size = path.stat().st_size
     if size > limits.max_compressed_bytes:
         raise UploadRejected(
@@ -78,17 +81,11 @@ def inflate_lines(path: Path, limits: Limits) -> Iterator[tuple[int, bytes]]:
             cap="compressed_bytes",
         )
     with open(path, "rb") as fh:
-        head = fh.read(2)
+        gz = fh.read(2) == b"\x1f\x8b"
         fh.seek(0)
-        gz = head == b"\x1f\x8b"
         inflater = zlib.decompressobj(wbits=31) if gz else None
         consumed = inflated = 0
-        pending = bytearray()
-        lineno = 0
-        while True:
-            raw = fh.read(_READ)
-            if not raw:
-                break
+        while raw := fh.read(_READ):
             consumed += len(raw)
             data = raw
             while data:
@@ -119,30 +116,61 @@ def inflate_lines(path: Path, limits: Limits) -> Iterator[tuple[int, bytes]]:
                         "compression-ratio cap; this looks like a gzip bomb)",
                         cap="ratio",
                     )
-                start = 0
-                while True:
-                    nl = out.find(b"\n", start)
-                    if nl < 0:
-                        break
-                    lineno += 1
-                    if pending:
-                        pending += out[start:nl]
-                        line = bytes(pending)
-                        pending.clear()
-                    else:
-                        line = out[start:nl]
-                    start = nl + 1
-                    if len(line) > limits.max_row_bytes:
-                        raise _row_too_big(lineno, limits)
-                    yield lineno, line
-                pending += out[start:]
-                if len(pending) > limits.max_row_bytes:
-                    raise _row_too_big(lineno + 1, limits)
+                yield out
         if inflater is not None and not inflater.eof:
             raise UploadRejected("the upload is a truncated gzip stream (it ends early)")
-        if pending.strip():
-            lineno += 1
-            yield lineno, bytes(pending)
+
+
+def _check_line_lengths(block: bytes, first_line: int, limits: Limits) -> None:
+    """Reject the first line of `block` (complete lines) longer than the bytes-per-row cap."""
+    if len(block) <= limits.max_row_bytes:
+        return
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    lengths = np.diff(ends, prepend=-1) - 1
+    over = np.flatnonzero(lengths > limits.max_row_bytes)
+    if len(over):
+        raise _row_too_big(first_line + int(over[0]), limits)
+
+
+def inflate_blocks(path: Path, limits: Limits, block_bytes: int = _BLOCK) -> Iterator[Block]:
+    """Yield the upload as blocks of complete lines (about `block_bytes` each; the last line
+    gets a newline), enforcing every byte cap; a line is cut off as soon as its pending bytes
+    pass the bytes-per-row cap, so a newline-free gigabyte is never buffered."""
+    pending = bytearray()
+    line = 1  # number of the first line in `pending`
+    for out in _inflated(path, limits):
+        pending += out
+        if len(pending) >= block_bytes and (cut := pending.rfind(b"\n")) >= 0:
+            block = bytes(pending[: cut + 1])
+            del pending[: cut + 1]
+            _check_line_lengths(block, line, limits)
+            yield Block(line, block)
+            line += block.count(b"\n")
+        if len(pending) > limits.max_row_bytes:
+            tail = pending.rfind(b"\n") + 1
+            if len(pending) - tail > limits.max_row_bytes:
+                _check_line_lengths(bytes(pending[:tail]), line, limits)
+                raise _row_too_big(line + pending.count(b"\n", 0, tail), limits)
+    if pending.strip():
+        if not pending.endswith(b"\n"):
+            pending += b"\n"
+        block = bytes(pending)
+        _check_line_lengths(block, line, limits)
+        yield Block(line, block)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Complete lines of the upload; `first_line` is the 1-based number of the first."""
+
+    first_line: int
+    data: bytes
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        for i, line in enumerate(self.data.split(b"\n")[:-1]):
+            yield self.first_line + i, line
 
 
 def _row_too_big(lineno: int, limits: Limits) -> UploadRejected:
@@ -234,35 +262,44 @@ def _audit(batch: list[Row], linenos: list[int]) -> None:
         )
 
 
-def valid_rows(path: Path, limits: Limits) -> Iterator[Row]:
-    """Yield every row of the upload, each checked; any problem rejects the whole upload.
+def _exact_block(block: Block) -> pa.Table:
+    """The row-by-row check of one block: the first problem rejects, naming line and field;
+    a block that passes is returned as a public-schema table."""
+    import pyarrow as pa
 
-    Rows are audited in batches before any of the batch is yielded, so a consumer never sees
-    a row that has not passed the audit.
-    """
-    batch: list[Row] = []
+    from tracelab.schema import PUBLIC_ARROW_SCHEMA
+
+    rows: list[Row] = []
     linenos: list[int] = []
-    count = 0
-    for lineno, line in inflate_lines(path, limits):
+    for lineno, line in block.lines():
         if not line.strip():
             continue
-        count += 1
-        if count > limits.max_rows:
-            raise UploadRejected(
-                f"the upload has more than {limits.max_rows:,} rows (the row cap)", cap="rows"
-            )
         try:
             row = orjson.loads(line)
         except orjson.JSONDecodeError:
             raise UploadRejected(f"line {lineno}: not valid JSON") from None
-        batch.append(check_row(lineno, row))
+        rows.append(check_row(lineno, row))
         linenos.append(lineno)
-        if len(batch) >= _AUDIT_BATCH:
-            _audit(batch, linenos)
-            yield from batch
-            batch, linenos = [], []
-    if batch:
-        _audit(batch, linenos)
-        yield from batch
+    _audit(rows, linenos)
+    return pa.Table.from_pylist(rows, schema=PUBLIC_ARROW_SCHEMA)
+
+
+def valid_tables(path: Path, limits: Limits, block_bytes: int = _BLOCK) -> Iterator[pa.Table]:
+    """Yield the upload's rows as public-schema Arrow tables, one per block, each checked
+    (schema, allow-list, strict privacy audit) before it is yielded; any problem rejects the
+    whole upload. The vectorized check (`fastcheck`) decides a clean block; a block it doubts
+    is checked row by row, which names the problem (or accepts the block after all)."""
+    count = 0
+    for block in inflate_blocks(path, limits, block_bytes):
+        table = check_block(block.data)
+        if table is None:
+            table = _exact_block(block)
+        count += len(table)
+        if count > limits.max_rows:
+            raise UploadRejected(
+                f"the upload has more than {limits.max_rows:,} rows (the row cap)", cap="rows"
+            )
+        if len(table):
+            yield table
     if count == 0:
         raise UploadRejected("the upload holds no rows")

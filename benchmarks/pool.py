@@ -9,6 +9,8 @@ poll until accepted) at the same time. It reports:
 * accepted contributions per second and MB/s of compressed upload ingested end to end
   (first byte sent → last receipt), target ≥ 50 MB/s on 2 cores;
 * p50 / p99 of one contribution's time (start → receipt);
+* the server's CPU seconds per MB ingested (steadier than wall time on a loaded machine)
+  and the rate that gives on `--cores` busy cores;
 * the server's peak RSS (VmHWM of the child), which must not grow with upload size: run with
   a larger `--rows` to compare;
 * the in-run baseline: inflating and parsing the same bytes in one process (`zlib` +
@@ -62,6 +64,12 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its waited-for children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _contributions(root: Path, rows: int, n: int) -> list[Path]:
@@ -162,6 +170,7 @@ def main() -> int:
                     times.append(time.perf_counter() - start)
 
             threads = [threading.Thread(target=contribute, args=(i,)) for i in range(len(prepared))]
+            cpu_before = _cpu_seconds(server.pid)
             started = time.perf_counter()
             for t in threads:
                 t.start()
@@ -169,6 +178,7 @@ def main() -> int:
                 t.join(args.deadline)
             wall = time.perf_counter() - started
             rss = _peak_rss_mb(server.pid)
+            cpu = _cpu_seconds(server.pid) - cpu_before
             stats = httpx.get(f"{url}/v1/stats").json()
         finally:
             server.terminate()
@@ -194,6 +204,11 @@ def main() -> int:
     if times:
         print(f"upload time p50: {statistics.median(times):.2f} s, p99: {p99:.2f} s")
     print(f"server peak RSS: {rss:.0f} MB")
+    print(
+        f"server CPU: {cpu:.1f} s = {cpu / (total_bytes / 1e6):.2f} CPU-s per MB compressed "
+        f"(baseline {baseline / (total_bytes / 1e6):.2f}); CPU-bound rate on "
+        f"{args.cores} cores: {args.cores * total_bytes / 1e6 / cpu:.1f} MB/s"
+    )
     print(
         f"baseline (inflate + parse in one process): {baseline:.2f} s; "
         f"end to end = {wall / baseline:.1f}x baseline"

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tracelab.pricing import PriceSource
 from tracelab.sources.discover import Home
-from tracelab.web import api, dashboard, pages
+from tracelab.web import api, contribute, dashboard, pages
 from tracelab.web.security import GuardMiddleware, allowed_hosts, new_token
 from tracelab.web.state import AppState
 from tracelab.web.traces import TraceStore, main_store
@@ -95,6 +95,7 @@ def create_app(
     )
     app.state.tracelab = state
     app.include_router(api.router(state))
+    app.include_router(contribute.router(state))
     app.include_router(pages.router(state))
     app.mount("/static", StaticFiles(directory=pages.static_dir()), name="static")
     app.add_middleware(GuardMiddleware, hosts=allowed_hosts(host, port), token=state.token)

@@ -28,8 +28,9 @@ PAGES: dict[str, str] = {
     "session": "Session",
     "experiments": "Experiments",
     "compare": "Compare",
+    "contribute": "Contribute",
 }
-NAV = ("overview", "analyze", "dashboard", "sessions", "experiments", "compare")
+NAV = ("overview", "analyze", "dashboard", "sessions", "experiments", "compare", "contribute")
 
 
 def static_dir() -> Path:

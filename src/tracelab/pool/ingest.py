@@ -16,8 +16,7 @@ commit that relies on it never interleave with another contribution's.
 from __future__ import annotations
 
 import hashlib
-import secrets
-import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -153,25 +152,30 @@ def _stage(tables: Iterator[pa.Table], path: Path) -> None:
         raise UploadRejected(f"the rows cannot be stored: {str(exc).splitlines()[0]}") from None
 
 
+_local = threading.local()
+
+
 @contextmanager
 def _connection(pool: Pool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB with bounded memory that spills into the pool's staging folder."""
+    """This thread's in-memory DuckDB (bounded memory, spilling into the pool's staging
+    folder), kept between uploads: opening one costs more than checking a small upload."""
     import duckdb
 
-    spill = pool.staging_dir / f".duckdb-{secrets.token_hex(4)}"
-    con = duckdb.connect(
-        config={
-            "memory_limit": _DUCKDB_MEMORY,
-            "threads": _DUCKDB_THREADS,
-            "temp_directory": str(spill),
-            "preserve_insertion_order": False,
-        }
-    )
-    try:
-        yield con
-    finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
+    spill = str(pool.staging_dir / ".duckdb-spill")
+    con = getattr(_local, "con", None)
+    if con is None or getattr(_local, "spill", None) != spill:
+        if con is not None:
+            con.close()
+        con = duckdb.connect(
+            config={
+                "memory_limit": _DUCKDB_MEMORY,
+                "threads": _DUCKDB_THREADS,
+                "temp_directory": spill,
+                "preserve_insertion_order": False,
+            }
+        )
+        _local.con, _local.spill = con, spill
+    yield con  # DuckDB deletes its spill files itself; `Pool.recover` clears what a crash left
 
 
 def _entry(
@@ -184,30 +188,17 @@ def _entry(
     already: int,
 ) -> dict[str, Any]:
     """The manifest entry: the kept rows' numbers, computed in SQL over the kept file."""
-    src = [str(source)]
-    rows, sessions, tool_calls, first, last = con.execute(
+    rows, sessions, tool_calls, first, last, models, providers, users = con.execute(
         f"""
         SELECT count(*), count(DISTINCT (provider, session_id)),
                coalesce(sum(len(coalesce(tools, []))), 0),
-               min({FIRST_TIME_SQL}), max({LAST_TIME_SQL})
+               min({FIRST_TIME_SQL}), max({LAST_TIME_SQL}),
+               histogram(coalesce(nullif(model, ''), '(none)')), histogram(provider),
+               list(DISTINCT "user" ORDER BY "user") FILTER (WHERE coalesce("user", '') <> '')
         FROM read_parquet(?)
         """,
-        src,
+        [str(source)],
     ).fetchone()
-    models = con.execute(
-        "SELECT coalesce(nullif(model, ''), '(none)') AS m, count(*) FROM read_parquet(?) "
-        "GROUP BY m ORDER BY m",
-        src,
-    ).fetchall()
-    providers = con.execute(
-        "SELECT provider, count(*) FROM read_parquet(?) GROUP BY provider ORDER BY provider",
-        src,
-    ).fetchall()
-    users = con.execute(
-        "SELECT DISTINCT \"user\" FROM read_parquet(?) WHERE coalesce(\"user\", '') <> '' "
-        "ORDER BY 1",
-        src,
-    ).fetchall()
     return {
         "id": pool.new_id(),
         "committed_at": utc_now(),
@@ -218,9 +209,9 @@ def _entry(
         "sessions_in_pool": already,
         "tool_calls": int(tool_calls),
         "window": [first, last],
-        "models": dict(models),
-        "providers": dict(providers),
-        "users": [u for (u,) in users],
+        "models": dict(sorted(models.items())),
+        "providers": dict(sorted(providers.items())),
+        "users": users or [],
     }
 
 

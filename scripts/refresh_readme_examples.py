@@ -9,10 +9,12 @@ rewrites the block with what the commands printed. A block with a language tag (
 ```bash) is left alone: use it for output that cannot be re-run (a server, a pool). The scratch
 path is replaced by `/home/me/TraceLab` so no machine path lands in the docs.
 
-    uv run python scripts/refresh_readme_examples.py [--check] [--list]
+    uv run python scripts/refresh_readme_examples.py [--check] [--list] [PAGE ...]
 
 `--check` writes nothing and reports which files would change, with a diff (exit 1 if any).
-`--list` prints every example command, per file, without running anything.
+`--list` prints every example command, per file, without running anything. PAGE (e.g.
+`docs/exports.md`) limits the run to those pages; the examples of the pages before them still
+run first, so every example sees the same files as in a full run.
 """
 
 from __future__ import annotations
@@ -112,9 +114,20 @@ def setup(scratch: Path) -> tuple[str, Path, dict[str, str]]:
     env = _env(scratch)
     demo = _run("tracelab demo", scratch, env, scratch)
     workdir = scratch / "tracelab-demo"
+    _example_inputs(workdir)
+    return demo, workdir, env
+
+
+def _example_inputs(workdir: Path) -> None:
+    """The inputs the examples name besides the demo's files: the public dataset's sample
+    (under its own name and the release's), an empty Parquet file and a folder (bad input)."""
+    (workdir / "empty.parquet").touch()
+    (workdir / "out").mkdir(exist_ok=True)
     if FIXTURES.is_dir():
         (workdir / "fixtures").symlink_to(FIXTURES)
-    return demo, workdir, env
+        sample = FIXTURES / "public-dataset" / "public-trace.jsonl.gz"
+        for name in ("public-trace.jsonl.gz", "syfi_coding_trace.jsonl.gz"):
+            (workdir / name).symlink_to(sample)
 
 
 def refresh(text: str, scratch: Path, demo: str, workdir: Path, env: dict[str, str]) -> str:
@@ -151,8 +164,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="Report changes, write nothing.")
     parser.add_argument("--list", action="store_true", help="List the examples, run nothing.")
+    parser.add_argument("pages", nargs="*", type=Path, help="Only these pages (default: all).")
     args = parser.parse_args()
     texts = {path: path.read_text(encoding="utf-8") for path in pages()}
+    wanted = [p.resolve() for p in args.pages] or list(texts)
+    unknown = [str(p) for p in wanted if p not in texts]
+    if unknown:
+        sys.exit(f"error: not a page with examples: {', '.join(unknown)}")
     if args.list:
         for path, text in texts.items():
             found = examples(text)
@@ -164,9 +182,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tracelab-readme-") as tmp:
         scratch = Path(tmp)
         demo, workdir, env = setup(scratch)
-        for path, text in texts.items():
+        last = max(list(texts).index(p) for p in wanted)
+        for path, text in list(texts.items())[: last + 1]:
             new = refresh(text, scratch, demo, workdir, env)
-            if new == text:
+            if new == text or path not in wanted:
                 continue
             stale.append(path)
             name = str(path.relative_to(REPO))

@@ -269,7 +269,8 @@ def test_decode_speed_definitions(decode_con):
     ).fetchall()
     # Codex step: gen 0 → 5 s = 5000 ms; normalized 300 / 5 s = 60 tok/s;
     # pure: visible 300 − 100 = 200 tokens over reasoning (3 s) → last visible (5 s) = 2 s
-    #   → 100 tok/s; residual TTFT = 5000 − 300 / 100 × 1000 = 5000 − 3000 = 2000 ms
+    #   → 100 tok/s; L = 2000 ms / 200 tokens = 10 ms/token (the only such step);
+    #   residual TTFT = t_in→r − R·L = 3000 − 100 × 10 = 2000 ms
     assert got[0] == pytest.approx(("codex", 300, 5000.0, 60.0, 100.0, 2000.0))
     # reasoning 0: no pure speed, no residual TTFT
     assert got[1] == pytest.approx(("codex", 400, 8000.0, 50.0, None, None))
@@ -292,10 +293,57 @@ def test_decode_speed_summary(decode_con):
     assert (claude["steps"], claude["median_speed"], claude["cv_speed"]) == (1, 50.0, None)
     assert claude["pure_steps"] == 0
     binned = result.table("fig6_decode_by_context").records()
-    # Codex context 20 500 → floor(log2(20 501)) = 14: bin [16 383, 32 767)
+    # Codex context 20 500 → floor(log2(20 500)) = 14: bin [16 384, 32 768), midpoint 2^14.5
     codex_bin = next(r for r in binned if r["provider"] == "codex")
-    assert (codex_bin["context_lo"], codex_bin["norm_speed_steps"]) == (16_383, 2)
+    assert (codex_bin["context_lo"], codex_bin["norm_speed_steps"]) == (16_384, 2)
+    assert codex_bin["context_mid"] == pytest.approx(2**14.5)
     assert "residual TTFT of 2.0s" in result.text
+
+
+def test_codex_split_follows_the_reference(tmp_path):
+    """Amendments §14.4, worked by hand: L is pooled (Σ t_post / Σ V), the residual TTFT is
+    t_in→r − R·L, Fig. 6 keeps t_post ≥ 0.1 s and the text values have no floor. (The old
+    per-step rule, gen − output·t_post/V, gives D1 666.7 ms and D4 0 ms.)"""
+
+    def codex(k: int, output: int, reasoning: int, events: list) -> dict:
+        return step("d", k, provider="codex", prefix=20_000, append=500, output=output,
+                    reasoning=reasoning, events=events)  # fmt: skip
+
+    rows = [
+        # D1: R 100, V 300; t_in→r 0 → 2 s = 2000 ms; t_post 2 → 6 s = 4000 ms
+        codex(
+            0,
+            400,
+            100,
+            [ev("tool_result", 0), ev("reasoning", 2), ev("text", 3), ev("tool_call", 6)],
+        ),
+        # D2: R 50, V 10; t_in→r 1000 ms; t_post 50 ms (< 0.1 s: text values only)
+        codex(1, 60, 50, [ev("tool_result", 10), ev("reasoning", 11), ev("text", 11.05)]),
+        # D3: R 200, V 0 (no pure speed); t_in→r 3000 ms
+        codex(2, 200, 200, [ev("tool_result", 20), ev("reasoning", 23)]),
+        # D4: R 100, V 100; t_in→r 1000 ms; t_post 1000 ms
+        codex(3, 200, 100, [ev("tool_result", 30), ev("reasoning", 31), ev("text", 32)]),
+    ]
+    con = trace_db(tmp_path, rows)
+    g.prepare_generation(con)
+    got = con.execute(
+        "SELECT pure_speed, residual_ttft_ms, fig6_pure_speed, fig6_residual_ttft_ms "
+        "FROM decode_steps ORDER BY round_pk"
+    ).fetchall()
+    # text: L = (4000 + 50 + 1000) / (300 + 10 + 100) = 505/41 ms/token;
+    #   D1 2000 − 100·505/41, D2 1000 − 50·505/41, D3 3000 − 200·505/41, D4 1000 − 100·505/41
+    # Fig. 6 (D1, D4 eligible): L = 5000 / 400 = 12.5 ms/token;
+    #   D1 2000 − 1250 = 750 ms, D4 1000 − 1250 = −250 ms; pure 300/4 s = 75, 100/1 s = 100
+    lt = 505 / 41
+    assert got[0] == pytest.approx((75.0, 2000 - 100 * lt, 75.0, 750.0))
+    assert got[1] == pytest.approx((200.0, 1000 - 50 * lt, None, None))
+    assert got[2] == pytest.approx((None, 3000 - 200 * lt, None, None))
+    assert got[3] == pytest.approx((100.0, 1000 - 100 * lt, 100.0, -250.0))
+    summary = decode_speed.compute(con).table("decode_speed_summary").records()[0]
+    # medians: pure 75, 100, 200 → 100; residual (sorted D4, D2, D3, D1) → (D2 + D3) / 2
+    assert summary["median_pure_speed"] == pytest.approx(100.0)
+    assert summary["median_residual_ttft_ms"] == pytest.approx((15_750 / 41 + 22_000 / 41) / 2)
+    assert (summary["fig6_steps"], summary["fig6_ms_per_token"]) == (2, pytest.approx(12.5))
 
 
 def test_generation_time_table(decode_con):

@@ -12,11 +12,17 @@ Every definition here is written once and used by the `llm_generation` experimen
   `g = prefix_i − (prefix_{i−1} + append_{i−1})`. *cached* when `|g − O_{i−1}| ≤ τ·O_{i−1}`;
   *resend* when `|g| ≤ τ·O_{i−1}` and `append_i ≥ O_{i−1}`; else *neither*
   (τ = `ATTRIBUTION_TOLERANCE`; the two tests exclude each other for τ < 0.5).
-- **Decode speed** (`decode_steps`, a TEMP view): normalized decode speed
-  `output / gen_ms × 1000` (tokens/s) for steps with `gen_ms > 0` and `output > 0`;
-  pure decode speed `(output − reasoning) / (last_visible_ts − reasoning_ts)` (tokens/s) for
-  steps with reasoning tokens (> 0), visible tokens (> 0) and a positive span; residual TTFT
-  `gen_ms − output / pure speed × 1000` (ms, may be negative), where generation time is positive.
+- **Decode speed** (`decode_steps`, a TEMP view; amendments §14.4). *Base* steps: output > 0,
+  context C (`input_total`: input_tokens_total, else prefix + append) > 0 and generation span
+  `gen_ms` > 0; their normalized decode speed is `output / gen_ms × 1000` (tokens/s). For Codex
+  steps with R reasoning tokens > 0: V = output − R visible tokens, `t_post` = the latest
+  reasoning event → the latest text/tool_call event (≥ it), `t_in→r` = the generation start →
+  the latest reasoning event.
+  *Paper-text* values (the study's macros, no floor): pure decode speed `V / t_post` where
+  V > 0 and t_post > 0; `L = Σ t_post / Σ V` over those steps (per provider); residual TTFT
+  `t_in→r − R·L` for every such Codex step with t_in→r > 0 (`pure_speed`, `residual_ttft_ms`).
+  *Fig. 6* values (`fig6_*`): the same, but only for **eligible** steps — V > 0, t_post ≥
+  `FIG6_MIN_POST_MS` (0.1 s), t_in→r > 0 — with L over the eligible steps.
   **Decode-speed CV** (`SPEED_CV_SQL`): sample standard deviation / mean of the normalized speed.
 """
 
@@ -53,8 +59,13 @@ ATTRIBUTION_MIN_OUTPUT = 2_000
 ATTRIBUTION_TOLERANCE = 0.10
 ATTRIBUTION_CLASSES = ("cached", "resend", "neither")
 
-#: Fig. 6: a context bin enters the binned-median curves only with at least this many steps.
-MIN_BIN_STEPS = 10
+#: Fig. 6: a context bin (floor(log2 C)) enters the binned-median curves only with at least
+#: this many rows (amendments §14.4).
+MIN_BIN_STEPS = 250
+#: Fig. 6: the shortest post-reasoning span (ms) of an eligible Codex step (amendments §14.4).
+FIG6_MIN_POST_MS = 100.0
+#: The provider whose reasoning-token counts split output into reasoning and visible tokens.
+REASONING_PROVIDER = "codex"
 
 
 def bucket_sql(expr: str, edges: Sequence[float]) -> str:
@@ -106,19 +117,46 @@ FROM step_facts
 WHERE prev_output >= {ATTRIBUTION_MIN_OUTPUT}
 """
 
-_SPAN_MS = ms_between("reasoning_ts", "last_visible_ts")
-_PURE = (
-    f"CASE WHEN reasoning > 0 AND output - reasoning > 0 AND {_SPAN_MS} > 0 "
-    f"THEN (output - reasoning) / ({_SPAN_MS} / 1000.0) END"
-)
+_T_POST_MS = ms_between("reasoning_ts", "last_visible_ts")
+_T_IN_R_MS = ms_between("gen_start_ts", "reasoning_ts")
 
 DECODE_SQL = f"""
 CREATE OR REPLACE TEMP VIEW decode_steps AS
-SELECT round_pk, provider, coalesce(model, '(unknown)') AS model, context, output, reasoning,
-       gen_ms, pure_speed,
-       CASE WHEN gen_ms > 0 AND output > 0 THEN output / (gen_ms / 1000.0) END AS norm_speed,
-       CASE WHEN gen_ms > 0 THEN gen_ms - output / pure_speed * 1000.0 END AS residual_ttft_ms
-FROM (SELECT *, {_PURE} AS pure_speed FROM step_facts)
+WITH d AS (
+    SELECT round_pk, provider, coalesce(model, '(unknown)') AS model, input_total AS context,
+           output, reasoning, gen_ms, output - reasoning AS visible,
+           {_T_POST_MS} AS t_post_ms, {_T_IN_R_MS} AS t_in_reasoning_ms,
+           output > 0 AND input_total > 0 AND gen_ms > 0 AS base,
+           provider = '{REASONING_PROVIDER}' AND reasoning > 0 AS split
+    FROM step_facts
+),
+e AS (
+    SELECT *,
+           coalesce(base AND split AND visible > 0 AND t_post_ms > 0, false) AS text_pure,
+           coalesce(base AND split AND t_in_reasoning_ms > 0, false) AS text_ttft,
+           coalesce(base AND split AND visible > 0 AND t_post_ms >= {FIG6_MIN_POST_MS}
+                    AND t_in_reasoning_ms > 0, false) AS eligible
+    FROM d
+),
+l AS (
+    SELECT provider,
+           sum(t_post_ms) FILTER (WHERE text_pure) / sum(visible) FILTER (WHERE text_pure)
+               AS ms_per_token,
+           sum(t_post_ms) FILTER (WHERE eligible) / sum(visible) FILTER (WHERE eligible)
+               AS fig6_ms_per_token
+    FROM e GROUP BY provider
+)
+SELECT e.round_pk, e.provider, e.model, e.context, e.output, e.reasoning, e.visible, e.gen_ms,
+       e.t_post_ms, e.t_in_reasoning_ms, e.eligible,
+       CASE WHEN e.base THEN e.output / (e.gen_ms / 1000.0) END AS norm_speed,
+       CASE WHEN e.text_pure THEN e.visible / (e.t_post_ms / 1000.0) END AS pure_speed,
+       CASE WHEN e.text_ttft THEN e.t_in_reasoning_ms - e.reasoning * l.ms_per_token END
+           AS residual_ttft_ms,
+       CASE WHEN e.eligible THEN e.visible / (e.t_post_ms / 1000.0) END AS fig6_pure_speed,
+       CASE WHEN e.eligible THEN e.t_in_reasoning_ms - e.reasoning * l.fig6_ms_per_token END
+           AS fig6_residual_ttft_ms,
+       l.ms_per_token, l.fig6_ms_per_token
+FROM e LEFT JOIN l USING (provider)
 """
 
 

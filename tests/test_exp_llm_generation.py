@@ -149,27 +149,46 @@ def test_append_share(tmp_path):
 # ----------------------------------------------------------------------------- attribution
 
 
+def _pair_step(
+    session: str, k: int, at: float | None, prefix: int, append: int, output: int, **kw
+) -> dict:
+    """A step whose first event is at `at` s and whose (only) model output is 1 s later."""
+    events = [ev("tool_result", at), ev("text", at + 1)] if at is not None else []
+    return step(session, k, prefix=prefix, append=append, output=output, events=events, **kw)
+
+
 @pytest.fixture(scope="module")
 def attribution_con(tmp_path_factory):
+    """Amendments §14.5, worked by hand: gain = S.prefix − P.input, tol = max(512, 10% of O);
+    cached |gain − O| ≤ tol; resend gain < O − tol and S.append ≥ O − tol."""
     rows = [
-        # first step of the session: no predecessor, never a pair
-        step("a", 0, prefix=0, append=1000, output=3000),
-        # g = 4000 − (0 + 1000) = 3000 = O_{i−1} → cached
-        step("a", 1, prefix=4000, append=100, output=2500),
-        # g = 4100 − (4000 + 100) = 0, append 2600 ≥ O 2500 → resend
-        step("a", 2, prefix=4100, append=2600, output=2000),
-        # g = 7700 − (4100 + 2600) = 1000; O = 2000: |g − O| = 1000 > 200, |g| > 200 → neither
-        step("a", 3, prefix=7700, append=300, output=1999),
+        # a0: input 1000, O 3000 (no predecessor)
+        _pair_step("a", 0, 0, prefix=0, append=1000, output=3000),
+        # gain 4000 − 1000 = 3000 = O → cached
+        _pair_step("a", 1, 10, prefix=4000, append=100, output=2500),
+        # gain 4100 − 4100 = 0 < 2500 − 512; append 2600 ≥ 1988 → resend
+        _pair_step("a", 2, 20, prefix=4100, append=2600, output=2000),
+        # gain 7700 − 6700 = 1000: |1000 − 2000| > 512; append 300 < 1488 → neither
+        _pair_step("a", 3, 30, prefix=7700, append=300, output=1999),
         # prior output 1999 < 2000: excluded
-        step("a", 4, prefix=8000, append=100, output=2000),
-        # g = 10 300 − (8000 + 100) = 2200 = O + 10% of O (boundary, inclusive) → cached
-        step("a", 5, prefix=10_300, append=50, output=2000),
-        # g = 10 350 − (10 300 + 50) = 0 but append 1500 < O 2000 → neither
-        step("a", 6, prefix=10_350, append=1500, output=10),
-        # another model, its own session
-        step("b", 0, prefix=0, append=1000, output=4000, model="claude-sonnet-4-6"),
-        # g = 1150 − 1000 = 150 ≤ 10% × 4000 = 400 and append 4100 ≥ 4000 → resend
-        step("b", 1, prefix=1150, append=4100, output=5, model="claude-sonnet-4-6"),
+        _pair_step("a", 4, 40, prefix=8000, append=100, output=2000),
+        # gain 10 500 − 8100 = 2400: |2400 − 2000| = 400 ≤ tol 512 → cached (old rule, 10% of O
+        # = 200: neither)
+        _pair_step("a", 5, 50, prefix=10_500, append=50, output=2000),
+        # 400 − 51 = 349 s after a5's output: gap > 240 s, excluded (old rule: resend)
+        _pair_step("a", 6, 400, prefix=10_550, append=2100, output=3000),
+        # gain 7650 − 12 650 = −5000 < 3000 − 512 and append 2800 ≥ 2488 → resend (old rule:
+        # |gain| > 10% of O → neither)
+        _pair_step("a", 7, 410, prefix=7650, append=2800, output=10),
+        # another Claude model, its own session — grouped with the others as "Claude"
+        _pair_step("b", 0, 0, prefix=0, append=1000, output=4000, model="claude-sonnet-4-6"),
+        # gain 1150 − 1000 = 150 < 3488 and append 4100 ≥ 3488 → resend
+        _pair_step("b", 1, 10, prefix=1150, append=4100, output=5, model="claude-sonnet-4-6"),
+        # codex: c1 has no timestamp and is dropped, so c2 pairs with c0:
+        # gain 7500 − 5000 = 2500 = O → cached (old rule: c2 follows c1, whose O is 0 → no pair)
+        _pair_step("c", 0, 0, prefix=0, append=5000, output=2500, provider="codex"),
+        _pair_step("c", 1, None, prefix=5000, append=100, output=0, provider="codex"),
+        _pair_step("c", 2, 20, prefix=7500, append=100, output=0, provider="codex"),
     ]
     return trace_db(tmp_path_factory.mktemp("attribution"), rows)
 
@@ -177,30 +196,47 @@ def attribution_con(tmp_path_factory):
 def test_attribution_classes(attribution_con):
     g.prepare_generation(attribution_con)
     got = attribution_con.execute(
-        "SELECT session_id, seq, gain, attribution FROM attribution_pairs ORDER BY session_id, seq"
+        "SELECT session_id, seq, model, gain, attribution FROM attribution_pairs "
+        "ORDER BY session_id, seq"
     ).fetchall()
     assert got == [
-        ("claude:a", 2, 3000, "cached"),
-        ("claude:a", 3, 0, "resend"),
-        ("claude:a", 4, 1000, "neither"),
-        ("claude:a", 6, 2200, "cached"),
-        ("claude:a", 7, 0, "neither"),
-        ("claude:b", 2, 150, "resend"),
+        ("claude:a", 2, "Claude", 3000, "cached"),
+        ("claude:a", 3, "Claude", 0, "resend"),
+        ("claude:a", 4, "Claude", 1000, "neither"),
+        ("claude:a", 6, "Claude", 2400, "cached"),
+        ("claude:a", 8, "Claude", -5000, "resend"),
+        ("claude:b", 2, "Claude", 150, "resend"),
+        ("codex:c", 3, "gpt-5.5", 2500, "cached"),
     ]
 
 
 def test_attribution_per_model(attribution_con):
     result = output_attribution.compute(attribution_con)
     got = {r["model"]: r for r in result.table("fig3_output_attribution").records()}
-    opus = got["claude-opus-4-7"]
-    # 5 pairs: 2 cached, 1 resend, 2 neither
-    assert opus["pairs"] == 5
-    assert (opus["cached"], opus["resend"], opus["neither"]) == pytest.approx((0.4, 0.2, 0.4))
-    assert got["claude-sonnet-4-6"]["pairs"] == 1
-    assert got["claude-sonnet-4-6"]["resend"] == 1.0
+    claude = got["Claude"]
+    # 6 pairs: 2 cached, 3 resend, 1 neither; fewer than 50 pairs → not_sure
+    assert claude["pairs"] == 6
+    assert (claude["cached"], claude["resend"], claude["neither"]) == pytest.approx(
+        (2 / 6, 3 / 6, 1 / 6)
+    )
+    assert claude["decision"] == "not_sure"
+    assert (got["gpt-5.5"]["pairs"], got["gpt-5.5"]["cached"]) == (1, 1.0)
     points = result.table("fig3_output_attribution_points")
-    assert len(points.rows) == 6  # fewer than the per-model sample cap: every pair
-    assert "claude-sonnet-4-6 (claude, 1 pair) is mostly output-resend" in result.text
+    assert len(points.rows) == 7  # fewer than the per-group sample cap: every pair
+    # the scatter's gain is max(0, gain): a7's −5000 is drawn at 0
+    assert min(points.column("gain")) == 0
+    assert "Claude (claude, 6 pairs) is mostly output-resend" in result.text
+
+
+def test_attribution_decision():
+    # n < 50 → not_sure; cached ≥ 70% ∧ resend ≤ 20% → cached; the mirror → resend;
+    # both ≥ 30% → mixed; anything else → not_sure
+    assert g.attribution_decision(49, 1.0, 0.0) == "not_sure"
+    assert g.attribution_decision(50, 0.7, 0.2) == "cached"
+    assert g.attribution_decision(50, 0.2, 0.7) == "resend"
+    assert g.attribution_decision(50, 0.3, 0.3) == "mixed"
+    assert g.attribution_decision(50, 0.71, 0.21) == "not_sure"
+    assert g.attribution_decision(50, 0.69, 0.1) == "not_sure"
 
 
 def test_schematic_units():

@@ -7,11 +7,18 @@ Every definition here is written once and used by the `llm_generation` experimen
   `log2_bin_sql` is the `floor(log2(x + 1))` bin of the log–log density (bin *b* holds
   `x + 1 ∈ [2^b, 2^(b+1))`, so x = 0 is bin 0). `log10_bin_sql` gives
   `OUTPUT_BINS_PER_DECADE` bins per factor of ten for the output histogram (x ≥ 1).
-- **Output attribution** (`attribution_pairs`, a TEMP view): consecutive steps of a session
-  whose earlier step wrote `O_{i−1} ≥ ATTRIBUTION_MIN_OUTPUT` tokens; prefix gain
-  `g = prefix_i − (prefix_{i−1} + append_{i−1})`. *cached* when `|g − O_{i−1}| ≤ τ·O_{i−1}`;
-  *resend* when `|g| ≤ τ·O_{i−1}` and `append_i ≥ O_{i−1}`; else *neither*
-  (τ = `ATTRIBUTION_TOLERANCE`; the two tests exclude each other for τ < 0.5).
+- **Output attribution** (`attribution_pairs`, a TEMP view; amendments §14.5): pairs (P, S) of
+  consecutive steps of a (provider, session) ordered by (round_index, first event time, file
+  order), steps without a timestamp dropped. Kept when the gap S's first event − P's latest
+  model output (else P's first event) is within [0, `ATTRIBUTION_MAX_GAP_MS`], P's input
+  (`input_total`) > 0 and P's output O ≥ `ATTRIBUTION_MIN_OUTPUT`. Gain
+  `g = S.prefix − P.input`; tolerance `tol = max(ATTRIBUTION_MIN_TOL, τ·O)` (τ =
+  `ATTRIBUTION_TOLERANCE`). *cached* (prefix-close) when `|g − O| ≤ tol`; *resend*
+  (append-side) when `g < O − tol` and `S.append ≥ O − tol`; else *neither*. Pairs are grouped
+  by P: `Claude` for every Claude model, else P's model.
+- **Attribution decision** of a group (`attribution_decision`): fewer than
+  `ATTRIBUTION_MIN_PAIRS` pairs → not_sure; cached ≥ 70% and resend ≤ 20% → cached; resend ≥ 70%
+  and cached ≤ 20% → resend; both ≥ 30% → mixed; else not_sure.
 - **Decode speed** (`decode_steps`, a TEMP view; amendments §14.4). *Base* steps: output > 0,
   context C (`input_total`: input_tokens_total, else prefix + append) > 0 and generation span
   `gen_ms` > 0; their normalized decode speed is `output / gen_ms × 1000` (tokens/s). For Codex
@@ -55,9 +62,17 @@ OUTPUT_BINS_PER_DECADE = 20
 
 #: Output attribution: the prior output must be at least this long for the signal to show.
 ATTRIBUTION_MIN_OUTPUT = 2_000
-#: Output attribution: relative tolerance τ on the prefix gain, as a share of O_{i−1}.
+#: Output attribution: relative tolerance τ on the prefix gain, as a share of the prior output…
 ATTRIBUTION_TOLERANCE = 0.10
+#: … and its floor in tokens: tol = max(ATTRIBUTION_MIN_TOL, τ·O).
+ATTRIBUTION_MIN_TOL = 512
+#: Output attribution: the longest gap (ms) from the prior step's last output to the next step.
+ATTRIBUTION_MAX_GAP_MS = 240_000
+#: Output attribution: a group with fewer pairs is "not_sure".
+ATTRIBUTION_MIN_PAIRS = 50
 ATTRIBUTION_CLASSES = ("cached", "resend", "neither")
+#: The name of the group of every Claude model (the study groups Claude models together).
+CLAUDE_GROUP = "Claude"
 
 #: Fig. 6: a context bin (floor(log2 C)) enters the binned-median curves only with at least
 #: this many rows (amendments §14.4).
@@ -102,20 +117,51 @@ def log10_bin_sql(expr: str, per_decade: int = OUTPUT_BINS_PER_DECADE) -> str:
 
 ATTRIBUTION_SQL = f"""
 CREATE OR REPLACE TEMP VIEW attribution_pairs AS
-SELECT round_pk, provider, coalesce(model, '(unknown)') AS model, session_id, seq,
-       prev_output, prefix - (prev_prefix + prev_append) AS gain, append,
-       (prefix - (prev_prefix + prev_append)) / prev_output AS gain_ratio,
-       append / prev_output AS append_ratio,
-       CASE
-           WHEN abs(prefix - (prev_prefix + prev_append) - prev_output)
-                <= {ATTRIBUTION_TOLERANCE} * prev_output THEN 'cached'
-           WHEN abs(prefix - (prev_prefix + prev_append)) <= {ATTRIBUTION_TOLERANCE} * prev_output
-                AND append >= prev_output THEN 'resend'
-           ELSE 'neither'
-       END AS attribution
-FROM step_facts
-WHERE prev_output >= {ATTRIBUTION_MIN_OUTPUT}
+WITH timed AS (
+    SELECT round_pk, provider, model, session_id, round_index, seq, prefix, append, output,
+           input_total, first_ts, coalesce(max_out_ts, first_ts) AS end_ts
+    FROM step_facts WHERE first_ts IS NOT NULL
+),
+linked AS (
+    SELECT round_pk, provider, session_id, seq, prefix, append, first_ts,
+           lag(provider) OVER w AS prev_provider, lag(model) OVER w AS prev_model,
+           lag(input_total) OVER w AS prev_input, lag(output) OVER w AS prev_output,
+           lag(end_ts) OVER w AS prev_end_ts
+    FROM timed
+    WINDOW w AS (PARTITION BY provider, session_id ORDER BY round_index, first_ts, round_pk)
+),
+pairs AS (
+    SELECT *, prefix - prev_input AS gain,
+           greatest({ATTRIBUTION_MIN_TOL}, {ATTRIBUTION_TOLERANCE} * prev_output) AS tol,
+           {ms_between("prev_end_ts", "first_ts")} AS gap_ms
+    FROM linked
+    WHERE prev_output >= {ATTRIBUTION_MIN_OUTPUT} AND prev_input > 0
+)
+SELECT round_pk, prev_provider AS provider,
+       CASE WHEN prev_provider = 'claude' THEN '{CLAUDE_GROUP}'
+            ELSE coalesce(prev_model, '(unknown)') END AS model,
+       session_id, seq, prev_output, prev_input, gain, append, tol, gap_ms,
+       gain / prev_output AS gain_ratio, append / prev_output AS append_ratio,
+       CASE WHEN abs(gain - prev_output) <= tol THEN 'cached'
+            WHEN gain < prev_output - tol AND append >= prev_output - tol THEN 'resend'
+            ELSE 'neither' END AS attribution
+FROM pairs
+WHERE gap_ms BETWEEN 0 AND {ATTRIBUTION_MAX_GAP_MS}
 """
+
+
+def attribution_decision(pairs: int, cached: float | None, resend: float | None) -> str:
+    """The study's verdict for a group of pairs (shares of cached and resend pairs, 0–1)."""
+    if pairs < ATTRIBUTION_MIN_PAIRS or cached is None or resend is None:
+        return "not_sure"
+    if cached >= 0.70 and resend <= 0.20:
+        return "cached"
+    if resend >= 0.70 and cached <= 0.20:
+        return "resend"
+    if cached >= 0.30 and resend >= 0.30:
+        return "mixed"
+    return "not_sure"
+
 
 _T_POST_MS = ms_between("reasoning_ts", "last_visible_ts")
 _T_IN_R_MS = ms_between("gen_start_ts", "reasoning_ts")

@@ -263,43 +263,30 @@ def sweep_grid_ms(points: int = SWEEP_POINTS) -> list[float]:
 #: predecessor, the idle gap by its first timing event, and whether it is covered.
 EVICTION_STEPS_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS eviction_steps AS
-WITH ev AS (
-    SELECT round_pk, max(timestamp) AS last_ts,
-           min(event_pos) FILTER (WHERE event_type <> 'tool_result') AS lead_end
-    FROM timing_events GROUP BY round_pk
-),
-tc AS (
+WITH tc AS (
     SELECT round_pk, min(least(emitted_at, result_at)) AS first_tool,
            max(greatest(emitted_at, result_at)) AS last_tool
     FROM tool_calls GROUP BY round_pk
 ),
 ordered AS (
     SELECT s.round_pk, s.provider, s.session_id, s.context, s.prefix, s.append, s.gen_ms,
-           s.first_event_type, s.first_ts,
+           s.first_event_type, s.first_ts, ev.lead_end,
            row_number() OVER w AS ord,
            lag(s.round_pk) OVER w IS NOT NULL AS has_prev,
            lag(s.context) OVER w AS prev_context, lag(s.output) OVER w AS prev_output,
-           lag(greatest(ev.last_ts, tc.last_tool)) OVER w AS prev_last_activity,
-           ev.lead_end
-    FROM step_facts s LEFT JOIN ev USING (round_pk) LEFT JOIN tc USING (round_pk)
+           lag(greatest(ev.max_ts, tc.last_tool)) OVER w AS prev_last_activity
+    FROM step_facts s LEFT JOIN step_events ev USING (round_pk) LEFT JOIN tc USING (round_pk)
     WINDOW w AS (PARTITION BY s.session_id
                  ORDER BY s.round_index, least(s.first_ts, tc.first_tool) NULLS LAST, s.round_pk)
 ),
-calls AS (
-    SELECT t.session_id, t.tool_call_id, o.ord,
-           {ms_between("t.emitted_at", "t.result_at")} AS wall_ms
-    FROM tool_calls t JOIN ordered o USING (round_pk)
-    WHERE t.result_at >= t.emitted_at AND t.tool_call_id IS NOT NULL
-),
 tool_gap AS (
-    SELECT e.round_pk, max(c.wall_ms) AS gap_ms
-    FROM timing_events e
-    JOIN ordered s ON s.round_pk = e.round_pk
-    JOIN calls c ON c.session_id = e.session_id AND c.tool_call_id = e.tool_call_id
-                AND c.ord < s.ord
-    WHERE e.event_type = 'tool_result' AND s.first_event_type = 'tool_result'
-      AND (s.lead_end IS NULL OR e.event_pos < s.lead_end)
-    GROUP BY e.round_pk
+    SELECT rc.round_pk, max(rc.wall_ms) AS gap_ms
+    FROM result_calls rc
+    JOIN ordered s ON s.round_pk = rc.round_pk
+    JOIN ordered c ON c.round_pk = rc.call_round_pk
+    WHERE s.first_event_type = 'tool_result' AND c.ord < s.ord
+      AND (s.lead_end IS NULL OR rc.event_pos < s.lead_end)
+    GROUP BY rc.round_pk
 ),
 gaps AS (
     SELECT o.*, {FIRST_EVENT_KIND_SQL} AS kind,

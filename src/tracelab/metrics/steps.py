@@ -128,7 +128,9 @@ JOIN step_order o USING (round_pk)
 #: One pass over the events, no join: per step with events, the position of its first
 #: model-output event and of its last event, the last output event, the earliest and latest
 #: output timestamps, the latest reasoning / visible-output timestamps, the first user message,
-#: the first event's type, the earliest timestamp and the last event's timestamp (null if none).
+#: the first event's type, the earliest and latest timestamps, the position of the first event
+#: that is no tool_result (`lead_end`: the step's leading tool results come before it) and the
+#: last event's timestamp (null if none).
 STEP_EVENTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE step_events AS
 SELECT round_pk,
@@ -141,7 +143,8 @@ SELECT round_pk,
        max(timestamp) FILTER (WHERE event_type IN ('text', 'tool_call')) AS last_visible_ts,
        arg_min(timestamp, event_pos) FILTER (WHERE event_type = 'user_message') AS first_user_ts,
        arg_min(event_type, event_pos) AS first_event_type,
-       min(timestamp) AS first_ts,
+       min(timestamp) AS first_ts, max(timestamp) AS max_ts,
+       min(event_pos) FILTER (WHERE event_type <> 'tool_result') AS lead_end,
        arg_max_null(timestamp, event_pos) AS last_ts
 FROM timing_events GROUP BY round_pk
 """
@@ -162,15 +165,25 @@ WHERE e.event_type IN {INPUT_EVENTS} AND s.first_out_pos IS NOT NULL
 GROUP BY e.round_pk
 """
 
-#: The tool wait of a step: the longest effective latency among the tools whose results it
-#: carries (matched by session and tool_call_id; a call id seen twice counts its longest).
-TOOL_WAIT_SQL = """
-CREATE OR REPLACE TEMP TABLE step_tool_wait AS
-SELECT e.round_pk, max(t.effective_latency_ms) AS tool_wait_ms
+#: Every tool_result event with the calls it answers (matched by session and tool_call_id; a call
+#: id seen twice matches both): the call's step, effective latency and wall duration from its
+#: timestamps (`result_at − emitted_at`, null when negative or unknown). One string join, shared
+#: by the tool wait below and the eviction sweep's gaps (`metrics.cache`).
+RESULT_CALLS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE result_calls AS
+SELECT e.round_pk, e.event_pos, t.round_pk AS call_round_pk, t.effective_latency_ms,
+       CASE WHEN t.result_at >= t.emitted_at THEN {ms_between("t.emitted_at", "t.result_at")}
+       END AS wall_ms
 FROM timing_events e
 JOIN tool_facts t ON e.session_id = t.session_id AND e.tool_call_id = t.tool_call_id
 WHERE e.event_type = 'tool_result'
-GROUP BY e.round_pk
+"""
+
+#: The tool wait of a step: the longest effective latency among the tools whose results it
+#: carries.
+TOOL_WAIT_SQL = """
+CREATE OR REPLACE TEMP TABLE step_tool_wait AS
+SELECT round_pk, max(effective_latency_ms) AS tool_wait_ms FROM result_calls GROUP BY round_pk
 """
 
 #: A user message's wait: its timestamp minus the previous event's in session order — the event
@@ -286,6 +299,7 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: list[Price] | None = None) -
         STEP_ORDER_SQL,
         TOOL_FACTS_SQL,
         HUMAN_WAITS_SQL,
+        RESULT_CALLS_SQL,
         TOOL_WAIT_SQL,
         STEP_FACTS_SQL,
         REQUEST_FACTS_SQL,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 
 import duckdb
 import matplotlib.pyplot as plt
 import pytest
 
+from conftest import FIXTURES, needs_fixtures
 from tracebuilder import ev, step, trace_db
 from tracelab.experiments.llm_generation.append_by_prefix import PREFIX_LABELS, append_by_prefix
 from tracelab.experiments.llm_generation.append_share import APPEND_LABELS, append_share
@@ -380,6 +382,34 @@ def test_codex_split_follows_the_reference(tmp_path):
     assert summary["median_pure_speed"] == pytest.approx(100.0)
     assert summary["median_residual_ttft_ms"] == pytest.approx((15_750 / 41 + 22_000 / 41) / 2)
     assert (summary["fig6_steps"], summary["fig6_ms_per_token"]) == (2, pytest.approx(12.5))
+
+
+@needs_fixtures
+def test_codex_split_agrees_with_the_reference_on_the_public_fixture(tmp_path):
+    """The reference implementation's own overview of the public-dataset fixture states its
+    post-reasoning time per visible token (L) and the mean residual TTFT over the 79 Codex steps
+    with positive reasoning counts; our text-value definitions (§14.4) give the same numbers."""
+    from tracelab.metrics.steps import prepare
+    from tracelab.tracedb import build_db, open_db
+
+    public = FIXTURES / "public-dataset"
+    build_db(public / "public-trace.jsonl.gz", tmp_path / "p.duckdb")
+    con = open_db(tmp_path / "p.duckdb")
+    prepare(con)
+    g.prepare_generation(con)
+    timing = json.loads((public / "reference-overview-summary.json").read_text())["merged"][
+        "generation_timing"
+    ]
+    tpot = timing["post_reasoning_tpot_estimate"]
+    ttft = timing["estimated_ttft_from_exact_reasoning_tokens"]
+    n, visible, ms_per_token, mean_ttft = con.execute(
+        "SELECT count(pure_speed), sum(visible) FILTER (WHERE pure_speed IS NOT NULL), "
+        "any_value(ms_per_token), avg(residual_ttft_ms) FROM decode_steps "
+        "WHERE provider = 'codex'"
+    ).fetchone()
+    assert (n, visible) == (tpot["rounds"], tpot["visible_or_structured_output_tokens"])
+    assert ms_per_token == pytest.approx(tpot["average_decode_latency_seconds_per_token"] * 1000)
+    assert mean_ttft == pytest.approx(ttft["estimated_average_seconds"] * 1000)
 
 
 def test_generation_time_table(decode_con):

@@ -134,6 +134,10 @@ def test_table12_fresh_is_unclipped_over_the_file_order_predecessor(tmp_path):
     assert (got[("total", "user")]["append"], got[("total", "user")]["fresh"]) == (300, -100)
     assert got[("total", "tool")]["fresh"] == 7290
     assert cache.prefill_amplification(con) == pytest.approx(4300 / 7190)
+    # synth calibration's variant takes predecessors in session order: g0 is first, g1 follows
+    # it with max(0, 400) − 10 = 390 → append 3000 + 200 + 1000 + 400, fresh 7190 − 0 + 390
+    by_seq = _by(cache.fresh_totals(con, order="session"), "provider", "kind")
+    assert (by_seq[("total", "all")]["append"], by_seq[("total", "all")]["fresh"]) == (4600, 7580)
     # step_facts.fresh (the per-step, clipped quantity the exports use) is unchanged
     clipped = con.execute(
         "SELECT fresh FROM step_facts WHERE session_id = 'claude:f' ORDER BY seq"

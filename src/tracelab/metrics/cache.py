@@ -97,11 +97,12 @@ FIRST_EVENT_KIND_SQL = (
     "CASE first_event_type WHEN 'user_message' THEN 'user' WHEN 'tool_result' THEN 'tool' END"
 )
 
-#: Table 12's steps (amendments §14.3): every step with its file-order predecessor's context and
-#: output, its kind by first timing event, and `fresh` = max(0, C_S − C_P) − O_P unclipped (null
-#: unless the step qualifies: a predecessor and a user_message/tool_result first event).
+#: Table 12's steps (amendments §14.3): every step with its predecessor's context and output,
+#: its kind by first timing event, and `fresh` = max(0, C_S − C_P) − O_P unclipped (null unless
+#: the step qualifies: a predecessor and a user_message/tool_result first event). The
+#: predecessor is the previous step of the session in `{order}`.
 NET_FRESH_SQL = f"""
-CREATE TEMP TABLE IF NOT EXISTS net_fresh_steps AS
+CREATE TEMP TABLE IF NOT EXISTS {{table}} AS
 SELECT round_pk, provider, model, append, kind, has_prev,
        CASE WHEN has_prev AND kind IS NOT NULL THEN
            greatest(context - prev_context, 0) - prev_output
@@ -111,21 +112,33 @@ FROM (
            lag(context) OVER w AS prev_context, lag(output) OVER w AS prev_output,
            lag(round_pk) OVER w IS NOT NULL AS has_prev
     FROM step_facts
-    WINDOW w AS (PARTITION BY session_id ORDER BY round_pk)
+    WINDOW w AS (PARTITION BY session_id ORDER BY {{order}})
 )
 """
+#: Predecessor orders of Table 12's fresh tokens (table, ORDER BY): the reference's **file
+#: order** (round_pk), and the session order (seq) for synth calibration — a profile must not
+#: depend on the order of a trace's rows; the two agree on any trace whose sessions are written
+#: in round order, as collected traces are.
+FRESH_ORDERS = {
+    "file": ("net_fresh_steps", "round_pk"),
+    "session": ("net_fresh_steps_by_seq", "seq"),
+}
 
 
-def prepare_fresh(con: duckdb.DuckDBPyConnection) -> None:
-    """Materialize `net_fresh_steps` once per connection (after the base fact tables)."""
+def prepare_fresh(con: duckdb.DuckDBPyConnection, order: str = "file") -> str:
+    """Materialize Table 12's steps for a predecessor `order` ('file' or 'session') once per
+    connection; returns the table's name."""
     prepare(con)
-    con.execute(NET_FRESH_SQL)
+    table, order_by = FRESH_ORDERS[order]
+    con.execute(NET_FRESH_SQL.format(table=table, order=order_by))
+    return table
 
 
-def fresh_totals(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+def fresh_totals(con: duckdb.DuckDBPyConnection, order: str = "file") -> list[dict[str, Any]]:
     """Table 12: qualifying steps, Σ append, Σ fresh (unclipped), fresh share and amplification
-    per provider × kind (kind = the step's first timing event)."""
-    prepare_fresh(con)
+    per provider × kind (kind = the step's first timing event); predecessors in file order
+    (`order="session"`: in session order, see `FRESH_ORDERS`)."""
+    table = prepare_fresh(con, order)
     return records(
         con,
         _by_kind_sql(
@@ -134,7 +147,7 @@ def fresh_totals(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             "sum(fresh) / nullif(sum(append), 0) AS fresh_share, "
             f"{AMPLIFICATION_SQL} AS amplification",
             where="fresh IS NOT NULL",
-            source="net_fresh_steps",
+            source=table,
         ),
     )
 

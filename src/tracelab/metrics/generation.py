@@ -7,7 +7,7 @@ Every definition here is written once and used by the `llm_generation` experimen
   `log2_bin_sql` is the `floor(log2(x + 1))` bin of the log–log density (bin *b* holds
   `x + 1 ∈ [2^b, 2^(b+1))`, so x = 0 is bin 0). `log10_bin_sql` gives
   `OUTPUT_BINS_PER_DECADE` bins per factor of ten for the output histogram (x ≥ 1).
-- **Output attribution** (`attribution_pairs`, a TEMP view; amendments §14.5): pairs (P, S) of
+- **Output attribution** (`attribution_pairs`, a TEMP table; amendments §14.5): pairs (P, S) of
   consecutive steps of a (provider, session) ordered by (round_index, first event time, file
   order), steps without a timestamp dropped. Kept when the gap S's first event − P's latest
   model output (else P's first event) is within [0, `ATTRIBUTION_MAX_GAP_MS`], P's input
@@ -19,7 +19,7 @@ Every definition here is written once and used by the `llm_generation` experimen
 - **Attribution decision** of a group (`attribution_decision`): fewer than
   `ATTRIBUTION_MIN_PAIRS` pairs → not_sure; cached ≥ 70% and resend ≤ 20% → cached; resend ≥ 70%
   and cached ≤ 20% → resend; both ≥ 30% → mixed; else not_sure.
-- **Decode speed** (`decode_steps`, a TEMP view; amendments §14.4). *Base* steps: output > 0,
+- **Decode speed** (`decode_steps`, a TEMP table; amendments §14.4). *Base* steps: output > 0,
   context C (`input_total`: input_tokens_total, else prefix + append) > 0 and generation span
   `gen_ms` > 0; their normalized decode speed is `output / gen_ms × 1000` (tokens/s). For Codex
   steps with R reasoning tokens > 0: V = output − R visible tokens, `t_post` = the latest
@@ -116,7 +116,7 @@ def log10_bin_sql(expr: str, per_decade: int = OUTPUT_BINS_PER_DECADE) -> str:
 
 
 ATTRIBUTION_SQL = f"""
-CREATE OR REPLACE TEMP VIEW attribution_pairs AS
+CREATE TEMP TABLE IF NOT EXISTS attribution_pairs AS
 WITH timed AS (
     SELECT round_pk, provider, model, session_id, round_index, seq, prefix, append, output,
            input_total, first_ts, coalesce(max_out_ts, first_ts) AS end_ts
@@ -167,7 +167,7 @@ _T_POST_MS = ms_between("reasoning_ts", "last_visible_ts")
 _T_IN_R_MS = ms_between("gen_start_ts", "reasoning_ts")
 
 DECODE_SQL = f"""
-CREATE OR REPLACE TEMP VIEW decode_steps AS
+CREATE TEMP TABLE IF NOT EXISTS decode_steps AS
 WITH d AS (
     SELECT round_pk, provider, coalesce(model, '(unknown)') AS model, input_total AS context,
            output, reasoning, gen_ms, output - reasoning AS visible,
@@ -211,7 +211,8 @@ SPEED_CV_SQL = "stddev_samp(norm_speed) / nullif(avg(norm_speed), 0)"
 
 
 def prepare_generation(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the TEMP views `attribution_pairs` and `decode_steps` (needs the step facts)."""
+    """Materialize `attribution_pairs` and `decode_steps` once per connection (after the step
+    facts): each is queried several times, and both hold windows or aggregates."""
     prepare(con)
     con.execute(ATTRIBUTION_SQL)
     con.execute(DECODE_SQL)

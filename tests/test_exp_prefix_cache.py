@@ -447,3 +447,76 @@ def test_edge_traces(tmp_path):
     assert "no input tokens" in runs["hit_rate"][0].text
     assert "no step with a predecessor" in runs["fresh_tokens"][0].text
     assert runs["hit_rate"][0].table("table11_prefix_hit_rate").columns == ["metric", "total"]
+
+
+# --- the order short-cuts against the literal definitions ----------------------------------
+
+#: Table 12's fresh tokens as amendments §14.3 word it: the previous step in file order, one
+#: window for every session.
+NAIVE_NET_FRESH = """
+SELECT round_pk,
+       CASE WHEN lag(round_pk) OVER w IS NOT NULL
+                 AND first_event_type IN ('user_message', 'tool_result')
+            THEN greatest(context - lag(context) OVER w, 0) - lag(output) OVER w END AS fresh
+FROM step_facts WINDOW w AS (PARTITION BY session_id ORDER BY round_pk)
+"""
+
+#: The eviction sweep's fresh tokens and gaps as §14.3 words them: every session ordered by
+#: (round_index, first activity, file order) in one window; activity = every event and tool
+#: emitted/result time; leading tool_result events = those before the step's first other event.
+NAIVE_EVICTION = """
+WITH act AS (
+    SELECT round_pk, min(t) AS first_act, max(t) AS last_act FROM (
+        SELECT round_pk, timestamp AS t FROM timing_events
+        UNION ALL SELECT round_pk, emitted_at FROM tool_calls
+        UNION ALL SELECT round_pk, result_at FROM tool_calls
+    ) GROUP BY round_pk
+),
+o AS (
+    SELECT s.round_pk, s.context, s.append, s.first_event_type, s.first_ts,
+           row_number() OVER w AS ord, lag(s.round_pk) OVER w AS ppk,
+           lag(s.context) OVER w AS pc, lag(s.output) OVER w AS po,
+           lag(a.last_act) OVER w AS plast
+    FROM step_facts s LEFT JOIN act a USING (round_pk)
+    WINDOW w AS (PARTITION BY s.session_id
+                 ORDER BY s.round_index, a.first_act NULLS LAST, s.round_pk)
+),
+lead_results AS (
+    SELECT e.* FROM timing_events e
+    WHERE e.event_type = 'tool_result' AND NOT EXISTS (
+        SELECT 1 FROM timing_events x
+        WHERE x.round_pk = e.round_pk AND x.event_pos < e.event_pos
+          AND x.event_type <> 'tool_result')
+),
+tg AS (
+    SELECT l.round_pk, max((epoch_us(t.result_at) - epoch_us(t.emitted_at)) / 1000.0) AS g
+    FROM lead_results l
+    JOIN o s ON s.round_pk = l.round_pk
+    JOIN tool_calls t ON t.session_id = l.session_id AND t.tool_call_id = l.tool_call_id
+                     AND t.result_at >= t.emitted_at
+    JOIN o c ON c.round_pk = t.round_pk AND c.ord < s.ord
+    GROUP BY l.round_pk
+)
+SELECT o.round_pk,
+       CASE WHEN ppk IS NOT NULL THEN least(greatest(greatest(context - pc, 0) - po, 0), append)
+       END AS fresh,
+       CASE WHEN first_event_type = 'user_message' AND first_ts >= plast
+                THEN (epoch_us(first_ts) - epoch_us(plast)) / 1000.0
+            WHEN first_event_type = 'tool_result' THEN tg.g END AS gap_ms
+FROM o LEFT JOIN tg USING (round_pk)
+"""
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_order_short_cuts_match_the_literal_definitions(tmp_path, seed):
+    """Sessions already in the wanted order skip the window (metrics.cache): on random traces
+    with repeated round indexes and rows out of round order, the result is the literal one."""
+    from test_metrics_steps import _random_rows
+
+    con = trace_db(tmp_path, _random_rows(seed))
+    cache.prepare_fresh(con)
+    cache.prepare_eviction(con)
+    got = con.execute("SELECT round_pk, fresh FROM net_fresh_steps ORDER BY 1").fetchall()
+    assert got == con.execute(f"SELECT * FROM ({NAIVE_NET_FRESH}) ORDER BY 1").fetchall()
+    got = con.execute("SELECT round_pk, fresh, gap_ms FROM eviction_steps ORDER BY 1").fetchall()
+    assert got == con.execute(f"SELECT * FROM ({NAIVE_EVICTION}) ORDER BY 1").fetchall()

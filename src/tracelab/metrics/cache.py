@@ -99,29 +99,40 @@ FIRST_EVENT_KIND_SQL = (
 
 #: Table 12's steps (amendments §14.3): every step with its predecessor's context and output,
 #: its kind by first timing event, and `fresh` = max(0, C_S − C_P) − O_P unclipped (null unless
-#: the step qualifies: a predecessor and a user_message/tool_result first event). The
-#: predecessor is the previous step of the session in `{order}`.
+#: the step qualifies: a predecessor and a user_message/tool_result first event).
+#: With `{in_order}` true for a session, its predecessors in the wanted order are its session-order
+#: ones (`step_facts.prev_*`, no window needed); the other sessions' steps go through a window
+#: ordered by `{order}`.
 NET_FRESH_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS {{table}} AS
-SELECT round_pk, provider, model, append, kind, has_prev,
-       CASE WHEN has_prev AND kind IS NOT NULL THEN
-           greatest(context - prev_context, 0) - prev_output
-       END AS fresh
-FROM (
-    SELECT round_pk, provider, model, append, context, {FIRST_EVENT_KIND_SQL} AS kind,
-           lag(context) OVER w AS prev_context, lag(output) OVER w AS prev_output,
-           lag(round_pk) OVER w IS NOT NULL AS has_prev
-    FROM step_facts
+WITH sessions AS (
+    SELECT session_id, {{in_order}} AS in_order FROM step_facts GROUP BY session_id
+),
+steps AS (SELECT s.*, x.in_order FROM step_facts s JOIN sessions x USING (session_id)),
+linked AS (
+    SELECT round_pk, provider, model, append, context, first_event_type, prev_context,
+           prev_output, prev_pk IS NOT NULL AS has_prev
+    FROM steps WHERE in_order
+    UNION ALL
+    SELECT round_pk, provider, model, append, context, first_event_type,
+           lag(context) OVER w, lag(output) OVER w, lag(round_pk) OVER w IS NOT NULL
+    FROM steps WHERE NOT in_order
     WINDOW w AS (PARTITION BY session_id ORDER BY {{order}})
 )
+SELECT round_pk, provider, model, append, {FIRST_EVENT_KIND_SQL} AS kind, has_prev,
+       CASE WHEN has_prev AND first_event_type IN ('user_message', 'tool_result') THEN
+           greatest(context - prev_context, 0) - prev_output
+       END AS fresh
+FROM linked
 """
-#: Predecessor orders of Table 12's fresh tokens (table, ORDER BY): the reference's **file
-#: order** (round_pk), and the session order (seq) for synth calibration — a profile must not
-#: depend on the order of a trace's rows; the two agree on any trace whose sessions are written
-#: in round order, as collected traces are.
+#: Predecessor orders of Table 12's fresh tokens (table, ORDER BY, "the session order is that
+#: order" per session): the reference's **file order** (round_pk; the same as the session order
+#: when round_pk grows along it), and the session order itself (seq) for synth calibration — a
+#: profile must not depend on the order of a trace's rows; the two agree on any trace whose
+#: sessions are written in round order, as collected traces are.
 FRESH_ORDERS = {
-    "file": ("net_fresh_steps", "round_pk"),
-    "session": ("net_fresh_steps_by_seq", "seq"),
+    "file": ("net_fresh_steps", "round_pk", "bool_and(coalesce(prev_pk < round_pk, true))"),
+    "session": ("net_fresh_steps_by_seq", "seq", "true"),
 }
 
 
@@ -129,8 +140,8 @@ def prepare_fresh(con: duckdb.DuckDBPyConnection, order: str = "file") -> str:
     """Materialize Table 12's steps for a predecessor `order` ('file' or 'session') once per
     connection; returns the table's name."""
     prepare(con)
-    table, order_by = FRESH_ORDERS[order]
-    con.execute(NET_FRESH_SQL.format(table=table, order=order_by))
+    table, order_by, in_order = FRESH_ORDERS[order]
+    con.execute(NET_FRESH_SQL.format(table=table, order=order_by, in_order=in_order))
     return table
 
 
@@ -289,16 +300,39 @@ WITH tc AS (
            max(greatest(emitted_at, result_at)) AS last_tool
     FROM tool_calls GROUP BY round_pk
 ),
+activity AS (
+    SELECT s.round_pk, least(s.first_ts, tc.first_tool) AS first_activity,
+           greatest(ev.max_ts, tc.last_tool) AS last_activity, ev.lead_end
+    FROM step_facts s LEFT JOIN step_events ev USING (round_pk) LEFT JOIN tc USING (round_pk)
+),
+-- a session without two steps of the same round_index is in (round_index, first activity,
+-- file order) order already in session order: its predecessors are `step_facts.prev_*`
+sessions AS (
+    SELECT session_id,
+           bool_and(coalesce(prev_round_index <> round_index, true)) AS in_order
+    FROM step_facts GROUP BY session_id
+),
+steps AS (
+    SELECT s.round_pk, s.provider, s.session_id, s.round_index, s.seq, s.context, s.prefix,
+           s.append, s.output, s.gen_ms, s.first_event_type, s.first_ts, s.prev_pk,
+           s.prev_context, s.prev_output, a.first_activity, a.last_activity, a.lead_end,
+           x.in_order
+    FROM step_facts s JOIN sessions x USING (session_id) JOIN activity a USING (round_pk)
+),
 ordered AS (
     SELECT s.round_pk, s.provider, s.session_id, s.context, s.prefix, s.append, s.gen_ms,
-           s.first_event_type, s.first_ts, ev.lead_end,
-           row_number() OVER w AS ord,
-           lag(s.round_pk) OVER w IS NOT NULL AS has_prev,
-           lag(s.context) OVER w AS prev_context, lag(s.output) OVER w AS prev_output,
-           lag(greatest(ev.max_ts, tc.last_tool)) OVER w AS prev_last_activity
-    FROM step_facts s LEFT JOIN step_events ev USING (round_pk) LEFT JOIN tc USING (round_pk)
-    WINDOW w AS (PARTITION BY s.session_id
-                 ORDER BY s.round_index, least(s.first_ts, tc.first_tool) NULLS LAST, s.round_pk)
+           s.first_event_type, s.first_ts, s.lead_end, s.seq AS ord,
+           s.prev_pk IS NOT NULL AS has_prev, s.prev_context, s.prev_output,
+           p.last_activity AS prev_last_activity
+    FROM steps s LEFT JOIN activity p ON p.round_pk = s.prev_pk
+    WHERE s.in_order
+    UNION ALL
+    SELECT round_pk, provider, session_id, context, prefix, append, gen_ms, first_event_type,
+           first_ts, lead_end, row_number() OVER w, lag(round_pk) OVER w IS NOT NULL,
+           lag(context) OVER w, lag(output) OVER w, lag(last_activity) OVER w
+    FROM steps WHERE NOT in_order
+    WINDOW w AS (PARTITION BY session_id
+                 ORDER BY round_index, first_activity NULLS LAST, round_pk)
 ),
 tool_gap AS (
     SELECT rc.round_pk, max(rc.wall_ms) AS gap_ms

@@ -9,9 +9,13 @@ They follow the metric definitions of the spec (`analyses.md`) literally:
   is_user        first input event is a user_message (user-initiated step); `is_tool`: tool_result
   prefix, append, output, reasoning   token counts (null counts → 0; reasoning stays null)
   context        C_i = prefix + append;  prev_context, prev_output, prev_prefix, prev_append:
-                 the previous step of the session (null for the session's first step)
+                 the previous step of the session (null for the session's first step);
+                 prev_pk, prev_round_index: its round_pk and round_index (the order checks of
+                 `metrics.cache`)
   growth         C_i − C_{i−1}
   fresh          max(0, C_i − C_{i−1}) − O_{i−1}, clipped to [0, append]; null when session-first
+                 (per step: the exports' and Fig. 11's; Table 12 sums it unclipped over the
+                 file-order predecessor, see `metrics.cache`)
   request_no     the request the step belongs to (amendments §14.2): a step *opens* a request
                  iff it has a user_message timestamped ≤ its earliest model-output event
                  (whatever its `first_input_event_type`); the open request runs until the next
@@ -25,7 +29,7 @@ They follow the metric definitions of the spec (`analyses.md`) literally:
                  is missing; may be ≤ 0 on clock skew — distributions keep only > 0)
   reasoning_ts, last_visible_ts   latest reasoning event; latest text/tool_call event (by
                  timestamp; Codex decode, amendments §14.4)
-  first_out_ts, max_out_ts   earliest and latest model-output event timestamp
+  max_out_ts     the latest model-output event timestamp
   first_ts, first_event_type   the step's earliest event timestamp; the type of its first event
   input_total    input_tokens_total, else prefix + append (Fig. 3 and Fig. 6 context)
   first_user_ts  the step's first user_message event
@@ -100,6 +104,8 @@ SELECT round_pk, session_id, row_number() OVER w AS seq, is_user,
        lag(output) OVER w AS prev_output,
        lag(prefix) OVER w AS prev_prefix,
        lag(append) OVER w AS prev_append,
+       lag(round_pk) OVER w AS prev_pk,
+       lag(round_index) OVER w AS prev_round_index,
        sum(opens::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING)::BIGINT AS request_no,
        (lag(last_event IGNORE NULLS) OVER w).ts AS prev_event_ts
 FROM (
@@ -216,7 +222,8 @@ WITH base AS (
            r.claude_cache_creation_input_tokens AS cache_creation,
            coalesce(r.input_tokens_total, prefix + append) AS input_total,
            r.tool_call_count, r.started_at, r.ended_at, o.seq,
-           o.prev_context, o.prev_output, o.prev_prefix, o.prev_append, o.request_no
+           o.prev_context, o.prev_output, o.prev_prefix, o.prev_append, o.request_no,
+           o.prev_pk, o.prev_round_index
     FROM rounds r JOIN step_order o USING (round_pk)
 ),
 ordered AS (
@@ -231,7 +238,7 @@ SELECT s.*,
            least(greatest(greatest(s.context - s.prev_context, 0) - s.prev_output, 0), s.append)
        END AS fresh,
        gs.gen_start_ts, ev.last_out_ts, ev.reasoning_ts, ev.last_visible_ts, ev.first_user_ts,
-       ev.first_out_ts, ev.max_out_ts, ev.first_ts, ev.first_event_type, gs.request_start_ts,
+       ev.max_out_ts, ev.first_ts, ev.first_event_type, gs.request_start_ts,
        {ms_between("gs.gen_start_ts", "ev.last_out_ts")} AS gen_ms,
        hw.human_wait_ms, tw.tool_wait_ms,
        CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN tw.tool_wait_ms END

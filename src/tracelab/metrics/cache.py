@@ -300,39 +300,16 @@ WITH tc AS (
            max(greatest(emitted_at, result_at)) AS last_tool
     FROM tool_calls GROUP BY round_pk
 ),
-activity AS (
-    SELECT s.round_pk, least(s.first_ts, tc.first_tool) AS first_activity,
-           greatest(ev.max_ts, tc.last_tool) AS last_activity, ev.lead_end
-    FROM step_facts s LEFT JOIN step_events ev USING (round_pk) LEFT JOIN tc USING (round_pk)
-),
--- a session without two steps of the same round_index is in (round_index, first activity,
--- file order) order already in session order: its predecessors are `step_facts.prev_*`
-sessions AS (
-    SELECT session_id,
-           bool_and(coalesce(prev_round_index <> round_index, true)) AS in_order
-    FROM step_facts GROUP BY session_id
-),
-steps AS (
-    SELECT s.round_pk, s.provider, s.session_id, s.round_index, s.seq, s.context, s.prefix,
-           s.append, s.output, s.gen_ms, s.first_event_type, s.first_ts, s.prev_pk,
-           s.prev_context, s.prev_output, a.first_activity, a.last_activity, a.lead_end,
-           x.in_order
-    FROM step_facts s JOIN sessions x USING (session_id) JOIN activity a USING (round_pk)
-),
 ordered AS (
     SELECT s.round_pk, s.provider, s.session_id, s.context, s.prefix, s.append, s.gen_ms,
-           s.first_event_type, s.first_ts, s.lead_end, s.seq AS ord,
-           s.prev_pk IS NOT NULL AS has_prev, s.prev_context, s.prev_output,
-           p.last_activity AS prev_last_activity
-    FROM steps s LEFT JOIN activity p ON p.round_pk = s.prev_pk
-    WHERE s.in_order
-    UNION ALL
-    SELECT round_pk, provider, session_id, context, prefix, append, gen_ms, first_event_type,
-           first_ts, lead_end, row_number() OVER w, lag(round_pk) OVER w IS NOT NULL,
-           lag(context) OVER w, lag(output) OVER w, lag(last_activity) OVER w
-    FROM steps WHERE NOT in_order
-    WINDOW w AS (PARTITION BY session_id
-                 ORDER BY round_index, first_activity NULLS LAST, round_pk)
+           s.first_event_type, s.first_ts, ev.lead_end,
+           row_number() OVER w AS ord,
+           lag(s.round_pk) OVER w IS NOT NULL AS has_prev,
+           lag(s.context) OVER w AS prev_context, lag(s.output) OVER w AS prev_output,
+           lag(greatest(ev.max_ts, tc.last_tool)) OVER w AS prev_last_activity
+    FROM step_facts s LEFT JOIN step_events ev USING (round_pk) LEFT JOIN tc USING (round_pk)
+    WINDOW w AS (PARTITION BY s.session_id
+                 ORDER BY s.round_index, least(s.first_ts, tc.first_tool) NULLS LAST, s.round_pk)
 ),
 tool_gap AS (
     SELECT rc.round_pk, max(rc.wall_ms) AS gap_ms

@@ -10,8 +10,7 @@ They follow the metric definitions of the spec (`analyses.md`) literally:
   prefix, append, output, reasoning   token counts (null counts → 0; reasoning stays null)
   context        C_i = prefix + append;  prev_context, prev_output, prev_prefix, prev_append:
                  the previous step of the session (null for the session's first step);
-                 prev_pk, prev_round_index: its round_pk and round_index (the order checks of
-                 `metrics.cache`)
+                 prev_pk: its round_pk (Table 12's file-order check in `metrics.cache`)
   growth         C_i − C_{i−1}
   fresh          max(0, C_i − C_{i−1}) − O_{i−1}, clipped to [0, append]; null when session-first
                  (per step: the exports' and Fig. 11's; Table 12 sums it unclipped over the
@@ -105,7 +104,6 @@ SELECT round_pk, session_id, row_number() OVER w AS seq, is_user,
        lag(prefix) OVER w AS prev_prefix,
        lag(append) OVER w AS prev_append,
        lag(round_pk) OVER w AS prev_pk,
-       lag(round_index) OVER w AS prev_round_index,
        sum(opens::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING)::BIGINT AS request_no,
        (lag(last_event IGNORE NULLS) OVER w).ts AS prev_event_ts
 FROM (
@@ -223,7 +221,7 @@ WITH base AS (
            coalesce(r.input_tokens_total, prefix + append) AS input_total,
            r.tool_call_count, r.started_at, r.ended_at, o.seq,
            o.prev_context, o.prev_output, o.prev_prefix, o.prev_append, o.request_no,
-           o.prev_pk, o.prev_round_index
+           o.prev_pk
     FROM rounds r JOIN step_order o USING (round_pk)
 ),
 ordered AS (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,11 +118,25 @@ def collect_report(console: Console, report: Any) -> None:
     console.print(" · ".join(parts))
     if report.output:
         console.print(f"Wrote [bold]{escape(report.output)}[/]")
-    if report.skipped_files:
-        console.print(f"[yellow]Skipped {len(report.skipped_files)} file(s):[/]")
-        for skip in report.skipped_files[:_MAX_LISTED]:
+    from tracelab.sources.common import NO_USAGE
+
+    no_usage = [s.path for s in report.skipped_files if s.reason == NO_USAGE]
+    skipped = [s for s in report.skipped_files if s.reason != NO_USAGE]
+    if no_usage:
+        n = len(no_usage)
+        console.print(
+            f"[yellow]Skipped {n} session(s): {'its log has' if n == 1 else 'their logs have'} "
+            "no usage data[/] (an agent log format without token counts):",
+            soft_wrap=True,
+        )
+        for path in no_usage[:_MAX_LISTED]:
+            console.print(f"  {escape(path)}", soft_wrap=True)
+        _more(console, n)
+    if skipped:
+        console.print(f"[yellow]Skipped {len(skipped)} file(s):[/]")
+        for skip in skipped[:_MAX_LISTED]:
             console.print(f"  {escape(skip.path)}: {skip.reason}", soft_wrap=True)
-        _more(console, len(report.skipped_files))
+        _more(console, len(skipped))
     if report.file_problems:
         console.print(
             f"[yellow]{len(report.file_problems)} file(s) had unreadable parts "
@@ -166,26 +179,23 @@ def audit_report(console: Console, report: Any, path: Path, every: bool = False)
         for f in report.findings:
             console.print(f"  line {f.line}: {escape(f.field)}: {escape(f.reason)}", soft_wrap=True)
     else:
-        groups: dict[tuple[str, str], list[int]] = {}
-        for f in report.findings:
-            groups.setdefault((_INDEX.sub("[]", f.field), f.reason), []).append(f.line)
-        for (field, reason), lines in list(groups.items())[: _MAX_LISTED * 2]:
-            rows = list(dict.fromkeys(lines))
-            shown = ", ".join(str(n) for n in rows[:5]) + (", …" if len(rows) > 5 else "")
+        groups = list(report.groups.items())
+        for (field, reason), group in groups[: _MAX_LISTED * 2]:
+            lines = group.lines
+            shown = ", ".join(str(n) for n in lines[:5]) + (", …" if len(lines) > 5 else "")
             console.print(
-                f"  {escape(field)}: {escape(reason)} — {len(lines):,} × (line {shown})",
+                f"  {escape(field)}: {escape(reason)} — {group.count:,} × (line {shown})",
                 soft_wrap=True,
             )
         if len(groups) > _MAX_LISTED * 2:
             console.print(f"  … and {len(groups) - _MAX_LISTED * 2} more kinds")
-    shown_all = len(report.findings) == report.finding_count
-    if not shown_all:
-        console.print(f"  (the first {len(report.findings):,} findings are listed; see --json)")
+    if every and not report.complete:
+        console.print(
+            f"  (the first {len(report.findings):,} findings are listed; "
+            "`tracelab audit --all` lists every one)"
+        )
     elif not every:
         console.print("  Every finding with its line: --all; machine-readable: --json.")
-
-
-_INDEX = re.compile(r"\[\d+\]")
 
 
 def db_report(console: Console, report: Any, output: Path) -> None:
@@ -362,9 +372,12 @@ def report_written(console: Console, runs: list[Any], output: Path) -> None:
 # --- summary ------------------------------------------------------------------------------
 
 
-def headline_table(console: Console, rows: list[dict], title: str) -> None:
-    """The headline facts (Table 1's core), one column per provider plus the total."""
-    from tracelab.experiments.fmt import format_value
+def headline_table(
+    console: Console, rows: list[dict], title: str, prices: str | None = None
+) -> None:
+    """The headline facts (Table 1's core), one column per provider plus the total; `prices`
+    names the price source."""
+    from tracelab.experiments.fmt import cost_text, format_value
 
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
@@ -378,15 +391,30 @@ def headline_table(console: Console, rows: list[dict], title: str) -> None:
         ("input tokens", "input_tokens", "tokens"),
         ("  prefix (cache read)", "prefix_tokens", "tokens"),
         ("  append (fresh)", "append_tokens", "tokens"),
+        ("    cache writes", "cache_write_tokens", "tokens"),
+        ("      5-minute", "cache_write_5m_tokens", "tokens"),
+        ("      1-hour", "cache_write_1h_tokens", "tokens"),
+        ("      no 5m/1h split in the log", "cache_write_unsplit_tokens", "tokens"),
         ("output tokens", "output_tokens", "tokens"),
         ("  reasoning", "reasoning_tokens", "tokens"),
-        ("est. API price equiv.", "cost", "usd"),
+        ("est. API price equiv.", "cost", "cost"),
+        ("  steps priced exactly", "priced_exact", "int"),
+        ("  steps priced by family fallback", "priced_fallback", "int"),
+        ("  steps unpriced", "unpriced_steps", "int"),
         ("prefix hit rate", "prefix_hit_rate", "pct"),
     ]
     for label, key, kind in metrics:
-        table.add_row(label, *(format_value(r.get(key), kind) for r in rows))
-    unpriced = [r for r in rows if r.get("unpriced_steps")]
+        if kind == "cost":
+            table.add_row(label, *(cost_text(r.get(key), r.get("unpriced_steps")) for r in rows))
+        else:
+            table.add_row(label, *(format_value(r.get(key), kind) for r in rows))
     console.print(table)
+    if prices:
+        console.print(
+            f"Prices: {escape(prices)}; how each model was priced: "
+            "tracelab analyze --only trace_facts/prices."
+        )
+    unpriced = [r for r in rows if r.get("unpriced_steps")]
     for r in unpriced:
         if r["provider"] != "total":
             console.print(
@@ -403,7 +431,12 @@ def summary_report(console: Console, summary: dict) -> None:
     groups = summary["groups"]
     trace = summary.get("trace") or {}
     title = "Headline summary" + (f" — {trace['source_file']}" if "source_file" in trace else "")
-    headline_table(console, [summary["headline"][g] | {"provider": g} for g in groups], title)
+    headline_table(
+        console,
+        [summary["headline"][g] | {"provider": g} for g in groups],
+        title,
+        prices=(summary.get("prices") or {}).get("source"),
+    )
     table = Table(title="Key facts", title_justify="left")
     table.add_column("fact")
     for g in groups:

@@ -159,14 +159,13 @@ def _row_key(row: Row) -> RowKey:
 
 def _split_complete(data: bytes) -> tuple[list[bytes], int, bool]:
     """Complete lines of `data`, bytes consumed, and whether an unfinished last line remains."""
-    cut = data.rfind(b"\n") + 1
-    lines = data[:cut].split(b"\n")
-    tail = data[cut:]
+    lines = data.split(b"\n")  # (splitting a slice up to the last newline copies it all)
+    tail = lines.pop()  # what follows the last newline: b"" when the data ends with one
     if tail.strip():
         # Judged as the parser will read it (invalid UTF-8 repaired). Only an object is known
         # to be complete: a bare `4` may still become `42`.
         if load_line(tail, ParseIssues()) is None:
-            return lines, cut, True  # an agent is still writing it: read it when it grows
+            return lines, len(data) - len(tail), True  # still being written: read it later
         lines.append(tail)
     return lines, len(data), False
 

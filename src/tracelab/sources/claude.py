@@ -152,7 +152,7 @@ class ClaudeParser:
     # kept local, events are literal dicts (`lean` drops null attributes) and a string's
     # length is taken without a call.
 
-    def feed(self, line: bytes) -> None:
+    def feed(self, line: bytes | memoryview) -> None:
         try:
             record = _loads(line)
         except JSONDecodeError:

@@ -151,7 +151,7 @@ class CodexParser:
 
     # --- feeding ------------------------------------------------------------------------
 
-    def feed(self, line: bytes) -> None:
+    def feed(self, line: bytes | memoryview) -> None:
         try:
             record = _loads(line)
         except JSONDecodeError:

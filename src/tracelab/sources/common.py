@@ -168,11 +168,11 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _loads_repaired(line: bytes) -> Any:
+def _loads_repaired(line: bytes | memoryview) -> Any:
     """Second chance for a line orjson refused: invalid UTF-8 bytes are replaced, and lone
     surrogate escapes (JavaScript's JSON.stringify writes a cut emoji as `"\\ud83d"`) become
     U+FFFD. Numbers orjson would refuse (beyond int64, infinite) stay refused."""
-    text = line.decode("utf-8", "replace")
+    text = bytes(line).decode("utf-8", "replace")  # (a memoryview from the reader)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -193,7 +193,7 @@ def load_line(line: bytes, issues: ParseIssues) -> dict | None:
     return None
 
 
-def load_refused(line: bytes, issues: ParseIssues) -> dict | None:
+def load_refused(line: bytes | memoryview, issues: ParseIssues) -> dict | None:
     """`load_line` of a line orjson refused (the parsers call orjson inline on the hot path
     and come here only then): repaired when possible, else counted."""
     try:

@@ -26,6 +26,7 @@ from tracelab.sources.claude import PROVIDER as CLAUDE
 from tracelab.sources.claude import ClaudeParser
 from tracelab.sources.codex import CodexParser
 from tracelab.sources.common import ParseIssues, SourceContext, load_line
+from tracelab.spool import SpoolRef, spill
 
 PARSERS = {"claude": ClaudeParser, "codex": CodexParser}
 _HASH_CHUNK = 1 << 20
@@ -55,6 +56,8 @@ class FileOutcome:
     spawned: list[tuple[str, str, str]] = field(default_factory=list)
     #: for a subagent file: (parent session_id, its agent id), to look the spawning call up
     spawned_by: tuple[str, str] | None = None
+    #: where `lines` went when a worker wrote them to a spool file (`lines` is then empty)
+    spool: SpoolRef | None = None
 
     @classmethod
     def failed(cls, ctx: SourceContext, reason: str) -> FileOutcome:
@@ -308,6 +311,19 @@ def parse_task(args: tuple[SourceContext, Resume | None, bool]) -> FileOutcome:
         return FileOutcome.failed(args[0], f"could not be parsed ({why})")
 
 
-def parse_batch(tasks: list[tuple[SourceContext, Resume | None, bool]]) -> list[FileOutcome]:
-    """`parse_task` of several files: one round trip to a worker process for them all."""
-    return [parse_task(task) for task in tasks]
+def parse_batch(
+    tasks: list[tuple[SourceContext, Resume | None, bool]], spool: str | None = None
+) -> list[FileOutcome]:
+    """`parse_task` of several files: one round trip to a worker process for them all. With
+    `spool` (a directory), their rows are written to a spool file there instead of being
+    sent back: only where they lie travels."""
+    outcomes = [parse_task(task) for task in tasks]
+    full = [outcome for outcome in outcomes if outcome.lines] if spool is not None else []
+    if full:
+        try:
+            refs = spill(spool, [outcome.lines for outcome in full])  # type: ignore[arg-type]
+        except OSError:
+            return outcomes  # the rows go back through the pipe instead
+        for outcome, ref in zip(full, refs, strict=True):
+            outcome.lines, outcome.spool = [], ref
+    return outcomes

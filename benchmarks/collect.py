@@ -167,6 +167,7 @@ def main() -> None:
     parse_s = baseline_orjson(files)
     parse_cpu = baseline_orjson.cpu
     parse_all_s = baseline_orjson(files, cores)
+    parse_all_cpu = baseline_orjson.cpu
     print(f"baseline read bytes:            {mb / read_s:8.0f} MB/s")
     print(
         f"baseline orjson every line:     {mb / parse_s:8.0f} MB/s  {parse_s:6.2f} s  (1 process,"
@@ -174,7 +175,7 @@ def main() -> None:
     )
     print(
         f"baseline orjson every line:     {mb / parse_all_s:8.0f} MB/s  {parse_all_s:6.2f} s  "
-        f"({cores} processes)"
+        f"({cores} processes, {parse_all_cpu:.2f} CPU-s)"
     )
 
     env = {**os.environ, "TRACELAB_CACHE_DIR": str(work / "cache")}
@@ -197,13 +198,15 @@ def main() -> None:
         f"({cold_s / parse_s:.2f}× the 1-process one); {steps:,} steps ({steps / cold_s:,.0f}/s)"
     )
     print(
-        f"  its CPU: {run_cli.cpu:.2f} CPU-s = {run_cli.cpu / parse_cpu:.2f}× the orjson pass's "
-        f"(a load-independent measure: other processes stretch wall time, not CPU time)"
+        f"  its CPU: {run_cli.cpu:.2f} CPU-s = {run_cli.cpu / parse_all_cpu:.2f}× the {cores}-process"
+        f" orjson pass's ({run_cli.cpu / parse_cpu:.2f}× the 1-process one's): a load-independent"
+        " measure (other processes stretch wall time, not CPU time)"
     )
     one_s, _, _ = run_cli([*common, "--no-cache", "--workers", "1"], env)
     print(
         f"collect cold, 1 worker:         {mb / one_s:8.0f} MB/s  {one_s:6.2f} s  "
-        f"= {one_s / parse_s:.2f}× the 1-process orjson pass; {run_cli.cpu:.2f} CPU-s"
+        f"= {one_s / parse_s:.2f}× the 1-process orjson pass; {run_cli.cpu:.2f} CPU-s "
+        f"= {run_cli.cpu / parse_cpu:.2f}× its CPU"
     )
     first_s, _, _ = run_cli(common, env)
     print(

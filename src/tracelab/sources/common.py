@@ -19,10 +19,6 @@ import orjson
 
 from tracelab.schema import ROW_FIELDS, TOOL_RESULT, USER_MESSAGE, Row
 
-# Where orjson and Python's json (the spec's reference) print a float differently: small
-# magnitudes (orjson `0.00001` / `1e-7`, Python `1e-05` / `1e-07`). Text that merely looks
-# like it only costs the slower exact path. (Substring tests: far cheaper than a regex.)
-
 
 def content_chars(value: Any) -> int:
     """Length of a content value: code points of a string, 0 for null, else its compact JSON
@@ -34,10 +30,35 @@ def content_chars(value: Any) -> int:
     try:
         out = orjson.dumps(value)
     except orjson.JSONEncodeError:  # nested deeper than orjson writes, or ints beyond 64 bits
-        out = b"e-"
-    if b"e-" not in out and b"E-" not in out and b".0000" not in out:
-        return len(out) if out.isascii() else len(out.decode())  # ASCII: bytes = code points
+        return _json_chars(value)
+    if _float_may_differ(out):
+        return _json_chars(value)
+    return len(out) if out.isascii() else len(out.decode())  # ASCII: bytes = code points
+
+
+def _json_chars(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+_DIGITS = frozenset(b"0123456789")
+
+
+def _float_may_differ(out: bytes) -> bool:
+    """Whether orjson's text may hold a float Python's json (the spec's reference) prints
+    differently: a negative exponent (orjson `1e-7`, Python `1e-07`) or a small decimal
+    (orjson `0.00001`, Python `1e-05`). Both write every other float, int, string and
+    escape alike, and a float's exponent always follows a digit: prose such as `line-height`
+    or `pre-commit` (common in tool inputs) is not a candidate. Text that merely looks like
+    a float only costs the slower exact path. (Substring searches: far cheaper than a regex.)
+    """
+    if b".0000" in out:
+        return True
+    at = out.find(b"e-")
+    while at >= 0:
+        if at and out[at - 1] in _DIGITS:
+            return True
+        at = out.find(b"e-", at + 2)
+    return False
 
 
 #: Counts must fit a signed 64-bit column: |value| < INT64_BOUND.

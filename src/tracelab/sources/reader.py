@@ -233,13 +233,11 @@ def parse_source(
             parser.issues.truncated_tail = False
             data = _read_from(fh, start, size - start)  # later bytes wait for the next run
             consumed, truncated = _complete_extent(data)
-            with _gc_paused():
-                _feed_lines(parser.feed, data, consumed)
+            _feed_lines(parser.feed, data, consumed)
             parser.issues.truncated_tail = truncated
         except OSError as exc:
             return FileOutcome.failed(ctx, _why(exc))
-    with _gc_paused():
-        outcome = FileOutcome.parsed(ctx, parser, len(data), size)
+    outcome = FileOutcome.parsed(ctx, parser, len(data), size)
     if want_cache:
         crc = zlib.crc32(memoryview(data)[:consumed], crc)
         outcome.cache_record = CacheRecord(
@@ -257,7 +255,8 @@ def parse_source(
 def _gc_paused() -> Iterator[None]:
     """Parsing allocates hundreds of thousands of small dicts that refcounting frees (the
     parsers make no reference cycles): the cyclic collector would walk the growing parser
-    state again and again for nothing — a tenth of the parse. Paused meanwhile, not off."""
+    state again and again for nothing — a tenth of the parse. Paused meanwhile (a whole
+    batch in a worker), not off."""
     if not gc.isenabled():
         yield
         return
@@ -305,7 +304,8 @@ def _why(exc: OSError) -> str:
 
 def parse_task(args: tuple[SourceContext, Resume | None, bool]) -> FileOutcome:
     try:
-        return parse_source(*args)
+        with _gc_paused():
+            return parse_source(*args)
     except Exception as exc:  # spec §5: a file that cannot be parsed must not stop the run
         why = f"{type(exc).__name__}: {str(exc)[:200]}"
         return FileOutcome.failed(args[0], f"could not be parsed ({why})")
@@ -317,7 +317,8 @@ def parse_batch(
     """`parse_task` of several files: one round trip to a worker process for them all. With
     `spool` (a directory), their rows are written to a spool file there instead of being
     sent back: only where they lie travels."""
-    outcomes = [parse_task(task) for task in tasks]
+    with _gc_paused():
+        outcomes = [parse_task(task) for task in tasks]
     full = [outcome for outcome in outcomes if outcome.lines] if spool is not None else []
     if full:
         try:

@@ -198,9 +198,9 @@ def main() -> None:
         f"({cold_s / parse_s:.2f}× the 1-process one); {steps:,} steps ({steps / cold_s:,.0f}/s)"
     )
     print(
-        f"  its CPU: {run_cli.cpu:.2f} CPU-s = {run_cli.cpu / parse_all_cpu:.2f}× the {cores}-process"
-        f" orjson pass's ({run_cli.cpu / parse_cpu:.2f}× the 1-process one's): a load-independent"
-        " measure (other processes stretch wall time, not CPU time)"
+        f"  its CPU: {run_cli.cpu:.2f} CPU-s = {run_cli.cpu / parse_all_cpu:.2f}× the "
+        f"{cores}-process orjson pass's ({run_cli.cpu / parse_cpu:.2f}× the 1-process one's): a"
+        " load-independent measure (other processes stretch wall time, not CPU time)"
     )
     one_s, _, _ = run_cli([*common, "--no-cache", "--workers", "1"], env)
     print(

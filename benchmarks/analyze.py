@@ -12,7 +12,8 @@ runs it:
 4. the peak RSS of each of those subprocesses                           target ≤ 2 GB each
 5. per-experiment compute / plot / write times from the runs' `run.json`, slowest first, and
    what the runs spend outside the experiments (start-up, `metrics.steps.prepare` — also
-   measured on its own).
+   measured on its own, and its pricing part, `metrics.costs.prepare_costs`: target ≤ 10 % of
+   `analyze --no-figures`).
 
 Peak RSS is per subprocess: each child is reaped with `os.wait4(pid)`, whose rusage covers that
 child (and anything it waited for) only — not the generator or earlier children. Children are
@@ -74,6 +75,21 @@ t = time.perf_counter()
 prepare(con)
 print(orjson.dumps({"seconds": time.perf_counter() - t}).decode())
 """
+
+#: The pricing part of `prepare` on its own: genai-prices loaded, rates resolved once per
+#: distinct model, the per-step cost table computed in SQL (`metrics.costs.prepare_costs`).
+PRICING_SNIPPET = """
+import sys, time, orjson
+from pathlib import Path
+from tracelab.metrics.costs import prepare_costs
+from tracelab.pricing import default_source
+from tracelab.tracedb import open_db
+con = open_db(Path(sys.argv[1]))
+t = time.perf_counter()
+prepare_costs(con, default_source())
+print(orjson.dumps({"seconds": time.perf_counter() - t}).decode())
+"""
+TARGET_PRICING_SHARE = 0.10
 
 
 @dataclass
@@ -256,6 +272,7 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
     print(f"  trace: {trace_facts(db)}")
     base, base_json = python("baseline read_json", BASELINE_SNIPPET, src)
     prep, prep_json = python("prepare metric tables", PREPARE_SNIPPET, db)
+    pricing, pricing_json = python("pricing (prepare_costs)", PRICING_SNIPPET, db)
     tables_out, figures_out = workdir / "out-tables", workdir / "out-figures"
     for out in (tables_out, figures_out):
         shutil.rmtree(out, ignore_errors=True)
@@ -277,7 +294,15 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
             row("DB build (build_db)", built["seconds"], TARGET_BUILD_S),
             row("baseline: read_json count(*)", base_s or nan),
             row("prepare metric tables (in every run)", prep_json.get("seconds", nan)),
+            row("  of which pricing (prepare_costs)", pricing_json.get("seconds", nan)),
             row("analyze --no-figures (all tables)", tables.wall_s, TARGET_TABLES_S),
+            (
+                "pricing / analyze --no-figures",
+                pricing_json.get("seconds", nan) / tables.wall_s * 100,
+                "%",
+                TARGET_PRICING_SHARE * 100,
+                None,
+            ),
             row("analyze with figures", figures.wall_s),
             row("report (HTML)", report.wall_s),
             row("analyze with figures + report", figures.wall_s + report.wall_s, TARGET_ALL_S),
@@ -297,7 +322,7 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
     failed = failures(tables_run, figures_run)
     for line in failed:
         print(f"FAILED {line}")
-    exits = {m.label: m.code for m in (base, prep, tables, figures, report) if m.code != 0}
+    exits = {m.label: m.code for m in (base, prep, pricing, tables, figures, report) if m.code != 0}
     if exits:
         print(f"non-zero exits: {exits} (stderr in {logs})")
     print(f"after the runs: {load_note()}")

@@ -28,10 +28,12 @@ import orjson
 
 from tracelab import __version__
 from tracelab.experiments.base import Figure, Table
+from tracelab.experiments.fmt import cost_text, count
 from tracelab.experiments.registry import CATEGORIES
 from tracelab.experiments.runner import ExperimentRun
 from tracelab.experiments.writers import NUMERIC_KINDS, PERCENTILE_NOTE, table_csv
 from tracelab.io import atomic_write_bytes
+from tracelab.metrics.costs import coverage_note, price_coverage
 from tracelab.metrics.overview import headline
 from tracelab.tracedb import trace_meta
 
@@ -268,19 +270,21 @@ def headline_table(con: duckdb.DuckDBPyConnection) -> Table:
         "steps",
         "tool calls",
         "est. cost",
+        "steps priced exactly / by fallback / unpriced",
         "input tokens",
         "output tokens",
         "prefix hit rate",
         "window (UTC)",
     ]
-    kinds = ["text", "int", "int", "int", "usd", "tokens", "tokens", "pct", "text"]
+    kinds = ["text", "int", "int", "int", "text", "text", "tokens", "tokens", "pct", "text"]
     rows = [
         [
             r["provider"],
             r["sessions"],
             r["steps"],
             r["tool_calls"],
-            r["cost"],
+            cost_text(r["cost"], r["unpriced_steps"]),
+            " / ".join(count(r[k]) for k in ("priced_exact", "priced_fallback", "unpriced_steps")),
             r["input_tokens"],
             r["output_tokens"],
             r["prefix_hit_rate"],
@@ -289,7 +293,12 @@ def headline_table(con: duckdb.DuckDBPyConnection) -> Table:
         for r in headline(con)
     ]
     return Table(
-        "headline", "Trace headline", columns, rows, kinds=dict(zip(columns, kinds, strict=True))
+        "headline",
+        "Trace headline",
+        columns,
+        rows,
+        kinds=dict(zip(columns, kinds, strict=True)),
+        note=coverage_note(price_coverage(con)),
     )
 
 

@@ -16,6 +16,13 @@ every line with orjson (in one process, and in one process per core): the floor 
 that has to look at every record. Ratios against those baselines are what to compare across
 machines (other processes loading the machine slow both alike; the load average is printed).
 
+Last figures (2 cores shared with other jobs, load average 10.4–11.2; in brackets the version
+before the spool files and the leaner parsers, run just before in the same conditions): cold
+collect with 2 workers 2.02× the 2-process orjson pass's wall [4.41×], 1.25 CPU-s [1.58] =
+2.10× that pass's CPU; 1 worker 1.11 CPU-s [1.26] = 2.73× the 1-process pass's; filling the
+cache 1.86 CPU-s [2.20]; no-op 0.12–0.14 CPU-s; peak RSS 90 MB [117]. At load 8.8: 2.06× the
+wall, 1.17 CPU-s = 1.88× the CPU.
+
     uv run python benchmarks/collect.py [--mb 200] [--text-cap 20000] [--keep]
 """
 

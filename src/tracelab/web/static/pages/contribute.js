@@ -62,7 +62,10 @@
             bar.firstChild.style.width = (job.total ? 100 * job.done / job.total : 0) + "%";
           });
         })
-        .then(function (job) { status.replaceChildren(receiptView(job.result)); })
+        .then(function (job) {
+          consent.disabled = true; // done: this prepared file is sent; prepare again to resend
+          status.replaceChildren(receiptView(job.result));
+        })
         .catch(function (err) {
           status.replaceChildren(el("div", { class: "error", id: "contribute-error", text: "Not contributed: " + err.message }));
           send.disabled = false;

@@ -70,3 +70,23 @@ def cache_savings(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[
     """
     prepare(con)
     return records(con, CACHE_SAVINGS_SQL.format(key=group_key(by, "s"), by=by))
+
+
+PRICING_COVERAGE_SQL = """
+SELECT count(*) AS steps,
+       count(*) FILTER (WHERE priced) AS exact,
+       0 AS fallback,
+       count(*) FILTER (WHERE NOT priced) AS unpriced
+FROM step_facts
+"""
+
+
+def pricing_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """How the steps' cost was priced: `exact` (the model matched the price table), `fallback`
+    (priced by a fallback source; none yet), `unpriced` (no price: no cost), of `steps`.
+
+    The one place the report asks this; it reads `step_facts.priced` until the metric layer
+    tells exact from fallback pricing.
+    """
+    prepare(con)
+    return records(con, PRICING_COVERAGE_SQL)[0]

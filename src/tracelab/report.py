@@ -287,6 +287,10 @@ def cost_coverage_text(coverage: dict[str, int]) -> str:
     return " · ".join(parts)
 
 
+def _days(n: int) -> str:
+    return f"{n:,} day" + ("" if n == 1 else "s")
+
+
 def overview_html(data: ReportData) -> str:
     """What a developer wants first: when, how much, priced how, which models and tools."""
     ov = data.overview
@@ -301,7 +305,7 @@ def overview_html(data: ReportData) -> str:
         cost_note = esc(cost_note)
     when = esc(f"{window['first']} – {window['last']} UTC") if window else "no timestamped step"
     facts = [
-        _fact("Window", when, esc(f"{window['days']:,} days") if window else ""),
+        _fact("Window", when, esc(_days(window["days"])) if window else ""),
         _fact("Est. cost (API prices)", f"<strong>{esc(cost)}</strong>", cost_note),
         _fact("Sessions", esc(format_value(totals.get("sessions"), "int"))),
         _fact("Steps", esc(format_value(totals.get("steps"), "int"))),

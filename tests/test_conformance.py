@@ -325,6 +325,19 @@ def test_step_counts_and_usage_from_the_raw_file(provider, path):
             assert r["claude_cache_read_input_tokens"] == read
             assert r["input_tokens_total"] == uncached + creation + read
             assert r["output_tokens"] == (u.get("output_tokens") or 0)
+            # spec §7: the kept snapshot's cache-write split; null without the object
+            split = u.get("cache_creation")
+            if isinstance(split, dict):
+                five, hour = (
+                    split.get("ephemeral_5m_input_tokens") or 0,
+                    split.get("ephemeral_1h_input_tokens") or 0,
+                )
+                assert r["claude_cache_creation_5m_input_tokens"] == five
+                assert r["claude_cache_creation_1h_input_tokens"] == hour
+                assert five + hour == creation  # true of every fixture snapshot
+            else:
+                assert r["claude_cache_creation_5m_input_tokens"] is None
+                assert r["claude_cache_creation_1h_input_tokens"] is None
     else:
         counted = codex_counted_token_counts(path)
         assert len(mine) == len(counted)
@@ -334,6 +347,24 @@ def test_step_counts_and_usage_from_the_raw_file(provider, path):
             assert r["prefix_tokens"] == last["cached_input_tokens"]
             assert r["output_tokens"] == last["output_tokens"]
             assert r["reasoning_output_tokens"] == last.get("reasoning_output_tokens")
+            assert r["claude_cache_creation_5m_input_tokens"] is None
+            assert r["claude_cache_creation_1h_input_tokens"] is None
+
+
+@needs_fixtures
+@pytest.mark.parametrize("home", [REAL_HOME, HANDMADE_HOME], ids=["real", "handmade"])
+def test_fixture_sessions_have_no_parent_links(home):
+    # Neither fixture home has a subagent: no file under `<session>/subagents/`, no
+    # `agent-*.jsonl`, no Codex session_meta with source.subagent, and every Claude record
+    # has "isSidechain": false (by hand: grep -o '"isSidechain": *[a-z]*' finds only false).
+    _, rows = collected(home)
+    assert rows
+    for r in rows:
+        assert (r["is_subagent"], r["parent_session_id"], r["parent_tool_call_id"]) == (
+            False,
+            None,
+            None,
+        )
 
 
 @needs_fixtures
@@ -355,8 +386,19 @@ def test_every_call_appears_once_and_every_result_pairs(provider, path):
             t = by_id[call_id]
             assert t["result_at"] == ts
             assert t["result_chars"] == spec_chars(block.get("content"))
+            # spec §3: a finished result without the key (or with null) is not an error
             err = block.get("is_error")
-            assert t["is_error"] is (err if isinstance(err, bool) else None)
+            assert t["is_error"] is (False if err is None else err)
+            # ... and so is its tool_result event (the last one: a later result overwrites;
+            # a result after the file's last step attaches to no step)
+            events = [
+                e
+                for r in rows_of_file(rows, path)
+                for e in r["timing_events"]
+                if e["event_type"] == "tool_result" and e.get("tool_call_id") == call_id
+            ]
+            if events:
+                assert events[-1].get("is_error") is t["is_error"]
         unpaired = set(by_id) - set(claude_tool_results(path))
     else:
         firsts = codex_first_outputs(path)
@@ -439,6 +481,10 @@ def test_claude_step0_multiline_message_prompt_and_two_tools(claude_rows):
     # 931. One snapshot is used, never the sum (summing 4 lines would give output 3724).
     assert r["claude_uncached_input_tokens"] == 2892
     assert r["claude_cache_creation_input_tokens"] == 2163
+    # lines 7-10 usage.cache_creation: ephemeral_5m_input_tokens 2163, ephemeral_1h 0
+    # (2163 + 0 = cache_creation_input_tokens 2163)
+    assert r["claude_cache_creation_5m_input_tokens"] == 2163
+    assert r["claude_cache_creation_1h_input_tokens"] == 0
     assert r["claude_cache_read_input_tokens"] == 27217
     assert r["input_tokens_total"] == 32272  # 2892 + 2163 + 27217
     assert r["prefix_tokens"] == 27217  # cache_read
@@ -523,8 +569,8 @@ def test_claude_step0_multiline_message_prompt_and_two_tools(claude_rows):
             "tool_wall_latency_ms": 19291,
             # line 12 toolUseResult.durationSeconds 19.287014642000003 × 1000 = 19287.01 → 19287
             "tool_internal_latency_ms": 19287,
-            # line 12 block has no is_error key → null
-            "is_error": None,
+            # line 12 block has no is_error key: a finished result → false (spec §3)
+            "is_error": False,
         },
     ]
     assert r["tools"][0]["input"] == {
@@ -542,6 +588,9 @@ def test_claude_step1_inputs_are_the_two_tool_results(claude_rows):
     assert r["input_tokens_total"] == 35740
     assert r["prefix_tokens"] == 29380
     assert r["newly_append_tokens"] == 6360  # 2 + 6358
+    # lines 13-15 usage.cache_creation: ephemeral_5m 6358, ephemeral_1h 0
+    assert r["claude_cache_creation_5m_input_tokens"] == 6358
+    assert r["claude_cache_creation_1h_input_tokens"] == 0
     assert r["output_tokens"] == 1016
     assert [drop_nulls(e) for e in r["timing_events"]] == [
         # line 11: result of the Bash call, 231 chars, is_error false
@@ -553,13 +602,14 @@ def test_claude_step1_inputs_are_the_two_tool_results(claude_rows):
             "result_chars": 231,
             "is_error": False,
         },
-        # line 12: result of the WebSearch call, 4893 code points, no is_error (omitted)
+        # line 12: result of the WebSearch call, 4893 code points, no is_error key → false
         {
             "event_type": "tool_result",
             "timestamp": "2026-06-01T05:40:50.938Z",
             "source": "user.content.tool_result",
             "tool_call_id": "toolu_01ac19e6b4fc4f55ecba47",
             "result_chars": 4893,
+            "is_error": False,
         },
         # line 13 (empty thinking), line 14 (98-char text), line 15 (tool_use WebSearch)
         {
@@ -597,7 +647,7 @@ def test_claude_step1_inputs_are_the_two_tool_results(claude_rows):
     assert t["tool_internal_latency_ms"] == 12684
     assert t["result_chars"] == 4157  # line 20 content string, code points
     assert t["input_chars"] == 113  # line 15 input, compact JSON
-    assert t["is_error"] is None  # line 20 block has no is_error
+    assert t["is_error"] is False  # line 20 block has no is_error key: finished → false
 
 
 @needs_fixtures
@@ -618,6 +668,7 @@ def test_claude_single_line_step_and_later_prompt_and_duration_ms(claude_rows):
         "source": "user.content.tool_result",
         "tool_call_id": "toolu_01c92fe89b7bc657dbb749",
         "result_chars": 136,
+        "is_error": False,  # line 25 block has no is_error key: finished → false
     }
     (t,) = r["tools"]
     # line 26 emitted 05:42:08.163, line 27 result 05:42:08.308 → 145 ms; is_error false
@@ -668,7 +719,7 @@ def test_claude_single_line_step_and_later_prompt_and_duration_ms(claude_rows):
     assert t["tool_internal_latency_ms"] == 2517
     assert t["result_chars"] == 288
     assert t["input_chars"] == 222
-    assert t["is_error"] is None
+    assert t["is_error"] is False  # line 46 block has no is_error key: finished → false
 
 
 # --- 2b. exact values: the real Codex session -----------------------------------------------
@@ -1180,7 +1231,7 @@ def test_claude_usage_snapshot_rules_content_lists_and_half_even_latency(tmp_pat
     assert t2["tool_wall_latency_ms"] == 4
     assert t2["result_chars"] == 0  # content null → 0
     assert t2["input_chars"] == 9  # {"k":"é"}
-    assert t2["is_error"] is None
+    assert t2["is_error"] is False  # l7 block has no is_error key: finished → false (§3)
     # duration_seconds 0.0015 × 1000 = 1.5 → 2
     assert t2["tool_internal_latency_ms"] == 2
     # B: l9 wins the tie: uncached 0, creation 4

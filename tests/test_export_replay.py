@@ -98,6 +98,37 @@ def _rows() -> list[dict]:
                 ev("text", 31),
             ],
         ),
+        # claude:e — two tools in parallel: the next step's first result (the fast tool, 43 s)
+        # is not when it is sent; its request goes out with the slow tool's result (60 s).
+        step(
+            "e",
+            0,
+            prefix=0,
+            append=400,
+            output=20,
+            first="user_message",
+            events=[
+                ev("user_message", 40),
+                ev("tool_call", 41, tool_call_id="slow"),
+                ev("tool_call", 42, tool_call_id="fast"),
+            ],
+            tools=[
+                tool("slow", emitted=41, result=60),
+                tool("fast", emitted=42, result=43, index=1),
+            ],
+        ),
+        step(
+            "e",
+            1,
+            prefix=420,
+            append=90,
+            output=5,
+            events=[
+                ev("tool_result", 43, tool_call_id="fast"),
+                ev("tool_result", 60, tool_call_id="slow"),
+                ev("text", 62),
+            ],
+        ),
         # claude:c — no timestamps at all: last, arrival empty
         step("c", 0, prefix=0, append=5, output=1, first=None, model="mystery-model"),
     ]
@@ -109,22 +140,36 @@ def _read(path: Path) -> list[list[str]]:
         return list(csv.reader(fh))
 
 
-# (session, arrival_time_ms, round_index, prefix, input, output, wait_after_ms, user, provider,
-# model) — arrival = step start − 5 s (the earliest step start of the trace).
+# (session, arrival_time_ms, round_index, prefix, input, output, duration_ms, wait_after_ms, user,
+# provider, model). A step is sent at its generation start (the latest user message / tool
+# result before its first output; else its first event) and ends with its last output event;
+# times run on one clock per session (never backwards); arrival = that time − 5 s (b0's start,
+# the trace's earliest arrival). Check: arrival + duration + wait = the next row's arrival.
 EXPECTED = [
-    # b0: starts 5 s → 0.0. Next step b1 is neither user- nor tool-initiated (no idle gap) and
-    # has no event to measure the fallback gap to → empty.
-    ["codex:b", "0.0", "0", "0", "500", "40", "", "true", "codex", "gpt-5.5"],
-    # b1: no timestamp → empty arrival. Next step b2's human wait = previous event of the
-    # session (b0's text at 6 s) → its user message at 5.5 s = −500 ms → clamped to 0.
-    ["codex:b", "", "1", "540", "60", "9", "0.0", "false", "codex", "gpt-5.5"],
-    # b2: 5.5 s − 5 s = 500 ms; the session's last step → empty wait.
-    ["codex:b", "500.0", "2", "600", "10", "2", "", "true", "codex", "gpt-5.5"],
-    # a0: 10 − 5 = 5 000 ms; next step a1 is tool-initiated: t1's internal latency 4 000 ms
-    # (not its wall latency 20 − 13 = 7 000 ms).
-    ["claude:a", "5000.0", "0", "0", "1000", "100", "4000.0", "true", "claude", "claude-opus-4-7"],
-    # a1: 20 − 5 = 15 000; next step a2 is user-initiated: human wait = a1's text at 22 s →
-    # user message at 82 s = 60 000 ms.
+    # b0: sent 5 s → 0.0; ends with its text at 6 s → duration 1 000. b1 (no timestamps) takes
+    # the clock's time, b0's end (6 s): wait 0.
+    ["codex:b", "0.0", "0", "0", "500", "40", "1000.0", "0.0", "true", "codex", "gpt-5.5"],
+    # b1: arrival 6 − 5 = 1 000, nothing to end it → duration 0. b2's user message is stamped
+    # 5.5 s, before b0 ended (clock skew) → it is sent at 6 s: wait 0.
+    ["codex:b", "1000.0", "1", "540", "60", "9", "0.0", "0.0", "false", "codex", "gpt-5.5"],
+    # b2: arrival 1 000; its text at 7 s → duration 1 000; last step → empty wait.
+    ["codex:b", "1000.0", "2", "600", "10", "2", "1000.0", "", "true", "codex", "gpt-5.5"],
+    # a0: 10 − 5 = 5 000; ends with the tool call at 13 s → 3 000; a1 is sent with t1's result
+    # at 20 s → wait 7 000 (the tool's wall time here, not its internal 4 000 ms).
+    [
+        "claude:a",
+        "5000.0",
+        "0",
+        "0",
+        "1000",
+        "100",
+        "3000.0",
+        "7000.0",
+        "true",
+        "claude",
+        "claude-opus-4-7",
+    ],
+    # a1: 20 − 5 = 15 000; text at 22 s → 2 000; a2's user message at 82 s → wait 60 000.
     [
         "claude:a",
         "15000.0",
@@ -132,20 +177,73 @@ EXPECTED = [
         "1100",
         "200",
         "50",
+        "2000.0",
         "60000.0",
         "false",
         "claude",
         "claude-opus-4-7",
     ],
-    # a2: 82 − 5 = 77 000; a3's tool result has no known call → no tool latency → fallback:
-    # a2's last output (text, 85 s) → a3's first event (90 s) = 5 000 ms.
-    ["claude:a", "77000.0", "2", "1300", "30", "7", "5000.0", "true", "claude", "claude-opus-4-7"],
-    # a3: 90 − 5 = 85 000; last step of the session → empty.
-    ["claude:a", "85000.0", "3", "1337", "3", "1", "", "false", "claude", "claude-opus-4-7"],
-    # d0: first event has no timestamp → gen start (the tool_result at 30 s) − 5 s = 25 000.
-    ["claude:d", "25000.0", "0", "0", "77", "8", "", "true", "claude", "claude-opus-4-7"],
-    # c0: no timestamps: the session sorts last, arrival empty.
-    ["claude:c", "", "0", "0", "5", "1", "", "false", "claude", "mystery-model"],
+    # a2: 82 − 5 = 77 000; text at 85 s → 3 000; a3's tool result at 90 s → wait 5 000.
+    [
+        "claude:a",
+        "77000.0",
+        "2",
+        "1300",
+        "30",
+        "7",
+        "3000.0",
+        "5000.0",
+        "true",
+        "claude",
+        "claude-opus-4-7",
+    ],
+    # a3: 90 − 5 = 85 000; text at 91 s → 1 000; last step of the session → empty.
+    [
+        "claude:a",
+        "85000.0",
+        "3",
+        "1337",
+        "3",
+        "1",
+        "1000.0",
+        "",
+        "false",
+        "claude",
+        "claude-opus-4-7",
+    ],
+    # d0: first event has no timestamp; sent with its tool result at 30 s → 25 000; text 31 s.
+    ["claude:d", "25000.0", "0", "0", "77", "8", "1000.0", "", "true", "claude", "claude-opus-4-7"],
+    # e0: 40 − 5 = 35 000; ends with the second tool call at 42 s → 2 000. e1 is sent when the
+    # slow tool's result is in (60 s), not at the fast one's (43 s) → wait 60 − 42 = 18 000.
+    [
+        "claude:e",
+        "35000.0",
+        "0",
+        "0",
+        "400",
+        "20",
+        "2000.0",
+        "18000.0",
+        "true",
+        "claude",
+        "claude-opus-4-7",
+    ],
+    # e1: 60 − 5 = 55 000; text at 62 s → 2 000; last.
+    [
+        "claude:e",
+        "55000.0",
+        "1",
+        "420",
+        "90",
+        "5",
+        "2000.0",
+        "",
+        "false",
+        "claude",
+        "claude-opus-4-7",
+    ],
+    # c0: no timestamps: the session sorts last, arrival, duration and wait empty.
+    ["claude:c", "", "0", "0", "5", "1", "", "", "false", "claude", "mystery-model"],
 ]
 
 
@@ -160,7 +258,8 @@ def test_rows_worked_out_by_hand(con, tmp_path: Path) -> None:
     table = _read(out)
     assert table[0] == list(COLUMNS)
     assert table[1:] == EXPECTED
-    assert (report.rows, report.sessions, report.path) == (9, 4, out)
+    assert (report.rows, report.sessions, report.path) == (11, 5, out)
+    assert report.untimed_steps == 1  # b1
     assert report.seconds >= 0
 
 
@@ -199,6 +298,6 @@ def test_cli_exports_from_a_jsonl_trace(tmp_path: Path) -> None:
         app, ["export", "replay-csv", "-i", str(src), "-o", str(out)], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    assert "9 steps of 4 sessions" in result.output
+    assert "11 steps of 5 sessions" in result.output
     assert "wait_after_ms" in result.output
     assert _read(out)[1:] == EXPECTED

@@ -86,14 +86,17 @@ def _mooncake_rows() -> list[dict]:
     ]
 
 
-# Ordered by (timestamp, session, round). timestamp = running max of the session's arrivals,
-# in ms since 5 s. Block size 512; ids from one counter in this row order.
+# Ordered by (timestamp, session, round). timestamp = the shared step clock's arrival (a step
+# is sent at its generation start, else its first event, never before its session's previous
+# step ended; an untimed step takes its predecessor's end), in ms since 5 s. Block size 512;
+# ids from one counter in this row order.
 MOONCAKE_EXPECTED = [
     # b0: 5 s → 0. C = 1024 → 2 blocks, session-first: fresh 0, 1.
     {"timestamp": 0, "input_length": 1024, "output_length": 4, "hash_ids": [0, 1],
      "session_id": "codex:b", "round_index": 0},
-    # b1: no timestamp → b0's 0. C = 1024 → 2 blocks; shares min(1024//512, 1024//512) = 2.
-    {"timestamp": 0, "input_length": 1024, "output_length": 4, "hash_ids": [0, 1],
+    # b1: no timestamp → b0's end (its text, 6 s) → 1 000. C = 1024 → 2 blocks; shares
+    # min(1024//512, 1024//512) = 2.
+    {"timestamp": 1000, "input_length": 1024, "output_length": 4, "hash_ids": [0, 1],
      "session_id": "codex:b", "round_index": 1},
     # a0: 10 − 5 = 5 000. C = 511 → ceil(511/512) = 1 block, fresh 2. Not b's ids.
     {"timestamp": 5000, "input_length": 511, "output_length": 1, "hash_ids": [2],
@@ -102,9 +105,9 @@ MOONCAKE_EXPECTED = [
     # was partial → fresh 3.
     {"timestamp": 15000, "input_length": 512, "output_length": 1, "hash_ids": [3],
      "session_id": "claude:a", "round_index": 1},
-    # a2: stamped 12.5 − 5 = 7 500 < a1's 15 000 → running max 15 000 (same ms as a1, round 2
-    # after round 1). C = 513 → 2 blocks; shares min(512//512, 512//512) = 1 → a1's 3, fresh 4.
-    {"timestamp": 15000, "input_length": 513, "output_length": 1, "hash_ids": [3, 4],
+    # a2: stamped 12.5 s, before a1 ended (its text, 21 s) → sent at 21 s → 16 000. C = 513
+    # → 2 blocks; shares min(512//512, 512//512) = 1 → a1's 3, fresh 4.
+    {"timestamp": 16000, "input_length": 513, "output_length": 1, "hash_ids": [3, 4],
      "session_id": "claude:a", "round_index": 2},
     # a3: 30 − 5 = 25 000. C = 1625 = 3·512 + 89 → 4 blocks; shares min(1025//512 = 2,
     # 513//512 = 1) = 1 (a2's block 1 was partial) → 3, fresh 5, 6, 7.
@@ -270,10 +273,10 @@ VLLM_EXPECTED = {
             ("user", 4),  # a3: growth 50 − 200 < 0 → fresh 0 → MIN_TOKENS
             ("assistant", 12),  # 3
         ],
-        # a1: tool wait = t1's internal latency 4 000 (not wall 7 000); a2: human wait = a1's
-        # text (22 s) → 82 s = 60 000; a3: its result's call is unknown → fallback a2's last
-        # output (85 s) → a3's start (90 s) = 5 000.
-        "delays_ms": [None, 4000.0, 60000.0, 5000.0],
+        # each wait = the previous step's last output → this step's start: a1: a0's tool call
+        # (13 s) → t1's result (20 s) = 7 000; a2: a1's text (22 s) → 82 s = 60 000; a3: a2's
+        # text (85 s) → a3's result (90 s) = 5 000.
+        "delays_ms": [None, 7000.0, 60000.0, 5000.0],
     },
     "claude:c": {
         "arrival_ms": None,

@@ -199,6 +199,19 @@ def test_strict_mode_requires_pseudonyms() -> None:
     }
 
 
+def test_strict_mode_requires_pseudonymized_parent_links() -> None:
+    row = clean_row()
+    row["parent_session_id"] = "claude:s_0123456789abcdef"  # shapes the sanitizer writes
+    row["parent_tool_call_id"] = "c_aaaaaaaaaaaaaaaa"
+    assert audit_rows([row], strict=True).ok
+    row["parent_session_id"] = "claude:main-session"  # raw ids, harmless-looking words
+    row["parent_tool_call_id"] = "spawn1"
+    assert findings_of(audit_rows([row], strict=True)) == {
+        (1, "parent_session_id", privacy.NOT_PSEUDONYMIZED),
+        (1, "parent_tool_call_id", privacy.NOT_PSEUDONYMIZED),
+    }
+
+
 # --- what must NOT be flagged ---------------------------------------------------------------
 
 

@@ -83,6 +83,8 @@ def claude_row(**overrides: Any) -> dict[str, Any]:
         "newly_append_tokens": 5055,
         "claude_uncached_input_tokens": 2892,
         "claude_cache_creation_input_tokens": 2163,
+        "claude_cache_creation_5m_input_tokens": 2000,
+        "claude_cache_creation_1h_input_tokens": 163,
         "claude_cache_read_input_tokens": 27217,
         "output_tokens": 931,
         "reasoning_output_tokens": None,
@@ -164,6 +166,10 @@ def claude_subagent_row() -> dict[str, Any]:
         session_id=f"claude:{CLAUDE_SESSION_UUID}/subagents/agent-7f3e",
         round_id="msg_01SubAgentStepXyZ0123456",
         round_index=0,
+        is_subagent=True,
+        # spawned by claude_row()'s session, by its first tool call
+        parent_session_id=f"claude:{CLAUDE_SESSION_UUID}",
+        parent_tool_call_id=CLAUDE_TOOL_IDS[0],
     )
     row["trace_key"] = make_trace_key("claude", row["session_id"], row["round_id"])
     return row
@@ -301,8 +307,10 @@ def test_every_schema_field_is_classified() -> None:
         "provider", "project", "session_id", "is_subagent", "round_index", "round_id",
         "turn_id", "model", "input_tokens_total", "prefix_tokens", "newly_append_tokens",
         "claude_uncached_input_tokens", "claude_cache_creation_input_tokens",
+        "claude_cache_creation_5m_input_tokens", "claude_cache_creation_1h_input_tokens",
         "claude_cache_read_input_tokens", "output_tokens", "reasoning_output_tokens",
-        "timing_events", "tools", "current_user_message_count", "current_tool_result_count",
+        "parent_session_id", "parent_tool_call_id", "timing_events", "tools",
+        "current_user_message_count", "current_tool_result_count",
         "current_input_event_count", "current_user_message_chars", "current_tool_result_chars",
         "current_input_chars", "first_input_event_type", "user", "store", "trace_key",
     }  # fmt: skip
@@ -318,6 +326,7 @@ def test_kept_values_are_unchanged() -> None:
     for name in (
         "provider", "round_index", "model", "input_tokens_total", "prefix_tokens",
         "newly_append_tokens", "claude_uncached_input_tokens", "output_tokens",
+        "claude_cache_creation_5m_input_tokens", "claude_cache_creation_1h_input_tokens",
         "current_input_chars", "first_input_event_type", "store",
     ):  # fmt: skip
         assert out[name] == row[name], name
@@ -378,6 +387,22 @@ def test_is_subagent() -> None:
     unknown = codex_row()
     del unknown["is_subagent"]
     assert sanitize_row(unknown, KEY)["is_subagent"] is None  # not derivable for Codex
+
+
+def test_parent_links_use_the_parents_pseudonyms() -> None:
+    parent, child = sanitize_row(claude_row(), KEY), sanitize_row(claude_subagent_row(), KEY)
+    # same key and kind as session_id / tool_call_id: the link still joins after sanitizing
+    assert child["parent_session_id"] == parent["session_id"]
+    assert child["parent_tool_call_id"] == parent["tools"][0]["tool_call_id"]
+    assert re.fullmatch(r"claude:s_[0-9a-f]{16}", child["parent_session_id"])
+    assert re.fullmatch(r"c_[0-9a-f]{16}", child["parent_tool_call_id"])
+    assert child["parent_session_id"] != child["session_id"]
+    assert parent["parent_session_id"] is None and parent["parent_tool_call_id"] is None
+    # another key: other pseudonyms, the same link
+    other = sanitize_row(claude_subagent_row(), OTHER_KEY)
+    assert other["parent_session_id"] != child["parent_session_id"]
+    assert other["parent_session_id"] == sanitize_row(claude_row(), OTHER_KEY)["session_id"]
+    assert audit_rows([parent, child], PRIVATE_STRINGS, strict=True).ok
 
 
 def test_mcp_server_is_pseudonymized_tool_kept() -> None:

@@ -66,6 +66,31 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     )
 
 
+def test_text_cap_changes_text_only(tmp_path: Path) -> None:
+    """A larger `text_cap` writes longer texts (real logs' density) but draws the same
+    workload: the same files, sessions, steps, tool calls and token counts."""
+    from tracelab.collect import collect_home
+
+    small = generate_home(tmp_path / "a", sessions=6, seed=3)
+    large = generate_home(tmp_path / "b", sessions=6, seed=3, text_cap=20_000)
+    assert (small.files, small.sessions, small.steps, small.tool_calls) == (
+        large.files,
+        large.sessions,
+        large.steps,
+        large.tool_calls,
+    )
+    assert large.bytes > 2 * small.bytes
+    tokens = ("round_index", "input_tokens_total", "prefix_tokens", "output_tokens")
+    rows_a, rows_b = collect_home(tmp_path / "a")[1], collect_home(tmp_path / "b")[1]
+    assert len(rows_a) == len(rows_b) == small.total_steps
+    assert {row["provider"] for row in rows_b} == {"claude", "codex"}
+    assert [[row[k] for k in tokens] for row in rows_a] == [
+        [row[k] for k in tokens] for row in rows_b
+    ]
+    chars = sum(r["current_tool_result_chars"] for r in rows_b)
+    assert chars > 4 * sum(r["current_tool_result_chars"] for r in rows_a)
+
+
 def test_different_seed_gives_different_files(tmp_path: Path) -> None:
     generate_home(tmp_path / "a", sessions=6, seed=3)
     generate_home(tmp_path / "b", sessions=6, seed=4)

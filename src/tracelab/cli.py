@@ -416,7 +416,7 @@ def summary(
     from tracelab.summary import summary_facts
 
     con = _open_trace(db, input_path, prices, quiet=as_json)
-    facts = summary_facts(con)
+    facts = summary_facts(con, reference=True)
     if as_json:
         _print_json(facts)
         return
@@ -508,14 +508,47 @@ def export_replay_csv_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write.")] = Path(
         "replay.csv"
     ),
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="ours (observed arrivals and waits) or reference (the study's own CSV: "
+            "shuffled session ids, synthetic session arrivals, tool-only waits).",
+        ),
+    ] = "ours",
+    arrival: Annotated[
+        str | None,
+        typer.Option("--arrival", help="reference: poisson (default) or uniform sessions."),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", help="reference: sessions per second (default 1)."),
+    ] = None,
 ) -> None:
     """The multi-round CSV a serving simulator replays (one row per step, by session)."""
+    from tracelab.export.reference_csv import ARRIVALS, export_reference_csv
     from tracelab.export.replay_csv import export_replay_csv
 
+    if fmt not in ("ours", "reference"):
+        _fail(f"--format must be ours or reference, got {fmt!r}")
+    if fmt == "ours" and (arrival is not None or rate is not None):
+        _fail("--arrival and --rate apply to --format reference only")
+    if arrival is not None and arrival not in ARRIVALS:
+        _fail(f"--arrival must be {' or '.join(ARRIVALS)}, got {arrival!r}")
+    if rate is not None and not rate > 0:
+        _fail(f"--rate must be > 0 sessions per second, got {rate}")
     con = _open_trace(db, input_path, None, quiet=False)
     with show.spinner(f"Writing {output}"):
-        report = export_replay_csv(con, output)
-    show.export_report(console, report, output)
+        if fmt == "reference":
+            report = export_reference_csv(
+                con, output, arrival=arrival or "poisson", rate=1.0 if rate is None else rate
+            )
+        else:
+            report = export_replay_csv(con, output)
+    if fmt == "reference":
+        show.reference_csv_report(console, report, output)
+    else:
+        show.export_report(console, report, output)
 
 
 @export_app.command("mooncake")

@@ -30,6 +30,7 @@ from tracelab.collect_cache import (
 )
 from tracelab.io import (
     atomic_write_bytes,
+    dumps_clean_row,
     trace_format,
     write_lines,
     write_rows,
@@ -41,14 +42,18 @@ from tracelab.sources.discover import Home, SkippedFile, discover, home_for
 from tracelab.sources.reader import (  # parse_source: the per-file API, re-exported
     FileOutcome,
     Resume,
+    parse_batch,
     parse_source,
     parse_task,
 )
-from tracelab.workers import process_pool
 
 __all__ = ["CollectReport", "collect", "collect_home", "parse_source"]
 
 _PARALLEL_MIN_BYTES = 4 << 20
+#: Parallel parsing: batches of files per round trip to a worker (see `_parallel`).
+_BATCHES_PER_WORKER = 12
+_BATCH_MIN_BYTES = 256 << 10
+_BATCH_MAX_FILES = 64
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -71,6 +76,8 @@ class CollectReport:
     cached_files: int = 0
     rows: int = 0
     duplicates_dropped: int = 0
+    #: Claude steps another file of the same session tree already had (spec §7)
+    replays_dropped: int = 0
     skipped_lines: int = 0
     seconds: float = 0.0
     up_to_date: bool = False
@@ -247,12 +254,16 @@ def _outcomes(
                 state = store.state(ctx.path)
                 resume = Resume(entry.offset, entry.prefix, state) if state else None
             tasks.append((ctx, resume, store is not None))
-    to_parse = sum(stats[t[0].path].st_size for t in tasks if t[0].path in stats)
+    sizes = [stats[t[0].path].st_size if t[0].path in stats else 0 for t in tasks]
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
-        if workers > 1 and len(tasks) > 1 and to_parse >= _PARALLEL_MIN_BYTES:
+        if workers > 1 and len(tasks) > 1 and sum(sizes) >= _PARALLEL_MIN_BYTES:
+            # Imported here: multiprocessing and concurrent.futures are start-up time that
+            # a no-op run or a small home never needs.
+            from tracelab.workers import process_pool
+
             pool = stack.enter_context(process_pool(workers, preload=("tracelab.sources.reader",)))
-            parsed = pool.map(parse_task, tasks, chunksize=_chunksize(len(tasks), workers))
+            parsed = _parallel(pool, tasks, sizes, workers)
         else:
             parsed = map(parse_task, tasks)
         done = 0
@@ -274,14 +285,43 @@ def _outcomes(
             yield outcome
 
 
-def _chunksize(tasks: int, workers: int) -> int:
-    """Files per worker round trip: big enough to amortize IPC, small enough to balance."""
-    return max(1, min(16, tasks // (workers * 8)))
+def _parallel(pool: Any, tasks: list, sizes: list[int], workers: int) -> Iterator[FileOutcome]:
+    """Outcomes of `tasks` in their order, parsed by `pool` biggest files first.
+
+    Files are sent in batches of about equal bytes (one round trip per batch, not per
+    file), the biggest first: a large session file started last would leave one worker
+    parsing it while the others idle. Batches that finish early wait for their turn.
+    """
+    budget = max(_BATCH_MIN_BYTES, sum(sizes) // (workers * _BATCHES_PER_WORKER))
+    batches: list[list[int]] = [[]]
+    held = 0
+    for i in sorted(range(len(tasks)), key=lambda i: -sizes[i]):
+        if held >= budget or len(batches[-1]) >= _BATCH_MAX_FILES:
+            batches.append([])
+            held = 0
+        batches[-1].append(i)
+        held += sizes[i]
+    futures = [pool.submit(parse_batch, [tasks[i] for i in batch]) for batch in batches]
+    where = {i: (b, k) for b, batch in enumerate(batches) for k, i in enumerate(batch)}
+    left = [len(batch) for batch in batches]
+    for i in range(len(tasks)):
+        b, k = where[i]
+        yield futures[b].result()[k]
+        left[b] -= 1
+        if not left[b]:
+            futures[b] = None  # its outcomes are consumed: let them go
 
 
 def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iterator[bytes]:
-    """Yield serialized rows first-wins by trace_key, tallying the report as they pass."""
+    """Yield serialized rows first-wins by trace_key, then by replay key (a Claude step
+    re-written by another file of its session tree), tallying the report as they pass.
+
+    Rows of a session that lost replayed steps are renumbered (`round_index` stays 0..n−1),
+    and a subagent's rows get the spawning tool call its parent's file named.
+    """
     seen: set[str] = set()
+    replays: set[str] = set()
+    spawns: dict[tuple[str, str], str] = {}
     sessions: dict[str, set[str]] = defaultdict(set)
     for outcome in outcomes:
         if outcome.error:
@@ -292,11 +332,24 @@ def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iter
         report.skipped_lines += outcome.skipped_lines
         if outcome.problems:
             report.file_problems[outcome.path] = outcome.problems
+        for session_id, agent_id, call_id in outcome.spawned:
+            spawns.setdefault((session_id, agent_id), call_id)
+        spawner = spawns.get(outcome.spawned_by) if outcome.spawned_by else None
+        dropped: dict[str, int] = defaultdict(int)  # session → replays dropped so far
         for line, key in zip(outcome.lines, outcome.keys, strict=True):
             if key.trace_key in seen:
                 report.duplicates_dropped += 1
                 continue
             seen.add(key.trace_key)
+            if key.replay_key is not None:
+                if key.replay_key in replays:
+                    report.replays_dropped += 1
+                    dropped[key.session_id] += 1
+                    continue
+                replays.add(key.replay_key)
+            shift = dropped.get(key.session_id, 0)
+            if shift or spawner:
+                line = _patched(line, shift, spawner)
             group = f"{key.user}\t{outcome.provider}"
             stats = report.groups.setdefault(group, GroupStats())
             stats.steps += 1
@@ -306,6 +359,16 @@ def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iter
                 stats.sessions += 1
             report.rows += 1
             yield line
+
+
+def _patched(line: bytes, shift: int, spawner: str | None) -> bytes:
+    """A kept row moved up by `shift` dropped replays, with its spawning tool call filled."""
+    row = orjson.loads(line)
+    if shift and isinstance(row.get("round_index"), int):
+        row["round_index"] -= shift
+    if spawner and row.get("parent_session_id"):
+        row["parent_tool_call_id"] = spawner
+    return dumps_clean_row(row)
 
 
 def collect_home(home: Path, cache: Path | bool | None = False) -> tuple[CollectReport, list[Row]]:

@@ -18,12 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import pyarrow as pa
-
 from tracelab import __version__
 
 #: Bumped with the package version: a new parser never trusts an old parser's state.
-CACHE_FORMAT = f"collect-v3-{__version__}"
+CACHE_FORMAT = f"collect-v4-{__version__}"
 
 
 _CREATE = (
@@ -34,13 +32,18 @@ _CREATE = (
 
 def pack(obj: Any) -> bytes:
     """Pickle + LZ4 (Arrow's codec, already a dependency): a quarter of the bytes to move and
-    store, for a tenth of the CPU that parsing them cost."""
+    store, for a tenth of the CPU that parsing them cost. (Arrow is imported here, not at
+    start-up: a run with nothing to cache or a no-op never needs it.)"""
+    import pyarrow as pa
+
     raw = pickle.dumps(obj, protocol=5)
     return len(raw).to_bytes(8, "little") + pa.compress(raw, codec="lz4", asbytes=True)
 
 
 def unpack(blob: bytes) -> Any:
     """Inverse of `pack`; raises on a damaged blob (callers treat that as a cache miss)."""
+    import pyarrow as pa
+
     size = int.from_bytes(blob[:8], "little")
     raw = pa.decompress(blob[8:], decompressed_size=size, codec="lz4", asbytes=True)
     return pickle.loads(raw)

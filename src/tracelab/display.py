@@ -114,6 +114,8 @@ def collect_report(console: Console, report: Any) -> None:
         parts.append(
             f"{report.duplicates_dropped:,} duplicate steps dropped (backups, subagent replays)"
         )
+    if report.replays_dropped:
+        parts.append(f"{report.replays_dropped:,} replayed steps dropped (side-question agents)")
     console.print(" · ".join(parts))
     if report.output:
         console.print(f"Wrote [bold]{escape(report.output)}[/]")
@@ -416,9 +418,105 @@ def summary_report(console: Console, summary: dict) -> None:
         names = summary["facts"][g].get("top3_tools")
         if names:
             console.print(f"top-3 tools ({escape(g)}): {escape(names)}")
+    if summary.get("reference_overview"):
+        reference_overview_table(console, summary["reference_overview"])
     console.print(
         "Percentiles: linear interpolation (quantile_cont). Every table: tracelab analyze"
     )
+
+
+#: (label, path in a `metrics.reference_overview` block, display kind) of the figures the
+#: human-readable summary shows (the hit rates by trigger are in "Key facts"); `--json` has
+#: every figure.
+REFERENCE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("steps with a user message", "scope.rounds_with_visible_user_message", "int"),
+    ("steps started by a tool result", "scope.rounds_started_from_tool_result", "int"),
+    (
+        "new input per user-initiated step (avg)",
+        "tokens.input.average_new_input_tokens_when_started_with_user_message",
+        "tokens",
+    ),
+    (
+        "new input per tool-initiated step (avg)",
+        "tokens.input.average_new_input_tokens_when_started_with_tool_result",
+        "tokens",
+    ),
+    (
+        "context growth, user-initiated (p50)",
+        "tokens.input.median_user_context_delta_tokens",
+        "tokens",
+    ),
+    (
+        "context growth, tool-initiated (p50)",
+        "tokens.input.median_tool_result_context_delta_tokens",
+        "tokens",
+    ),
+    (
+        "user steps that shrink the context",
+        "tokens.input.total_input_growth_when_started_with_user_message.negative_growth_share",
+        "pct",
+    ),
+    (
+        "observable generation time (total)",
+        "generation_timing.total_observable_generation_time_seconds",
+        "s",
+    ),
+    (
+        "observable generation time (p50)",
+        "generation_timing.p50_observable_generation_time_seconds",
+        "s",
+    ),
+    (
+        "decode speed, Σ output / Σ time (tok/s)",
+        "generation_timing.average_normalized_decoding_speed_tokens_per_second",
+        "float1",
+    ),
+    (
+        "post-reasoning decode speed (tok/s)",
+        "generation_timing.post_reasoning_tpot_estimate.average_decode_speed_tokens_per_second",
+        "float1",
+    ),
+    (
+        "residual TTFT (avg)",
+        "generation_timing.estimated_ttft_from_exact_reasoning_tokens.estimated_average_seconds",
+        "s",
+    ),
+    ("human waits (> 0)", "generation_timing.rounds_with_waiting_for_human_input_time", "int"),
+    (
+        "human wait (total)",
+        "generation_timing.total_waiting_for_human_input_seconds",
+        "s",
+    ),
+    (
+        "human wait (p50)",
+        "generation_timing.median_waiting_for_human_input_seconds",
+        "s",
+    ),
+    ("tool latency (total)", "tools.effective_latency.total_seconds", "s"),
+    ("tool latency (p50)", "tools.effective_latency.p50_seconds", "s"),
+    ("tool latency (p90)", "tools.effective_latency.p90_seconds", "s"),
+    ("tool calls without a latency", "tools.effective_latency.tool_calls_missing_latency", "int"),
+)
+
+
+def _at(block: dict, path: str) -> Any:
+    for key in path.split("."):
+        block = block.get(key) if isinstance(block, dict) else None
+    return block
+
+
+def reference_overview_table(console: Console, blocks: dict[str, dict]) -> None:
+    """The reference's overview figures people read first, per provider and merged."""
+    from tracelab.experiments.fmt import format_value
+
+    names = [g for g in blocks if g != "merged"] + ["merged"]
+    table = Table(title="Reference overview (overview_summary figures)", title_justify="left")
+    table.add_column("figure")
+    for g in names:
+        table.add_column(g, justify="right")
+    for label, path, kind in REFERENCE_ROWS:
+        table.add_row(label, *(format_value(_at(blocks[g], path), kind) for g in names))
+    console.print(table)
 
 
 # --- validate -----------------------------------------------------------------------------
@@ -466,7 +564,29 @@ def export_report(console: Console, report: Any, output: Path) -> None:
     )
     console.print(
         "columns: " + ", ".join(report.columns) + " (arrival_time_ms counts from the trace's "
-        "first step; wait_after_ms is empty for a session's last step)",
+        "first step; within a session arrival + duration + wait_after = the next arrival; "
+        "wait_after_ms is empty for a session's last step)",
+        soft_wrap=True,
+    )
+    if report.untimed_steps:
+        console.print(
+            f"{report.untimed_steps:,} steps without a timestamp took their session's clock "
+            "(the previous step's end)",
+            soft_wrap=True,
+        )
+
+
+def reference_csv_report(console: Console, report: Any, output: Path) -> None:
+    """The counts and the file, then what is synthetic in the reference CSV."""
+    console.print(
+        f"Wrote [bold]{escape(str(output))}[/]: {report.rows:,} steps of "
+        f"{report.sessions:,} sessions in {report.seconds:.2f} s (the reference's CSV format)",
+        soft_wrap=True,
+    )
+    console.print(
+        "columns: " + ", ".join(report.columns) + f" (id: shuffled session ordinal; "
+        f"arrival_time: synthetic {report.arrival} session arrivals at {report.rate:g}/s; "
+        "tool_wait_after_ms: the step's tools' wall time, no human wait)",
         soft_wrap=True,
     )
 

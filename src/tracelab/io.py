@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from tracelab.schema import ARROW_SCHEMA, PRIVATE_ROW_FIELDS, PUBLIC_ARROW_SCHEMA, ROW_FIELDS, Row
+from tracelab.schema import PRIVATE_ROW_FIELDS, ROW_FIELDS, Row
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -139,6 +137,11 @@ def write_rows(rows: Iterable[Row], path: Path) -> int:
     path = Path(path)
     if trace_format(path) != "parquet":
         return write_lines((dumps_row(row) for row in rows), path)
+    import pyarrow as pa  # only Parquet needs Arrow: JSONL reads and writes never load it
+    import pyarrow.parquet as pq
+
+    from tracelab.schema import ARROW_SCHEMA, PUBLIC_ARROW_SCHEMA
+
     rows = iter(rows)
     first = next(rows, None)
     private = first is not None and any(name in first for name in PRIVATE_ROW_FIELDS)
@@ -200,6 +203,8 @@ def _iter_jsonl(path: Path, gz: bool, report: ReadReport) -> Iterator[Row]:
 
 
 def _iter_parquet(path: Path, report: ReadReport) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
     parquet = pq.ParquetFile(path)
     for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
         for row in batch.to_pylist():

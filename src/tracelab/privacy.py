@@ -276,6 +276,8 @@ ROW_ID_SHAPES: dict[str, re.Pattern[str]] = {
     "project": re.compile(_pseudo("project")),
     "turn_id": re.compile(_pseudo("turn")),
     "session_id": re.compile(_SESSION_SHAPE),
+    "parent_session_id": re.compile(_SESSION_SHAPE),
+    "parent_tool_call_id": re.compile(_pseudo("tool_call")),
     "round_id": re.compile(_ROUND_SHAPE),
     "trace_key": re.compile(rf"{_PROVIDER_PART}:{_SESSION_SHAPE}:{_ROUND_SHAPE}"),
 }

@@ -305,6 +305,9 @@ ROW_POLICY: dict[str, Policy] = {
     "provider": _provider,
     "project": _pseudo_of("project"),
     "session_id": _session_id,
+    # same kinds as session_id / tool_call_id: a parent link equals the parent's pseudonym
+    "parent_session_id": _session_id,
+    "parent_tool_call_id": _tool_call_id,
     "round_index": _number,
     "round_id": _round_id,
     "turn_id": _pseudo_of("turn"),

@@ -13,12 +13,13 @@ from typing import Any
 
 import duckdb
 
-from tracelab.experiments.common import providers, records, rows
+from tracelab.experiments.common import providers, rows
 from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
 from tracelab.metrics.generation import SPEED_CV_SQL, prepare_generation
 from tracelab.metrics.overview import headline
+from tracelab.metrics.reference_overview import reference_overview
 from tracelab.metrics.session import TIMED_REQUESTS
-from tracelab.metrics.sql import group_key
+from tracelab.metrics.sql import group_key, grouped_records
 from tracelab.metrics.steps import prepare
 from tracelab.metrics.tools import LONG_CALL_MS, long_call_shares, top_share_rows
 from tracelab.tracedb import trace_meta
@@ -43,6 +44,8 @@ FACTS: tuple[tuple[str, str, str], ...] = (
     ("long_call_share", "tool calls > 1 min (share of calls)", "pct"),
     ("long_call_time_share", "tool calls > 1 min (share of tool time)", "pct"),
     ("prefix_hit_rate", "prefix cache hit rate", "pct"),
+    ("prefix_hit_rate_user", "  of user-initiated steps", "pct"),
+    ("prefix_hit_rate_tool", "  of tool-initiated steps", "pct"),
     ("prefill_amplification", "prefill amplification (append / fresh)", "float1"),
     ("cost_share_prefix", "cost share: prefix (cache read)", "pct"),
     ("cost_share_append", "cost share: append (incl. cache writes)", "pct"),
@@ -58,12 +61,7 @@ def _grouped(
     con: duckdb.DuckDBPyConnection, select: str, from_sql: str, by: str = "provider"
 ) -> dict[str, dict]:
     """Run `SELECT <group>, <select> <from_sql>` per group and in total (GROUPING SETS)."""
-    key = group_key(by)
-    sql = (
-        f"SELECT CASE WHEN grouping({key}) = 1 THEN '{TOTAL}' ELSE {key} END AS grp, "
-        f"{select} {from_sql} GROUP BY GROUPING SETS (({key}), ())"
-    )
-    return {r.pop("grp"): r for r in records(con, sql)}
+    return grouped_records(con, select, from_sql, by, TOTAL)
 
 
 def groups(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[str]:
@@ -123,9 +121,13 @@ def _decode_facts(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, dict]:
     )
 
 
-def summary_facts(con: duckdb.DuckDBPyConnection, by: str = "provider") -> dict[str, Any]:
+def summary_facts(
+    con: duckdb.DuckDBPyConnection, by: str = "provider", *, reference: bool = False
+) -> dict[str, Any]:
     """The headline facts per provider (`by="model"`: per model) and in total:
-    {'trace', 'by', 'groups', 'headline': {group: …}, 'facts': {group: …}}."""
+    {'trace', 'by', 'groups', 'headline': {group: …}, 'facts': {group: …}}; with `reference`,
+    also 'reference_overview': the reference implementation's `overview_summary` figures under
+    its own key names ({'merged' | provider: …}, `metrics.reference_overview`)."""
     group_key(by)  # an unknown grouping fails here, before any query
     prepare(con)
     names = [*groups(con, by), TOTAL]
@@ -145,8 +147,10 @@ def summary_facts(con: duckdb.DuckDBPyConnection, by: str = "provider") -> dict[
         facts["long_call_share"] = long["call_share"]
         facts["long_call_time_share"] = long["time_share"]
         facts["prefix_hit_rate"] = prefix_hit_rate(con, value, by=by)
+        facts["prefix_hit_rate_user"] = prefix_hit_rate(con, value, by=by, kind="user")
+        facts["prefix_hit_rate_tool"] = prefix_hit_rate(con, value, by=by, kind="tool")
         facts["prefill_amplification"] = prefill_amplification(con, value, by=by)
-    return {
+    out = {
         "trace": trace_meta(con),
         "by": by,
         "groups": names,
@@ -155,6 +159,9 @@ def summary_facts(con: duckdb.DuckDBPyConnection, by: str = "provider") -> dict[
             g: {k: per_group[g].get(k) for k, _, _ in FACTS} | _names(per_group[g]) for g in names
         },
     }
+    if reference:
+        out["reference_overview"] = reference_overview(con)
+    return out
 
 
 def _names(facts: dict[str, Any]) -> dict[str, Any]:

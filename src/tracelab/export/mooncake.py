@@ -7,13 +7,12 @@ the sequence of blocks `hash_ids`: two requests sharing a block id share that bl
 Here every step of the trace is one request, from the serving exports' shared step view
 (`tracelab.export.workload`, over `step_facts`):
 
-- `timestamp` — the step's arrival in ms since the trace's first step (the same arrival as
-  `replay-csv`'s `arrival_time_ms`), rounded to an integer (halves away from zero). A request
-  must have a time, and a session's requests must not go back in time, so the timestamp is the
-  running maximum of the session's known arrivals up to this step: a step without a timestamp
-  takes its predecessor's, steps before the session's first timestamp take that first one, and
-  a step stamped before its predecessor (clock skew) takes the predecessor's. Sessions with no
-  timestamp at all are left out and counted in the report.
+- `timestamp` — the step's arrival in ms since the trace's first arrival: `replay-csv`'s
+  `arrival_time_ms` (the shared step clock of `tracelab.export.workload`: a step is sent at
+  its generation start, never before its session's previous step ended, and a step without
+  timestamps takes its predecessor's end), rounded to an integer (halves away from zero). So
+  a session's requests never go back in time. Sessions with no timestamp at all are left out
+  and counted in the report.
 - `input_length` — C = prefix + append, the step's whole input.
 - `output_length` — output tokens.
 - `hash_ids` — the input cut into blocks of `block_size` tokens (default 512, Mooncake's):
@@ -57,22 +56,11 @@ DEFAULT_BLOCK_SIZE = 512
 FIELDS = ("timestamp", "input_length", "output_length", "hash_ids", "session_id", "round_index")
 
 MOONCAKE_SQL = f"""
-WITH w AS ({WORKLOAD_SQL}),
-timed AS (
-    SELECT *,
-           max(arrival_ms) OVER (PARTITION BY session_id ORDER BY seq
-                                 ROWS UNBOUNDED PRECEDING) AS running_ms,
-           first_value(arrival_ms IGNORE NULLS) OVER (
-               PARTITION BY session_id ORDER BY seq
-               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-           ) AS first_ms
-    FROM w
-)
-SELECT CAST(round(coalesce(running_ms, first_ms)) AS BIGINT) AS ts,
+SELECT CAST(round(arrival_ms) AS BIGINT) AS ts,
        context, output, prefix, prev_context, session_id, round_index,
        round_index = n_steps - 1 AS is_last
-FROM timed
-WHERE first_ms IS NOT NULL
+FROM ({WORKLOAD_SQL})
+WHERE session_ts IS NOT NULL
 ORDER BY ts, session_id, seq
 """
 

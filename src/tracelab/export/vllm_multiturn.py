@@ -33,14 +33,15 @@ The mapping (sanitized traces hold no text, so content is synthesized to the rig
   share a prefix and a prefix cache only finds a conversation's own history — as in the
   Mooncake export, which never shares blocks across sessions either.
 - `arrival_ms` (conversation): the session's first step arrival, ms since the trace's first
-  step (null when untimed) — to pace conversations like the trace instead of the benchmark's
-  `--request-rate`.
-- `delays_ms` (conversation): one entry per user turn, the ms the session idled before that
-  turn — the think time (human wait) before a user-initiated step, the tool latency before a
-  tool-initiated one (`wait_before_ms` of the shared step view: the same wait as `replay-csv`'s
-  `wait_after_ms` of the previous step). Null for the first turn and when not observable.
-  The stock benchmark ignores both fields (it paces turns by its own options); a modified
-  client can sleep `delays_ms[k]` before sending turn k.
+  arrival (null when untimed) — to pace conversations like the trace instead of the
+  benchmark's `--request-rate`.
+- `delays_ms` (conversation): one entry per user turn, the ms the session idled between the
+  previous turn's response and this turn (think time before a user-initiated step, tool run
+  time before a tool-initiated one): `wait_before_ms` of the shared step clock
+  (`tracelab.export.workload`), the same wait as `replay-csv`'s `wait_after_ms` of the
+  previous step. Null for the first turn and for untimed sessions. The stock benchmark
+  ignores both fields (it paces turns by its own options); a modified client can sleep
+  `delays_ms[k]` after receiving the answer to turn k−1.
 
 `min_steps` keeps sessions with at least that many steps; `max_sessions` keeps the first N of
 those by arrival. The file is written session by session into a temp file renamed into place
@@ -77,15 +78,14 @@ WITH kept AS (
 ),
 ranked AS (
     SELECT *,
-           dense_rank() OVER (ORDER BY {SESSION_ORDER}) AS session_rank,
-           min(arrival_ms) OVER (PARTITION BY session_id) AS session_arrival_ms
+           dense_rank() OVER (ORDER BY {SESSION_ORDER}) AS session_rank
     FROM kept
 )
 SELECT session_id,
        CASE WHEN seq = 1 THEN context ELSE coalesce(fresh, 0) END AS user_tokens,
        output AS assistant_tokens,
        wait_before_ms,
-       session_arrival_ms
+       session_ts AS session_arrival_ms
 FROM ranked
 WHERE $max_sessions IS NULL OR session_rank <= $max_sessions
 ORDER BY session_rank, seq

@@ -112,12 +112,20 @@ def _group_scalar(
     )
 
 
+#: The steps of each kind (`KINDS`): every step, user-initiated, tool-initiated.
+KIND_WHERE = {"all": "TRUE", "user": "is_user", "tool": "is_tool"}
+
+
 def prefix_hit_rate(
-    con: duckdb.DuckDBPyConnection, provider: str | None = None, *, by: str = "provider"
+    con: duckdb.DuckDBPyConnection,
+    provider: str | None = None,
+    *,
+    by: str = "provider",
+    kind: str = "all",
 ) -> float | None:
-    """Token-weighted prefix hit rate of all steps (of one provider, or of one model with
-    `by="model"`); None without input."""
-    return _group_scalar(con, HIT_RATE_SQL, "TRUE", provider, by)
+    """Token-weighted prefix hit rate of the steps of `kind` (all, user- or tool-initiated; of
+    one provider, or of one model with `by="model"`); None without input."""
+    return _group_scalar(con, HIT_RATE_SQL, KIND_WHERE[kind], provider, by)
 
 
 def prefill_amplification(

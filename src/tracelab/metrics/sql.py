@@ -34,6 +34,23 @@ def group_key(by: str, table: str | None = None) -> str:
     return GROUP_KEYS[by].format(t=f"{table}." if table else "")
 
 
+def grouped_records(
+    con: duckdb.DuckDBPyConnection,
+    select: str,
+    from_sql: str,
+    by: str = "provider",
+    total: str = "total",
+) -> dict[str, dict[str, Any]]:
+    """`SELECT <group>, <select> <from_sql>` per group (`group_key(by)`) and over all rows
+    (labelled `total`), as {group: record}; one query (GROUPING SETS)."""
+    key = group_key(by)
+    sql = (
+        f"SELECT CASE WHEN grouping({key}) = 1 THEN '{total}' ELSE {key} END AS grp, "
+        f"{select} {from_sql} GROUP BY GROUPING SETS (({key}), ())"
+    )
+    return {r.pop("grp"): r for r in records(con, sql)}
+
+
 #: Probability levels of a quantile curve (a CDF drawn from 201 quantiles, not from every row).
 CURVE_LEVELS = tuple(i / 200 for i in range(201))
 
@@ -55,15 +72,17 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
     return row[0] if row else None
 
 
-def dist_sql(expr: str, quantiles: tuple[float, ...] = QUANTILES) -> str:
+def dist_sql(expr: str, quantiles: tuple[float, ...] = QUANTILES, exact: bool = False) -> str:
     """SELECT-list fragment: avg(expr) and each quantile_cont(expr, q), as avg, p25, p50 …
 
     The quantiles are one list-valued `quantile_cont(expr, [q, …])`, indexed per column: DuckDB
     computes an aggregate spelled the same way once, so the values are gathered and ordered
     once per group instead of once per quantile (same values, same types as the scalar form).
+    `exact`: the mean of floating-point values sums them in sorted order, so it depends only
+    on the values, never on the rows' order (to the last bit; costs a sort).
     """
     levels = "[" + ", ".join(repr(q) for q in quantiles) + "]"
-    parts = [f"avg({expr}) AS avg"]
+    parts = [f"avg({expr} ORDER BY {expr}) AS avg" if exact else f"avg({expr}) AS avg"]
     for i, q in enumerate(quantiles, start=1):
         parts.append(f"quantile_cont({expr}, {levels})[{i}] AS p{round(q * 100):d}")
     return ", ".join(parts)

@@ -67,20 +67,30 @@ _TEXT_BLOCKS = {"thinking": (REASONING, "thinking"), "text": (TEXT, "text")}
 
 
 class _Usage(NamedTuple):
-    """The counts of one usage snapshot — all a step keeps (small to cache and resume)."""
+    """The counts of one usage snapshot — all a step keeps (small to cache and resume).
+
+    `creation_5m` / `creation_1h`: the cache-write split by lifetime (spec §7), None when the
+    snapshot has no `cache_creation` object (Claude Code versions before the split).
+    """
 
     uncached: int
     creation: int
     read: int
     output: int
+    creation_5m: int | None = None
+    creation_1h: int | None = None
 
     @classmethod
     def of(cls, usage: dict) -> _Usage:
+        split = usage.get("cache_creation")
+        split = split if isinstance(split, dict) else None
         return cls(
             as_count(usage.get("input_tokens")) or 0,
             as_count(usage.get("cache_creation_input_tokens")) or 0,
             as_count(usage.get("cache_read_input_tokens")) or 0,
             as_count(usage.get("output_tokens")) or 0,
+            None if split is None else as_count(split.get("ephemeral_5m_input_tokens")) or 0,
+            None if split is None else as_count(split.get("ephemeral_1h_input_tokens")) or 0,
         )
 
     def rank(self, stop_reason: Any) -> tuple[int, int, int]:
@@ -96,6 +106,8 @@ class _Step:
     usage: _Usage | None = None
     rank: tuple[int, int, int] = (-1, -1, -1)
     tool_ids: list[str] = field(default_factory=list)
+    #: `sessionId` of the step's first record when it is a sidechain (`isSidechain: true`)
+    sidechain_of: str | None = None
 
 
 @dataclass
@@ -117,6 +129,10 @@ class ClaudeParser:
         self.pending: list[dict] = []
         self.calls: dict[str, ToolCall] = {}
         self.results: dict[str, _ToolResult] = {}
+        #: this file's own subagent id (records' `agentId`), for the spawning-call link
+        self.agent_id: str | None = None
+        #: subagents this session spawned: `toolUseResult.agentId` → the tool call's id
+        self.spawned: dict[str, str] = {}
 
     # --- feeding ------------------------------------------------------------------------
 
@@ -125,6 +141,10 @@ class ClaudeParser:
         if record is None:
             return
         kind = record.get("type")
+        if kind in CONVERSATION_TYPES and self.agent_id is None:
+            agent_id = record.get("agentId")
+            if isinstance(agent_id, str) and agent_id:
+                self.agent_id = agent_id
         if kind == "assistant":
             self._assistant(record)
         elif kind == "user":
@@ -157,6 +177,9 @@ class ClaudeParser:
         step = self.by_id.get(msg_id)
         if step is None:
             step = _Step(msg_id, model if isinstance(model, str) else None, self.pending)
+            if record.get("isSidechain") is True:
+                sid = record.get("sessionId")
+                step.sidechain_of = sid if isinstance(sid, str) and sid else None
             self.pending = []
             self.by_id[msg_id] = step
             self.steps.append(step)
@@ -226,11 +249,20 @@ class ClaudeParser:
                 event(USER_MESSAGE, ts, "user.message", content_chars=content_chars(content))
             )
             return
-        internal = _runner_duration_ms(record.get("toolUseResult"))
+        tool_use_result = record.get("toolUseResult")
+        internal = _runner_duration_ms(tool_use_result)
+        spawned = tool_use_result.get("agentId") if isinstance(tool_use_result, dict) else None
+        if isinstance(spawned, str) and spawned and len(results) == 1:
+            call_id = results[0].get("tool_use_id")
+            if isinstance(call_id, str):  # an Agent/Task call's result names the subagent;
+                self.spawned.setdefault(spawned, call_id)  # a resuming call did not spawn it
         for block in results:
             call_id = block.get("tool_use_id")
             chars = content_chars(block.get("content"))
-            is_error = block.get("is_error")
+            # A finished result without the key is not an error (spec §3: older versions
+            # write `is_error` only sometimes); a value of another type is unknown.
+            is_error = block.get("is_error", False)
+            is_error = False if is_error is None else is_error
             is_error = is_error if isinstance(is_error, bool) else None
             self.pending.append(
                 event(
@@ -252,18 +284,22 @@ class ClaudeParser:
         """Rows for every step seen so far; the parser state is left untouched."""
         ctx = self.ctx
         session_id = f"{PROVIDER}:{ctx.session_key}"
-        is_subagent = "/subagents/" in f"/{ctx.session_key}"
+        parent_dir, sep, _agent = f"/{ctx.session_key}".rpartition("/subagents/")
+        file_parent = f"{PROVIDER}:{parent_dir[1:]}" if sep and parent_dir else None
         unmatched = sum(1 for cid in self.results if cid not in self.calls)
         self.issues.set_count("tool result(s) without a matching call", unmatched)
         rows = []
         for index, step in enumerate(self.steps):
+            parent = file_parent or _sidechain_parent(step, session_id)
             rows.append(
                 {
                     "provider": PROVIDER,
                     "project": ctx.project,
                     "session_id": session_id,
                     "session_file": ctx.path,
-                    "is_subagent": is_subagent,
+                    "is_subagent": bool(sep) or parent is not None,
+                    "parent_session_id": parent,
+                    "parent_tool_call_id": None,  # linked by collect (another file names it)
                     "round_index": index,
                     "round_id": step.message_id,
                     "turn_id": None,
@@ -279,6 +315,22 @@ class ClaudeParser:
                 }
             )
         return rows
+
+    def spawn_links(
+        self, rows: list[Row]
+    ) -> tuple[list[tuple[str, str, str]], tuple[str, str] | None]:
+        """What links subagent runs to the tool calls that spawned them, across files.
+
+        Returns the subagents this session spawned as (session_id, agent id, tool call id),
+        and for a subagent file (parent session_id, own agent id) — its `agentId`, else the
+        file name's `agent-<id>`. Collect joins the two (the files are parsed apart).
+        """
+        session_id = f"{PROVIDER}:{self.ctx.session_key}"
+        spawned = [(session_id, agent, call) for agent, call in self.spawned.items()]
+        parent = next((r["parent_session_id"] for r in rows if r["parent_session_id"]), None)
+        stem = self.ctx.file_stem or ""
+        agent_id = self.agent_id or (stem[len("agent-") :] if stem.startswith("agent-") else None)
+        return spawned, (parent, agent_id) if parent and agent_id else None
 
     def _tool(self, call_id: str) -> dict:
         call = self.calls[call_id]
@@ -300,6 +352,15 @@ class ClaudeParser:
         }
 
 
+def _sidechain_parent(step: _Step, session_id: str) -> str | None:
+    """A sidechain step of another session (an old-style `agent-*.jsonl` file beside its
+    parent's) names its parent in `sessionId`; an inline sidechain is its own session's."""
+    if step.sidechain_of is None:
+        return None
+    parent = f"{PROVIDER}:{step.sidechain_of}"
+    return parent if parent != session_id else None
+
+
 def _runner_duration_ms(tool_use_result: Any) -> int | None:
     """The runner-reported duration in a `toolUseResult` object, in whole ms."""
     if not isinstance(tool_use_result, dict):
@@ -316,13 +377,15 @@ def _tokens(usage: _Usage | None) -> Row:
     """Token fields of a Claude step from its chosen usage snapshot (spec §3 formulas)."""
     if usage is None:
         return dict.fromkeys(_TOKEN_KEYS)
-    uncached, creation, read, output = usage
+    uncached, creation, read, output, creation_5m, creation_1h = usage
     return {
         "input_tokens_total": uncached + creation + read,
         "prefix_tokens": read,
         "newly_append_tokens": uncached + creation,
         "claude_uncached_input_tokens": uncached,
         "claude_cache_creation_input_tokens": creation,
+        "claude_cache_creation_5m_input_tokens": creation_5m,
+        "claude_cache_creation_1h_input_tokens": creation_1h,
         "claude_cache_read_input_tokens": read,
         "output_tokens": output,
     }

@@ -40,6 +40,7 @@ from tracelab.sources.common import (
 PROVIDER = "codex"
 WALL_TIME_RE = re.compile(r"^Wall time:\s*([0-9]+(?:\.[0-9]+)?)\s*seconds\b", re.MULTILINE)
 EXIT_CODE_RE = re.compile(r"(?:Exit code|Process exited with code)[: ]+(-?\d+)")
+_JSON_SPACE = " \t\n\r"
 KNOWN_TYPES = frozenset({"session_meta", "turn_context", "response_item", "event_msg", "compacted"})
 _CALL_TYPES = {
     "function_call": "response_item.function_call",
@@ -53,8 +54,8 @@ _OUTPUT_TYPES = {
 
 def wall_time_ms(text: Any) -> int | None:
     """Runner-reported duration from an exec-wrapper output (`Wall time: 1.0016 seconds`)."""
-    if not isinstance(text, str):
-        return None
+    if not isinstance(text, str) or "Wall time:" not in text:  # a substring test is far
+        return None  # cheaper than the regex scanning a long output for no match
     match = WALL_TIME_RE.search(text)
     return seconds_to_ms(float(match.group(1)), 1000.0) if match else None  # 1e400 s: None
 
@@ -63,9 +64,13 @@ def output_is_error(output: Any) -> bool | None:
     """Error flag of a tool output: exit-code line, else JSON metadata, else unknown (None)."""
     text = output if isinstance(output, str) else None
     if text is not None:
-        match = EXIT_CODE_RE.search(text)
+        # Both phrases contain "xit": only a text holding it can match (a substring test is
+        # far cheaper than the regex scanning a long output); only an object has metadata.
+        match = EXIT_CODE_RE.search(text) if "xit" in text else None
         if match:  # compared as digits: int() refuses numbers of more than 4300 digits
             return match.group(1).lstrip("-").strip("0") != ""
+        if not text.lstrip(_JSON_SPACE).startswith("{"):
+            return None
         try:
             output = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -149,6 +154,15 @@ class CodexParser:
             return
         kind = record.get("type")
         payload = record.get("payload")
+        # The bulk of a rollout first (the checks below would pass them anyway).
+        if kind == "response_item":
+            if isinstance(payload, dict):
+                self._response_item(payload, record.get("timestamp"))
+            return
+        if kind == "event_msg":
+            if isinstance(payload, dict):
+                self._event_msg(payload, record.get("timestamp"))
+            return
         if not isinstance(kind, str):
             # Not "unknown type None": a record with no type is a malformed line.
             self.issues.other["record(s) without a type"] += 1
@@ -158,12 +172,7 @@ class CodexParser:
             return
         if not isinstance(payload, dict):
             return
-        ts = record.get("timestamp")
-        if kind == "response_item":
-            self._response_item(payload, ts)
-        elif kind == "event_msg":
-            self._event_msg(payload, ts)
-        elif kind == "turn_context":
+        if kind == "turn_context":
             self._set_str("turn_id", payload.get("turn_id"))
             self._set_str("cwd", payload.get("cwd"))
             self._set_str("model", payload.get("model"))
@@ -354,6 +363,7 @@ class CodexParser:
     def finish(self) -> list[Row]:
         """Rows for every counted step so far; the parser state is left untouched."""
         own = f"{PROVIDER}:{self.session_uuid or self.ctx.file_stem or 'unknown'}"
+        parent = f"{PROVIDER}:{self.parent_uuid}" if self.parent_uuid is not None else None
         unmatched = sum(1 for cid in self.results if cid not in self.calls)
         self.issues.set_count("tool output(s) without a matching call", unmatched)
         rows = []
@@ -368,7 +378,10 @@ class CodexParser:
                     "project": None,
                     "session_id": step.session_id,
                     "session_file": self.ctx.path,
-                    "is_subagent": self.parent_uuid is not None and step.session_id == own,
+                    "is_subagent": parent is not None and step.session_id == own,
+                    # replayed parent steps are the parent's: their own parent is not named here
+                    "parent_session_id": parent if step.session_id == own else None,
+                    "parent_tool_call_id": None,
                     "round_index": step.round_index,
                     "round_id": step.round_id,
                     "turn_id": step.turn_id,
@@ -379,6 +392,8 @@ class CodexParser:
                     "newly_append_tokens": max(0, inp - cached),
                     "claude_uncached_input_tokens": None,
                     "claude_cache_creation_input_tokens": None,
+                    "claude_cache_creation_5m_input_tokens": None,
+                    "claude_cache_creation_1h_input_tokens": None,
                     "claude_cache_read_input_tokens": None,
                     "output_tokens": as_count(usage.get("output_tokens")) or 0,
                     "reasoning_output_tokens": as_count(usage.get("reasoning_output_tokens")),

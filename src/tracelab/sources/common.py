@@ -36,7 +36,7 @@ def content_chars(value: Any) -> int:
     except orjson.JSONEncodeError:  # nested deeper than orjson writes, or ints beyond 64 bits
         out = b"e-"
     if b"e-" not in out and b"E-" not in out and b".0000" not in out:
-        return len(out.decode())
+        return len(out) if out.isascii() else len(out.decode())  # ASCII: bytes = code points
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
@@ -232,13 +232,9 @@ def input_summary(events: list[dict]) -> dict[str, Any]:
 
 def event(event_type: str, timestamp: Any, source: str, **attrs: Any) -> dict[str, Any]:
     """A timing event with its null attributes left out (spec §3), so rows need no cleanup."""
-    ev: dict[str, Any] = {"event_type": event_type}
-    if timestamp is not None:
-        ev["timestamp"] = timestamp
-    ev["source"] = source
-    for key, value in attrs.items():
-        if value is not None:
-            ev[key] = value
+    ev = {"event_type": event_type, "timestamp": timestamp, "source": source, **attrs}
+    if None in ev.values():  # rare: one pass finds it, a copy drops it
+        return {key: value for key, value in ev.items() if value is not None}
     return ev
 
 

@@ -66,7 +66,10 @@ def all_homes(root: Path) -> list[Home]:
 def _walk_jsonl(root: Path, skipped: list[SkippedFile]) -> list[str]:
     """Sorted `.jsonl` files below `root`; links that leave `root` are skipped and reported.
 
-    Sorted as paths (component by component, as `sorted(Path…)` would), not as strings.
+    Sorted as paths (component by component, as `sorted(Path…)` would), not as strings, with
+    the `.jsonl` suffix left out of the key, so a Claude session file `<s>.jsonl` comes before
+    its own subagent files `<s>/subagents/…`: a step a side-question agent replays from its
+    parent is then a replay of the parent's first occurrence (spec §7), not the other way round.
     """
     found: list[str] = []
     real_root = os.path.realpath(root)
@@ -90,7 +93,7 @@ def _walk_jsonl(root: Path, skipped: list[SkippedFile]) -> list[str]:
                     skipped.append(SkippedFile(full, "symlink points outside the store"))
                     continue
             found.append(full)
-    found.sort(key=lambda p: p.split(os.sep))
+    found.sort(key=lambda p: p[: -len(".jsonl")].split(os.sep))
     return found
 
 

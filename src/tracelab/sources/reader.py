@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
@@ -19,6 +19,7 @@ import orjson
 from tracelab.collect_cache import CacheRecord, pack, unpack
 from tracelab.io import dumps_clean_row, dumps_row
 from tracelab.schema import Row
+from tracelab.sources.claude import PROVIDER as CLAUDE
 from tracelab.sources.claude import ClaudeParser
 from tracelab.sources.codex import CodexParser
 from tracelab.sources.common import ParseIssues, SourceContext, load_line
@@ -47,6 +48,10 @@ class FileOutcome:
     from_cache: bool = False
     error: str | None = None
     cache_record: CacheRecord | None = None
+    #: subagents this file's session spawned: (session_id, agent id, spawning tool call id)
+    spawned: list[tuple[str, str, str]] = field(default_factory=list)
+    #: for a subagent file: (parent session_id, its agent id), to look the spawning call up
+    spawned_by: tuple[str, str] | None = None
 
     @classmethod
     def failed(cls, ctx: SourceContext, reason: str) -> FileOutcome:
@@ -56,32 +61,56 @@ class FileOutcome:
     def parsed(cls, ctx: SourceContext, parser: Any, bytes_parsed: int, size: int) -> FileOutcome:
         rows = parser.finish()
         problems = parser.issues.describe()
+        links = getattr(parser, "spawn_links", None)  # only Claude logs name a subagent's call
+        spawned, spawned_by = links(rows) if links is not None else ([], None)
         return cls(
             ctx.path,
             ctx.provider,
             [_dump(row, problems) for row in rows],
-            [
-                RowKey(row["trace_key"], row.get("user"), row["session_id"], len(row["tools"]))
-                for row in rows
-            ],
+            [_row_key(row) for row in rows],
             problems,
             parser.issues.skipped_lines,
             bytes_parsed,
             size,
+            spawned=spawned,
+            spawned_by=spawned_by,
         )
 
     def output_blob(self) -> bytes:
         """What the cache keeps to replay this outcome without parsing."""
-        return pack((self.lines, [tuple(k) for k in self.keys], self.problems, self.skipped_lines))
+        return pack(
+            (
+                self.lines,
+                [tuple(k) for k in self.keys],
+                self.problems,
+                self.skipped_lines,
+                self.spawned,
+                self.spawned_by,
+            )
+        )
 
     @classmethod
     def replayed(cls, ctx: SourceContext, blob: Any, size: int) -> FileOutcome | None:
         try:
-            lines, keys, problems, skipped = blob
+            lines, keys, problems, skipped, spawned, spawned_by = blob
             keys = [RowKey(*k) for k in keys]
+            spawned = [(a, b, c) for a, b, c in spawned]
+            spawned_by = tuple(spawned_by) if spawned_by is not None else None
         except (TypeError, ValueError):
             return None
-        return cls(ctx.path, ctx.provider, lines, keys, problems, skipped, 0, size, True)
+        return cls(
+            ctx.path,
+            ctx.provider,
+            lines,
+            keys,
+            problems,
+            skipped,
+            0,
+            size,
+            True,
+            spawned=spawned,
+            spawned_by=spawned_by,
+        )
 
 
 def _dump(row: Row, problems: list[str]) -> bytes:
@@ -100,12 +129,32 @@ def _dump(row: Row, problems: list[str]) -> bytes:
 
 
 class RowKey(NamedTuple):
-    """What dedup and the per-user table need of a row, without decoding it."""
+    """What dedup and the per-user table need of a row, without decoding it.
+
+    `replay_key` (Claude only): the session tree (the top-level session a subagent belongs
+    to) and the step's `message.id`. A step whose replay key was already kept is a replay of
+    that step by another file of the tree — a side-question agent re-writing its parent's
+    conversation (spec §7) — not a new API call.
+    """
 
     trace_key: str
     user: str | None
     session_id: str
     tool_calls: int
+    replay_key: str | None = None
+
+
+_SUBAGENTS = "/subagents/"
+
+
+def _row_key(row: Row) -> RowKey:
+    replay_key = None
+    if row["provider"] == CLAUDE:
+        tree = (row.get("parent_session_id") or row["session_id"]).split(_SUBAGENTS, 1)[0]
+        replay_key = f"{tree}\n{row['round_id']}"
+    return RowKey(
+        row["trace_key"], row.get("user"), row["session_id"], len(row["tools"]), replay_key
+    )
 
 
 def _split_complete(data: bytes) -> tuple[list[bytes], int, bool]:
@@ -224,3 +273,8 @@ def parse_task(args: tuple[SourceContext, Resume | None, bool]) -> FileOutcome:
     except Exception as exc:  # spec §5: a file that cannot be parsed must not stop the run
         why = f"{type(exc).__name__}: {str(exc)[:200]}"
         return FileOutcome.failed(args[0], f"could not be parsed ({why})")
+
+
+def parse_batch(tasks: list[tuple[SourceContext, Resume | None, bool]]) -> list[FileOutcome]:
+    """`parse_task` of several files: one round trip to a worker process for them all."""
+    return [parse_task(task) for task in tasks]

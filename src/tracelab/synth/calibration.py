@@ -184,7 +184,8 @@ def measure(con: Any) -> dict[str, float | None]:
             out[key] = float(value)
 
     for name, (source, expr) in _dist_sources().items():
-        sql = _grouped(f"{dist_sql(f'({expr})::DOUBLE')}", source)
+        # exact: a profile's targets must not depend on the trace's row order (`synth fit`)
+        sql = _grouped(f"{dist_sql(f'({expr})::DOUBLE', exact=True)}", source)
         for r in records(con, sql):
             for stat in STATS:
                 put(r["grp"], f"{name}.{stat}", r[stat])

@@ -33,6 +33,7 @@ from tracelab.synth.common import (
 )
 from tracelab.synth.profile import SUBAGENT_TOOLS, Model, ProviderProfile
 from tracelab.synth.workload import (
+    TEXT_CAP,
     Context,
     Sampler,
     Strata,
@@ -530,14 +531,15 @@ def write_session(
     profile: ProviderProfile,
     force: frozenset[str] = frozenset(),
     strata: Strata | None = None,
+    text_cap: int = TEXT_CAP,
 ) -> SessionOutput:
     """One Claude Code session (and its subagents / backup copy) starting at `start_ms`.
 
     `strata` are the session's stratified uniforms (`workload.strata`). `force` guarantees
     rare features so small homes still contain every trap: "subagent",
-    "synthetic", "interrupt", "backup".
+    "synthetic", "interrupt", "backup". `text_cap`: see `workload.TEXT_CAP`.
     """
-    s = Sampler(profile, rng, strata)
+    s = Sampler(profile, rng, strata, text_cap)
     cwd = project_path(project)
     pdir = project_dir(cwd)
     rel_dir = f".claude/projects/{pdir}"

@@ -30,6 +30,7 @@ from tracelab.synth.common import (
 )
 from tracelab.synth.profile import Model, ProviderProfile
 from tracelab.synth.workload import (
+    TEXT_CAP,
     Context,
     Sampler,
     Strata,
@@ -704,14 +705,15 @@ def write_session(
     profile: ProviderProfile,
     force: frozenset[str] = frozenset(),
     strata: Strata | None = None,
+    text_cap: int = TEXT_CAP,
 ) -> SessionOutput:
     """One Codex CLI session (and possibly one subagent rollout) starting at `start_ms`.
 
     `strata` are the session's stratified uniforms (`workload.strata`). `force` guarantees
     rare features so small homes still contain every trap: "subagent",
-    "interrupt", "echo".
+    "interrupt", "echo". `text_cap`: see `workload.TEXT_CAP`.
     """
-    s = Sampler(profile, rng, strata)
+    s = Sampler(profile, rng, strata, text_cap)
     out = SessionOutput(sessions=1)
     session = _Session(s, out, project_path(project), start_ms)
     if "subagent" in force:

@@ -33,6 +33,11 @@ The mapping from the trace to the profile's fields (see `tracelab.synth.profile`
   compaction thresholds = median pre-drop context / the session's window (per trigger),
   summary = context after the drop; user-step reductions that are no compaction.
 - targets: `calibration.measure` of the trace (every quantity it has a value for).
+
+A profile depends only on the trace's content — never on its pseudonyms (the sanitizing key)
+nor on its row order: pseudonymous model and tool names are relabelled by content
+(`synth.fitnames`), ties are broken by step order or content, and floating-point means are
+summed in sorted order (`dist_sql(exact=True)`, `ORDER BY` inside aggregates).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import math
 from typing import Any
 
 from tracelab.synth.calibration import measure, targets_from
+from tracelab.synth.fitnames import canonical_names
 from tracelab.synth.profile import FORMAT, SUBAGENT_TOOLS, validate
 from tracelab.synth.workload import MISS_CONTEXT_REF
 
@@ -302,9 +308,19 @@ def _session_windows(con: Any, provider: str) -> list[tuple[str, int | None, lis
     rows = _rows(
         con,
         """
-        SELECT mode(coalesce(model, '(unknown)')) AS model, max(context) AS peak,
-               list((is_user, prev_context) ORDER BY seq) FILTER (WHERE compaction)
-        FROM fit_steps WHERE provider = ? GROUP BY session_id ORDER BY session_id
+        WITH counts AS (
+            SELECT session_id, coalesce(model, '(unknown)') AS model, count(*) AS n,
+                   min(seq) AS first
+            FROM fit_steps WHERE provider = ? GROUP BY ALL
+        ),
+        main AS (  -- the session's most used model; on a tie, the one it used first
+            SELECT session_id, model FROM counts
+            QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY n DESC, first) = 1
+        )
+        SELECT m.model, max(s.context) AS peak,
+               list((s.is_user, s.prev_context) ORDER BY s.seq) FILTER (WHERE s.compaction)
+        FROM fit_steps s JOIN main m USING (session_id)
+        GROUP BY s.session_id, m.model ORDER BY s.session_id
         """,
         [provider],
     )
@@ -412,7 +428,7 @@ def _correlation(con: Any, provider: str) -> float:
         con,
         """
         WITH ranked AS (
-            SELECT t.session_id, s.request_no, t.round_pk, t.tool_index,
+            SELECT t.session_id, s.request_no, s.seq, t.tool_index,
                    percent_rank() OVER (PARTITION BY t.tool_name ORDER BY t.effective_latency_ms)
                        AS u
             FROM tool_facts t JOIN step_facts s USING (round_pk)
@@ -420,10 +436,10 @@ def _correlation(con: Any, provider: str) -> float:
         ),
         pairs AS (
             SELECT u, lag(u) OVER (PARTITION BY session_id, request_no
-                                   ORDER BY round_pk, tool_index) AS prev_u
+                                   ORDER BY seq, tool_index) AS prev_u
             FROM ranked
         )
-        SELECT corr(u, prev_u) FROM pairs WHERE prev_u IS NOT NULL
+        SELECT corr(u, prev_u ORDER BY u, prev_u) FROM pairs WHERE prev_u IS NOT NULL
         """,
         [provider],
     )
@@ -501,7 +517,8 @@ def _miss(con: Any, provider: str, gamma: float) -> dict[str, Any]:
         con,
         f"""
         SELECT is_user, {bins} AS bin,
-               avg(miss::DOUBLE) / avg(pow(prev_context / {MISS_CONTEXT_REF}, ?))
+               avg(miss::DOUBLE)
+                   / avg(pow(prev_context / {MISS_CONTEXT_REF}, ?) ORDER BY prev_context)
         {_MISS_POPULATION} GROUP BY ALL
         """,
         [gamma, provider],
@@ -625,7 +642,7 @@ def fit_profile(con: Any, name: str = "fitted", source: str = "a trace") -> dict
         "name": name,
         "description": f"Fitted by `tracelab synth fit` from {source}: quantiles and rates only.",
         "session_gap_ms": _session_gaps(con),
-        "providers": {p: _provider(con, p, top) for p in providers},
+        "providers": canonical_names({p: _provider(con, p, top) for p in providers}),
         "targets": [t.to_json() for t in targets_from(measured, f"measured on {source}")],
     }
     validate(doc, name)

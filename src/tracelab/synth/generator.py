@@ -23,7 +23,7 @@ from pathlib import Path
 from tracelab.synth import claude, codex
 from tracelab.synth.common import BASE_MS, PROJECT_NAMES, SessionOutput
 from tracelab.synth.profile import Dist, Profile, load_profile
-from tracelab.synth.workload import STRATA, Strata, strata
+from tracelab.synth.workload import STRATA, TEXT_CAP, Strata, strata
 from tracelab.workers import pool_context, process_pool
 
 PROVIDERS: dict[str, Callable[..., SessionOutput]] = {
@@ -149,7 +149,9 @@ class _Planner:
         return job
 
 
-def _write_jobs(out: Path, profile: Profile, seed: int, jobs: list[Job]) -> SynthSummary:
+def _write_jobs(
+    out: Path, profile: Profile, seed: int, jobs: list[Job], text_cap: int = TEXT_CAP
+) -> SynthSummary:
     """Generate and write the sessions of `jobs`; returns what they hold."""
     summary = SynthSummary(home=out, profile=profile.name)
     made_dirs: set[str] = set()
@@ -158,7 +160,7 @@ def _write_jobs(out: Path, profile: Profile, seed: int, jobs: list[Job]) -> Synt
         rng = random.Random(f"tracelab-synth:{seed}:{index}")
         project = rng.choice(PROJECT_NAMES)
         result = PROVIDERS[provider](
-            rng, start, project, profile.providers[provider], forced, session_strata
+            rng, start, project, profile.providers[provider], forced, session_strata, text_cap
         )
         for rel, data in result.files:
             # Plain strings and `open`: thousands of files, no need for Path objects.
@@ -180,12 +182,12 @@ def _write_jobs(out: Path, profile: Profile, seed: int, jobs: list[Job]) -> Synt
     return summary
 
 
-_WORKER: tuple[Path, Profile, int] | None = None
+_WORKER: tuple[Path, Profile, int, int] | None = None
 
 
-def _worker_init(out: Path, profile: Profile, seed: int) -> None:
+def _worker_init(out: Path, profile: Profile, seed: int, text_cap: int) -> None:
     global _WORKER
-    _WORKER = (out, profile, seed)
+    _WORKER = (out, profile, seed, text_cap)
 
 
 def _ready() -> bool:
@@ -195,8 +197,8 @@ def _ready() -> bool:
 
 def _worker_jobs(jobs: list[Job]) -> SynthSummary:
     assert _WORKER is not None
-    out, profile, seed = _WORKER
-    return _write_jobs(out, profile, seed, jobs)
+    out, profile, seed, text_cap = _WORKER
+    return _write_jobs(out, profile, seed, jobs, text_cap)
 
 
 def _chunks(jobs: list[Job], size: int) -> Iterator[list[Job]]:
@@ -262,6 +264,7 @@ def generate_home(
     profile: Profile | str | Path = "study",
     workers: int | None = None,
     progress: Callable[[int, int, int], None] | None = None,
+    text_cap: int = TEXT_CAP,
 ) -> SynthSummary:
     """Write `sessions` synthetic sessions (more if needed to reach `target_bytes` of logs)
     under `out` laid out as a home directory (`.claude/`, `.codex/`), and return the counts.
@@ -269,7 +272,9 @@ def generate_home(
     `profile` is a `Profile`, a packaged profile name or a profile file; `workers` processes
     write sessions in parallel (default: one per CPU for larger runs; the files are the same
     with any number). `progress(sessions_done, sessions_planned, steps_done)` is called as
-    sessions complete.
+    sessions complete. `text_cap` bounds the characters of each text a step writes (tool
+    X
+    (several KB of tool output per step) for benchmarks. It changes text only, no token count.
     """
     providers = tuple(dict.fromkeys(providers))
     unknown = [p for p in providers if p not in PROVIDERS]
@@ -312,7 +317,7 @@ def generate_home(
                         workers,
                         context=context,
                         initializer=_worker_init,
-                        initargs=(out, prof, seed),
+                        initargs=(out, prof, seed, text_cap),
                     )
                     if context.get_start_method() != "fork":
                         # The pool's first submit blocks while its fork server starts and
@@ -323,7 +328,7 @@ def generate_home(
                 tasks = _tasks(jobs, prof)
                 while starter is not None and starter.is_alive() and len(tasks) > 1:
                     task = tasks.pop()
-                    finished(_write_jobs(out, prof, seed, task), len(task))
+                    finished(_write_jobs(out, prof, seed, task, text_cap), len(task))
                 if starter is not None:
                     starter.join()
                     starter = None
@@ -332,7 +337,7 @@ def generate_home(
                     finished(future.result(), futures[future])
             else:
                 for chunk in _chunks(jobs, CHUNK):
-                    finished(_write_jobs(out, prof, seed, chunk), len(chunk))
+                    finished(_write_jobs(out, prof, seed, chunk, text_cap), len(chunk))
     finally:
         if pool is not None:
             pool.shutdown()

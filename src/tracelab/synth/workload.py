@@ -35,6 +35,8 @@ from tracelab.synth.profile import Dist, Model, ProviderProfile, Tool, Weights
 MISS_CONTEXT_REF = 100_000
 #: A step's fresh text is written at this many characters per token, up to `TEXT_CAP`
 #: characters: the token counts are the workload; the text only has to look plausible.
+#: Real logs carry the whole text (tool outputs of several KB): a `text_cap` of about
+#: 20,000 writes logs of their density (9–10 KB per step), for benchmarks that need it.
 CHARS_PER_TOKEN = 4
 TEXT_CAP = 200
 
@@ -53,10 +55,12 @@ class Sampler:
         profile: ProviderProfile,
         rng: random.Random,
         strata: Strata | None = None,
+        text_cap: int = TEXT_CAP,
     ) -> None:
         self.p = profile
         self.rng = rng
         self.r = rng.random
+        self.text_cap = text_cap
         # Stratified uniforms for the session's first model, its context limit, request count
         # and (single-request session) loop length; used once each, then the RNG takes over.
         self.u_model, self.u_limit, self.u_requests, self.u_single = strata or (None,) * 4
@@ -224,8 +228,8 @@ class Sampler:
         if tokens < 1:
             tokens = 1
         chars = tokens * CHARS_PER_TOKEN
-        if chars > TEXT_CAP:
-            chars = TEXT_CAP
+        if chars > self.text_cap:
+            chars = self.text_cap
         return tokens, max(1, chars // calls)
 
     def output(self, final: bool, user: bool) -> int:
@@ -257,7 +261,7 @@ class Sampler:
     def chars(self, tokens: int) -> int:
         """Characters of filler text standing for `tokens` tokens."""
         chars = tokens * CHARS_PER_TOKEN
-        return chars if chars < TEXT_CAP else TEXT_CAP
+        return chars if chars < self.text_cap else self.text_cap
 
     def feature(self, name: str) -> bool:
         return self.r() < self.features[name]

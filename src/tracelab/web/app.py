@@ -21,9 +21,8 @@ from tracelab.pricing import Price
 from tracelab.sources.discover import Home
 from tracelab.web import api, dashboard, pages
 from tracelab.web.security import GuardMiddleware, allowed_hosts, new_token
-from tracelab.web.startup import MAIN
 from tracelab.web.state import AppState
-from tracelab.web.traces import TraceStore
+from tracelab.web.traces import TraceStore, main_store
 from tracelab.web.uploads import MAX_UPLOAD_BYTES
 
 
@@ -42,8 +41,12 @@ def create_app(
     synthetic: bool = False,
     experiment_ids: list[str] | None = None,
     warm: bool = False,
+    main: TraceStore | None = None,
 ) -> FastAPI:
     """The web app over trace database `db` (or, without one, over the user's collected logs).
+
+    `main`: the served trace's store, made (and being warmed) by the caller instead of from
+    `db` — `tracelab serve` starts preparing it before the web stack is even imported.
 
     `experiment_ids` limits the Experiments page to some experiments (ids, names or
     categories, as `tracelab analyze --only`); tests use it to stay fast.
@@ -56,19 +59,11 @@ def create_app(
         # Every trace's overview and dashboard are prepared in the background once it is
         # added (served, collected, demo, uploaded): the first visit finds them ready.
         state.traces.warm_up = _quietly(dashboard.warm)
-    if db is not None:
-        downloads = {"normalized": Path(source)} if source is not None else {}
+    if main is not None:
+        state.traces.add(main, default=True, warm=False)  # its caller is warming it
+    elif db is not None:
         state.traces.add(
-            TraceStore(
-                id=MAIN,
-                label=label or Path(source or db).name,
-                db=Path(db),
-                source=Path(source) if source is not None else None,
-                downloads=downloads,
-                prices=prices,
-                synthetic=synthetic,
-            ),
-            default=True,
+            main_store(db, source, label=label, prices=prices, synthetic=synthetic), default=True
         )
     elif collect_on_start:
         state.start_collect()

@@ -19,6 +19,8 @@ from tracelab.summary import FACTS, GROUPINGS, TOTAL, summary_facts
 #: +1: higher is better, -1: lower is better. Everything else is not judged.
 DIRECTION: dict[str, int] = {
     "prefix_hit_rate": 1,
+    "prefix_hit_rate_user": 1,
+    "prefix_hit_rate_tool": 1,
     "request_time_avg_ms": -1,
     "request_time_p50_ms": -1,
     "request_time_p90_ms": -1,

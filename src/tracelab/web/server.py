@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 
 from tracelab.web.security import is_loopback
+
+
+def _quietly_warm(store, warm: Callable) -> None:
+    """`warm(store)` in a thread: an error shows on the first request that needs it."""
+    with contextlib.suppress(Exception):
+        warm(store)
 
 
 def serve(
@@ -20,12 +27,24 @@ def serve(
     label: str | None = None,
     say: Callable[[str], None] = print,
 ) -> None:
-    """Serve until interrupted; the browser opens once the socket is listening."""
+    """Serve until interrupted; the browser opens once the socket is listening.
+
+    The served trace's fact tables and dashboard start preparing in a thread before the web
+    stack (FastAPI, uvicorn: most of the start-up) is imported, so they are ready sooner.
+    """
+    main = None
+    if db is not None:
+        from tracelab.web.dashboard import warm
+        from tracelab.web.traces import main_store
+
+        main = main_store(db, source, label=label)
+        threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
+
     import uvicorn
 
     from tracelab.web.app import create_app
 
-    app = create_app(db, source=source, label=label, host=host, port=port, warm=True)
+    app = create_app(db, source=source, label=label, host=host, port=port, warm=True, main=main)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     if not is_loopback(host):

@@ -15,9 +15,8 @@ from typing import Any
 from tracelab.paths import cache_dir
 from tracelab.sources.discover import Home, current_home
 from tracelab.web.jobs import Job, JobFailed, Jobs
-from tracelab.web.traces import TraceRegistry, TraceStore
+from tracelab.web.traces import MAIN, TraceRegistry, TraceStore
 
-MAIN = "main"
 DEMO_SESSIONS = 40
 DEMO_SEED = 7
 

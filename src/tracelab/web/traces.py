@@ -140,6 +140,30 @@ class TraceStore:
                 self._con = None
 
 
+#: The id of the served trace (`--db` / `-i`, or the collected logs).
+MAIN = "main"
+
+
+def main_store(
+    db: Path,
+    source: Path | None = None,
+    *,
+    label: str | None = None,
+    prices: list[Price] | None = None,
+    synthetic: bool = False,
+) -> TraceStore:
+    """The store of the served trace database `db` (built from trace file `source`, if any)."""
+    return TraceStore(
+        id=MAIN,
+        label=label or Path(source or db).name,
+        db=Path(db),
+        source=Path(source) if source is not None else None,
+        downloads={"normalized": Path(source)} if source is not None else {},
+        prices=prices,
+        synthetic=synthetic,
+    )
+
+
 class TraceRegistry:
     """The traces of this server: the served one ('main') and any uploaded ones."""
 

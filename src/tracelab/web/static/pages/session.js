@@ -1,5 +1,5 @@
 // Session: the step timeline (stacked prefix/append bars, output line, user messages marked,
-// zoom with drag or the range slider) and the step inspector. Tool inputs are fetched only when
+// zoom with drag; long sessions drawn in bins until zoomed in) and the step inspector. Tool inputs are fetched only when
 // the user asks for them in the inspector.
 (function () {
   "use strict";
@@ -42,6 +42,36 @@
     }).catch(function (e) { box.replaceChildren(el("div", { class: "error", text: e.message })); });
   }
 
+  // Above this many steps the timeline draws bins of consecutive steps (each bar the bin's
+  // step with the largest context, so the envelope is exact) until the user zooms in: a
+  // bar per step of a 9,000-step session blocks the page for seconds.
+  var MAX_BARS = 400;
+
+  function timeline(steps, width) {
+    var bins = [];
+    for (var i = 0; i < steps.length; i += width) {
+      var chunk = steps.slice(i, i + width), top = chunk[0], out = 0, user = false, err = false;
+      chunk.forEach(function (r) {
+        if (r.context > top.context) top = r;
+        out = Math.max(out, r.output); user = user || r.is_user; err = err || r.tool_errors > 0;
+      });
+      bins.push({ x: width > 1 ? (chunk[0].seq + chunk[chunk.length - 1].seq) / 2 : top.seq, top: top, output: out, user: user, err: err,
+        label: width > 1 ? "steps " + chunk[0].seq + "–" + chunk[chunk.length - 1].seq : "step " + top.seq });
+    }
+    var maxCtx = Math.max.apply(null, bins.map(function (b) { return b.top.context; }).concat([1]));
+    var x = bins.map(function (b) { return b.x; }), pk = bins.map(function (b) { return b.top.round_pk; });
+    var text = bins.map(function (b) { return b.label; });
+    var users = bins.filter(function (b) { return b.user; }), errs = bins.filter(function (b) { return b.err; });
+    var hover = width > 1 ? "%{text} (the largest context's step): %{y:,}<extra>%{fullData.name}</extra>" : "%{text}: %{y:,}<extra>%{fullData.name}</extra>";
+    return [
+      { type: "bar", name: "prefix", x: x, y: bins.map(function (b) { return b.top.prefix; }), width: width * 0.95, marker: { color: "#7fb3e8" }, customdata: pk, text: text, textposition: "none", hovertemplate: hover },
+      { type: "bar", name: "append", x: x, y: bins.map(function (b) { return b.top.append; }), width: width * 0.95, marker: { color: "#e8a23b" }, customdata: pk, text: text, textposition: "none", hovertemplate: hover },
+      { type: "scatter", mode: "lines", name: width > 1 ? "output (bin max)" : "output", x: x, y: bins.map(function (b) { return b.output; }), yaxis: "y2", line: { color: "#c8553d", width: 1.5 }, customdata: pk, text: text, hovertemplate: hover },
+      { type: "scatter", mode: "markers", name: "user message", x: users.map(function (b) { return b.x; }), y: users.map(function () { return maxCtx * 1.04; }), marker: { symbol: "triangle-down", size: 9, color: TL.cssVar("--fg") }, customdata: users.map(function (b) { return b.top.round_pk; }), text: users.map(function (b) { return b.label; }), hovertemplate: "%{text}: user message<extra></extra>" },
+      { type: "scatter", mode: "markers", name: "tool error", x: errs.map(function (b) { return b.x; }), y: errs.map(function () { return maxCtx * 1.08; }), marker: { symbol: "x", size: 8, color: TL.cssVar("--bad") }, customdata: errs.map(function (b) { return b.top.round_pk; }), text: errs.map(function (b) { return b.label; }), hovertemplate: "%{text}: tool error<extra></extra>" },
+    ];
+  }
+
   TL.ready().then(function (id) {
     if (!id) { TL.content([el("p", { class: "muted", text: "No trace yet." })]); return; }
     var sid = TL.params.get("id");
@@ -60,30 +90,40 @@
       TL.content([
         el("div", { class: "kpis" }, facts.map(function (f) { return el("div", { class: "kpi" }, [el("div", { class: "v", style: "font-size:16px", text: f[1] || "–" }), el("div", { class: "l", text: f[0] })]); })),
         el("h2", { text: "Step timeline" }),
-        el("p", { class: "muted", text: "Bars: prefix (cache read) and append (fresh) input tokens per step; line: output tokens (right axis); ▼ marks steps that start with a user message. Drag to zoom, double-click to reset." }),
+        el("p", { class: "muted", text: "Bars: prefix (cache read) and append (fresh) input tokens per step; line: output tokens (right axis); ▼ marks steps that start with a user message. Drag to zoom, double-click to reset." + (steps.length > MAX_BARS ? " This session has " + steps.length.toLocaleString() + " steps: each bar stands for a bin of consecutive steps (the one with the largest context) until you zoom in to " + MAX_BARS + " steps or fewer." : "") }),
         chart, insp,
       ]);
-      var x = steps.map(function (r) { return r.seq; });
-      var users = steps.filter(function (r) { return r.is_user; });
-      var maxCtx = Math.max.apply(null, steps.map(function (r) { return r.context; }).concat([1]));
       var pks = steps.map(function (r) { return r.round_pk; });
-      TL.plot(chart, [
-        { type: "bar", name: "prefix", x: x, y: steps.map(function (r) { return r.prefix; }), marker: { color: "#7fb3e8" }, customdata: pks },
-        { type: "bar", name: "append", x: x, y: steps.map(function (r) { return r.append; }), marker: { color: "#e8a23b" }, customdata: pks },
-        { type: "scatter", mode: "lines", name: "output", x: x, y: steps.map(function (r) { return r.output; }), yaxis: "y2", line: { color: "#c8553d", width: 1.5 }, customdata: pks },
-        { type: "scatter", mode: "markers", name: "user message", x: users.map(function (r) { return r.seq; }), y: users.map(function () { return maxCtx * 1.04; }), marker: { symbol: "triangle-down", size: 9, color: TL.cssVar("--fg") }, customdata: users.map(function (r) { return r.round_pk; }), hovertemplate: "step %{x}: user message<extra></extra>" },
-        { type: "scatter", mode: "markers", name: "tool error", x: steps.filter(function (r) { return r.tool_errors > 0; }).map(function (r) { return r.seq; }), y: steps.filter(function (r) { return r.tool_errors > 0; }).map(function () { return maxCtx * 1.08; }), marker: { symbol: "x", size: 8, color: TL.cssVar("--bad") }, customdata: steps.filter(function (r) { return r.tool_errors > 0; }).map(function (r) { return r.round_pk; }), hovertemplate: "step %{x}: tool error<extra></extra>" },
-      ], {
+      var full = timeline(steps, steps.length > MAX_BARS ? Math.ceil(steps.length / MAX_BARS) : 1);
+      var layout = {
         barmode: "stack", bargap: 0.05, height: 420, dragmode: "zoom",
-        xaxis: { title: { text: "step" }, rangeslider: { visible: steps.length > 40, thickness: 0.08 } },
+        xaxis: { title: { text: "step" } },
         yaxis: { title: { text: "input tokens" } },
         yaxis2: { title: { text: "output tokens" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" },
         margin: { r: 60, t: 30 }, legend: { orientation: "h", x: 0, y: 1.12 },
-      });
+      };
+      TL.plot(chart, full, layout);
+      if (steps.length > MAX_BARS) {
+        // Zoomed in to at most MAX_BARS steps: draw them one bar each; zoomed out: the bins.
+        var binned = true;
+        chart.on("plotly_relayout", function (ev) {
+          var lo = ev["xaxis.range[0]"], hi = ev["xaxis.range[1]"];
+          if (ev["xaxis.autorange"]) {
+            if (!binned) { binned = true; Plotly.react(chart, full, chart.layout); }
+            return;
+          }
+          if (lo === undefined || hi === undefined) return;
+          var shown = steps.filter(function (r) { return r.seq >= lo - 1 && r.seq <= hi + 1; });
+          var fine = shown.length <= MAX_BARS;
+          if (fine) { binned = false; Plotly.react(chart, timeline(shown, 1), chart.layout); }
+          else if (!binned) { binned = true; Plotly.react(chart, full, chart.layout); }
+        });
+      }
       chart.on("plotly_click", function (ev) {
         var pk = ev.points[0].customdata;
         if (pk !== undefined) { inspector(insp, pk); }
       });
+      document.getElementById("content").dataset.rendered = "1";
       var wanted = TL.params.get("step");
       if (wanted !== null && pks.indexOf(Number(wanted)) >= 0) inspector(insp, Number(wanted));
     });

@@ -97,6 +97,7 @@ class Measured:
     tree_rss_mb: float = 0.0
     tree_pss_mb: float = 0.0
     load: str = ""
+    cpu_s: float = 0.0
 
 
 def _mem_kib(pid: int) -> tuple[int, int]:
@@ -190,10 +191,11 @@ def measure(
     load = f"load {load_before} → {load_note(short=True)}"
     last = lines[-1] if lines else ""
     m = Measured(label, wall, proc.returncode, kib / 1024, last, tree_mb, tree_pss_mb, load)
+    m.cpu_s = usage.ru_utime + usage.ru_stime  # the child and every process it waited for
     status_text = "ok" if m.code == 0 else f"exit {m.code} (see {err_path})"
     print(
-        f"  {label:<30} {wall:7.2f} s  peak RSS {m.rss_mb:5.0f} MB (all processes: RSS "
-        f"{tree_mb:5.0f} MB, PSS {tree_pss_mb:5.0f} MB)  "
+        f"  {label:<30} {wall:7.2f} s (CPU {m.cpu_s:6.2f} s)  peak RSS {m.rss_mb:5.0f} MB "
+        f"(all processes: RSS {tree_mb:5.0f} MB, PSS {tree_pss_mb:5.0f} MB)  "
         f"{load}  {status_text}",
         flush=True,
     )
@@ -395,6 +397,8 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
             row("analyze --no-figures (all tables)", tables, TARGET_TABLES_S),
             row("analyze --report: tables+figures+report", full, TARGET_ALL_S),
             row("  same, figures drawn in-process", serial),
+            ("analyze --report: CPU time, all processes", full.cpu_s, "s", None, None),
+            ("  same, figures drawn in-process", serial.cpu_s, "s", None, None),
             row("report --from OUT (render only)", from_dir),
             rss("build", build),
             rss("analyze --no-figures", tables),

@@ -272,6 +272,16 @@ def test_report_from_refuses_what_it_cannot_render(analyzed, tmp_path):
     exp.write_bytes(orjson.dumps(doc))
     assert "session/loop_counts was computed from another trace" in report_from(mixed)
 
+    gone = copy("gone")  # an experiment of run.json without its folder
+    shutil.rmtree(gone / "tool_calls" / "tool_latency")
+    assert "tool_calls/tool_latency: experiment.json is missing" in report_from(gone)
+
+    damaged = copy("damaged")  # valid JSON of the wrong shape
+    doc = orjson.loads((damaged / "overview.json").read_bytes())
+    doc["tables"] = [{"name": "x"}]
+    (damaged / "overview.json").write_bytes(orjson.dumps(doc))
+    assert "damaged analyze output (KeyError" in report_from(damaged)
+
     other = tmp_path / "other.jsonl"
     from tracebuilder import step
     from tracelab.io import write_rows

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from tracelab.experiments.base import Figure, Table
+from tracelab.experiments.base import Experiment, Figure, Table
 from tracelab.experiments.registry import all_experiments
 from tracelab.experiments.runner import ExperimentRun
 from tracelab.experiments.store import (
@@ -256,14 +256,25 @@ def load_analysis(folder: Path, trace: dict[str, str] | None = None) -> ReportDa
         integrity = _read(folder / INTEGRITY_FILE)
         _same("overview.json", overview.pop("stamp", None), stamp)
         _same("integrity.json", integrity.get("stamp"), stamp)
-        runs = [_load_run(folder, entry, stamp) for entry in run_doc.get("experiments", [])]
+        registered = {e.id: e for e in all_experiments()}
+        runs = [
+            _load_run(folder, entry, stamp, registered) for entry in run_doc.get("experiments", [])
+        ]
+        data = ReportData(stamp, overview, integrity.get("result"), runs, integrity.get("error"))
+        overview_tables(data)  # a damaged overview fails here, not while rendering
     except AnalysisFolderError as exc:
         raise AnalysisFolderError(f"{folder}: {exc}; rerun tracelab analyze") from exc
-    return ReportData(stamp, overview, integrity.get("result"), runs, integrity.get("error"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AnalysisFolderError(
+            f"{folder}: damaged analyze output ({type(exc).__name__}: {exc}); "
+            "rerun tracelab analyze"
+        ) from exc
+    return data
 
 
-def _load_run(folder: Path, entry: dict[str, Any], stamp: dict[str, Any]) -> ExperimentRun:
-    registered = {e.id: e for e in all_experiments()}
+def _load_run(
+    folder: Path, entry: dict[str, Any], stamp: dict[str, Any], registered: dict[str, Experiment]
+) -> ExperimentRun:
     exp = registered.get(entry.get("id"))
     if exp is None:
         raise AnalysisFolderError(f"unknown experiment {entry.get('id')!r}")
@@ -277,7 +288,10 @@ def _load_run(folder: Path, entry: dict[str, Any], stamp: dict[str, Any]) -> Exp
     if not entry.get("ok"):
         return run
     where = folder / exp.category / exp.name
-    doc = _read(where / EXPERIMENT_FILE)
+    try:
+        doc = _read(where / EXPERIMENT_FILE)
+    except AnalysisFolderError as exc:
+        raise AnalysisFolderError(f"{exp.id}: {exc}") from exc
     _same(f"{exp.id}", doc.get("stamp"), stamp)
     run.folder = where
     run.result = result_from_doc(doc)

@@ -15,12 +15,16 @@ runs it:
 5. `tracelab report --from OUT` (the report rendered from the folder, nothing recomputed)
 6. per-experiment compute / plot / write times from the runs' `run.json`, slowest first, and
    what the runs spend outside the experiments (start-up, `metrics.steps.prepare` — also
-   measured on its own).
+   measured on its own, and its pricing part, `metrics.costs.prepare_costs`: target ≤ 10 % of
+   `analyze --no-figures`).
 
-Peak RSS, two ways. `os.wait4(pid)` gives the largest single process of the run (the main one
-or a drawing worker), never the sum. The run's total is sampled every 50 ms: the RSS of the
-child and all its descendants added up (shared pages of forked workers counted in each, so an
-upper bound); the 1 GB target applies to that sum. Children are pinned to `--cores` CPUs
+Memory, three ways. `os.wait4(pid)` gives the peak RSS of the largest single process of the
+run (the main one or a drawing worker), never the sum. The run's total is sampled every 50 ms
+over the child and all its descendants: summed RSS (a page a forked worker shares with its
+parent counted in each: an upper bound) and summed PSS (shared pages split: the memory the
+run takes). The 1 GB target applies to the largest process and to the summed PSS. CPU time
+(user + system, the child and every process it waited for, its workers included) is printed
+beside each wall time: other load inflates it far less. Children are pinned to `--cores` CPUs
 (default 2) where the OS allows it, so a big machine measures a laptop. Times of the CLI runs
 are wall-clock, Python start-up and imports included (what a user waits); the build row is
 `build_db`'s own time. Other work on the machine inflates every time: the load average is
@@ -82,6 +86,21 @@ t = time.perf_counter()
 prepare(con)
 print(orjson.dumps({"seconds": time.perf_counter() - t}).decode())
 """
+
+#: The pricing part of `prepare` on its own: genai-prices loaded, rates resolved once per
+#: distinct model, the per-step cost table computed in SQL (`metrics.costs.prepare_costs`).
+PRICING_SNIPPET = """
+import sys, time, orjson
+from pathlib import Path
+from tracelab.metrics.costs import prepare_costs
+from tracelab.pricing import default_source
+from tracelab.tracedb import open_db
+con = open_db(Path(sys.argv[1]))
+t = time.perf_counter()
+prepare_costs(con, default_source())
+print(orjson.dumps({"seconds": time.perf_counter() - t}).decode())
+"""
+TARGET_PRICING_SHARE = 0.10
 
 
 @dataclass
@@ -351,6 +370,7 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
     print(f"  trace: {trace_facts(db)}")
     base, base_json = python("baseline read_json", BASELINE_SNIPPET, src)
     prep, prep_json = python("prepare metric tables", PREPARE_SNIPPET, db)
+    pricing, pricing_json = python("pricing (prepare_costs)", PRICING_SNIPPET, db)
     tables_out, full_out = workdir / "out-tables", workdir / "out-full"
     serial_out = workdir / "out-serial"
     for out in (tables_out, full_out, serial_out):
@@ -394,7 +414,15 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
             row("DB build (build_db)", built["seconds"], TARGET_BUILD_S),
             row("baseline: read_json count(*)", base_s or nan),
             row("prepare metric tables (in every run)", prep_json.get("seconds", nan)),
+            row("  of which pricing (prepare_costs)", pricing_json.get("seconds", nan)),
             row("analyze --no-figures (all tables)", tables, TARGET_TABLES_S),
+            (
+                "pricing / analyze --no-figures",
+                pricing_json.get("seconds", nan) / tables.wall_s * 100,
+                "%",
+                TARGET_PRICING_SHARE * 100,
+                None,
+            ),
             row("analyze --report: tables+figures+report", full, TARGET_ALL_S),
             row("  same, figures drawn in-process", serial),
             ("analyze --report: CPU time, all processes", full.cpu_s, "s", None, None),
@@ -428,7 +456,7 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
     failed = failures(tables_run, full_run)
     for line in failed:
         print(f"FAILED {line}")
-    runs = (base, prep, tables, full, serial, from_dir)
+    runs = (base, prep, pricing, tables, full, serial, from_dir)
     exits = {m.label: m.code for m in runs if m.code != 0}
     if exits:
         print(f"non-zero exits: {exits} (stderr in {logs})")

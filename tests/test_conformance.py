@@ -473,7 +473,9 @@ def test_claude_real_session_has_ten_steps_one_per_message_id(claude_rows):
 def test_claude_step0_multiline_message_prompt_and_two_tools(claude_rows):
     r = claude_rows[0]
     assert r["session_id"] == CLAUDE_SESSION
-    assert r["project"] == "-workspace-project"
+    # project = the working directory the records carry (issue 15; line 4: "cwd":
+    # "/workspace/project"), not the folder name "-workspace-project"
+    assert r["project"] == "/workspace/project"
     assert r["model"] == "claude-opus-4-8"
     assert r["store"] == ".claude"
     assert r["trace_key"] == f"claude:{CLAUDE_SESSION}:msg_0117946cbb6c5350c59edee3"
@@ -756,7 +758,8 @@ def test_codex_nine_steps_round_ids_and_last_token_usage(codex_rows):
     ] * 2
     assert all(r["session_id"] == CODEX_SESSION for r in codex_rows.values())
     assert all(r["model"] == "gpt-5.4" for r in codex_rows.values())
-    assert all(r["project"] is None for r in codex_rows.values())
+    # project = session_meta's cwd (line 1: "cwd": "/workspace/project"; issue 15)
+    assert all(r["project"] == "/workspace/project" for r in codex_rows.values())
     assert all(r["store"] == ".codex" for r in codex_rows.values())
     assert codex_rows[0]["trace_key"] == f"codex:{CODEX_SESSION}:{TURN_A}:0"
     # (input_tokens_total, prefix, newly_append, output, reasoning) from last_token_usage;

@@ -263,7 +263,7 @@ def test_table5_cost_priced_steps_only(tmp_path):
     assert row(t5, unit="Per step", metric="Append tokens")["% of cost"] == pytest.approx(1 / 3.75)
     # requests: X1 = X0 + X1 = $2.75, Y1 = $1.00
     assert row(t5, unit="Per request", metric="Total")["avg"] == pytest.approx(1.875)
-    assert "1 of 4 steps are of unpriced models" in result.text
+    assert "of 4 steps 3 priced exactly, 0 by family fallback, 1 unpriced" in result.text
     assert not [r for r in result.table("table5_cost_by_provider").rows if r[0] == "codex"]
 
 

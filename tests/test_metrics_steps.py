@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tracebuilder import ev, step, tool, trace_db
-from tracelab.pricing import Price
+from tracelab.pricing.table import Price, PriceTable
 
 
 def _facts(con, session: str) -> list[dict]:
@@ -156,10 +156,12 @@ def test_cost_claude_cache_writes_and_unpriced(tmp_path):
         ),
         step("y", 0, provider="codex", model="mystery-model", prefix=1, append=1, output=1),
     ]
-    prices = [
-        Price("claude", "Opus", "claude-opus-4-7*", 5.0, 6.25, 0.5, 25.0),
-        Price("codex", "GPT-5.4", "gpt-5.4", 2.5, None, 0.25, 15.0),
-    ]
+    prices = PriceTable(
+        [
+            Price("claude", "Opus", "claude-opus-4-7*", 5.0, 6.25, 0.5, 25.0),
+            Price("codex", "GPT-5.4", "gpt-5.4", 2.5, None, 0.25, 15.0),
+        ]
+    )
     con = trace_db(tmp_path, rows, prices)
     got = {
         r[0]: r[1:]

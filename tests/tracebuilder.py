@@ -23,7 +23,7 @@ import duckdb
 
 from tracelab.io import write_rows
 from tracelab.metrics.steps import prepare
-from tracelab.pricing import Price
+from tracelab.pricing import PriceSource
 from tracelab.schema import make_trace_key
 from tracelab.tracedb import build_db, open_db
 
@@ -83,12 +83,15 @@ def step(
     reasoning: int | None = None,
     uncached: int | None = None,
     cache_creation: int | None = None,
+    cache_5m: int | None = None,
+    cache_1h: int | None = None,
     user: str = "u1",
     is_subagent: bool = False,
 ) -> dict[str, Any]:
     """One normalized step row of session `<provider>:<session>`.
 
-    For Claude, `uncached`/`cache_creation` default to all append being uncached input.
+    For Claude, `uncached`/`cache_creation` default to all append being uncached input;
+    `cache_5m`/`cache_1h` are the log's cache-write split (null: the log has none).
     """
     session_id = f"{provider}:{session}"
     round_id = f"{session}-r{round_index}"
@@ -114,6 +117,8 @@ def step(
         "newly_append_tokens": append,
         "claude_uncached_input_tokens": raw[0],
         "claude_cache_creation_input_tokens": raw[1],
+        "claude_cache_creation_5m_input_tokens": cache_5m,
+        "claude_cache_creation_1h_input_tokens": cache_1h,
         "claude_cache_read_input_tokens": raw[2],
         "output_tokens": output,
         "reasoning_output_tokens": reasoning,
@@ -127,7 +132,7 @@ def step(
 
 
 def trace_db(
-    tmp_path: Path, rows: list[dict[str, Any]], prices: list[Price] | None = None
+    tmp_path: Path, rows: list[dict[str, Any]], prices: PriceSource | None = None
 ) -> duckdb.DuckDBPyConnection:
     """Write `rows` as a JSONL trace, build its DuckDB, open it and prepare the metric tables."""
     src = tmp_path / "trace.jsonl"

@@ -231,25 +231,35 @@ InputOption = Annotated[
     ),
 ]
 PricesOption = Annotated[
-    Path | None,
-    typer.Option("--prices", help="Price table CSV (default: the study's Table 6)."),
+    str | None,
+    typer.Option(
+        "--prices",
+        help="Prices: genai-prices (default: list prices at each step's time), study (the "
+        "study's Table 6, the reference's lookup) or a price table CSV FILE.",
+    ),
 ]
 
 
-def _open_trace(db: Path | None, input_path: Path | None, prices: Path | None, quiet: bool):
+def _price_source(prices: str | None):
+    """The one resolver of `--prices` (every command and the web app go through it)."""
+    from tracelab.pricing import PriceTableError, resolve_source
+
+    try:
+        return resolve_source(prices)
+    except (OSError, PriceTableError) as exc:
+        _fail(f"price table: {exc}")
+
+
+def _open_trace(db: Path | None, input_path: Path | None, prices: str | None, quiet: bool):
     """Resolve --db / -i, open the database read-only and prepare the metric tables."""
     import duckdb
 
     from tracelab.io import TraceFormatError
     from tracelab.metrics.steps import prepare
-    from tracelab.pricing import PriceTableError, load_prices
     from tracelab.tracedb import check_tables, open_db
     from tracelab.traceinput import TraceInputError, cached_db_path, resolve_trace
 
-    try:
-        price_table = load_prices(prices)
-    except (OSError, PriceTableError) as exc:
-        _fail(f"price table: {exc}")
+    price_source = _price_source(prices)
     try:
         label = "Opening the trace"
         if input_path is not None and input_path.is_file() and db is None:
@@ -260,7 +270,7 @@ def _open_trace(db: Path | None, input_path: Path | None, prices: Path | None, q
             resolved = resolve_trace(db, input_path)
             con = open_db(resolved.db)
             check_tables(con, resolved.db)
-            prepare(con, price_table)
+            prepare(con, price_source)
     except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
         _fail(str(exc))
     except duckdb.Error as exc:
@@ -595,6 +605,180 @@ def export_vllm_multiturn_command(
     show.vllm_multiturn_report(console, report, output)
 
 
+# --- usage --------------------------------------------------------------------------------
+
+
+@app.command()
+def usage(
+    report: Annotated[
+        str,
+        typer.Argument(help="daily (default), weekly, monthly, session, project or blocks."),
+    ] = "daily",
+    since: Annotated[
+        str | None, typer.Option("--since", help="First day (YYYY-MM-DD), in --timezone.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Last day (YYYY-MM-DD), in --timezone.")
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option("--timezone", "-z", help="IANA zone of days and times (default: local)."),
+    ] = None,
+    breakdown: Annotated[
+        bool, typer.Option("--breakdown", "-b", help="A row per model under each row.")
+    ] = False,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option("--provider", help="Only this agent: claude or codex (repeatable)."),
+    ] = None,
+    project: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--project",
+            help="Only this project: its directory, or its pseudonym in a sanitized trace "
+            "(repeatable).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Machine-readable CSV.")] = False,
+    db: DbOption = None,
+    input_path: InputOption = None,
+    prices: PricesOption = None,
+    home: Annotated[
+        list[Path] | None,
+        typer.Option("--home", help="Collect this home instead of yours (without --db/-i)."),
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", hidden=True, help="The current time (ISO-8601).")
+    ] = None,
+) -> None:
+    """What you spent per day, week, month, session, project or 5-hour block.
+
+    Without --db / -i it collects your ~/.claude and ~/.codex first (incrementally: a repeat
+    run on unchanged logs takes a fraction of a second). Subagents count in their parent's
+    session.
+    """
+    import duckdb
+
+    from tracelab.display_usage import usage_csv, usage_json, usage_table
+    from tracelab.metrics.usage import REPORTS, Query, open_usage
+    from tracelab.metrics.usage import report as usage_report
+    from tracelab.schema import PROVIDERS
+    from tracelab.usage import (
+        UsageError,
+        check_zone,
+        collect_homes,
+        ensure_facts,
+        local_zone,
+        parse_day,
+        prices_key,
+    )
+
+    quiet = as_json or as_csv
+    if report not in REPORTS:
+        _fail(f"unknown report {report!r}: one of {', '.join(REPORTS)}")
+    if as_json and as_csv:
+        _fail("give either --json or --csv, not both")
+    unknown = sorted(set(provider or ()) - set(PROVIDERS))
+    if unknown:
+        _fail(f"--provider takes {' or '.join(PROVIDERS)}, not {', '.join(unknown)}")
+    try:
+        query = Query(
+            report=report,
+            timezone=check_zone(timezone) if timezone else local_zone(),
+            since=parse_day(since, "--since"),
+            until=parse_day(until, "--until"),
+            providers=tuple(dict.fromkeys(provider or ())),
+            projects=_project_values(project or []),
+            breakdown=breakdown,
+            now=_parse_now(now),
+        )
+    except UsageError as exc:
+        _fail(str(exc))
+    if query.since and query.until and query.since > query.until:
+        _fail(f"--since {query.since} is after --until {query.until}")
+
+    collected = None
+    if db is not None or input_path is not None:
+        source = db if db is not None else input_path
+        if db is not None and input_path is not None:
+            _fail("give either --db or -i, not both")
+        if not source.is_file():
+            _fail(f"{source}: no such file")
+        if input_path is not None:
+            _check_trace_suffix(input_path)
+    else:
+        homes = _usage_homes(home)
+        with show.byte_progress("Collecting", quiet=quiet) as progress:
+            collected, source = collect_homes(homes, progress=progress)
+        if collected.files == 0:
+            looked = ", ".join(str(h.path) for h in homes)
+            _fail(
+                f"no agent session logs found in {looked} (looked for .claude/projects, "
+                ".claude.back/projects, .codex/sessions); give a trace with -i TRACE or --db",
+                code=1,
+            )
+        db, input_path = None, source
+    try:
+        facts = ensure_facts(
+            source, prices_key(prices), lambda: _open_trace(db, input_path, prices, quiet)
+        )
+        con = open_usage(facts.path)
+        result = usage_report(con, query)
+    except (OSError, duckdb.Error) as exc:
+        _fail(f"usage: {exc}".splitlines()[0])
+    footer = []
+    if collected is not None:
+        state = "no change since the last run" if collected.up_to_date else "updated"
+        footer.append(f"Collected {collected.files:,} log files ({state}).")
+        if collected.skipped_files:
+            footer.append(f"{len(collected.skipped_files):,} unreadable files skipped.")
+    if as_json:
+        extra = {"collect": collected.to_json()} if collected is not None else {}
+        _print_json(usage_json(result, extra))
+    elif as_csv:
+        sys.stdout.write(usage_csv(result))
+    else:
+        usage_table(console, result, footer)
+
+
+def _project_values(values: list[str]) -> tuple[str, ...]:
+    """`--project` values as given, plus the absolute path of those naming a directory."""
+    out: list[str] = []
+    for value in values:
+        out.append(value)
+        path = Path(value).expanduser()
+        if path.is_dir():
+            out.append(str(path.resolve()))
+    return tuple(dict.fromkeys(out))
+
+
+def _parse_now(text: str | None):
+    from datetime import UTC, datetime
+
+    from tracelab.usage import UsageError
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--now {text!r}: not an ISO-8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _usage_homes(home: list[Path] | None):
+    from tracelab.sources.discover import current_home, home_for
+
+    if not home:
+        return [current_home()]
+    homes = [home_for(h) for h in home]
+    for h in homes:
+        if not h.path.is_dir():
+            _fail(f"home {h.path} is not a directory")
+    return homes
+
+
 # --- synth / demo -------------------------------------------------------------------------
 
 
@@ -807,6 +991,7 @@ def serve(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open the browser.")
     ] = False,
+    prices: PricesOption = None,
 ) -> None:
     """The local web app: explore a trace in the browser; nothing leaves the machine.
 
@@ -817,6 +1002,7 @@ def serve(
     from tracelab.traceinput import TraceInputError, resolve_trace
     from tracelab.web.server import serve as run_server
 
+    price_source = _price_source(prices)
     resolved_db, source = None, None
     if db is not None or input_path is not None:
         try:
@@ -832,6 +1018,7 @@ def serve(
         port=port,
         open_browser=not no_browser,
         say=lambda text: console.print(escape(text), soft_wrap=True),
+        prices=price_source,
     )
 
 

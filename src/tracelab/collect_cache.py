@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from tracelab import __version__
 
 #: Bumped with the package version: a new parser never trusts an old parser's state.
-CACHE_FORMAT = f"collect-v4-{__version__}"
+CACHE_FORMAT = f"collect-v5-{__version__}"
 
 
 _CREATE = (

@@ -362,9 +362,12 @@ def report_written(console: Console, runs: list[Any], output: Path) -> None:
 # --- summary ------------------------------------------------------------------------------
 
 
-def headline_table(console: Console, rows: list[dict], title: str) -> None:
-    """The headline facts (Table 1's core), one column per provider plus the total."""
-    from tracelab.experiments.fmt import format_value
+def headline_table(
+    console: Console, rows: list[dict], title: str, prices: str | None = None
+) -> None:
+    """The headline facts (Table 1's core), one column per provider plus the total; `prices`
+    names the price source."""
+    from tracelab.experiments.fmt import cost_text, format_value
 
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
@@ -378,15 +381,30 @@ def headline_table(console: Console, rows: list[dict], title: str) -> None:
         ("input tokens", "input_tokens", "tokens"),
         ("  prefix (cache read)", "prefix_tokens", "tokens"),
         ("  append (fresh)", "append_tokens", "tokens"),
+        ("    cache writes", "cache_write_tokens", "tokens"),
+        ("      5-minute", "cache_write_5m_tokens", "tokens"),
+        ("      1-hour", "cache_write_1h_tokens", "tokens"),
+        ("      no 5m/1h split in the log", "cache_write_unsplit_tokens", "tokens"),
         ("output tokens", "output_tokens", "tokens"),
         ("  reasoning", "reasoning_tokens", "tokens"),
-        ("est. API price equiv.", "cost", "usd"),
+        ("est. API price equiv.", "cost", "cost"),
+        ("  steps priced exactly", "priced_exact", "int"),
+        ("  steps priced by family fallback", "priced_fallback", "int"),
+        ("  steps unpriced", "unpriced_steps", "int"),
         ("prefix hit rate", "prefix_hit_rate", "pct"),
     ]
     for label, key, kind in metrics:
-        table.add_row(label, *(format_value(r.get(key), kind) for r in rows))
-    unpriced = [r for r in rows if r.get("unpriced_steps")]
+        if kind == "cost":
+            table.add_row(label, *(cost_text(r.get(key), r.get("unpriced_steps")) for r in rows))
+        else:
+            table.add_row(label, *(format_value(r.get(key), kind) for r in rows))
     console.print(table)
+    if prices:
+        console.print(
+            f"Prices: {escape(prices)}; how each model was priced: "
+            "tracelab analyze --only trace_facts/prices."
+        )
+    unpriced = [r for r in rows if r.get("unpriced_steps")]
     for r in unpriced:
         if r["provider"] != "total":
             console.print(
@@ -403,7 +421,12 @@ def summary_report(console: Console, summary: dict) -> None:
     groups = summary["groups"]
     trace = summary.get("trace") or {}
     title = "Headline summary" + (f" — {trace['source_file']}" if "source_file" in trace else "")
-    headline_table(console, [summary["headline"][g] | {"provider": g} for g in groups], title)
+    headline_table(
+        console,
+        [summary["headline"][g] | {"provider": g} for g in groups],
+        title,
+        prices=(summary.get("prices") or {}).get("source"),
+    )
     table = Table(title="Key facts", title_justify="left")
     table.add_column("fact")
     for g in groups:

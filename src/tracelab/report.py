@@ -278,12 +278,13 @@ def header_html(data: ReportData, generated: str) -> str:
     return f'<header><h1>TraceLab report</h1><dl class="facts">{items}</dl></header>'
 
 
-def cost_coverage_text(coverage: dict[str, int]) -> str:
-    """'355,000 steps priced exactly · 2,000 steps unpriced' (fallback only when used)."""
-    parts = [f"{format_value(coverage.get('exact', 0), 'int')} steps priced exactly"]
-    if coverage.get("fallback"):
-        parts.append(f"{format_value(coverage['fallback'], 'int')} by fallback")
-    parts.append(f"{format_value(coverage.get('unpriced', 0), 'int')} steps unpriced")
+def cost_coverage_text(coverage: dict[str, Any]) -> str:
+    """'3,322 steps priced exactly · 1,284 steps unpriced' (fallback only when used), from
+    `metrics.costs.price_coverage`."""
+    parts = [f"{format_value(coverage.get('priced_exact', 0), 'int')} steps priced exactly"]
+    if coverage.get("priced_fallback"):
+        parts.append(f"{format_value(coverage['priced_fallback'], 'int')} by family fallback")
+    parts.append(f"{format_value(coverage.get('unpriced_steps', 0), 'int')} steps unpriced")
     return " · ".join(parts)
 
 
@@ -296,13 +297,15 @@ def overview_html(data: ReportData) -> str:
     ov = data.overview
     totals, window = ov.get("totals", {}), ov.get("window")
     coverage = ov.get("coverage", {})
-    unpriced = coverage.get("unpriced", 0)
+    unpriced = coverage.get("unpriced_steps", 0)
     cost = format_value(totals.get("cost"), "usd")
     cost_note = cost_coverage_text(coverage)
     if unpriced:
         cost_note = f'<span class="warn">{esc(cost_note)}</span> (no price: no cost counted)'
     else:
         cost_note = esc(cost_note)
+    if coverage.get("source"):
+        cost_note += f" · prices: {esc(coverage['source'])}"
     when = esc(f"{window['first']} – {window['last']} UTC") if window else "no timestamped step"
     facts = [
         _fact("Window", when, esc(_days(window["days"])) if window else ""),

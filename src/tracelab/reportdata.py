@@ -22,6 +22,7 @@ import duckdb
 import orjson
 
 from tracelab.experiments.base import Experiment, Figure, Table
+from tracelab.experiments.fmt import cost_text, count
 from tracelab.experiments.registry import all_experiments
 from tracelab.experiments.runner import ExperimentRun
 from tracelab.experiments.store import (
@@ -38,7 +39,8 @@ from tracelab.experiments.store import (
     write_json,
 )
 from tracelab.figures.pngmeta import PngError, strip
-from tracelab.metrics.overview import headline, pricing_coverage
+from tracelab.metrics.costs import coverage_note, price_coverage
+from tracelab.metrics.overview import headline
 from tracelab.metrics.tools import top_tools
 
 TOP_MODELS = 5
@@ -78,7 +80,7 @@ def _window(first: datetime | None, last: datetime | None) -> dict[str, Any] | N
     }
 
 
-def headline_table(rows: list[dict[str, Any]]) -> Table:
+def headline_table(rows: list[dict[str, Any]], coverage: dict[str, Any]) -> Table:
     """The trace at a glance, per provider and total (the one headline definition)."""
     columns = [
         "provider",
@@ -86,21 +88,21 @@ def headline_table(rows: list[dict[str, Any]]) -> Table:
         "steps",
         "tool calls",
         "est. cost",
-        "unpriced steps",
+        "steps priced exactly / by fallback / unpriced",
         "input tokens",
         "output tokens",
         "prefix hit rate",
         "window (UTC)",
     ]
-    kinds = ["text", "int", "int", "int", "usd", "int", "tokens", "tokens", "pct", "text"]
+    kinds = ["text", "int", "int", "int", "text", "text", "tokens", "tokens", "pct", "text"]
     body = [
         [
             r["provider"],
             r["sessions"],
             r["steps"],
             r["tool_calls"],
-            r["cost"],
-            r["unpriced_steps"],
+            cost_text(r["cost"], r["unpriced_steps"]),
+            " / ".join(count(r[k]) for k in ("priced_exact", "priced_fallback", "unpriced_steps")),
             r["input_tokens"],
             r["output_tokens"],
             r["prefix_hit_rate"],
@@ -109,7 +111,12 @@ def headline_table(rows: list[dict[str, Any]]) -> Table:
         for r in rows
     ]
     return Table(
-        "headline", "Per provider", columns, body, kinds=dict(zip(columns, kinds, strict=True))
+        "headline",
+        "Per provider",
+        columns,
+        body,
+        kinds=dict(zip(columns, kinds, strict=True)),
+        note=coverage_note(coverage),
     )
 
 
@@ -122,7 +129,9 @@ def _top_models(con: duckdb.DuckDBPyConnection, steps: int) -> Table:
             r["steps"],
             r["steps"] / steps if steps else None,
             r["cost"],
-            "unpriced" if r["unpriced_steps"] == r["steps"] else "",
+            "unpriced"
+            if r["unpriced_steps"] == r["steps"]
+            else ("family fallback" if r["priced_fallback"] else ""),
         ]
         for r in rows[:TOP_MODELS]
     ]
@@ -151,6 +160,7 @@ def compute_overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     rows = headline(con)
     total = rows[-1] if rows else {}
     steps = total.get("steps") or 0
+    coverage = price_coverage(con)
     return {
         "window": _window(total.get("first_at"), total.get("last_at")),
         "totals": {
@@ -160,9 +170,9 @@ def compute_overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             "models": total.get("models") or 0,
             "cost": total.get("cost"),
         },
-        "coverage": pricing_coverage(con),
+        "coverage": coverage,
         "tables": [table_doc(t) for t in (_top_models(con, steps), _top_tools(con))]
-        + [table_doc(headline_table(rows))],
+        + [table_doc(headline_table(rows, coverage))],
     }
 
 

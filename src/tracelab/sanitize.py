@@ -149,7 +149,7 @@ def private_strings(row: Row) -> list[str]:
         value = row.get(name)
         if isinstance(value, str) and value:
             out.append(value)
-            if name in PRIVATE_ROW_FIELDS or name == "workdir":
+            if name in PRIVATE_ROW_FIELDS or name in ("project", "workdir"):
                 tail = value.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
                 if tail and tail != value:
                     out.append(tail)

@@ -15,6 +15,7 @@ import duckdb
 
 from tracelab.experiments.common import providers, rows
 from tracelab.metrics.cache import prefill_amplification, prefix_hit_rate
+from tracelab.metrics.costs import price_coverage
 from tracelab.metrics.generation import SPEED_CV_SQL, prepare_generation
 from tracelab.metrics.overview import headline
 from tracelab.metrics.reference_overview import reference_overview
@@ -125,7 +126,8 @@ def summary_facts(
     con: duckdb.DuckDBPyConnection, by: str = "provider", *, reference: bool = False
 ) -> dict[str, Any]:
     """The headline facts per provider (`by="model"`: per model) and in total:
-    {'trace', 'by', 'groups', 'headline': {group: …}, 'facts': {group: …}}; with `reference`,
+    {'trace', 'by', 'groups', 'headline': {group: …}, 'prices': the price source and the
+    steps priced exactly / by fallback / unpriced, 'facts': {group: …}}; with `reference`,
     also 'reference_overview': the reference implementation's `overview_summary` figures under
     its own key names ({'merged' | provider: …}, `metrics.reference_overview`)."""
     group_key(by)  # an unknown grouping fails here, before any query
@@ -155,6 +157,7 @@ def summary_facts(
         "by": by,
         "groups": names,
         "headline": {g: head.get(g, {}) for g in names},
+        "prices": price_coverage(con),
         "facts": {
             g: {k: per_group[g].get(k) for k, _, _ in FACTS} | _names(per_group[g]) for g in names
         },

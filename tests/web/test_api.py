@@ -119,6 +119,16 @@ def test_overview_kpis_are_the_metric_functions(client, small_trace) -> None:
         assert mine["cost"] == pytest.approx(row["cost"])
         assert mine["prefix_hit_rate"] == pytest.approx(row["prefix_hit_rate"])
         assert mine["cache_savings"] == pytest.approx(savings[row["provider"]])
+        for key in ("priced_exact", "priced_fallback", "unpriced_steps", "cache_write_1h_tokens"):
+            assert mine[key] == row[key]
+        assert (
+            mine["priced_exact"] + mine["priced_fallback"] + mine["unpriced_steps"] == row["steps"]
+        )
+    # the price source and the coverage of the whole trace, for the note under the KPIs
+    total = got["total"]
+    assert data["prices"]["steps"] == total["steps"]
+    assert data["prices"]["unpriced_steps"] == total["unpriced_steps"]
+    assert data["prices"]["source"].startswith("genai-prices")
     assert data["providers"] == ["claude", "codex"]
     assert data["trace"]["downloads"] == ["normalized"]
 

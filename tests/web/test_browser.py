@@ -120,7 +120,10 @@ def test_overview_upload_dashboard_session(server: str, page, home_zip: Path, tm
     # Overview: KPIs from the served trace.
     page.goto(server + "/")
     page.wait_for_selector("#kpis .kpi")
-    assert page.locator("#kpis .kpi").count() == 10
+    # 12 KPIs: the 10 of before plus the 5-minute and 1-hour cache writes
+    assert page.locator("#kpis .kpi").count() == 12
+    # every cost figure names its price source and how many steps it priced
+    assert "priced exactly" in page.locator("#prices-note").inner_text()
     page.wait_for_selector("#provider-split .main-svg")
     _shot(page, tmp_path, "1-overview")
 

@@ -92,3 +92,11 @@ def tokens(value: Any) -> str:
 def dur(value: Any) -> str:
     """A duration given in ms: 0.13s, 38.3s, 5.1m, 8.2h."""
     return format_value(value, "ms")
+
+
+def cost_text(cost: Any, unpriced_steps: int | None) -> str:
+    """A headline cost that says next to the number when steps are missing from it."""
+    text = format_value(cost, "usd")
+    if unpriced_steps:
+        return f"{text} ({count(unpriced_steps)} steps unpriced)"
+    return text

@@ -8,6 +8,7 @@ from tracelab.experiments.base import Result, Table
 from tracelab.experiments.common import providers, rows
 from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import experiment
+from tracelab.metrics.costs import coverage_note, price_coverage
 from tracelab.metrics.overview import headline
 
 MIX_TOP = 5
@@ -23,8 +24,9 @@ MIX_TOP = 5
   `session_id`. **Users**: distinct `user` values (pseudonyms in a sanitized trace).
 - **Model mix**: share of a provider's steps per model; the top 5, the rest as *Other*.
 - **Observation window**: first to last step start (`timing_events` timestamps, UTC).
-- **Est. API price equiv.**: Σ step cost over priced steps (prices: Table 6, `trace_facts/prices`);
-  steps of unpriced models are counted and reported, never priced at zero.
+- **Est. API price equiv.**: Σ step cost over priced steps (prices and how each model was
+  matched: `trace_facts/prices`); steps priced exactly, by family fallback and not at all are
+  counted; unpriced steps are never priced at zero.
 - **Tokens**: total input = Σ (prefix + append); append = `newly_append_tokens`, prefix =
   `prefix_tokens`; output includes reasoning; reasoning = Codex `reasoning_output_tokens`.
 """,
@@ -58,6 +60,8 @@ def overview(con: duckdb.DuckDBPyConnection) -> Result:
         row("LLM steps", "steps"),
         row("Tool calls", "tool_calls"),
         row("Est. API price equiv.", "cost"),
+        row("Steps priced exactly", "priced_exact"),
+        row("Steps priced by family fallback", "priced_fallback"),
         row("Steps of unpriced models", "unpriced_steps"),
         row("Total input tokens", "input_tokens"),
         row("Append tokens", "append_tokens"),
@@ -73,6 +77,8 @@ def overview(con: duckdb.DuckDBPyConnection) -> Result:
         "int",
         "int",
         "usd",
+        "int",
+        "int",
         "int",
         "tokens",
         "tokens",
@@ -137,35 +143,45 @@ def _model_mix(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 @experiment(
     "trace_facts/prices",
-    title="The price table used for cost",
-    question="Which list prices (USD per million tokens) turn tokens into the estimated cost?",
+    title="The prices used for cost",
+    question="Which list prices (USD per million tokens) turn each model's tokens into the "
+    "estimated cost, and how many steps are priced exactly, by fallback, or not at all?",
     definitions="""
-- Cost of a step: append = uncached input × input price + cache-creation × 5-minute-write price
-  (Claude; Codex: append × input price); prefix × cache-read price; output × output price.
-- A model matches the first row whose pattern (`model_glob`, a GLOB) matches its name; a model
-  matching no row is **unpriced** and listed below with its step count.
-- The table is the data file `tracelab/data/prices.csv` (the study's Table 6); `--prices FILE`
-  replaces it.
+- **Price source** (`--prices`): genai-prices by default (the list price in force at each
+  step's start, context-length tiers, 5-minute and 1-hour cache writes); `study` = the study's
+  Table 6 with the reference's lookup; or a CSV file. See `tracelab.pricing`.
+- **Match**: *exact* = the source knows the model; *fallback* = it does not, and the model's
+  family (first of opus, sonnet, haiku, gpt-5 in its lowercased name) priced it; a model with
+  neither is **unpriced**: its steps carry no cost (never zero) and are listed below.
+- Cost of a step (`metrics.costs`): W = cache-creation tokens clamped to [0, append];
+  (append − W) × input + W_5m × 5-minute write + W_1h × 1-hour write + prefix × cache read +
+  output × output. Without the log's 5m/1h split every write is a 5-minute write; a source
+  without a 1-hour price bills it at the 5-minute price, without a write price at input.
+- One row per model and distinct rates applied (a model whose price changed during the trace,
+  or whose long-context tier applied, has one row per rate set).
 """,
     study_item="Table 6",
 )
 def prices(con: duckdb.DuckDBPyConnection) -> Result:
-    price_rows = rows(
+    cov = price_coverage(con)
+    used = rows(
         con,
         """
-        SELECT provider, model_group, string_agg(model_glob, ', ' ORDER BY price_rank),
-               any_value(input), any_value(cache_write_5m), any_value(cache_read),
-               any_value(output)
-        FROM prices GROUP BY provider, model_group ORDER BY min(price_rank)
+        SELECT provider, model, price_match, price_group, p_input, p_write_5m, p_write_1h,
+               p_read, p_output, count(*) AS steps
+        FROM step_facts WHERE priced
+        GROUP BY ALL ORDER BY provider, model, min(started_at) NULLS LAST, p_input
         """,
     )
+    rate_cols = ("input", "5m write", "1h write", "cache read", "output")
     table = Table(
         name="table6_prices",
-        title="Table 6 — list prices (USD per million tokens)",
-        columns=["provider", "model group", "models", "input", "5m write", "cache read", "output"],
-        rows=[list(r) for r in price_rows],
-        kinds={c: "float2" for c in ("input", "5m write", "cache read", "output")},
+        title="Table 6 — list prices applied (USD per million tokens)",
+        columns=["provider", "model", "match", "priced as", *rate_cols, "steps"],
+        rows=[list(r) for r in used],
+        kinds={**{c: "float" for c in rate_cols}, "steps": "int"},
         latex=True,
+        note=f"Price source: {cov['source']}.",
     )
     unpriced = rows(
         con,
@@ -181,13 +197,10 @@ def prices(con: duckdb.DuckDBPyConnection) -> Result:
         rows=[list(r) for r in unpriced],
         kinds={"steps": "int"},
     )
-    (priced, total) = rows(con, "SELECT count(*) FILTER (WHERE priced), count(*) FROM step_facts")[
-        0
-    ]
-    text = f"{format_value(priced, 'int')} of {format_value(total, 'int')} steps are priced"
+    text = coverage_note(cov)
     if unpriced:
         names = ", ".join(f"{m} ({format_value(n, 'int')} steps)" for _, m, n in unpriced[:5])
-        text += f"; unpriced models: {names}."
+        text += f" Unpriced models: {names}."
     else:
-        text += "; every model in the trace has a price."
+        text += " Every model in the trace has a price."
     return Result([table, models], text)

@@ -284,14 +284,21 @@ WITH cf AS (
                 THEN least(s.append, greatest(s.growth, 0)) ELSE s.append END AS new_append
     FROM step_facts s
 ),
-after AS (
+moved AS (
     SELECT cf.*, cf.append - cf.new_append AS moved,
-           CASE WHEN cf.append > 0 THEN cf.new_append / cf.append ELSE 1.0 END AS keep,
-           append_cost(cf.uncached * keep, cf.cache_creation * keep, cf.new_append,
-                       mp.p_input, mp.p_write)
-               + prefix_cost(cf.prefix + moved, mp.p_read)
-               + output_cost(cf.output, mp.p_output) AS cost_after
-    FROM cf LEFT JOIN model_prices mp ON cf.model = mp.model
+           least(greatest(cf.cache_write - (cf.append - cf.new_append), 0), cf.new_append)
+               AS new_write
+    FROM cf
+),
+after AS (
+    SELECT m.*,
+           append_cost(m.new_append, m.new_write,
+                       CASE WHEN m.cache_write > 0
+                            THEN m.cache_write_1h * m.new_write / m.cache_write ELSE 0 END,
+                       m.p_input, m.p_write_5m, m.p_write_1h)
+               + prefix_cost(m.prefix + m.moved, m.p_read)
+               + output_cost(m.output, m.p_output) AS cost_after
+    FROM moved m
 )
 SELECT CASE WHEN grouping(provider) = 1 THEN 'total' ELSE provider END AS provider,
        count(*) FILTER (WHERE eligible) AS user_steps,
@@ -314,9 +321,10 @@ def retained_cache(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
     Each user-initiated step with a predecessor keeps its input C_i but its append is capped at
     the net growth max(0, C_i − C_{i−1}); the rest moves to prefix (cache-read price). Other
-    steps are unchanged. A Claude step's uncached and cache-creation tokens shrink in proportion
-    (both × new append / append). Tokens count every step; cost counts priced steps only, with
-    the cost macros and price table of `metrics.steps`.
+    steps are unchanged. The moved tokens leave the cache-write slice first (amendments §14.7):
+    W' = min(max(0, W − moved), append'); the 1-hour share of W' is that of W. Tokens count
+    every step; cost counts priced steps only, with the step's own rates and the cost macros
+    of `metrics.costs`.
     """
     prepare(con)
     return records(con, RETAINED_CACHE_SQL)

@@ -3,8 +3,10 @@ prefix hit rate.
 
 The one definition behind Table 1, `tracelab summary` and the demo's closing table. Prefix hit
 rate is token-weighted: Σ prefix / Σ (prefix + append) over the steps (spec, analyses.md), so one
-huge step counts as much as its tokens, not as one vote. Cost sums priced steps only; steps of
-unpriced models are counted in `unpriced_steps`. `by="model"` splits the same sums per model
+huge step counts as much as its tokens, not as one vote. Cost sums priced steps only; the steps
+priced exactly, by fallback and not at all are `priced_exact`, `priced_fallback` and
+`unpriced_steps` (`metrics.costs`); cache-write tokens are split into 5-minute and 1-hour writes
+where the log records the split. `by="model"` splits the same sums per model
 instead of per provider (`metrics.sql.group_key`); the first column is then `model`.
 """
 
@@ -14,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from tracelab.metrics.costs import COVERAGE_SELECT
 from tracelab.metrics.sql import group_key, records
 from tracelab.metrics.steps import prepare
 
@@ -30,7 +33,7 @@ SELECT
     count(*) AS steps,
     coalesce(sum(tool_call_count), 0) AS tool_calls,
     sum(cost_total) AS cost,
-    count(*) FILTER (WHERE NOT priced) AS unpriced_steps,
+    {COVERAGE_SELECT},
     coalesce(sum(context), 0) AS input_tokens,
     coalesce(sum(prefix), 0) AS prefix_tokens,
     coalesce(sum(append), 0) AS append_tokens,
@@ -52,9 +55,9 @@ def headline(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[dict[
 
 CACHE_SAVINGS_SQL = """
 SELECT CASE WHEN grouping({key}) = 1 THEN 'total' ELSE {key} END AS {by},
-       sum(s.prefix * (mp.p_input - mp.p_read) / 1e6) AS cache_savings,
+       sum(s.prefix * (s.p_input - s.p_read) / 1e6) AS cache_savings,
        count(*) AS priced_steps
-FROM step_facts s JOIN model_prices mp ON s.model = mp.model
+FROM step_facts s WHERE s.priced
 GROUP BY ROLLUP ({key})
 ORDER BY grouping({key}), {by}
 """
@@ -70,23 +73,3 @@ def cache_savings(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[
     """
     prepare(con)
     return records(con, CACHE_SAVINGS_SQL.format(key=group_key(by, "s"), by=by))
-
-
-PRICING_COVERAGE_SQL = """
-SELECT count(*) AS steps,
-       count(*) FILTER (WHERE priced) AS exact,
-       0 AS fallback,
-       count(*) FILTER (WHERE NOT priced) AS unpriced
-FROM step_facts
-"""
-
-
-def pricing_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """How the steps' cost was priced: `exact` (the model matched the price table), `fallback`
-    (priced by a fallback source; none yet), `unpriced` (no price: no cost), of `steps`.
-
-    The one place the report asks this; it reads `step_facts.priced` until the metric layer
-    tells exact from fallback pricing.
-    """
-    prepare(con)
-    return records(con, PRICING_COVERAGE_SQL)[0]

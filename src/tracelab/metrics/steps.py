@@ -25,8 +25,10 @@ They follow the metric definitions of the spec (`analyses.md`) literally:
   tool_wait_ms   longest effective latency among the tools whose results this step carries
   idle_gap_ms    the idle gap before the step: human_wait_ms for user-initiated steps,
                  tool_wait_ms for tool-initiated ones (null when not observable)
-  price_group, priced, cost_append, cost_prefix, cost_output, cost_total   USD (see
-                 `tracelab.pricing`); all cost columns null for an unpriced model
+  priced, price_match ('exact' / 'fallback' / null), price_group, the step's rates p_*,
+                 cache_write (W), cache_write_5m, cache_write_1h, cost_input, cost_write_5m,
+                 cost_write_1h, cost_append, cost_prefix, cost_output, cost_total: USD, the
+                 one cost definition of `metrics.costs`; costs are null for an unpriced step
 
 `tool_facts` — `tool_calls` plus `effective_latency_ms` = internal latency if not null, else
   wall latency (only strictly positive values enter latency distributions), and the emitting
@@ -46,7 +48,8 @@ from __future__ import annotations
 
 import duckdb
 
-from tracelab.pricing import Price, load_prices, register_prices
+from tracelab.metrics.costs import STEP_COST_COLUMNS, prepare_costs
+from tracelab.pricing import PriceSource, default_source
 
 OUTPUT_EVENTS = "('reasoning', 'text', 'tool_call')"
 INPUT_EVENTS = "('user_message', 'tool_result')"
@@ -59,25 +62,6 @@ def ms_between(a: str, b: str) -> str:
     """SQL for the milliseconds from timestamp expression `a` to `b`."""
     return _MS.format(a=a, b=b)
 
-
-COST_MACROS = """
-CREATE OR REPLACE TEMP MACRO append_cost(uncached, creation, append_tokens, p_input, p_write) AS
-    CASE WHEN uncached IS NOT NULL AND creation IS NOT NULL
-         THEN (uncached * p_input + creation * coalesce(p_write, p_input)) / 1e6
-         ELSE append_tokens * p_input / 1e6 END;
-CREATE OR REPLACE TEMP MACRO prefix_cost(prefix_tokens, p_read) AS prefix_tokens * p_read / 1e6;
-CREATE OR REPLACE TEMP MACRO output_cost(output_tokens, p_output) AS
-    output_tokens * p_output / 1e6;
-"""
-
-MODEL_PRICES_SQL = """
-CREATE OR REPLACE TEMP TABLE model_prices AS
-SELECT m.model, p.model_group AS price_group, p.input AS p_input,
-       p.cache_write_5m AS p_write, p.cache_read AS p_read, p.output AS p_output
-FROM (SELECT DISTINCT model FROM rounds WHERE model IS NOT NULL) m
-JOIN prices p ON m.model GLOB p.model_glob
-QUALIFY row_number() OVER (PARTITION BY m.model ORDER BY p.price_rank) = 1
-"""
 
 #: Each step's place in its session and what it needs of the steps before: one window (one
 #: sort) over a few narrow columns, so neither `step_facts` nor `human_waits` needs one.
@@ -199,12 +183,8 @@ SELECT s.*,
        hw.human_wait_ms, tw.tool_wait_ms,
        CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN tw.tool_wait_ms END
            AS idle_gap_ms,
-       mp.price_group, mp.model IS NOT NULL AS priced,
-       append_cost(s.uncached, s.cache_creation, s.append, mp.p_input, mp.p_write)
-           AS cost_append,
-       prefix_cost(s.prefix, mp.p_read) AS cost_prefix,
-       output_cost(s.output, mp.p_output) AS cost_output,
-       cost_append + cost_prefix + cost_output AS cost_total
+       c.price_match IS NOT NULL AS priced,
+       {", ".join(f"c.{col}" for col in STEP_COST_COLUMNS)}
 FROM ordered s
 LEFT JOIN step_events ev USING (round_pk)
 LEFT JOIN step_gen_start gs USING (round_pk)
@@ -212,7 +192,7 @@ LEFT JOIN step_tool_wait tw USING (round_pk)
 LEFT JOIN (
     SELECT round_pk, arg_min(wait_ms, event_pos) AS human_wait_ms FROM human_waits GROUP BY ALL
 ) hw USING (round_pk)
-LEFT JOIN model_prices mp ON s.model = mp.model
+LEFT JOIN step_costs c USING (round_pk)
 ORDER BY s.round_pk
 """
 
@@ -239,10 +219,10 @@ GROUP BY provider, session_id, request_no
 _PREPARED_MARKER = "_tracelab_metrics_prepared"
 
 
-def prepare(con: duckdb.DuckDBPyConnection, prices: list[Price] | None = None) -> None:
+def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -> None:
     """Materialize the fact tables on `con` (TEMP, so a read-only database works); idempotent.
 
-    `prices` defaults to the packaged price table (the study's Table 6).
+    `prices` (a `tracelab.pricing` source) defaults to the genai-prices database.
     """
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
@@ -250,18 +230,16 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: list[Price] | None = None) -
     ).fetchone()[0]
     if exists:
         return
-    register_prices(con, prices if prices is not None else load_prices())
-    con.execute(COST_MACROS)
     for sql in (
-        MODEL_PRICES_SQL,
         STEP_EVENTS_SQL,
         STEP_ORDER_SQL,
         TOOL_FACTS_SQL,
         HUMAN_WAITS_SQL,
         GEN_START_SQL,
         TOOL_WAIT_SQL,
-        STEP_FACTS_SQL,
-        REQUEST_FACTS_SQL,
     ):
         con.execute(sql)
+    prepare_costs(con, prices if prices is not None else default_source())
+    con.execute(STEP_FACTS_SQL)
+    con.execute(REQUEST_FACTS_SQL)
     con.execute(f"CREATE TEMP TABLE {_PREPARED_MARKER} AS SELECT 1 AS done")

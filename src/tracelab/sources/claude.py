@@ -8,6 +8,7 @@ with the largest (output, input, stop_reason-set) — never a sum. Tool results 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -133,6 +134,8 @@ class ClaudeParser:
         self.agent_id: str | None = None
         #: subagents this session spawned: `toolUseResult.agentId` → the tool call's id
         self.spawned: dict[str, str] = {}
+        #: the working directory the session's records carry (the first one): its project
+        self.cwd: str | None = None
 
     # --- feeding ------------------------------------------------------------------------
 
@@ -141,10 +144,15 @@ class ClaudeParser:
         if record is None:
             return
         kind = record.get("type")
-        if kind in CONVERSATION_TYPES and self.agent_id is None:
-            agent_id = record.get("agentId")
-            if isinstance(agent_id, str) and agent_id:
-                self.agent_id = agent_id
+        if kind in CONVERSATION_TYPES:
+            if self.agent_id is None:
+                agent_id = record.get("agentId")
+                if isinstance(agent_id, str) and agent_id:
+                    self.agent_id = agent_id
+            if self.cwd is None:
+                cwd = record.get("cwd")
+                if isinstance(cwd, str) and cwd:
+                    self.cwd = cwd
         if kind == "assistant":
             self._assistant(record)
         elif kind == "user":
@@ -288,13 +296,14 @@ class ClaudeParser:
         file_parent = f"{PROVIDER}:{parent_dir[1:]}" if sep and parent_dir else None
         unmatched = sum(1 for cid in self.results if cid not in self.calls)
         self.issues.set_count("tool result(s) without a matching call", unmatched)
+        project = self.cwd or decode_project_dir(ctx.project)
         rows = []
         for index, step in enumerate(self.steps):
             parent = file_parent or _sidechain_parent(step, session_id)
             rows.append(
                 {
                     "provider": PROVIDER,
-                    "project": ctx.project,
+                    "project": project,
                     "session_id": session_id,
                     "session_file": ctx.path,
                     "is_subagent": bool(sep) or parent is not None,
@@ -350,6 +359,19 @@ class ClaudeParser:
             "tool_internal_latency_ms": result.internal_ms if result else None,
             "is_error": result.is_error if result else None,
         }
+
+
+def decode_project_dir(name: str | None) -> str | None:
+    """The working directory a Claude project folder name stands for, where it can be told.
+
+    Claude Code names the folder after the working directory with every `/` (and `.`, `_`, …)
+    replaced by `-`, so the name is ambiguous: it is decoded (every `-` read as `/`) only when
+    that path is a directory on this machine; otherwise the folder name itself is the project.
+    """
+    if not name or not name.startswith("-"):
+        return name
+    path = name.replace("-", "/")
+    return path if os.path.isdir(path) else name
 
 
 def _sidechain_parent(step: _Step, session_id: str) -> str | None:

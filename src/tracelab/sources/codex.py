@@ -135,6 +135,8 @@ class CodexParser:
         self.parent_uuid: str | None = None
         self.turn_id: str | None = None
         self.cwd: str | None = None
+        #: the session's working directory (its project): session_meta's, else the first seen
+        self.project: str | None = None
         self.model: str | None = None
         self.last_total: dict | None = None
         self.pending: list[dict] = []
@@ -176,12 +178,17 @@ class CodexParser:
             self._set_str("turn_id", payload.get("turn_id"))
             self._set_str("cwd", payload.get("cwd"))
             self._set_str("model", payload.get("model"))
+            if self.project is None:
+                self.project = self.cwd
         elif kind == "session_meta" and self.session_uuid is None:
             # Only the first session_meta names this file's session; a subagent file goes on
             # with its parent's session_meta and a replay of the parent's history.
             sid = payload.get("id")
             self.session_uuid = sid if isinstance(sid, str) else None
             self._set_str("cwd", payload.get("cwd"))
+            cwd = payload.get("cwd")
+            if isinstance(cwd, str) and cwd:
+                self.project = cwd
             source = payload.get("source")
             parent = _dig(source, "subagent", "thread_spawn", "parent_thread_id")
             if isinstance(parent, str):
@@ -375,7 +382,7 @@ class CodexParser:
             rows.append(
                 {
                     "provider": PROVIDER,
-                    "project": None,
+                    "project": self.project,
                     "session_id": step.session_id,
                     "session_file": self.ctx.path,
                     "is_subagent": parent is not None and step.session_id == own,

@@ -17,7 +17,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
-from tracelab.pricing import Price
+from tracelab.pricing import PriceSource
 from tracelab.sources.discover import Home
 from tracelab.web import api, dashboard, pages
 from tracelab.web.security import GuardMiddleware, allowed_hosts, new_token
@@ -35,7 +35,7 @@ def create_app(
     port: int = 8765,
     token: str | None = None,
     upload_limit: int = MAX_UPLOAD_BYTES,
-    prices: list[Price] | None = None,
+    prices: PriceSource | None = None,
     collect_on_start: bool = True,
     collect_home: Home | None = None,
     synthetic: bool = False,
@@ -54,6 +54,8 @@ def create_app(
     state = AppState(
         token=token or new_token(), upload_limit=upload_limit, experiment_ids=experiment_ids
     )
+    # Every trace of this server (served, collected, demo, uploaded) uses the same prices.
+    state.traces.prices = prices
     state.collect_home = collect_home
     if warm:
         # Every trace's overview and dashboard are prepared in the background once it is

@@ -25,6 +25,7 @@ import orjson
 from tracelab.experiments.common import providers
 from tracelab.metrics import tools
 from tracelab.metrics.cache import STEP_HIT_RATIO_SQL
+from tracelab.metrics.costs import price_coverage
 from tracelab.metrics.generation import OUTPUT_BINS_PER_DECADE, log10_bin_sql
 from tracelab.metrics.overview import cache_savings, headline
 from tracelab.metrics.sql import quantile_curve, records, scalar
@@ -89,7 +90,7 @@ def local_zone() -> str:
 def cached_json(store: TraceStore, tz: str) -> bytes:
     """The dashboard of `store` in zone `tz`, computed once and kept encoded (a warm request
     is a memory copy)."""
-    return store.disk_cached(f"dashboard-v2-{tz}", lambda con: _dumps(dashboard(con, tz)))
+    return store.disk_cached(f"dashboard-v3-{tz}", lambda con: _dumps(dashboard(con, tz)))
 
 
 def warm(store: TraceStore) -> None:
@@ -102,12 +103,14 @@ def warm(store: TraceStore) -> None:
 
 
 def overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Headline KPIs per provider and total, cache savings, date range."""
+    """Headline KPIs per provider and total (with the steps priced exactly, by fallback and
+    not at all, and the 5-minute / 1-hour cache-write split), cache savings, date range, and
+    the price source."""
     head = headline(con)
     savings = {r["provider"]: r["cache_savings"] for r in cache_savings(con)}
     for row in head:
         row["cache_savings"] = savings.get(row["provider"])
-    return jsonable({"headline": head, "providers": providers(con)})
+    return jsonable({"headline": head, "providers": providers(con), "prices": price_coverage(con)})
 
 
 def _curve(points: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, list[float]]]:
@@ -155,13 +158,17 @@ def hour_weekday(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, Any]
 
 
 def cost_by_model(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Per model: cost of cached (prefix), fresh (append) and output tokens; unpriced → null."""
+    """Per model: cost of cached (prefix), fresh (append: uncached input, 5-minute and 1-hour
+    cache writes) and output tokens, how it was priced; unpriced → null."""
     return records(
         con,
         """
         SELECT coalesce(model, '(unknown)') AS model, any_value(provider) AS provider,
                count(*) AS steps, bool_and(priced) AS priced,
-               sum(cost_prefix) AS cached, sum(cost_append) AS fresh, sum(cost_output) AS output,
+               count(*) FILTER (WHERE price_match = 'fallback') AS fallback_steps,
+               sum(cost_prefix) AS cached, sum(cost_append) AS fresh,
+               sum(cost_input) AS fresh_input, sum(cost_write_5m) AS write_5m,
+               sum(cost_write_1h) AS write_1h, sum(cost_output) AS output,
                sum(cost_total) AS total
         FROM step_facts GROUP BY 1 ORDER BY total DESC NULLS LAST, steps DESC
         """,

@@ -7,8 +7,12 @@ import threading
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracelab.web.security import is_loopback
+
+if TYPE_CHECKING:
+    from tracelab.pricing import PriceSource
 
 
 def _quietly_warm(store, warm: Callable) -> None:
@@ -26,6 +30,7 @@ def serve(
     open_browser: bool = True,
     label: str | None = None,
     say: Callable[[str], None] = print,
+    prices: PriceSource | None = None,
 ) -> None:
     """Serve until interrupted; the browser opens once the socket is listening.
 
@@ -37,14 +42,16 @@ def serve(
         from tracelab.web.dashboard import warm
         from tracelab.web.traces import main_store
 
-        main = main_store(db, source, label=label)
+        main = main_store(db, source, label=label, prices=prices)
         threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
 
     import uvicorn
 
     from tracelab.web.app import create_app
 
-    app = create_app(db, source=source, label=label, host=host, port=port, warm=True, main=main)
+    app = create_app(
+        db, source=source, label=label, host=host, port=port, warm=True, main=main, prices=prices
+    )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     if not is_loopback(host):

@@ -26,7 +26,7 @@ from tracelab import __version__
 from tracelab.io import atomic_write_bytes
 from tracelab.metrics.steps import prepare
 from tracelab.paths import cache_dir
-from tracelab.pricing import Price
+from tracelab.pricing import PriceSource
 from tracelab.tracedb import check_tables, open_db, trace_meta
 
 
@@ -42,7 +42,8 @@ class TraceStore:
     #: The trace file the database was built from, if any (raw step content lives only there).
     source: Path | None = None
     origin: str = "served"  # served | collected | demo | upload
-    prices: list[Price] | None = None
+    #: The price source (None: the default, genai-prices); set by the registry on `add`.
+    prices: PriceSource | None = None
     synthetic: bool = False
     _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -110,7 +111,7 @@ class TraceStore:
 
     def _disk_path(self, key: str) -> Path:
         size, mtime = self._stamp()
-        prices = repr(self.prices) if self.prices is not None else "default"
+        prices = self.prices.key if self.prices is not None else "default"
         ident = f"{self.db.resolve()}|{size}|{mtime}|{prices}|{__version__}|{key}"
         digest = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
         return cache_dir() / "web" / "aggregates" / f"{digest}.json"
@@ -149,7 +150,7 @@ def main_store(
     source: Path | None = None,
     *,
     label: str | None = None,
-    prices: list[Price] | None = None,
+    prices: PriceSource | None = None,
     synthetic: bool = False,
 ) -> TraceStore:
     """The store of the served trace database `db` (built from trace file `source`, if any)."""
@@ -173,6 +174,8 @@ class TraceRegistry:
         self.default_id: str | None = None
         #: Called in a thread for each added trace (the app sets `dashboard.warm`).
         self.warm_up: Callable[[TraceStore], None] | None = None
+        #: The prices of every trace added (`--prices`; None: the default source).
+        self.prices: PriceSource | None = None
 
     def add(self, store: TraceStore, default: bool = False, warm: bool = True) -> TraceStore:
         """Register `store`; with `warm`, its pages' data is prepared in the background."""
@@ -182,6 +185,8 @@ class TraceRegistry:
         return added
 
     def _add(self, store: TraceStore, default: bool) -> TraceStore:
+        if store.prices is None:
+            store.prices = self.prices
         with self._lock:
             old = self._traces.get(store.id)
             self._traces[store.id] = store

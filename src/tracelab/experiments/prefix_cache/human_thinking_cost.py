@@ -14,6 +14,7 @@ from tracelab.experiments.fmt import count, format_value, pct, tokens
 from tracelab.experiments.prefix_cache._shared import _columns, _steps
 from tracelab.experiments.registry import experiment
 from tracelab.metrics import cache
+from tracelab.metrics.costs import coverage_note, price_coverage
 
 
 @experiment(
@@ -27,10 +28,12 @@ from tracelab.metrics import cache
   the rest moves to prefix, billed at the cache-read price. If append is already below the
   growth it is unchanged; tool-result steps and session-first steps are unchanged. An upper
   bound: it assumes the whole previous context could have been served from cache.
-- A Claude step's append is billed as uncached input plus cache-creation (5-minute write); the
-  capped append keeps their proportions (both scaled by new append / append).
-- Cost uses the price table and cost formulas of every other analysis (Table 6). Token rows
-  count every step; **cost rows count priced steps only** (steps of unpriced models are listed).
+- A Claude step's append is billed as uncached input plus its cache writes W (`metrics.costs`);
+  the moved tokens leave the write slice first: W' = min(max(0, W − moved), append') (the
+  reference's counterfactual, amendments §14.7), its 1-hour share that of W.
+- Cost uses the prices and cost formula of every other analysis (`trace_facts/prices`). Token
+  rows count every step; **cost rows count priced steps only** (steps of unpriced models are
+  listed; the note says how many steps were priced exactly, by fallback, and not at all).
 - Reduction % = reduction / observed total (append tokens of all steps; cost of priced steps).
   **Avg saved / reduced step** = cost reduction / priced steps whose append was reduced.
 """,
@@ -39,6 +42,7 @@ from tracelab.metrics import cache
 def human_thinking_cost(con: duckdb.DuckDBPyConnection) -> Result:
     keys = _columns(con)
     by = {r["provider"]: _with_reductions(r) for r in cache.retained_cache(con)}
+    cov = price_coverage(con)
     metrics = [
         ("User steps w/ predecessor", "user_steps", "int"),
         ("Observed append", "append_before", "tokens"),
@@ -60,9 +64,10 @@ def human_thinking_cost(con: duckdb.DuckDBPyConnection) -> Result:
         rows=[[label, *(by.get(k, {}).get(f) for k in keys)] for label, f, _ in metrics],
         row_kinds=[fmt for _, _, fmt in metrics],
         latex=True,
-        note="Cost rows cover priced steps only; token rows cover every step.",
+        note="Cost rows cover priced steps only; token rows cover every step. "
+        + coverage_note(cov),
     )
-    return Result([table], _thinking_text(by.get("total", {})))
+    return Result([table], _thinking_text(by.get("total", {})) + " " + coverage_note(cov))
 
 
 def _with_reductions(r: dict[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from typing import Any
 import duckdb
 
 from tracelab.experiments.base import Result
-from tracelab.experiments.common import rows
 from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import experiment
 from tracelab.experiments.session._shared import TAIL_QUANTILES, _block_tables, _lookup
+from tracelab.metrics.costs import coverage_note, price_coverage
 from tracelab.metrics.session import (
     REQUEST_COSTS,
     SESSION_COSTS,
@@ -45,9 +45,11 @@ COST_BLOCKS = [
     question="What does a session, a request and a step cost at list prices, and which tokens "
     "(append, prefix, output) is the money spent on?",
     definitions="""
-- **Cost of a step** (USD, prices of Table 6): append = uncached input × input price +
-  cache-creation × 5-minute-write price (Claude; Codex: append × input price); prefix ×
-  cache-read price; output × output price. Steps of models without a price carry no cost.
+- **Cost of a step** (USD, the prices of `trace_facts/prices`, `metrics.costs`): append =
+  uncached input × input price + 5-minute cache writes × 5-minute-write price + 1-hour cache
+  writes × 1-hour-write price (Claude; Codex: append × input price); prefix × cache-read
+  price; output × output price. Steps of models without a price carry no cost; the note
+  says how many steps were priced exactly, by family fallback, and not at all.
 - **Cost of a session / request** = Σ over its priced steps; sessions and requests without a
   priced step are left out. Request = a user-initiated step and the steps after it
   (`request_facts`, request 0 included).
@@ -67,22 +69,16 @@ def cost_distribution(con: duckdb.DuckDBPyConnection) -> Result:
         TAIL_QUANTILES,
         "% of cost",
     )
-    (priced, total) = rows(con, "SELECT count(*) FILTER (WHERE priced), count(*) FROM step_facts")[
-        0
-    ]
-    return Result(tables, _cost_text(dists, priced, total))
+    cov = price_coverage(con)
+    for table in tables:
+        table.note = coverage_note(cov)
+    return Result(tables, _cost_text(dists, cov))
 
 
-def _cost_text(dists: list[dict[str, Any]], priced: int, total: int) -> str:
+def _cost_text(dists: list[dict[str, Any]], cov: dict[str, Any]) -> str:
     d = _lookup(dists)
-    unpriced = total - priced
-    note = (
-        f" {format_value(unpriced, 'int')} of {format_value(total, 'int')} steps are of unpriced "
-        "models and carry no cost."
-        if unpriced
-        else ""
-    )
-    if not priced:
+    note = " " + coverage_note(cov)
+    if cov["steps"] == cov["unpriced_steps"]:
         return "No step of the trace is priced, so there is no cost to distribute." + note
     sess, req, step = (d[(u, "Total")] for u in ("Per session", "Per request", "Per step"))
     shares = ", ".join(

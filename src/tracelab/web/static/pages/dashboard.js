@@ -51,7 +51,8 @@
   function costByModel(div, rows) {
     var priced = rows.filter(function (r) { return r.priced && r.total !== null; }).slice(0, 20);
     var models = priced.map(function (r) { return r.model; });
-    var parts = [["cached", "cached (prefix)", "#7fb3e8"], ["fresh", "fresh (append)", "#e8a23b"], ["output", "output", "#c8553d"]];
+    var parts = [["cached", "cached (prefix)", "#7fb3e8"], ["fresh_input", "fresh input (append)", "#e8a23b"],
+      ["write_5m", "5-minute cache writes", "#f2c879"], ["write_1h", "1-hour cache writes", "#b07a1e"], ["output", "output", "#c8553d"]];
     TL.plot(div, parts.map(function (p) {
       return { type: "bar", name: p[1], y: models, x: priced.map(function (r) { return r[p[0]]; }), orientation: "h", marker: { color: p[2] } };
     }), { barmode: "stack", xaxis: { title: { text: "USD (API price equivalent)" } }, yaxis: { autorange: "reversed" }, margin: { l: 150 } });
@@ -135,7 +136,7 @@
       var c = {
         cal: box("chart-calendar", "Daily activity", "Steps per day (" + d.timezone + ")."),
         heat: box("chart-heatmap", "Hour × weekday", "Steps by local hour and weekday (" + d.timezone + ")."),
-        cost: box("chart-cost", "Cost by model", "API price equivalent of cached (prefix), fresh (append) and output tokens; unpriced models are left out."),
+        cost: box("chart-cost", "Cost by model", "API price equivalent of cached (prefix), fresh (append: uncached input, 5-minute and 1-hour cache writes) and output tokens; unpriced models are left out."),
         lcdf: box("chart-tool-cdf", "Tool latency CDF", "Effective latency (internal if reported, else wall), calls with latency > 0."),
         lbt: box("chart-latency-by-tool", "Latency by tool", "p50 with a p25–p90 bar, the most-called tools per provider."),
         tc: box("chart-tool-counts", "Tool calls", "Top tools per provider, the rest as Other."),

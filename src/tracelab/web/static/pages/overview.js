@@ -5,15 +5,36 @@
   var KPIS = [
     ["sessions", "sessions", "int"], ["steps", "LLM steps", "int"], ["tool_calls", "tool calls", "int"],
     ["input_tokens", "input tokens", "tokens"], ["prefix_tokens", "prefix (cache read)", "tokens"],
-    ["append_tokens", "append (fresh)", "tokens"], ["output_tokens", "output tokens", "tokens"],
+    ["append_tokens", "append (fresh)", "tokens"], ["cache_write_5m_tokens", "5-minute cache writes", "tokens"],
+    ["cache_write_1h_tokens", "1-hour cache writes", "tokens"], ["output_tokens", "output tokens", "tokens"],
     ["cost", "est. API price equiv.", "usd"], ["cache_savings", "saved by the prompt cache", "usd"],
     ["prefix_hit_rate", "prefix hit rate", "pct"],
   ];
 
+  // A cost says next to the number how many steps it leaves out (unpriced models).
+  function kpiValue(k, total) {
+    var text = TL.format(k[2], total[k[0]]);
+    if (k[0] === "cost" && total.unpriced_steps > 0) {
+      return [text, el("span", { class: "unpriced", text: " (" + total.unpriced_steps.toLocaleString() + " steps unpriced)" })];
+    }
+    return [text];
+  }
+
   function kpis(total) {
     return el("div", { class: "kpis", id: "kpis" }, KPIS.map(function (k) {
-      return el("div", { class: "kpi" }, [el("div", { class: "v", text: TL.format(k[2], total[k[0]]) }), el("div", { class: "l", text: k[1] })]);
+      return el("div", { class: "kpi", "data-key": k[0] }, [el("div", { class: "v" }, kpiValue(k, total)), el("div", { class: "l", text: k[1] })]);
     }));
+  }
+
+  // Where the prices came from and how many steps each way priced (every cost figure says so).
+  function pricesNote(p, total) {
+    if (!p) return null;
+    var n = function (v) { return (v || 0).toLocaleString(); };
+    var unsplit = total.cache_write_unsplit_tokens > 0
+      ? " " + TL.format("tokens", total.cache_write_unsplit_tokens) + " cache-write tokens have no 5m/1h split in the log (billed as 5-minute writes)."
+      : "";
+    return el("p", { class: "muted", id: "prices-note", text: "Prices: " + p.source + "; of " + n(p.steps) + " steps " + n(p.priced_exact) + " priced exactly, " +
+      n(p.priced_fallback) + " by family fallback, " + n(p.unpriced_steps) + " unpriced." + unsplit });
   }
 
   function gallery(box) {
@@ -54,6 +75,7 @@
         el("p", {}, [el("strong", { text: data.trace.label }), " · ",
           el("span", { class: "muted", text: "from " + TL.fmt.date(total.first_at) + " to " + TL.fmt.date(total.last_at) + " (UTC)" })]),
         kpis(total),
+        pricesNote(data.prices, total),
         unpriced.length ? el("p", { class: "muted", text: unpriced.join(" ") }) : null,
         el("h2", { text: "By provider" }),
         el("div", { class: "grid" }, [
@@ -61,7 +83,8 @@
             { key: "provider", label: "provider" }, { key: "sessions", label: "sessions", kind: "int" },
             { key: "steps", label: "steps", kind: "int" }, { key: "tool_calls", label: "tool calls", kind: "int" },
             { key: "input_tokens", label: "input", kind: "tokens" }, { key: "output_tokens", label: "output", kind: "tokens" },
-            { key: "cost", label: "cost", kind: "usd" }, { key: "prefix_hit_rate", label: "hit rate", kind: "pct" },
+            { key: "cost", label: "cost", value: function (r) { return TL.format("usd", r.cost) + (r.unpriced_steps > 0 ? " (" + r.unpriced_steps.toLocaleString() + " unpriced)" : ""); } },
+            { key: "prefix_hit_rate", label: "hit rate", kind: "pct" },
             { key: "first_at", label: "first", value: function (r) { return TL.fmt.date(r.first_at).slice(0, 10); } },
             { key: "last_at", label: "last", value: function (r) { return TL.fmt.date(r.last_at).slice(0, 10); } },
           ], data.headline)),

@@ -21,6 +21,7 @@ from tracelab.experiments.registry import CATEGORIES, all_experiments
 from tracelab.experiments.runner import run_experiments
 from tracelab.figures.style import new_figure
 from tracelab.io import write_rows
+from tracelab.pricing.table import Price, PriceTable
 from tracelab.report import (
     MAX_OPEN_ROWS,
     anchor,
@@ -399,7 +400,13 @@ def overview_html(tmp_path_factory):
             events=[ev("user_message", 20), ev("text", 21)],
         ),
     ]
-    con = trace_db(tmp_path_factory.mktemp("overview"), rows)
+    prices = PriceTable(  # explicit rates, so the costs below are derived by hand
+        [
+            Price("claude", "Opus", "claude-opus-4-7*", 5.0, 6.25, 0.5, 25.0),
+            Price("codex", "GPT-5.5", "gpt-5.5", 5.0, None, 0.5, 30.0),
+        ]
+    )
+    con = trace_db(tmp_path_factory.mktemp("overview"), rows, prices)
     from tracelab.report import render_report
 
     return render_report(report_from_trace(con, []), "now")

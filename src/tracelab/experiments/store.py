@@ -154,12 +154,14 @@ def code_fingerprint() -> str:
 
 
 def prices_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
-    """A hash of the price table the metric tables were prepared with (None: not prepared)."""
+    """A hash of the prices the metric tables were prepared with (the source's key and every
+    resolved rate band, `pricing.register_prices`); None before they are prepared."""
     try:
-        rows = con.execute("SELECT * FROM prices ORDER BY price_rank").fetchall()
+        source = con.execute("SELECT key, label FROM price_source").fetchall()
+        rates = con.execute("SELECT * FROM price_rates ORDER BY ALL").fetchall()
     except duckdb.Error:
         return None
-    return hashlib.sha256(orjson.dumps(rows)).hexdigest()[:16]
+    return hashlib.sha256(orjson.dumps([source, rates], default=str)).hexdigest()[:16]
 
 
 def stamp(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -45,9 +45,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracelab import __version__
-from tracelab.io import TraceFormatError, trace_format
+from tracelab.filecheck import check_trace_input
+from tracelab.io import TraceFormatError
 from tracelab.schema import (
     ARROW_SCHEMA,
+    IDENTITY_FIELDS,
     PRIVATE_TOOL_FIELDS,
     ROW_FIELDS,
     TIMING_EVENT_FIELDS,
@@ -61,8 +63,6 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 #: String fields stored as TIMESTAMPTZ in the database (ISO-8601 `Z` strings in the trace).
 TIMESTAMP_FIELDS = frozenset({"timestamp", "emitted_at", "result_at"})
-#: A record with none of these is not a step row (it is counted as a skipped line).
-IDENTITY_FIELDS = ("provider", "session_id", "round_id", "trace_key")
 #: Row fields copied onto every tool_calls / timing_events row, so common queries need no join.
 TOOL_CONTEXT_FIELDS = ("provider", "session_id", "model")
 EVENT_CONTEXT_FIELDS = ("provider", "session_id")
@@ -387,9 +387,7 @@ def build_db(src: Path, dst: Path, progress: Callable[[int], None] | None = None
     """
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
-    fmt = trace_format(src)
-    if not src.is_file():
-        raise FileNotFoundError(src)
+    fmt = check_trace_input(src)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
     report = BuildReport()
@@ -414,6 +412,7 @@ def build_db(src: Path, dst: Path, progress: Callable[[int], None] | None = None
         # The replaced database's WAL (if one was left behind) must not be replayed on ours.
         with contextlib.suppress(FileNotFoundError):
             dst.with_name(dst.name + ".wal").unlink()
+        os.chmod(tmp, 0o600)  # owner only, like every file TraceLab writes (io.atomic_path)
         os.replace(tmp, dst)
     finally:
         _remove_db_files(tmp)
@@ -450,7 +449,7 @@ def open_db(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str | int]:
     """What the database says about its source (empty for a database without a meta table)."""
     try:
         rows = con.execute("SELECT key, value FROM meta").fetchall()
@@ -458,4 +457,12 @@ def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         return {}
     meta = dict(rows)
     keep = ("source_file", "rows", "tool_calls", "built_at", "tracelab_version")
-    return {k: meta[k] for k in keep if k in meta}
+    out: dict[str, str | int] = {k: meta[k] for k in keep if k in meta}
+    for key in _COUNT_KEYS:  # stored as text (one VARCHAR column); they are counts
+        value = out.get(key)
+        if isinstance(value, str) and value.isdigit():
+            out[key] = int(value)
+    return out
+
+
+_COUNT_KEYS = ("rows", "tool_calls")

@@ -209,8 +209,9 @@ def long_con(tmp_path_factory):
     tools = [
         tool("t1", "Bash", emitted=0, result=4100, internal_ms=4_000_000, index=0),
         tool("t2", "AskUserQuestion", emitted=0, result=3700, index=1),  # wall 3,700,000 only
-        tool("t3", "Bash", emitted=0, result=None, internal_ms=3_600_000, wall_ms=7_200_000,
-             index=2),  # fmt: skip  (exactly 1 h effective: not long; wall > 1 h)
+        tool(
+            "t3", "Bash", emitted=0, result=None, internal_ms=3_600_000, wall_ms=7_200_000, index=2
+        ),  # fmt: skip  (exactly 1 h effective: not long; wall > 1 h)
         tool("t4", "Read", emitted=None, result=None, index=3),  # no latency: missing
         tool("t5", "Read", emitted=0, result=10, wall_ms=10_002, index=4),  # stamps 10,000
     ]

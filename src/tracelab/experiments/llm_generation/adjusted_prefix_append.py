@@ -129,10 +129,20 @@ def adjusted_prefix_append(con: duckdb.DuckDBPyConnection) -> Result:
         title="Raw, signed and adjusted append per pair",
         columns=["provider", "metric", *STAT_COLUMNS],
         rows=[
-            [r["provider"], r["metric"], r["n"], r["p50"], r["p90"], r["p95"], r["p99"],
-             r["min"], r["max"]]
-            for r in stats if r["n"]
-        ],  # fmt: skip
+            [
+                r["provider"],
+                r["metric"],
+                r["n"],
+                r["p50"],
+                r["p90"],
+                r["p95"],
+                r["p99"],
+                r["min"],
+                r["max"],
+            ]
+            for r in stats
+            if r["n"]
+        ],
         kinds={c: "int" for c in ("count", "min", "max")}
         | {c: "float" for c in ("median", "p90", "p95", "p99")},
     )
@@ -161,8 +171,15 @@ def _sample_bins(con: duckdb.DuckDBPyConnection) -> Table:
             [int(x), int(y), x / BINS_PER_UNIT, y / BINS_PER_UNIT, tx, ty, int(c)]
             for (x, y), c in zip(cells.T, counts, strict=True)
         ],
-        kinds={"x_bin": "int", "y_bin": "int", "x_lo": "float2", "y_lo": "float2",
-               "x_t0": "int", "y_t0": "int", "pairs": "int"},  # fmt: skip
+        kinds={
+            "x_bin": "int",
+            "y_bin": "int",
+            "x_lo": "float2",
+            "y_lo": "float2",
+            "x_t0": "int",
+            "y_t0": "int",
+            "pairs": "int",
+        },
     )
 
 

@@ -95,13 +95,31 @@ def token_spindles(con: duckdb.DuckDBPyConnection) -> Result:
     table = Table(
         name="token_spindle_stats",
         title="The three distributions",
-        columns=["metric", "count", "positive", "zero", "p25", "median", "p90", "p95", "p99",
-                 "min", "max"],  # fmt: skip
+        columns=[
+            "metric",
+            "count",
+            "positive",
+            "zero",
+            "p25",
+            "median",
+            "p90",
+            "p95",
+            "p99",
+            "min",
+            "max",
+        ],
         rows=[
-            [r["metric"], r["count"], r["positive"], r["zero"], *(r["qs"] or [None] * 5),
-             r["min"], r["max"]]
+            [
+                r["metric"],
+                r["count"],
+                r["positive"],
+                r["zero"],
+                *(r["qs"] or [None] * 5),
+                r["min"],
+                r["max"],
+            ]
             for r in stats
-        ],  # fmt: skip
+        ],
         kinds={"count": "int", "positive": "int", "zero": "int", "min": "int", "max": "int"}
         | {c: "float" for c in ("p25", "median", "p90", "p95", "p99")},
     )
@@ -134,8 +152,13 @@ def _density_table(con: duckdb.DuckDBPyConnection, stats: list[dict[str, Any]]) 
         title="Binned counts and smoothed density per distribution",
         columns=["metric", "bin", "x_lo", "x_hi", "count", "density"],
         rows=body,
-        kinds={"bin": "int", "x_lo": "float3", "x_hi": "float3", "count": "int",
-               "density": "float3"},  # fmt: skip
+        kinds={
+            "bin": "int",
+            "x_lo": "float3",
+            "x_hi": "float3",
+            "count": "int",
+            "density": "float3",
+        },
     )
 
 

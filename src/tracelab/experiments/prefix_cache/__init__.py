@@ -18,4 +18,11 @@ from tracelab.experiments.prefix_cache import eviction_sweep
 from tracelab.experiments.prefix_cache import human_thinking_cost
 # isort: on
 
-__all__ = ["eviction_sweep", "fresh_tokens", "hit_rate", "hit_vs_gap", "human_thinking_cost"]
+__all__ = [
+    "cache_replay",
+    "eviction_sweep",
+    "fresh_tokens",
+    "hit_rate",
+    "hit_vs_gap",
+    "human_thinking_cost",
+]

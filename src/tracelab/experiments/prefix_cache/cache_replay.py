@@ -90,8 +90,10 @@ def _share_specs() -> list[tuple[str, str, str, str, str]]:
         ("append", "codex pairs", "S.append − P.V = 0", "provider = 'codex'", f"{DV} = 0"),
         ("append", "codex pairs", "S.append − P.V < 0", "provider = 'codex'", f"{DV} < 0"),
     ]  # fmt: skip
-    for col, levels, label in (("tool_chars", TOOL_CHARS, "tool"), ("user_chars", USER_CHARS,
-                                                                    "user")):
+    for col, levels, label in (
+        ("tool_chars", TOOL_CHARS, "tool"),
+        ("user_chars", USER_CHARS, "user"),
+    ):
         specs += [("long input", f"{label} chars ≥ {lo:,}", f"S.append ≥ {label} chars / 4",
                    f"{col} >= {lo}", f"append >= {col} / 4") for lo in levels]  # fmt: skip
     specs += [("long input", f"P.V ≥ {lo:,}", "S.append ≥ P.V", f"p_visible >= {lo}",
@@ -208,11 +210,23 @@ def cache_replay(con: duckdb.DuckDBPyConnection) -> Result:
     by_type = Table(
         name="cache_replay_by_first_input",
         title=f"S.append − P.O by S's first input event (≥ {MIN_PAIRS_BY_TYPE} pairs)",
-        columns=["provider", "first input", "pairs", "zero", "negative", "S.append ≥ P.O",
-                 "median"],  # fmt: skip
+        columns=[
+            "provider",
+            "first input",
+            "pairs",
+            "zero",
+            "negative",
+            "S.append ≥ P.O",
+            "median",
+        ],
         rows=[list(r.values()) for r in records(con, BY_TYPE_SQL)],
-        kinds={"pairs": "int", "zero": "pct", "negative": "pct", "S.append ≥ P.O": "pct",
-               "median": "float"},  # fmt: skip
+        kinds={
+            "pairs": "int",
+            "zero": "pct",
+            "negative": "pct",
+            "S.append ≥ P.O": "pct",
+            "median": "float",
+        },
     )
     return Result([stats, shares, by_type], _text(shares))
 

@@ -158,11 +158,26 @@ def session_token_steps(con: duckdb.DuckDBPyConnection) -> Result:
         title="Candidate sessions and their scores",
         columns=CANDIDATE_COLUMNS,
         rows=[
-            [r["provider"], r["session_id"], r["n"], r["u"], r["t"], r["tools"], r["max_c"],
-             r["sum_c"], r["comp"], r["balanced"], r["context"], r["compaction"],
-             r["balanced_rank"], r["context_rank"], r["compaction_rank"], r["selected"]]
+            [
+                r["provider"],
+                r["session_id"],
+                r["n"],
+                r["u"],
+                r["t"],
+                r["tools"],
+                r["max_c"],
+                r["sum_c"],
+                r["comp"],
+                r["balanced"],
+                r["context"],
+                r["compaction"],
+                r["balanced_rank"],
+                r["context_rank"],
+                r["compaction_rank"],
+                r["selected"],
+            ]
             for r in cands
-        ],  # fmt: skip
+        ],
         kinds={c: "int" for c in CANDIDATE_COLUMNS[2:9]}
         | {c: "float2" for c in ("balanced", "context", "compaction")}
         | {c: "int" for c in ("balanced rank", "context rank", "compaction rank")},
@@ -189,13 +204,27 @@ def _steps_table(con: duckdb.DuckDBPyConnection, chosen: list[str]) -> Table:
         title="The selected sessions' steps (and the paper figure's session)",
         columns=STEP_COLUMNS,
         rows=[
-            [r["session_id"], r["step"], r["prefix"], r["append"], r["context"], r["is_user"],
-             r["is_tool_result"], r["compaction"], r["elapsed_s"],
-             ", ".join(x for x in (r["gallery"], "paper" if r["paper"] else None) if x)]
+            [
+                r["session_id"],
+                r["step"],
+                r["prefix"],
+                r["append"],
+                r["context"],
+                r["is_user"],
+                r["is_tool_result"],
+                r["compaction"],
+                r["elapsed_s"],
+                ", ".join(x for x in (r["gallery"], "paper" if r["paper"] else None) if x),
+            ]
             for r in body
-        ],  # fmt: skip
-        kinds={"step": "int", "prefix": "int", "append": "int", "total": "int",
-               "elapsed s": "float1"},  # fmt: skip
+        ],
+        kinds={
+            "step": "int",
+            "prefix": "int",
+            "append": "int",
+            "total": "int",
+            "elapsed s": "float1",
+        },
     )
 
 
@@ -209,8 +238,7 @@ def _text(cands: list[dict[str, Any]], chosen: list[str], steps: Table) -> str:
     if not cands:
         return (
             f"No session qualifies as a candidate ({MIN_STEPS}–{MAX_STEPS} steps, ≥ {MIN_USER} "
-            f"user and ≥ {MIN_TOOL} tool-result steps, user share ≤ {MAX_USER_SHARE})."
-            + paper_text
+            f"user and ≥ {MIN_TOOL} tool-result steps, user share ≤ {MAX_USER_SHARE})." + paper_text
         )
     best = cands[0]
     return (

@@ -19,4 +19,11 @@ from tracelab.experiments.tool_calls import tool_categories
 from tracelab.experiments.tool_calls import long_tool_calls
 # isort: on
 
-__all__ = ["latency_share", "tool_categories", "tool_latency", "tool_overhead", "tool_popularity"]
+__all__ = [
+    "latency_share",
+    "long_tool_calls",
+    "tool_categories",
+    "tool_latency",
+    "tool_overhead",
+    "tool_popularity",
+]

@@ -161,10 +161,21 @@ def long_tool_calls(con: duckdb.DuckDBPyConnection) -> Result:
         title="Every Claude call over 1 h",
         columns=DETAIL_COLUMNS,
         rows=[list(r) for r in rows(con, DETAIL_SQL)],
-        kinds={c: "int" for c in ("round index", "step", "tool index", "effective ms", "wall ms",
-                                  "internal ms", "result − emitted ms", "input chars",
-                                  "result chars")}
-        | {"effective h": "float2"},  # fmt: skip
+        kinds={
+            c: "int"
+            for c in (
+                "round index",
+                "step",
+                "tool index",
+                "effective ms",
+                "wall ms",
+                "internal ms",
+                "result − emitted ms",
+                "input chars",
+                "result chars",
+            )
+        }
+        | {"effective h": "float2"},
     )
     breakdown = Table(
         name="long_call_breakdown",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from tracelab.experiments.base import Figure, Result, Table
 from tracelab.experiments.common import records
@@ -305,31 +306,34 @@ def _by_session(recs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _draw_session(ax: Any, rs: list[dict[str, Any]]) -> None:
+    from matplotlib.colors import ListedColormap
     from matplotlib.ticker import FuncFormatter
 
     from tracelab.figures.style import STEP_KIND_COLORS, provider_color
 
-    x = [r["step"] for r in rs]
-    prefix = [r["prefix"] for r in rs]
-    total = [r["total"] for r in rs]
-    top = max(max(total), 1)
-    ax.bar(x, prefix, width=1.0, color=provider_color("total"), alpha=0.5, lw=0)
-    ax.bar(x, [r["append"] for r in rs], bottom=prefix, width=1.0, color="#444444", lw=0)
+    # one artist per series (stairs, one mesh for the strip): a bar per step made the
+    # 14-panel gallery slow to draw and its SVG large
+    x = np.array([r["step"] for r in rs], dtype=float)
+    prefix = np.array([r["prefix"] for r in rs], dtype=float)
+    total = np.array([r["total"] for r in rs], dtype=float)
+    top = max(float(total.max()), 1.0)
+    edges = np.append(x - 0.5, x[-1] + 0.5)
+    ax.stairs(prefix, edges, fill=True, color=provider_color("total"), alpha=0.5, lw=0)
+    ax.stairs(total, edges, baseline=prefix, fill=True, color="#444444", lw=0)
     ax.plot(x, total, color="black", lw=0.7)
-    users = [(s, t) for s, t, r in zip(x, total, rs, strict=True) if r["user step"]]
-    if users:
-        ax.scatter([s for s, _ in users], [top * 1.08] * len(users), marker="v", s=10,
+    user = np.array([bool(r["user step"]) for r in rs])
+    if user.any():
+        ax.scatter(x[user], np.full(user.sum(), top * 1.08), marker="v", s=10,
                    color=STEP_KIND_COLORS["user"], zorder=3)  # fmt: skip
-    comps = [(s, t) for s, t, r in zip(x, total, rs, strict=True) if r["compaction"]]
-    if comps:
-        ax.scatter([s for s, _ in comps], [t for _, t in comps], marker="x", s=20,
-                   color="red", zorder=4)  # fmt: skip
+    comp = np.array([bool(r["compaction"]) for r in rs])
+    if comp.any():
+        ax.scatter(x[comp], total[comp], marker="x", s=20, color="red", zorder=4)
     # the wall-clock strip: alternating shades per 5-minute block since the first event
-    timed = [(s, r["elapsed s"]) for s, r in zip(x, rs, strict=True) if r["elapsed s"] is not None]
-    if timed:
-        shades = ["#999999" if int(e // STRIP_S) % 2 else "#dddddd" for _, e in timed]
-        ax.bar([s for s, _ in timed], top * 0.04, bottom=-top * 0.07, width=1.0, color=shades,
-               lw=0)  # fmt: skip
+    block = np.array(
+        [np.nan if r["elapsed s"] is None else int(r["elapsed s"] // STRIP_S) % 2 for r in rs]
+    )
+    cmap = ListedColormap(["#dddddd", "#999999"])
+    ax.pcolormesh(edges, [-top * 0.07, -top * 0.03], block[None, :], cmap=cmap, vmin=0, vmax=1)
     ax.set_ylim(-top * 0.08, top * 1.15)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human_tokens(v) if v >= 0 else ""))
     ax.tick_params(labelsize=7)

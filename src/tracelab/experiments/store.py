@@ -132,7 +132,7 @@ def experiment_doc(
             for f in figures
         ],
     }
-    return orjson.dumps(doc)
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)  # numpy scalars in tables
 
 
 def result_from_doc(doc: dict[str, Any]) -> Result:

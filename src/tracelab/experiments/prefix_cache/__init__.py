@@ -12,9 +12,17 @@ what several of them use.
 # isort: off
 from tracelab.experiments.prefix_cache import hit_rate
 from tracelab.experiments.prefix_cache import fresh_tokens
+from tracelab.experiments.prefix_cache import cache_replay
 from tracelab.experiments.prefix_cache import hit_vs_gap
 from tracelab.experiments.prefix_cache import eviction_sweep
 from tracelab.experiments.prefix_cache import human_thinking_cost
 # isort: on
 
-__all__ = ["eviction_sweep", "fresh_tokens", "hit_rate", "hit_vs_gap", "human_thinking_cost"]
+__all__ = [
+    "cache_replay",
+    "eviction_sweep",
+    "fresh_tokens",
+    "hit_rate",
+    "hit_vs_gap",
+    "human_thinking_cost",
+]

@@ -17,6 +17,7 @@ from tracelab.experiments.session import compaction
 from tracelab.experiments.session import cost_distribution
 from tracelab.experiments.session import timing
 from tracelab.experiments.session import session_timeline
+from tracelab.experiments.session import session_token_steps
 # isort: on
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "cost_distribution",
     "loop_counts",
     "session_timeline",
+    "session_token_steps",
     "timing",
 ]

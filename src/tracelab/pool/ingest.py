@@ -15,6 +15,8 @@ commit that relies on it never interleave with another contribution's.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import threading
 from collections.abc import Iterator
@@ -153,6 +155,15 @@ def _stage(tables: Iterator[pa.Table], path: Path) -> None:
 
 
 _local = threading.local()
+_opened: list[duckdb.DuckDBPyConnection] = []
+
+
+@atexit.register
+def _close_connections() -> None:
+    """Close the ingest threads' connections at exit (a daemon thread never does)."""
+    while _opened:
+        with contextlib.suppress(Exception):
+            _opened.pop().close()
 
 
 @contextmanager
@@ -175,6 +186,7 @@ def _connection(pool: Pool) -> Iterator[duckdb.DuckDBPyConnection]:
             }
         )
         _local.con, _local.spill = con, spill
+        _opened.append(con)
     yield con  # DuckDB deletes its spill files itself; `Pool.recover` clears what a crash left
 
 

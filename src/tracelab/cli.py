@@ -438,6 +438,9 @@ def validate(
         Path | None, typer.Option("-o", "--output", help="Also write the Markdown report here.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable results.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Duplicate keys fail (default: a warning).")
+    ] = False,
 ) -> None:
     """Integrity audits of a trace, each with pass/fail; exit 1 if any check fails."""
     from tracelab.io import atomic_write_bytes
@@ -446,7 +449,7 @@ def validate(
     _check_output(output, "markdown")
     con = _open_trace(db, input_path, None, quiet=as_json)
     with show.spinner("Running integrity checks", quiet=as_json):
-        result = run_checks(con)
+        result = run_checks(con, strict=strict)
     if output is not None:
         atomic_write_bytes(output, result.markdown().encode())
     if as_json:
@@ -990,6 +993,15 @@ def serve(
         sock=sock,
         idle_close_s=idle_minutes * 60,
     )
+
+
+# --- contribute / pool (tracelab.pool.cli) -------------------------------------------------
+
+from tracelab.pool.cli import contribute as _contribute  # noqa: E402
+from tracelab.pool.cli import pool_app as _pool_app  # noqa: E402
+
+app.command("contribute")(_contribute)
+app.add_typer(_pool_app, name="pool")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,14 @@ from tracelab.experiments.prefix_cache import fresh_tokens
 from tracelab.experiments.prefix_cache import hit_vs_gap
 from tracelab.experiments.prefix_cache import eviction_sweep
 from tracelab.experiments.prefix_cache import human_thinking_cost
+from tracelab.experiments.prefix_cache import kv_cache_active_ratio
 # isort: on
 
-__all__ = ["eviction_sweep", "fresh_tokens", "hit_rate", "hit_vs_gap", "human_thinking_cost"]
+__all__ = [
+    "eviction_sweep",
+    "fresh_tokens",
+    "hit_rate",
+    "hit_vs_gap",
+    "human_thinking_cost",
+    "kv_cache_active_ratio",
+]

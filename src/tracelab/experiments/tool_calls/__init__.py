@@ -16,6 +16,14 @@ from tracelab.experiments.tool_calls import latency_share
 from tracelab.experiments.tool_calls import tool_latency
 from tracelab.experiments.tool_calls import tool_overhead
 from tracelab.experiments.tool_calls import tool_categories
+from tracelab.experiments.tool_calls import tool_time_by_kind
 # isort: on
 
-__all__ = ["latency_share", "tool_categories", "tool_latency", "tool_overhead", "tool_popularity"]
+__all__ = [
+    "latency_share",
+    "tool_categories",
+    "tool_latency",
+    "tool_overhead",
+    "tool_popularity",
+    "tool_time_by_kind",
+]

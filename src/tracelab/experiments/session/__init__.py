@@ -17,12 +17,14 @@ from tracelab.experiments.session import compaction
 from tracelab.experiments.session import cost_distribution
 from tracelab.experiments.session import timing
 from tracelab.experiments.session import session_timeline
+from tracelab.experiments.session import duration_cdfs
 # isort: on
 
 __all__ = [
     "compaction",
     "context_growth",
     "cost_distribution",
+    "duration_cdfs",
     "loop_counts",
     "session_timeline",
     "timing",

@@ -15,11 +15,13 @@ from tracelab.experiments.tool_calls import tool_popularity
 from tracelab.experiments.tool_calls import latency_share
 from tracelab.experiments.tool_calls import tool_latency
 from tracelab.experiments.tool_calls import tool_overhead
+from tracelab.experiments.tool_calls import codex_wall_internal_gap
 from tracelab.experiments.tool_calls import tool_categories
 from tracelab.experiments.tool_calls import tool_time_by_kind
 # isort: on
 
 __all__ = [
+    "codex_wall_internal_gap",
     "latency_share",
     "tool_categories",
     "tool_latency",

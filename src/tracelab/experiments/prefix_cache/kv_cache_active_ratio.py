@@ -50,7 +50,7 @@ MARKS_MS = tuple(t * 1000 for t in m.GRID_MARKS_S)
 - T grid: {m.GRID_POINTS} log-spaced points from 1 s to 1 h plus the marks 1m, 5m, 10m, 30m,
   1h (seconds). Related to the study's §7.4 KV-storage argument, not to Fig. 12.
 """,
-    study_item="§7.4 (reference analysis kv_cache_active_ratio)",
+    study_item="§7.4 (reference)",
 )
 def kv_cache_active_ratio(con: duckdb.DuckDBPyConnection) -> Result:
     recs = m.active_ratio(con)

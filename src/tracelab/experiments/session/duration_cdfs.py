@@ -83,7 +83,7 @@ def _table(name: str, title: str, recs: list[dict[str, Any]], columns: dict) -> 
   are linear (`quantile_cont`). The human-wait ECDF overlay is drawn for *all* and each
   provider from 201-point quantile curves.
 """,
-    study_item="Table 7 (individual block), §4.4, §6.2, Fig. 8 narrative (reference analysis)",
+    study_item="Table 7, §4.4, §6.2",
 )
 def duration_cdfs(con: duckdb.DuckDBPyConnection) -> Result:
     tables: list[Table] = []

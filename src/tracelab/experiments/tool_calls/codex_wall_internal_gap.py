@@ -63,7 +63,7 @@ def _names(names: tuple[str, ...]) -> str:
   (session, call id) for their `sandbox_permissions`; it needs the raw logs, which a sanitized
   or public trace does not point to, and is not computed here (the result says why).
 """,
-    study_item="Table 10 / §6.3 (reference analysis codex_wall_internal_gap)",
+    study_item="Table 10, §6.3",
 )
 def codex_wall_internal_gap(con: duckdb.DuckDBPyConnection) -> Result:
     coverage = m.coverage(con)

@@ -33,7 +33,7 @@ from tracelab.metrics import tool_time as m
   fewer than {m.MIN_CALLS} calls pooled as "Other", the {m.TOP} largest by hours, each bar
   labelled with its calls.
 """,
-    study_item="§6.2 (reference analysis tool_time_by_kind)",
+    study_item="§6.2 (reference)",
 )
 def tool_time_by_kind(con: duckdb.DuckDBPyConnection) -> Result:
     recs = m.by_tool(con)

@@ -161,13 +161,9 @@ def test_duration_cdfs_experiment(con):
     names = [t.name for t in result.tables]
     assert names[0] == "duration_summary" and "human_wait_ecdf" in names
     assert len(result.table("tool_latency_count_cdf").rows) == 212  # one provider, 212 bins
-    assert len(result.table("tool_latency_total_cdf").rows) == 213  # + the 5 min edge
+    totals = result.table("duration_total_cdf").column("metric")
+    assert totals.count("tool_latency") == 213  # + the 5 min edge
     assert "4 generation spans, median 4.0s" in result.text  # 2, 3, 5, 10 s → (3 + 5) / 2
     figures = duration_cdfs.plot(result)
-    assert [f.name for f in figures] == [
-        "generation_total_cdf",
-        "tool_latency_total_cdf",
-        "human_wait_total_cdf",
-        "human_wait_ecdf",
-    ]
+    assert [f.name for f in figures] == ["duration_total_cdf", "human_wait_ecdf"]
     plt.close("all")

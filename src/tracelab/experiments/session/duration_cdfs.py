@@ -88,6 +88,7 @@ def _table(name: str, title: str, recs: list[dict[str, Any]], columns: dict) -> 
 def duration_cdfs(con: duckdb.DuckDBPyConnection) -> Result:
     tables: list[Table] = []
     summary: list[dict[str, Any]] = []
+    all_totals: list[dict[str, Any]] = []
     for metric in m.METRICS:
         span = m.value_range(con, metric)
         if span is None:
@@ -109,14 +110,7 @@ def duration_cdfs(con: duckdb.DuckDBPyConnection) -> Result:
                 COUNT_COLUMNS,
             )
         )
-        tables.append(
-            _table(
-                f"{metric.name}_total_cdf",
-                f"{metric.label.capitalize()} ({unit}): CDF by total time on fine log bins",
-                totals,
-                TOTAL_COLUMNS,
-            )
-        )
+        all_totals += [{"metric": metric.name, "unit": unit, **r} for r in totals]
         summary += [
             {"metric": metric.name, "unit": unit, **r} for r in m.summary(con, metric) if r["n"]
         ]
@@ -125,6 +119,15 @@ def duration_cdfs(con: duckdb.DuckDBPyConnection) -> Result:
         _table(
             "duration_summary", "Count, mean, percentiles, max, hours", summary, SUMMARY_COLUMNS
         ),
+    )
+    tables.append(
+        _table(
+            "duration_total_cdf",
+            "CDFs by total time on fine log bins (the total-time edges: + 300 s for tool latency "
+            "and human wait)",
+            all_totals,
+            {"metric": ("metric", "text"), "unit": ("unit", "text"), **TOTAL_COLUMNS},
+        )
     )
     human = next(x for x in m.METRICS if x.name == "human_wait")
     curves = quantile_curve(con, human.from_sql, human.value)
@@ -177,10 +180,11 @@ def _inset(ax: Any, stats: list[dict[str, Any]], unit: str) -> None:
 @duration_cdfs.figures
 def _(result: Result) -> list[Figure]:
     summary = result.table("duration_summary").records()
-    figures = []
-    for metric in m.METRICS:
-        table = result.table(f"{metric.name}_total_cdf")
-        rows = table.records()
+    table = result.table("duration_total_cdf")
+    every = table.records()
+    fig, axes = new_figure(nrows=len(m.METRICS), ncols=2, width=10.0, height=9.6, squeeze=False)
+    for row, metric in enumerate(m.METRICS):
+        rows = [r for r in every if r["metric"] == metric.name]
         groups = list(dict.fromkeys(r["provider"] for r in rows))
         stats = [
             {
@@ -192,8 +196,7 @@ def _(result: Result) -> list[Figure]:
             for r in summary
             if r["metric"] == metric.name and r["provider"] != m.ALL
         ]
-        fig, axes = new_figure(ncols=2, width=10.0, height=3.8, squeeze=False)
-        count_ax, total_ax = axes[0]
+        count_ax, total_ax = axes[row]
         for j, g in enumerate(groups):
             pts = [r for r in rows if r["provider"] == g]
             color = provider_color(g, j)
@@ -204,20 +207,24 @@ def _(result: Result) -> list[Figure]:
             total_ax.step(
                 xs, [r["cumulative hours"] for r in pts], where="post", color=color, label=g
             )
-            if metric.five_min_edge:
-                le = next(s for s in summary if s["metric"] == metric.name and s["provider"] == g)
-                total_ax.axvline(metric.five_min, color="#888888", ls=":", lw=1)
-                total_ax.annotate(
-                    f"{g} ≤ 5 min: {le['≤ 5 min (h)']:,.2f} h",
-                    (metric.five_min, le["≤ 5 min (h)"]),
-                    xytext=(4, -10 * (j + 1)),
-                    textcoords="offset points",
-                    fontsize=7,
-                    color=color,
-                )
+        if metric.five_min_edge and groups:
+            total_ax.axvline(metric.five_min, color="#888888", ls=":", lw=1)
+            le = {r["provider"]: r["≤ 5 min (h)"] for r in summary if r["metric"] == metric.name}
+            total_ax.text(
+                0.02,
+                0.98,
+                "Σ ≤ 5 min: " + ", ".join(f"{g} {le[g]:,.2f} h" for g in groups),
+                transform=total_ax.transAxes,
+                va="top",
+                fontsize=7,
+            )
+        if metric.name == "human_wait" and groups:
+            shown = [r for r in rows if r["bin hi"] <= HUMAN_PLOT_MAX_S]
+            for ax, col in ((count_ax, "cumulative count"), (total_ax, "cumulative hours")):
+                ax.set_ylim(0, max((r[col] for r in shown), default=0) * 1.1 or 1)
         for ax, ylabel in ((count_ax, "cumulative count"), (total_ax, "cumulative hours")):
             if not groups:
-                no_data(ax)
+                no_data(ax, f"no positive {metric.label}")
                 continue
             ax.set_xscale("log")
             ax.set_xlabel(f"{metric.label} ({metric.unit}, log)")
@@ -227,19 +234,18 @@ def _(result: Result) -> list[Figure]:
             ax.legend(loc="lower right", fontsize=7)
         if groups:
             _inset(count_ax, stats, metric.unit)
-        fig.suptitle(f"{metric.label.capitalize()}: CDF by count and by total time")
-        figures.append(
-            Figure(
-                name=f"{metric.name}_total_cdf",
-                title=f"{metric.label.capitalize()}: CDF by count and by total time",
-                figure=fig,
-                data=table,
-                caption=f"Cumulative count (left) and cumulative hours (right) at each fine-bin "
-                f"upper edge, per provider; log x ({metric.unit})"
-                + ("; truncated at 1 h" if metric.name == "human_wait" else "")
-                + ". Inset: n, linear p25/p50/p90/p99 and mean.",
-            )
+    fig.suptitle("CDFs by count (left) and by total time (right)")
+    figures = [
+        Figure(
+            name="duration_total_cdf",
+            title="Generation spans, tool latencies, human waits: CDFs by count and total time",
+            figure=fig,
+            data=table,
+            caption="Cumulative count (left) and cumulative hours (right) at each fine-bin upper "
+            "edge, per provider, log x; rows: generation span (s), tool latency (ms), human "
+            "wait (s, truncated at 1 h). Insets: n, linear p25/p50/p90/p99 and mean.",
         )
+    ]
     ecdf = result.table("human_wait_ecdf")
     fig, ax = new_figure(width=6.4, height=3.8)
     curves: dict[str, list[tuple[float, float]]] = {}

@@ -377,7 +377,7 @@ def _run_all(con: duckdb.DuckDBPyConnection, png: bool = False) -> dict:
 
     import matplotlib.pyplot as plt
 
-    assert len(EXPERIMENTS) == 5
+    assert len(EXPERIMENTS) == 6  # the five of the paper + kv_cache_active_ratio
     out = {}
     for exp in EXPERIMENTS:
         result = exp.compute(con)

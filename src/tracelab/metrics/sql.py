@@ -113,3 +113,18 @@ def quantile_curve(
         f"GROUP BY ALL ORDER BY g",
     )
     return {str(g): [(v, q) for v, q in zip(qs, levels, strict=True)] for g, qs in data if qs}
+
+
+def summary_sql(expr: str, quantiles: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)) -> str:
+    """SELECT-list fragment of the reference's audit statistics of `expr` (nulls skipped):
+    n, mean, min, each linear quantile as p50, p90 …, max."""
+    levels = "[" + ", ".join(repr(q) for q in quantiles) + "]"
+    parts = [f"count({expr}) AS n", f"avg({expr}) AS mean", f"min({expr}) AS min"]
+    for i, q in enumerate(quantiles, start=1):
+        parts.append(f"quantile_cont({expr}, {levels})[{i}] AS p{round(q * 100):d}")
+    parts.append(f"max({expr}) AS max")
+    return ", ".join(parts)
+
+
+def summary_columns(quantiles: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)) -> list[str]:
+    return ["n", "mean", "min", *(f"p{round(q * 100):d}" for q in quantiles), "max"]

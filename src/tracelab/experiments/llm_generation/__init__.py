@@ -19,9 +19,12 @@ from tracelab.experiments.llm_generation import output_attribution
 from tracelab.experiments.llm_generation import output_schematic
 from tracelab.experiments.llm_generation import decode_speed
 from tracelab.experiments.llm_generation import generation_time_cdf
+from tracelab.experiments.llm_generation import adjusted_prefix_append
+from tracelab.experiments.llm_generation import token_spindles
 # isort: on
 
 __all__ = [
+    "adjusted_prefix_append",
     "append_by_prefix",
     "append_share",
     "decode_speed",
@@ -30,4 +33,5 @@ __all__ = [
     "output_schematic",
     "prefix_append_scatter",
     "token_distribution",
+    "token_spindles",
 ]

@@ -12,6 +12,7 @@ what several of them use.
 # isort: off
 from tracelab.experiments.prefix_cache import hit_rate
 from tracelab.experiments.prefix_cache import fresh_tokens
+from tracelab.experiments.prefix_cache import cache_replay
 from tracelab.experiments.prefix_cache import hit_vs_gap
 from tracelab.experiments.prefix_cache import eviction_sweep
 from tracelab.experiments.prefix_cache import human_thinking_cost
@@ -19,6 +20,7 @@ from tracelab.experiments.prefix_cache import kv_cache_active_ratio
 # isort: on
 
 __all__ = [
+    "cache_replay",
     "eviction_sweep",
     "fresh_tokens",
     "hit_rate",

@@ -18,6 +18,7 @@ from tracelab.experiments.session import cost_distribution
 from tracelab.experiments.session import timing
 from tracelab.experiments.session import session_timeline
 from tracelab.experiments.session import duration_cdfs
+from tracelab.experiments.session import session_token_steps
 # isort: on
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "duration_cdfs",
     "loop_counts",
     "session_timeline",
+    "session_token_steps",
     "timing",
 ]

@@ -18,11 +18,13 @@ from tracelab.experiments.tool_calls import tool_overhead
 from tracelab.experiments.tool_calls import codex_wall_internal_gap
 from tracelab.experiments.tool_calls import tool_categories
 from tracelab.experiments.tool_calls import tool_time_by_kind
+from tracelab.experiments.tool_calls import long_tool_calls
 # isort: on
 
 __all__ = [
     "codex_wall_internal_gap",
     "latency_share",
+    "long_tool_calls",
     "tool_categories",
     "tool_latency",
     "tool_overhead",

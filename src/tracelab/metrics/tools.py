@@ -116,6 +116,12 @@ def _records(
     return records(con, sql, params)
 
 
+#: Failed calls, and finished calls (a result arrived or a status was reported): the error
+#: rate is their ratio (see the module docstring).
+ERRORS_SQL = "count(*) FILTER (WHERE is_error)"
+FINISHED_SQL = "count(*) FILTER (WHERE is_error IS NOT NULL OR result_at IS NOT NULL)"
+ERROR_RATE_SQL = f"{ERRORS_SQL} / nullif({FINISHED_SQL}, 0)"
+
 #: Calls per (group, tool) ranked by calls within the group; `{group}` is provider or 'all'.
 _RANKED_SQL = f"""
 ranked AS (
@@ -123,9 +129,7 @@ ranked AS (
            sum(calls) OVER (PARTITION BY grp) AS grp_calls
     FROM (
         SELECT {{group}} AS grp, {TOOL} AS tool, count(*) AS calls,
-               count(*) FILTER (WHERE is_error) AS errors,
-               count(*) FILTER (WHERE is_error IS NOT NULL OR result_at IS NOT NULL)
-                   AS with_status
+               {ERRORS_SQL} AS errors, {FINISHED_SQL} AS with_status
         FROM tool_facts GROUP BY ALL
     )
 )"""

@@ -237,7 +237,9 @@ class Sandbox:
                     f"query stopped: it ran past the {self.timeout_s:g} s time limit"
                 ) from None
             except duckdb.OutOfMemoryException as exc:
-                raise SandboxError(f"query stopped at the memory limit: {_first_line(exc)}") from None
+                raise SandboxError(
+                    f"query stopped at the memory limit: {_first_line(exc)}"
+                ) from None
             except duckdb.PermissionException:
                 raise SandboxError(
                     "no file, URL or extension can be reached from a query: "

@@ -348,3 +348,53 @@ def test_not_a_trace_database(tmp_path: Path) -> None:
         app, ["ask", "q", "--db", str(bad), "--base-url", "http://127.0.0.1:9/v1"]
     )
     assert result.exit_code == 2 and "not a TraceLab trace database" in result.output
+
+
+# --- the QA benchmark's grader --------------------------------------------------------------
+
+
+def test_grader_rules() -> None:
+    from tracelab.ask.grading import grade
+
+    assert grade("There are 1,461 steps.", [[1461]], "exact").correct
+    assert not grade("There are 1,460 steps.", [[1461]], "exact").correct
+    assert grade("The rate is 5.0%.", [[0.05026]], "numeric").correct
+    assert not grade("The rate is 6%.", [[0.05026]], "numeric").correct
+    rows = [["claude", 3], ["codex", 1]]
+    assert grade("codex: 1, claude: 3", rows, "set").correct
+    assert not grade("claude: 3", rows, "set").correct
+    assert grade("Bash, then Read", [["Bash"], ["Read"]], "ordered").correct
+    assert not grade("Read, then Bash", [["Bash"], ["Read"]], "ordered").correct
+    assert not grade("3 and 1", rows, "set", tool_used=False).correct
+
+
+def test_benchmark_scripted_backend_scores_100_percent(trace: Path) -> None:
+    """Every task's recorded tool call, stated back, must match its canonical query."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "ask_qa.py"
+    spec = importlib.util.spec_from_file_location("ask_qa", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tasks = bench.load_tasks()
+    assert len(tasks) >= 30
+    assert {t["difficulty"] for t in tasks} == {"easy", "medium", "hard"}
+
+    def factory(task):
+        call = task["scripted"]
+        turn = {"tool_calls": [{"name": call["tool"], "arguments": call["arguments"]}]}
+        return scripted([turn, bench.state_last_result])[0]
+
+    def wrong(task):  # states nothing: the grader must fail every task
+        call = task["scripted"]
+        turn = {"tool_calls": [{"name": call["tool"], "arguments": call["arguments"]}]}
+        return scripted([turn, {"content": "I do not know."}])[0]
+
+    with Sandbox(trace) as sb:
+        results = bench.run(sb, tasks, factory, max_turns=4, timeout=60)
+        failed = [(r["task"]["id"], r["grade"].reason) for r in results if not r["grade"].correct]
+        # on this tiny trace some canonical queries return no rows: those cannot be graded
+        gradable = [r for r in results if r["expected"]]
+        assert len(gradable) >= 25
+        assert [f for f in failed if "no rows" not in f[1]] == []
+        assert all(not r["grade"].correct for r in bench.run(sb, tasks, wrong, 4, 60))

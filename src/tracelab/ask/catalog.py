@@ -197,6 +197,8 @@ METRICS: tuple[Metric, ...] = (
 
 BY_NAME = {m.name: m for m in METRICS}
 MAX_GROUPS = 2
+#: Groupings listed in their own order unless the call asks for an order by value.
+TIME_GROUPINGS = ("day", "week", "hour_of_day", "idle_gap")
 DEFAULT_LIMIT = 50
 
 
@@ -222,10 +224,13 @@ def build_query(
     metric: str,
     group_by: list[str] | str | None = None,
     filters: dict[str, Any] | None = None,
-    order: str = "value_desc",
+    order: str | None = None,
     limit: int | None = None,
 ) -> MetricQuery:
-    """The SELECT (with bound parameters) computing `metric` per group, filtered."""
+    """The SELECT (with bound parameters) computing `metric` per group, filtered.
+
+    `order`: value_desc, value_asc or group; by default time groupings are in time order and
+    the others by value, largest first."""
     m = BY_NAME.get(str(metric))
     if m is None:
         raise CatalogError(f"unknown metric {metric!r}; known: {', '.join(BY_NAME)}")
@@ -265,9 +270,11 @@ def build_query(
         sql += "\nWHERE " + " AND ".join(where)
     if groups:
         sql += "\nGROUP BY ALL"
-        if groups[0] == "idle_gap":
+        if order is None:
+            order = "group" if groups[0] in TIME_GROUPINGS else "value_desc"
+        if order == "group" and groups[0] == "idle_gap":
             sql += "\nORDER BY min(idle_gap_ms) NULLS LAST"
-        elif order == "group" or groups[0] in ("day", "week", "hour_of_day"):
+        elif order == "group":
             sql += "\nORDER BY " + ", ".join(str(i + 1) for i in range(len(groups)))
         else:
             direction = "ASC" if order == "value_asc" else "DESC"

@@ -3,7 +3,8 @@
 Why a copy: DuckDB has no column privileges, so a model that may write any SELECT could read
 any column of the trace database. The sandbox therefore opens a *public copy* — the trace's
 tables with the private columns (`schema.PRIVATE_ROW_FIELDS`; tool inputs never reach the
-database) left out — built once per database file state in the cache dir. Its connection is
+database) left out and the project reduced to its directory name — built once per database
+file state in the cache dir. Its connection is
 read-only, prepares the metric fact tables (`metrics.steps.prepare`, TEMP), then is locked:
 one thread, a memory limit, no external access (no file, URL, or Python object), no extension
 loading, and `lock_configuration` so no `SET` can undo any of it. A statement must parse (with
@@ -34,6 +35,12 @@ from tracelab.traceinput import cached_db_path
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_ROWS = 200
 DEFAULT_MEMORY_LIMIT = "1GB"
+
+#: A private trace's project is the working directory's path (it names the user): the public
+#: copy keeps its last component only. A sanitized trace's pseudonym has no separator.
+PUBLIC_EXPRESSIONS = {
+    ("rounds", "project"): "regexp_replace(project, '^.*[/\\\\]', '') AS project",
+}
 
 #: The metric layer's fact tables (`metrics.steps`) the model may query beside the trace tables.
 FACT_TABLES = ("step_facts", "tool_facts", "request_facts", "human_waits")
@@ -102,7 +109,7 @@ def build_public_db(db: Path, dst: Path) -> None:
                 ).fetchall()
                 if name not in PRIVATE_COLUMNS[table]
             ]
-            select = ", ".join(_q(c) for c in cols)
+            select = ", ".join(PUBLIC_EXPRESSIONS.get((table, c), _q(c)) for c in cols)
             con.execute(f"CREATE TABLE {table} AS SELECT {select} FROM src.{table}")
         con.execute("DETACH src")
     finally:

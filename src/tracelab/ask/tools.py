@@ -147,7 +147,7 @@ def call_tool(sandbox: Sandbox, name: str, raw_arguments: str | dict[str, Any] |
                 args.get("metric", ""),
                 args.get("group_by"),
                 args.get("filters"),
-                str(args.get("order") or "value_desc"),
+                args.get("order"),
                 args.get("limit"),
             )
             result = sandbox.run(mq.sql, mq.params)

@@ -146,7 +146,7 @@ def test_trace_input_errors_are_clear(tmp_path):
     junk = tmp_path / "junk.duckdb"
     junk.write_bytes(b"this is not a database")
     bad = runner.invoke(app, ["analyze", "--db", str(junk), "-o", str(tmp_path / "o")])
-    assert bad.exit_code == 2 and "not a readable trace database" in bad.output
+    assert bad.exit_code == 2 and "not a DuckDB database" in bad.output
 
 
 def test_a_database_without_trace_tables_is_named_clearly(tmp_path):

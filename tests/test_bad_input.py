@@ -817,3 +817,74 @@ def test_deeply_nested_tool_input_does_not_crash(tmp_path: Path):
     assert deep_tool["input"] is None and deep_tool["input_chars"] == len('{"x":') + 601 + 1
     assert any("nested too deeply" in p for p in report.file_problems[str(path)])
     assert len(list(read_rows(out))) == 4
+
+
+# --- a Codex log format without usage data ---------------------------------------------------
+
+
+def test_codex_log_without_usage_is_a_skipped_session(tmp_path: Path):
+    """The rollout format seen from September 2025 carries the conversation but no token usage
+    (every token_count has `info: null`): its session is skipped and said to be, not reported
+    as ignored record types with "0 lines skipped"."""
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    bare = "01a7c9e4-0000-7000-8000-0000000000aa"
+    turn = "01a7c9e4-aaaa-7000-8000-000000000001"
+    no_usage = R.write(
+        R.codex_path(home, bare, "09-00-00"),
+        [
+            R.x_meta(bare),
+            R.x_turn(turn, 1),
+            R.x_user("fix the bug", 1),
+            R.x_reasoning(2),
+            R.x_call("call_a", 2),
+            R.x_tokens(None, None, 2),  # a token count without usage
+            R.x_output("call_a", second=3),
+            R.x_agent_message("done", 4),
+            R.x_message("done", 4),
+            R.x_tokens(None, None, 4),
+        ],
+    )
+    counted = R.write(R.codex_path(home), R.codex_session(2).data())
+    for _ in range(2):  # parsed, then replayed from the cache: the same report
+        report, rows = R.run(home, cache=cache)
+        assert [r["session_file"] for r in rows] == [str(counted)] * 2
+        assert [(s.path, s.reason) for s in report.skipped_files] == [
+            (str(no_usage), "its log has no usage data")
+        ]
+        assert report.file_problems == {} and report.skipped_lines == 0
+
+
+def test_codex_log_still_waiting_for_its_first_count_is_not_flagged_without_output(
+    tmp_path: Path,
+):
+    """A session whose model has not answered yet (only the user's prompt) is no format
+    problem: nothing is skipped or reported."""
+    home = tmp_path / "home"
+    R.write(R.codex_path(home), [R.x_meta(), R.x_turn("t1", 1), R.x_user("hi", 1)])
+    report, rows = R.run(home)
+    assert rows == [] and report.skipped_files == [] and report.file_problems == {}
+
+
+# --- two homes, one folder name ---------------------------------------------------------------
+
+
+def test_homes_sharing_a_folder_name_are_two_users(tmp_path: Path):
+    from tracelab.collect import collect
+    from tracelab.sources.discover import home_for
+
+    first, second = tmp_path / "a" / "alice", tmp_path / "b" / "alice"
+    R.write(R.claude_path(first), R.claude_session(2))
+    other = "0e0e0e0e-0000-4000-8000-000000000000"
+    R.write(R.claude_path(second, other), R.claude_session(3, session=other))
+    report, rows = collect([home_for(first), home_for(second)], cache=False, workers=1)
+    users = {r["home"]: r["user"] for r in rows}
+    assert len(set(users.values())) == 2
+    assert all(u.startswith("alice#") and len(u) == len("alice#") + 6 for u in users.values())
+    # one group per user, each with its own session and steps
+    steps = {key.split("\t")[0]: g.steps for key, g in report.groups.items()}
+    assert steps == {users[str(first)]: 2, users[str(second)]: 3}
+    # the same home twice, or a home alone, keeps the plain name
+    _, rows = collect([home_for(first), home_for(first)], cache=False, workers=1)
+    assert {r["user"] for r in rows} == {"alice"}
+    _, rows = collect([home_for(first)], cache=False, workers=1)
+    assert {r["user"] for r in rows} == {"alice"}

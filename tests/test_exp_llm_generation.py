@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 
 import duckdb
 import matplotlib.pyplot as plt
 import pytest
 
+from conftest import FIXTURES, needs_fixtures
 from tracebuilder import ev, step, trace_db
 from tracelab.experiments.llm_generation.append_by_prefix import PREFIX_LABELS, append_by_prefix
 from tracelab.experiments.llm_generation.append_share import APPEND_LABELS, append_share
@@ -149,27 +151,46 @@ def test_append_share(tmp_path):
 # ----------------------------------------------------------------------------- attribution
 
 
+def _pair_step(
+    session: str, k: int, at: float | None, prefix: int, append: int, output: int, **kw
+) -> dict:
+    """A step whose first event is at `at` s and whose (only) model output is 1 s later."""
+    events = [ev("tool_result", at), ev("text", at + 1)] if at is not None else []
+    return step(session, k, prefix=prefix, append=append, output=output, events=events, **kw)
+
+
 @pytest.fixture(scope="module")
 def attribution_con(tmp_path_factory):
+    """Amendments §14.5, worked by hand: gain = S.prefix − P.input, tol = max(512, 10% of O);
+    cached |gain − O| ≤ tol; resend gain < O − tol and S.append ≥ O − tol."""
     rows = [
-        # first step of the session: no predecessor, never a pair
-        step("a", 0, prefix=0, append=1000, output=3000),
-        # g = 4000 − (0 + 1000) = 3000 = O_{i−1} → cached
-        step("a", 1, prefix=4000, append=100, output=2500),
-        # g = 4100 − (4000 + 100) = 0, append 2600 ≥ O 2500 → resend
-        step("a", 2, prefix=4100, append=2600, output=2000),
-        # g = 7700 − (4100 + 2600) = 1000; O = 2000: |g − O| = 1000 > 200, |g| > 200 → neither
-        step("a", 3, prefix=7700, append=300, output=1999),
+        # a0: input 1000, O 3000 (no predecessor)
+        _pair_step("a", 0, 0, prefix=0, append=1000, output=3000),
+        # gain 4000 − 1000 = 3000 = O → cached
+        _pair_step("a", 1, 10, prefix=4000, append=100, output=2500),
+        # gain 4100 − 4100 = 0 < 2500 − 512; append 2600 ≥ 1988 → resend
+        _pair_step("a", 2, 20, prefix=4100, append=2600, output=2000),
+        # gain 7700 − 6700 = 1000: |1000 − 2000| > 512; append 300 < 1488 → neither
+        _pair_step("a", 3, 30, prefix=7700, append=300, output=1999),
         # prior output 1999 < 2000: excluded
-        step("a", 4, prefix=8000, append=100, output=2000),
-        # g = 10 300 − (8000 + 100) = 2200 = O + 10% of O (boundary, inclusive) → cached
-        step("a", 5, prefix=10_300, append=50, output=2000),
-        # g = 10 350 − (10 300 + 50) = 0 but append 1500 < O 2000 → neither
-        step("a", 6, prefix=10_350, append=1500, output=10),
-        # another model, its own session
-        step("b", 0, prefix=0, append=1000, output=4000, model="claude-sonnet-4-6"),
-        # g = 1150 − 1000 = 150 ≤ 10% × 4000 = 400 and append 4100 ≥ 4000 → resend
-        step("b", 1, prefix=1150, append=4100, output=5, model="claude-sonnet-4-6"),
+        _pair_step("a", 4, 40, prefix=8000, append=100, output=2000),
+        # gain 10 500 − 8100 = 2400: |2400 − 2000| = 400 ≤ tol 512 → cached (old rule, 10% of O
+        # = 200: neither)
+        _pair_step("a", 5, 50, prefix=10_500, append=50, output=2000),
+        # 400 − 51 = 349 s after a5's output: gap > 240 s, excluded (old rule: resend)
+        _pair_step("a", 6, 400, prefix=10_550, append=2100, output=3000),
+        # gain 7650 − 12 650 = −5000 < 3000 − 512 and append 2800 ≥ 2488 → resend (old rule:
+        # |gain| > 10% of O → neither)
+        _pair_step("a", 7, 410, prefix=7650, append=2800, output=10),
+        # another Claude model, its own session — grouped with the others as "Claude"
+        _pair_step("b", 0, 0, prefix=0, append=1000, output=4000, model="claude-sonnet-4-6"),
+        # gain 1150 − 1000 = 150 < 3488 and append 4100 ≥ 3488 → resend
+        _pair_step("b", 1, 10, prefix=1150, append=4100, output=5, model="claude-sonnet-4-6"),
+        # codex: c1 has no timestamp and is dropped, so c2 pairs with c0:
+        # gain 7500 − 5000 = 2500 = O → cached (old rule: c2 follows c1, whose O is 0 → no pair)
+        _pair_step("c", 0, 0, prefix=0, append=5000, output=2500, provider="codex"),
+        _pair_step("c", 1, None, prefix=5000, append=100, output=0, provider="codex"),
+        _pair_step("c", 2, 20, prefix=7500, append=100, output=0, provider="codex"),
     ]
     return trace_db(tmp_path_factory.mktemp("attribution"), rows)
 
@@ -177,30 +198,47 @@ def attribution_con(tmp_path_factory):
 def test_attribution_classes(attribution_con):
     g.prepare_generation(attribution_con)
     got = attribution_con.execute(
-        "SELECT session_id, seq, gain, attribution FROM attribution_pairs ORDER BY session_id, seq"
+        "SELECT session_id, seq, model, gain, attribution FROM attribution_pairs "
+        "ORDER BY session_id, seq"
     ).fetchall()
     assert got == [
-        ("claude:a", 2, 3000, "cached"),
-        ("claude:a", 3, 0, "resend"),
-        ("claude:a", 4, 1000, "neither"),
-        ("claude:a", 6, 2200, "cached"),
-        ("claude:a", 7, 0, "neither"),
-        ("claude:b", 2, 150, "resend"),
+        ("claude:a", 2, "Claude", 3000, "cached"),
+        ("claude:a", 3, "Claude", 0, "resend"),
+        ("claude:a", 4, "Claude", 1000, "neither"),
+        ("claude:a", 6, "Claude", 2400, "cached"),
+        ("claude:a", 8, "Claude", -5000, "resend"),
+        ("claude:b", 2, "Claude", 150, "resend"),
+        ("codex:c", 3, "gpt-5.5", 2500, "cached"),
     ]
 
 
 def test_attribution_per_model(attribution_con):
     result = output_attribution.compute(attribution_con)
     got = {r["model"]: r for r in result.table("fig3_output_attribution").records()}
-    opus = got["claude-opus-4-7"]
-    # 5 pairs: 2 cached, 1 resend, 2 neither
-    assert opus["pairs"] == 5
-    assert (opus["cached"], opus["resend"], opus["neither"]) == pytest.approx((0.4, 0.2, 0.4))
-    assert got["claude-sonnet-4-6"]["pairs"] == 1
-    assert got["claude-sonnet-4-6"]["resend"] == 1.0
+    claude = got["Claude"]
+    # 6 pairs: 2 cached, 3 resend, 1 neither; fewer than 50 pairs → not_sure
+    assert claude["pairs"] == 6
+    assert (claude["cached"], claude["resend"], claude["neither"]) == pytest.approx(
+        (2 / 6, 3 / 6, 1 / 6)
+    )
+    assert claude["decision"] == "not_sure"
+    assert (got["gpt-5.5"]["pairs"], got["gpt-5.5"]["cached"]) == (1, 1.0)
     points = result.table("fig3_output_attribution_points")
-    assert len(points.rows) == 6  # fewer than the per-model sample cap: every pair
-    assert "claude-sonnet-4-6 (claude, 1 pair) is mostly output-resend" in result.text
+    assert len(points.rows) == 7  # fewer than the per-group sample cap: every pair
+    # the scatter's gain is max(0, gain): a7's −5000 is drawn at 0
+    assert min(points.column("gain")) == 0
+    assert "Claude (claude, 6 pairs) is mostly output-resend" in result.text
+
+
+def test_attribution_decision():
+    # n < 50 → not_sure; cached ≥ 70% ∧ resend ≤ 20% → cached; the mirror → resend;
+    # both ≥ 30% → mixed; anything else → not_sure
+    assert g.attribution_decision(49, 1.0, 0.0) == "not_sure"
+    assert g.attribution_decision(50, 0.7, 0.2) == "cached"
+    assert g.attribution_decision(50, 0.2, 0.7) == "resend"
+    assert g.attribution_decision(50, 0.3, 0.3) == "mixed"
+    assert g.attribution_decision(50, 0.71, 0.21) == "not_sure"
+    assert g.attribution_decision(50, 0.69, 0.1) == "not_sure"
 
 
 def test_schematic_units():
@@ -269,7 +307,8 @@ def test_decode_speed_definitions(decode_con):
     ).fetchall()
     # Codex step: gen 0 → 5 s = 5000 ms; normalized 300 / 5 s = 60 tok/s;
     # pure: visible 300 − 100 = 200 tokens over reasoning (3 s) → last visible (5 s) = 2 s
-    #   → 100 tok/s; residual TTFT = 5000 − 300 / 100 × 1000 = 5000 − 3000 = 2000 ms
+    #   → 100 tok/s; L = 2000 ms / 200 tokens = 10 ms/token (the only such step);
+    #   residual TTFT = t_in→r − R·L = 3000 − 100 × 10 = 2000 ms
     assert got[0] == pytest.approx(("codex", 300, 5000.0, 60.0, 100.0, 2000.0))
     # reasoning 0: no pure speed, no residual TTFT
     assert got[1] == pytest.approx(("codex", 400, 8000.0, 50.0, None, None))
@@ -292,10 +331,85 @@ def test_decode_speed_summary(decode_con):
     assert (claude["steps"], claude["median_speed"], claude["cv_speed"]) == (1, 50.0, None)
     assert claude["pure_steps"] == 0
     binned = result.table("fig6_decode_by_context").records()
-    # Codex context 20 500 → floor(log2(20 501)) = 14: bin [16 383, 32 767)
+    # Codex context 20 500 → floor(log2(20 500)) = 14: bin [16 384, 32 768), midpoint 2^14.5
     codex_bin = next(r for r in binned if r["provider"] == "codex")
-    assert (codex_bin["context_lo"], codex_bin["norm_speed_steps"]) == (16_383, 2)
+    assert (codex_bin["context_lo"], codex_bin["norm_speed_steps"]) == (16_384, 2)
+    assert codex_bin["context_mid"] == pytest.approx(2**14.5)
     assert "residual TTFT of 2.0s" in result.text
+
+
+def test_codex_split_follows_the_reference(tmp_path):
+    """Amendments §14.4, worked by hand: L is pooled (Σ t_post / Σ V), the residual TTFT is
+    t_in→r − R·L, Fig. 6 keeps t_post ≥ 0.1 s and the text values have no floor. (The old
+    per-step rule, gen − output·t_post/V, gives D1 666.7 ms and D4 0 ms.)"""
+
+    def codex(k: int, output: int, reasoning: int, events: list) -> dict:
+        return step("d", k, provider="codex", prefix=20_000, append=500, output=output,
+                    reasoning=reasoning, events=events)  # fmt: skip
+
+    rows = [
+        # D1: R 100, V 300; t_in→r 0 → 2 s = 2000 ms; t_post 2 → 6 s = 4000 ms
+        codex(
+            0,
+            400,
+            100,
+            [ev("tool_result", 0), ev("reasoning", 2), ev("text", 3), ev("tool_call", 6)],
+        ),
+        # D2: R 50, V 10; t_in→r 1000 ms; t_post 50 ms (< 0.1 s: text values only)
+        codex(1, 60, 50, [ev("tool_result", 10), ev("reasoning", 11), ev("text", 11.05)]),
+        # D3: R 200, V 0 (no pure speed); t_in→r 3000 ms
+        codex(2, 200, 200, [ev("tool_result", 20), ev("reasoning", 23)]),
+        # D4: R 100, V 100; t_in→r 1000 ms; t_post 1000 ms
+        codex(3, 200, 100, [ev("tool_result", 30), ev("reasoning", 31), ev("text", 32)]),
+    ]
+    con = trace_db(tmp_path, rows)
+    g.prepare_generation(con)
+    got = con.execute(
+        "SELECT pure_speed, residual_ttft_ms, fig6_pure_speed, fig6_residual_ttft_ms "
+        "FROM decode_steps ORDER BY round_pk"
+    ).fetchall()
+    # text: L = (4000 + 50 + 1000) / (300 + 10 + 100) = 505/41 ms/token;
+    #   D1 2000 − 100·505/41, D2 1000 − 50·505/41, D3 3000 − 200·505/41, D4 1000 − 100·505/41
+    # Fig. 6 (D1, D4 eligible): L = 5000 / 400 = 12.5 ms/token;
+    #   D1 2000 − 1250 = 750 ms, D4 1000 − 1250 = −250 ms; pure 300/4 s = 75, 100/1 s = 100
+    lt = 505 / 41
+    assert got[0] == pytest.approx((75.0, 2000 - 100 * lt, 75.0, 750.0))
+    assert got[1] == pytest.approx((200.0, 1000 - 50 * lt, None, None))
+    assert got[2] == pytest.approx((None, 3000 - 200 * lt, None, None))
+    assert got[3] == pytest.approx((100.0, 1000 - 100 * lt, 100.0, -250.0))
+    summary = decode_speed.compute(con).table("decode_speed_summary").records()[0]
+    # medians: pure 75, 100, 200 → 100; residual (sorted D4, D2, D3, D1) → (D2 + D3) / 2
+    assert summary["median_pure_speed"] == pytest.approx(100.0)
+    assert summary["median_residual_ttft_ms"] == pytest.approx((15_750 / 41 + 22_000 / 41) / 2)
+    assert (summary["fig6_steps"], summary["fig6_ms_per_token"]) == (2, pytest.approx(12.5))
+
+
+@needs_fixtures
+def test_codex_split_agrees_with_the_reference_on_the_public_fixture(tmp_path):
+    """The reference implementation's own overview of the public-dataset fixture states its
+    post-reasoning time per visible token (L) and the mean residual TTFT over the 79 Codex steps
+    with positive reasoning counts; our text-value definitions (§14.4) give the same numbers."""
+    from tracelab.metrics.steps import prepare
+    from tracelab.tracedb import build_db, open_db
+
+    public = FIXTURES / "public-dataset"
+    build_db(public / "public-trace.jsonl.gz", tmp_path / "p.duckdb")
+    con = open_db(tmp_path / "p.duckdb")
+    prepare(con)
+    g.prepare_generation(con)
+    timing = json.loads((public / "reference-overview-summary.json").read_text())["merged"][
+        "generation_timing"
+    ]
+    tpot = timing["post_reasoning_tpot_estimate"]
+    ttft = timing["estimated_ttft_from_exact_reasoning_tokens"]
+    n, visible, ms_per_token, mean_ttft = con.execute(
+        "SELECT count(pure_speed), sum(visible) FILTER (WHERE pure_speed IS NOT NULL), "
+        "any_value(ms_per_token), avg(residual_ttft_ms) FROM decode_steps "
+        "WHERE provider = 'codex'"
+    ).fetchone()
+    assert (n, visible) == (tpot["rounds"], tpot["visible_or_structured_output_tokens"])
+    assert ms_per_token == pytest.approx(tpot["average_decode_latency_seconds_per_token"] * 1000)
+    assert mean_ttft == pytest.approx(ttft["estimated_average_seconds"] * 1000)
 
 
 def test_generation_time_table(decode_con):

@@ -188,23 +188,29 @@ def test_table3_growth_buckets(tmp_path):
 # --- Loop counts -----------------------------------------------------------------------------
 
 
-def test_table2_loop_counts_request_zero(tmp_path):
+def test_table2_loop_counts_steps_before_the_first_request(tmp_path):
     def tools(n: int, k: int) -> list:
         return [tool(f"t{k}-{i}", index=i) for i in range(n)]
+
+    def events(first: str | None, k: int) -> list:
+        """A user step's message precedes its output, so it opens a request (§14.2)."""
+        at = 10 * k
+        return [ev(first, at), ev("text", at + 1)] if first else [ev("text", at + 1)]
 
     kinds = ["tool_result", "user_message", "tool_result", "tool_result", "user_message",
              "tool_result"]  # fmt: skip
     calls = [1, 2, 0, 1, 0, 3]
     rows = [
-        step("A", k, first=f, tools=tools(n, k))
+        step("A", k, first=f, tools=tools(n, k), events=events(f, k))
         for k, (f, n) in enumerate(zip(kinds, calls, strict=True))
     ]
     # B (codex): user (1 call), tool (0), a step without input event (neither kind, 0 calls)
     rows += [
-        step("B", 0, provider="codex", first="user_message", tools=tools(1, 10)),
-        step("B", 1, provider="codex", first="tool_result"),
-        step("B", 2, provider="codex", first=None),
-    ]
+        step("B", 0, provider="codex", first="user_message", tools=tools(1, 10),
+             events=events("user_message", 0)),
+        step("B", 1, provider="codex", first="tool_result", events=events("tool_result", 1)),
+        step("B", 2, provider="codex", first=None, events=events(None, 2)),
+    ]  # fmt: skip
     con = trace_db(tmp_path, rows)
     result = loop_counts.compute(con)
     t2 = result.table("table2_loop_counts")
@@ -212,17 +218,20 @@ def test_table2_loop_counts_request_zero(tmp_path):
     def get(unit: str, name: str) -> dict:
         return row(t2, unit=unit, metric=name)
 
-    # requests: A has request 0 (its first, tool step), 1 and 2 → 3; B has 1 → [3, 1]
+    # requests: A's first (tool) step precedes any request — it belongs to none (amendments
+    # §14.2; it used to be "request 0", counted as a request) — then requests 1 and 2 → 2;
+    # B has 1 → [2, 1]
     requests = get("Per session", "Requests")
-    assert requests["avg"] == 2
-    assert requests["p25"] == pytest.approx(1.5)  # 1 + 0.25 × (3 − 1)
-    # per request user steps: A0 0, A1 1, A2 1, B1 1 → avg 0.75 (request 0 has none)
-    assert get("Per request", "User-initiated steps")["avg"] == 0.75
-    # per request tool steps: A0 1, A1 2, A2 1, B1 1 (B's step without input is neither) → 1.25
-    assert get("Per request", "Tool-initiated steps")["avg"] == 1.25
-    # per request tool calls: A0 1, A1 2+0+1 = 3, A2 0+3 = 3, B1 1+0+0 = 1 → avg 2
-    assert get("Per request", "Tool calls")["avg"] == 2
-    # per session: A 7, B 1 tool calls; tool steps A 4, B 1
+    assert requests["avg"] == 1.5
+    assert requests["p25"] == pytest.approx(1.25)  # 1 + 0.25 × (2 − 1)
+    # per request user steps: A1 1, A2 1, B1 1 → avg 1
+    assert get("Per request", "User-initiated steps")["avg"] == 1
+    # per request tool steps: A1 2, A2 1, B1 1 (B's step without input is neither) → 4/3
+    assert get("Per request", "Tool-initiated steps")["avg"] == pytest.approx(4 / 3)
+    # per request tool calls: A1 2+0+1 = 3, A2 0+3 = 3, B1 1+0+0 = 1 → avg 7/3
+    assert get("Per request", "Tool calls")["avg"] == pytest.approx(7 / 3)
+    # per session (every step, the one before A's first request included): A 7, B 1 tool
+    # calls; tool steps A 4, B 1
     assert get("Per session", "Tool calls")["avg"] == 4
     assert get("Per session", "Tool-initiated steps")["avg"] == 2.5
     # per step: 8 calls over 9 steps
@@ -240,14 +249,16 @@ def test_table5_cost_priced_steps_only(tmp_path):
     # claude-opus-4-7: $5 input, $0.50 cache read, $25 output per million tokens
     rows = [
         # X0: append 200k × $5 = $1.00; output 10k × $25 = $0.25 → $1.25
-        step("X", 0, append=200_000, output=10_000, first="user_message"),
+        step("X", 0, append=200_000, output=10_000, first="user_message",
+             events=[ev("user_message", 0), ev("text", 1)]),  # opens a request (§14.2)
         # X1: prefix 1M × $0.50 = $0.50; output 40k × $25 = $1.00 → $1.50
         step("X", 1, prefix=1_000_000, output=40_000),
         # Y0: prefix 2M × $0.50 = $1.00
-        step("Y", 0, prefix=2_000_000, first="user_message"),
+        step("Y", 0, prefix=2_000_000, first="user_message",
+             events=[ev("user_message", 0), ev("text", 1)]),
         # Z0: an unpriced model: no cost, left out
         step("Z", 0, provider="codex", model="gpt-9-unknown", append=1_000_000),
-    ]
+    ]  # fmt: skip
     con = trace_db(tmp_path, rows)
     result = cost_distribution.compute(con)
     t5 = result.table("table5_cost")
@@ -299,11 +310,12 @@ def test_table7_timing(timing_con):
     assert get("Per session", "Human thinking")["avg"] == 7_200_000
     assert get("Per session", "LLM generation")["avg"] == 9_000
     assert get("Per session", "Tool execution")["avg"] == 5_000
-    # shares of the sum 7,200 + 9 + 5 = 7,214 s
-    assert get("Per session", "Human thinking")["% time"] == pytest.approx(7200 / 7214)
-    # capped: the wait counts 1 h; total 7,215 − (7,200 − 3,600) = 3,615 s
+    # shares of the elapsed total 7,215 s (amendments §14.1; they were of the sum of the parts)
+    assert get("Per session", "Human thinking")["% time"] == pytest.approx(7200 / 7215)
+    # capped: the wait counts 1 h; total = 3,600 + 9 + 5 = 3,614 s (amendments §14.1; it was
+    # the elapsed time minus what the cap removed, 7,215 − 3,600 = 3,615 s)
     capped = "Per session, human capped (1h)"
-    assert get(capped, "Total")["avg"] == 3_615_000
+    assert get(capped, "Total")["avg"] == 3_614_000
     assert get(capped, "Human thinking")["% time"] == pytest.approx(3600 / 3614)
     # requests: 0 → 13 s (gen 7 s, tool 5 s) and 7,213 → 7,215 s (gen 2 s): shares of 15 s
     assert get("Per request", "Total (response time)")["avg"] == 7_500
@@ -317,6 +329,50 @@ def test_table7_timing(timing_con):
     assert get("Per individual latency", "LLM generation")["avg"] == 3_000
     assert get("Per individual latency", "Tool execution")["p99"] == 5_000
     assert "of the session time" in result.text
+
+
+def test_table7_session_scope_capped_total_and_empty_sessions(tmp_path):
+    """Amendments §14.1, worked by hand: a session belongs to its first step's provider, a
+    session with no positive span is dropped, the capped total is capped human + generation +
+    tool, and shares are Σ component / Σ block total."""
+    second = step(
+        "m",
+        1,
+        provider="claude",
+        first="user_message",
+        events=[ev("user_message", 5000), ev("text", 5003)],
+        tools=[tool("t1", emitted=5003, result=5013)],  # wall 10 s
+    )
+    second["session_id"] = "codex:m"  # the session started on codex, continues on claude
+    rows = [
+        step("m", 0, provider="codex", first="user_message",
+             events=[ev("user_message", 0), ev("text", 2)]),
+        second,
+        # a single instant: span 0 → left out of both session blocks
+        step("z", 0, first="user_message", events=[ev("user_message", 100), ev("text", 100)]),
+    ]  # fmt: skip
+    con = trace_db(tmp_path, rows)
+    result = timing.compute(con)
+
+    def get(unit: str, name: str, table: str = "table7_timing", **key) -> dict:
+        return row(result.table(table), unit=unit, metric=name, **key)
+
+    # session codex:m: events 0 → 5,003 s; human wait 5,000 − 2 = 4,998 s (capped 3,600 s);
+    # generation 2 + 3 = 5 s; tool 10 s. Old rule: z counted (avg elapsed 2,501.5 s), m split
+    # into a codex and a claude session, capped total 5,003 − 1,398 = 3,605 s.
+    assert get("Per session", "Total elapsed")["avg"] == 5_003_000
+    capped = "Per session, human capped (1h)"
+    assert get(capped, "Total")["avg"] == 3_615_000  # 3,600 + 5 + 10
+    assert get(capped, "Human thinking")["% time"] == pytest.approx(3600 / 3615)
+    # uncapped shares of the elapsed 5,003 s: 4,998 + 5 + 10 = 5,013 s, so they sum above 100%
+    assert get("Per session", "Human thinking")["% time"] == pytest.approx(4998 / 5003)
+    assert get("Per session", "Tool execution")["% time"] == pytest.approx(10 / 5003)
+    by_provider = result.table("table7_timing_by_provider")
+    providers = {r["provider"] for r in by_provider.records() if r["unit"] == "Per session"}
+    assert providers == {"codex"}
+    # steps: every step is a unit, zeros kept: generation [2, 3, 0] s, tool [0, 10, 0] s
+    assert get("Per step", "LLM generation")["avg"] == pytest.approx(5000 / 3)
+    assert get("Per step", "Tool execution")["% time"] == pytest.approx(10 / 15)
 
 
 def test_human_wait_and_response_time(timing_con):

@@ -119,26 +119,44 @@ def test_top_tools_share(popularity_con):
     assert m.top_tools_share(popularity_con, "gemini") is None
 
 
-def test_error_rate_ignores_calls_without_status(popularity_con):
+def test_error_rate_is_errors_over_all_calls(popularity_con):
+    """Amendments §14.6: errors / all calls of the tool; a null `is_error` is a non-error call.
+    (The old rule divided by the calls with a status: Bash 1/2, Read none, claude 3/5.)"""
     rows = {r["tool"]: r for r in m.popularity(popularity_con, top=15) if r["provider"] == "claude"}
-    # Bash: 1 error among the 2 calls with a status (2 calls have none) → 50%
-    assert (rows["Bash"]["errors"], rows["Bash"]["with_status"]) == (1, 2)
-    assert rows["Bash"]["error_rate"] == pytest.approx(0.5)
-    assert rows["Read"]["error_rate"] is None  # no status at all: unknown, not 0%
+    # Bash: 1 error among 4 calls (2 of them without status, counted as non-errors) → 25%
+    assert (rows["Bash"]["errors"], rows["Bash"]["calls"]) == (1, 4)
+    assert rows["Bash"]["with_status"] == 2  # reported beside it, not the denominator
+    assert rows["Bash"]["error_rate"] == pytest.approx(0.25)
+    assert rows["Read"]["error_rate"] == pytest.approx(0.0)  # 0 errors of 3 calls
     assert rows["Edit"]["error_rate"] == pytest.approx(1.0)
     assert rows["Grep"]["error_rate"] == pytest.approx(0.0)
-    # summary: errors 1 + 2 = 3 of 2 + 2 + 1 = 5 calls with a status
+    # summary: errors 1 + 2 = 3 of the provider's 10 calls
     summary = {r["provider"]: r for r in m.top_share_rows(popularity_con)}
-    assert summary["claude"]["error_rate"] == pytest.approx(3 / 5)
+    assert summary["claude"]["error_rate"] == pytest.approx(3 / 10)
     assert summary["claude"]["distinct_tools"] == 4
     assert summary["claude"]["top_tools"] == "Bash, Read, Edit"
+
+
+def test_popularity_merges_mcp_tools(tmp_path):
+    """`mcp_*` names are one `mcp` row (§14.6): 2 + 1 calls, 1 error → 1/3."""
+    calls = [
+        _call("m1", "mcp__github__search", is_error=True),
+        _call("m2", "mcp__github__search"),
+        _call("m3", "mcp_notes_read", is_error=False),
+        _call("b1", "Bash"),
+    ]
+    con = trace_db(tmp_path, [_step("mcp", "claude", calls)])
+    rows = {r["tool"]: r for r in m.popularity(con)}
+    assert set(rows) == {"mcp", "Bash"}
+    assert (rows["mcp"]["calls"], rows["mcp"]["errors"]) == (3, 1)
+    assert rows["mcp"]["error_rate"] == pytest.approx(1 / 3)
 
 
 def test_popularity_other_row(popularity_con):
     rows = [r for r in m.popularity(popularity_con, top=2) if r["provider"] == "claude"]
     assert [r["tool"] for r in rows] == ["Bash", "Read", "Other"]
     other = rows[-1]
-    # Other = Edit (2 calls, 2 errors of 2) + Grep (1 call, 0 errors of 1)
+    # Other = Edit (2 calls, 2 errors) + Grep (1 call, 0 errors) → 2 errors / 3 calls
     assert (other["rank"], other["tools"], other["calls"]) == (None, 2, 3)
     assert other["share"] == pytest.approx(3 / 10)
     assert other["error_rate"] == pytest.approx(2 / 3)
@@ -330,15 +348,16 @@ def test_overhead_without_both_latencies(popularity_con):
     assert "cannot be decomposed" in result.text
 
 
-def test_a_finished_call_without_status_is_a_success(tmp_path):
-    """Claude writes `is_error` only on failures: a call with a result and no flag succeeded."""
+def test_a_call_without_status_is_a_non_error_call(tmp_path):
+    """Amendments §14.6: every call is in the denominator — finished without a flag (Claude
+    writes `is_error` only on failures) or interrupted alike."""
     calls = [
         tool("f1", "Edit", emitted=0, result=1, is_error=True),  # finished, failed
         tool("f2", "Edit", emitted=0, result=2),  # finished, no flag → success
-        tool("f3", "Edit", emitted=0, result=None),  # interrupted: neither
+        tool("f3", "Edit", emitted=0, result=None),  # interrupted: a non-error call
     ]
     con = trace_db(tmp_path, [_step("fin", "claude", calls)])
     edit = next(r for r in m.popularity(con) if r["tool"] == "Edit")
-    # 1 error among the 2 finished calls → 50%
-    assert (edit["errors"], edit["with_status"]) == (1, 2)
-    assert edit["error_rate"] == pytest.approx(0.5)
+    # 1 error among 3 calls → 1/3 (the old rule: 1 of the 2 finished calls → 50%)
+    assert (edit["errors"], edit["with_status"], edit["calls"]) == (1, 2, 3)
+    assert edit["error_rate"] == pytest.approx(1 / 3)

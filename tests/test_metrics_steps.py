@@ -94,18 +94,68 @@ def test_requests(con):
     s1 = _facts(con, "claude:s1")
     assert [r["request_no"] for r in s1] == [1, 1, 2, 2]
     s2 = _facts(con, "codex:s2")
-    assert [r["request_no"] for r in s2] == [0]  # no user message yet: request 0
+    assert [r["request_no"] for r in s2] == [0]  # no user message yet: no request
     req = con.execute(
         "SELECT session_id, request_no, steps, user_steps, tool_steps, response_ms "
         "FROM request_facts ORDER BY session_id, request_no"
     ).fetchall()
     # request 1: user_message at 0 → last output of the request (text at 13 s) = 13 000 ms
     # request 2: user_message at 73 → last output (text at 80 s) = 7 000 ms
+    # codex:s2's step precedes any opener: it belongs to no request, so request_facts has no row
+    # for it (amendments §14.2; request_facts listed it as "request 0" before)
     assert req == [
         ("claude:s1", 1, 2, 1, 1, 13_000.0),
         ("claude:s1", 2, 2, 1, 1, 7_000.0),
-        ("codex:s2", 0, 1, 0, 1, None),
     ]
+
+
+def test_request_start_is_the_latest_user_message_before_the_first_output(tmp_path):
+    """Amendments §14.2, worked by hand. The old rule (a request = a step whose first input
+    event is a user_message, started at that step's first user_message) gives request_no
+    [0, 0, 0, 1, 2] and a single timed request of 4 000 ms; the reference's gives the values
+    below."""
+    rows = [
+        # r0: no user_message → no opener; before the first opener → no request (0)
+        step("r", 0, first="tool_result", events=[ev("tool_result", 0), ev("text", 1)]),
+        # r1: first input is a tool_result, yet user messages at 12 and 15 precede the first
+        # output (16) → opens request 1, start = the LATEST such message = 15 s
+        step(
+            "r",
+            1,
+            first="tool_result",
+            events=[
+                ev("tool_result", 10),
+                ev("user_message", 12),
+                ev("user_message", 15),
+                ev("reasoning", 16),
+                ev("text", 18),
+            ],
+        ),
+        # r2: its user_message (25) comes after its first output (22) → opens nothing; stays
+        # in request 1, whose end is the latest model output over its steps: 30 s
+        step(
+            "r",
+            2,
+            first="tool_result",
+            events=[ev("tool_result", 20), ev("text", 22), ev("user_message", 25), ev("text", 30)],
+        ),
+        # r3: opens request 2: 60 → latest output 64 = 4 000 ms
+        step(
+            "r",
+            3,
+            first="user_message",
+            events=[ev("user_message", 60), ev("text", 61), ev("tool_call", 64)],
+        ),
+        # r4: opens request 3, but its only output is at the start time: e2e 0 → no response
+        step("r", 4, first="user_message", events=[ev("user_message", 70), ev("text", 70)]),
+    ]
+    con = trace_db(tmp_path, rows)
+    assert [r["request_no"] for r in _facts(con, "claude:r")] == [0, 1, 1, 2, 3]
+    req = con.execute(
+        "SELECT request_no, steps, user_steps, response_ms FROM request_facts ORDER BY 1"
+    ).fetchall()
+    # request 1: 15 s → 30 s = 15 000 ms (r1 + r2, neither user-initiated)
+    assert req == [(1, 2, 0, 15_000.0), (2, 1, 1, 4_000.0), (3, 1, 1, None)]
 
 
 def test_generation_time_and_gaps(con):

@@ -20,10 +20,6 @@ from tracelab.metrics.session import prepare_session
 PUBLIC = FIXTURES / "public-dataset"
 REFERENCE = PUBLIC / "reference-overview-summary.json"
 
-#: The release's DuckDB files cannot be opened until the release adapter lands: opening them
-#: fails on the event-position column they spell `event_index`. Only that error skips.
-NOT_READABLE_YET = "event_pos"
-
 
 def _is_definition(path: str) -> bool:
     """Definition texts (ours are our words) are not compared: `*definition*` keys and the
@@ -82,8 +78,6 @@ def test_summary_json_reproduces_the_reference_overview(option: str, name: str):
     """`tracelab summary --json` on the public dataset has every figure of the reference's
     `overview_summary --json` for the merged, Claude and Codex blocks."""
     result = CliRunner().invoke(app, ["summary", option, str(PUBLIC / name), "--json"])
-    if option == "--db" and result.exit_code == 2 and NOT_READABLE_YET in result.output:
-        pytest.skip(f"{name}: the release's DuckDB is not readable yet (no release adapter)")
     assert result.exit_code == 0, result.output
     ours = orjson.loads(result.stdout)["reference_overview"]
     reference = orjson.loads(REFERENCE.read_bytes())

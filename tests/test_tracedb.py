@@ -191,7 +191,8 @@ def test_build_counts_order_and_duplicates(tmp_path: Path, suffix: str) -> None:
 
     with open_db(dst) as con:
         got = con.execute("SELECT round_pk, round_id, store FROM rounds").fetchall()
-        assert got == [(i, r["round_id"], r["store"]) for i, r in enumerate(rows)]
+        # round_pk is the 1-based file position (the release's key).
+        assert got == [(i, r["round_id"], r["store"]) for i, r in enumerate(rows, 1)]
         dup_key = rows[1]["trace_key"]
         (n,) = con.execute("SELECT count(*) FROM rounds WHERE trace_key = ?", [dup_key]).fetchone()
         assert n == 2
@@ -204,7 +205,8 @@ def test_build_counts_order_and_duplicates(tmp_path: Path, suffix: str) -> None:
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-def test_columns_come_from_the_schema(tmp_path: Path, suffix: str) -> None:
+def test_canonical_shape_comes_from_the_schema(tmp_path: Path, suffix: str) -> None:
+    """What the analyses query (open_db's canonical views), whatever the file's layout."""
     _, dst = _build(tmp_path, suffix)
     with open_db(dst) as con:
         scalars = [n for n in ROW_FIELDS if n not in ("tools", "timing_events")]
@@ -234,12 +236,7 @@ def test_columns_come_from_the_schema(tmp_path: Path, suffix: str) -> None:
             "session_id",
         ]
         assert "a_field_from_the_future" not in _tables(con, "rounds")
-        types = dict(
-            con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = 'tool_calls'"
-            ).fetchall()
-        )
+        types = {r[0]: r[1] for r in con.execute("DESCRIBE tool_calls").fetchall()}
         assert types["emitted_at"] == types["result_at"] == "TIMESTAMP WITH TIME ZONE"
         assert types["is_error"] == "BOOLEAN"
         assert types["tool_wall_latency_ms"] == "BIGINT"
@@ -254,12 +251,12 @@ def test_values_timestamps_and_nulls(tmp_path: Path, suffix: str) -> None:
             " is_error, result_at AT TIME ZONE 'UTC', provider, session_id, model FROM tool_calls"
         ).fetchall()
         assert [t[:6] for t in tools] == [
-            (0, 0, "Bash", 2500, 2400, False),
-            (1, 0, "Read", 50, None, False),
-            (1, 1, "Edit", None, None, True),
+            (1, 0, "Bash", 2500, 2400, False),
             (2, 0, "Read", 50, None, False),
             (2, 1, "Edit", None, None, True),
-            (3, 0, "exec_command", 1100, 1002, True),
+            (3, 0, "Read", 50, None, False),
+            (3, 1, "Edit", None, None, True),
+            (4, 0, "exec_command", 1100, 1002, True),
         ][: len(tools)]
         assert len(tools) == 6  # the duplicated step's tools are kept too
         assert tools[0][6] == datetime(2025, 9, 1, 10, 0, 3, 500_000)
@@ -268,7 +265,7 @@ def test_values_timestamps_and_nulls(tmp_path: Path, suffix: str) -> None:
 
         started, ended = con.execute(
             "SELECT started_at AT TIME ZONE 'UTC', ended_at AT TIME ZONE 'UTC' "
-            "FROM rounds WHERE round_pk = 3"
+            "FROM rounds WHERE round_pk = 4"
         ).fetchone()
         assert started == datetime(2025, 9, 2, 8, 0, 0)
         assert ended == datetime(2025, 9, 2, 8, 0, 2, 500_000)
@@ -276,19 +273,19 @@ def test_values_timestamps_and_nulls(tmp_path: Path, suffix: str) -> None:
         # Malformed timestamp -> NULL, the rest of the event intact.
         event = con.execute(
             "SELECT timestamp IS NULL, event_type, tool_call_id, is_error, content_chars "
-            "FROM timing_events WHERE round_pk = 4 AND event_pos = 0"
+            "FROM timing_events WHERE round_pk = 5 AND event_pos = 0"
         ).fetchone()
         assert event == (True, "tool_result", "c1", True, None)
         assert con.execute(
-            "SELECT started_at IS NULL FROM rounds WHERE round_pk = 4"
+            "SELECT started_at IS NULL FROM rounds WHERE round_pk = 5"
         ).fetchone() == (True,)
         # Missing fields are NULL; a missing tools list counts 0 tools.
         row = con.execute(
             "SELECT cwd, project, tool_call_count, reasoning_output_tokens, turn_id "
-            "FROM rounds WHERE round_pk = 4"
+            "FROM rounds WHERE round_pk = 5"
         ).fetchone()
         assert row == (None, None, 0, None, "turn1")
-        assert con.execute("SELECT cwd FROM rounds WHERE round_pk = 3").fetchone() == (
+        assert con.execute("SELECT cwd FROM rounds WHERE round_pk = 4").fetchone() == (
             "/home/alice/proj",
         )
         # Typed TIMESTAMPTZ (fetching it as Python datetime needs pytz: convert in SQL first).
@@ -296,7 +293,7 @@ def test_values_timestamps_and_nulls(tmp_path: Path, suffix: str) -> None:
         assert ts_type == "TIMESTAMP WITH TIME ZONE"
         (ms,) = con.execute(
             "SELECT epoch_ms(result_at) - epoch_ms(emitted_at) FROM tool_calls "
-            "WHERE round_pk = 0 AND tool_pos = 0"
+            "WHERE round_pk = 1 AND tool_pos = 0"
         ).fetchone()
         assert ms == 2500
 
@@ -342,7 +339,7 @@ def test_truncated_last_line_is_skipped(tmp_path: Path) -> None:
     report = build_db(src, tmp_path / "t.duckdb")
     assert (report.rows, report.skipped_lines) == (5, 1)
     with open_db(tmp_path / "t.duckdb") as con:
-        assert con.execute("SELECT max(round_pk), count(*) FROM rounds").fetchone() == (4, 5)
+        assert con.execute("SELECT max(round_pk), count(*) FROM rounds").fetchone() == (5, 5)
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
         assert meta["skipped_lines"] == "1"
 
@@ -358,12 +355,12 @@ def test_bad_lines_in_the_middle_keep_round_pk_dense(tmp_path: Path) -> None:
     assert (report.rows, report.skipped_lines) == (5, 3)  # the blank line is not a record
     with open_db(tmp_path / "t.duckdb") as con:
         got = con.execute("SELECT round_pk, round_id, store FROM rounds").fetchall()
-        assert got == [(i, r["round_id"], r["store"]) for i, r in enumerate(rows)]
+        assert got == [(i, r["round_id"], r["store"]) for i, r in enumerate(rows, 1)]
         assert con.execute("SELECT DISTINCT round_pk FROM tool_calls ORDER BY 1").fetchall() == [
-            (0,),
             (1,),
             (2,),
             (3,),
+            (4,),
         ]
 
 
@@ -382,7 +379,7 @@ def test_truncated_gzip_keeps_the_good_rows(tmp_path: Path) -> None:
     assert report.skipped_lines == 1
     with open_db(tmp_path / "t.duckdb") as con:
         got = con.execute("SELECT round_pk, round_id FROM rounds").fetchall()
-    assert got == [(i, f"r{i}") for i in range(report.rows)]
+    assert got == [(i + 1, f"r{i}") for i in range(report.rows)]
     assert {p.name for p in tmp_path.iterdir()} == {"trace.jsonl.gz", "t.duckdb"}  # no leftovers
 
 
@@ -401,7 +398,8 @@ def test_order_is_kept_on_a_file_read_in_parallel(
     report = build_db(src, tmp_path / "big.duckdb")
     assert report.rows == n
     with open_db(tmp_path / "big.duckdb") as con:
-        (bad,) = con.execute("SELECT count(*) FROM rounds WHERE round_pk <> round_index").fetchone()
+        sql = "SELECT count(*) FROM rounds WHERE round_pk <> round_index + 1"
+        (bad,) = con.execute(sql).fetchone()
     assert bad == 0
 
 
@@ -467,7 +465,7 @@ def test_crash_mid_build_keeps_the_previous_db(
     _, dst = _build(tmp_path, ".jsonl")
     before = _snapshot(tmp_path)
 
-    def boom(staged: object) -> list[str]:
+    def boom(*args: object) -> list[str]:
         raise KeyboardInterrupt  # e.g. Ctrl-C half way
 
     monkeypatch.setattr(tracedb, "_tables_sql", boom)

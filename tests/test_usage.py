@@ -99,8 +99,8 @@ def _rows() -> list[dict]:
     ]
 
 
-#: step name → its row position in `_rows()`
-POS = dict(zip("AHIBCFGDE", range(9), strict=True))
+#: step name → its round_pk: its 1-based row position in `_rows()`
+POS = dict(zip("AHIBCFGDE", range(1, 10), strict=True))
 
 
 @pytest.fixture(scope="module")

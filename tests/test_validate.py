@@ -132,6 +132,14 @@ def _round_id(rows):
     return [*rows, dup]
 
 
+def _round_index(rows):
+    dup = _later_copy(rows[3])
+    dup["round_index"] = 1  # step 1's index again, with its own round_id and trace_key
+    dup["round_id"] = "other"
+    dup["trace_key"] += ":unique"
+    return [*rows, dup]
+
+
 def _tool_call(rows):
     # step 1 repeats step 0's call t1 (a copied call): 1 copy among 2 calls with an id
     rows[1]["tools"] = [tool("t1", "Bash", emitted=3, result=5, internal_ms=1500)]
@@ -191,6 +199,7 @@ BREAKS: dict[str, tuple[Callable[[list[dict]], list[dict]], str, str]] = {
     "latency.generation": (_generation, "s2", "generation time 0.0 s"),
     "duplicates.trace_key": (_trace_key, "s2", "copy of round_pk {pk}"),
     "duplicates.round_id": (_round_id, "s2", "round_id {tag}s2-r1 first at round_pk {pk}"),
+    "duplicates.round_index": (_round_index, "s2", "round_index 1 first at round_pk {pk}"),
     "duplicates.tool_call": (_tool_call, "s1", "Bash t1 first in round_pk {pk}"),
     "timing.event_order": (
         _event_order,
@@ -204,7 +213,12 @@ BREAKS: dict[str, tuple[Callable[[list[dict]], list[dict]], str, str]] = {
 }
 
 #: Index, within a copy, of the step the duplicates point back to (rows[3] / rows[0]).
-FIRST_COPY = {"duplicates.trace_key": 3, "duplicates.round_id": 3, "duplicates.tool_call": 0}
+FIRST_COPY = {
+    "duplicates.trace_key": 3,
+    "duplicates.round_id": 3,
+    "duplicates.round_index": 3,
+    "duplicates.tool_call": 0,
+}
 
 
 def _tag(check_id: str) -> str:
@@ -258,7 +272,7 @@ def test_each_check_is_broken_exactly_once_by_its_own_copy(all_broken, check_id)
     tag = _tag(check_id)
     provider = "claude" if session == "s1" else "codex"
     assert example["session_id"] == f"{provider}:{tag}{session}"
-    first_pk = starts[check_id] + FIRST_COPY.get(check_id, 0)
+    first_pk = starts[check_id] + FIRST_COPY.get(check_id, 0) + 1  # round_pk is 1-based
     assert example["detail"] == detail.format(tag=tag, pk=first_pk)
     assert example["trace_key"].startswith(f"{provider}:{provider}:{tag}{session}:")
     assert check.status == ("FAIL" if check.spec.severity == "fail" else "WARN")
@@ -267,16 +281,16 @@ def test_each_check_is_broken_exactly_once_by_its_own_copy(all_broken, check_id)
 def test_denominators_of_the_broken_trace(all_broken):
     result, _ = all_broken
     den = {c.spec.id: c.denominator for c in result.checks}
-    # 15 copies × 4 steps, + 1 extra step in each of the two duplicate-step copies = 62
-    assert den["tokens.negative"] == 15 * 4 + 2
-    # 15 copies × 1 call, + the copied call of duplicates.tool_call = 16
-    assert den["duplicates.tool_call"] == 16
-    # 15 × 6, + 1 event in the event-order copy (4 events), + 1 event in each duplicate-step
-    # copy (2 events), − 1 in the copy whose step lost its 2 events = 90 + 1 + 2 − 1 = 92
-    assert den["timing.event_order"] == 92
-    # 30 sessions with ≥ 2 timed steps, except timing.no_events' codex session (1 timed step)
-    assert den["sessions.long_gap"] == 29
-    assert result.check("latency.tool_wall").by_provider == {"claude": (1, 16)}
+    # 16 copies × 4 steps, + 1 extra step in each of the three duplicate-step copies = 67
+    assert den["tokens.negative"] == 16 * 4 + 3
+    # 16 copies × 1 call, + the copied call of duplicates.tool_call = 17
+    assert den["duplicates.tool_call"] == 17
+    # 16 × 6, + 1 event in the event-order copy (4 events), + 1 event in each duplicate-step
+    # copy (2 events), − 1 in the copy whose step lost its 2 events = 96 + 1 + 3 − 1 = 99
+    assert den["timing.event_order"] == 99
+    # 32 sessions with ≥ 2 timed steps, except timing.no_events' codex session (1 timed step)
+    assert den["sessions.long_gap"] == 31
+    assert result.check("latency.tool_wall").by_provider == {"claude": (1, 17)}
     assert not result.ok
 
 
@@ -308,11 +322,11 @@ def test_markdown_report(all_broken):
     result, _ = all_broken
     md = result.markdown()
     assert md.startswith("# TraceLab integrity checks")
-    # fail checks: 4 token checks, trace_key, tool_call, event_order = 7; the other 8 warn
-    assert "**FAILED**: 15 checks, 7 failed, 8 warnings." in md
-    # claude_total: 1 of the 30 Claude steps (15 copies × 2)
+    # fail checks: 4 token checks, event_order = 5; the other 11 (duplicate keys too) warn
+    assert "**FAILED**: 16 checks, 5 failed, 11 warnings." in md
+    # claude_total: 1 of the 32 Claude steps (16 copies × 2)
     assert "| [tokens.claude_total](#tokensclaude_total) Claude input total" in md
-    assert "| FAIL | 1 / 30 | 3.3% |" in md
+    assert "| FAIL | 1 / 32 | 3.1% |" in md
     assert md.count("\n## ") == len(CHECKS)
     assert "| round_pk | session_id | trace_key | detail |" in md
 
@@ -335,13 +349,13 @@ def test_json_and_display(all_broken):
         "tokens.claude_total",
         "FAIL",
         1,
-        30,
+        32,
     )
     console = Console(record=True, width=140)
     validation_report(console, result, None)
     text = console.export_text()
-    assert "tokens.claude_total" in text and "1 / 30" in text
-    assert "FAILED (7 checks)" in text
+    assert "tokens.claude_total" in text and "1 / 32" in text
+    assert "FAILED (5 checks)" in text
 
 
 def _db(tmp_path, rows) -> str:
@@ -360,7 +374,7 @@ def test_cli_exit_codes_markdown_and_json(tmp_path):
     clean_db = _db(tmp_path / "clean", clean_rows())
     result = runner.invoke(app, ["validate", "--db", clean_db], catch_exceptions=False)
     assert result.exit_code == 0
-    assert "OK: 15 checks, 0 warnings." in result.output
+    assert "OK: 16 checks, 0 warnings." in result.output
 
     broken_db = _db(tmp_path / "broken", _claude_total(clean_rows()))
     md = tmp_path / "checks.md"
@@ -375,4 +389,41 @@ def test_cli_exit_codes_markdown_and_json(tmp_path):
     assert result.exit_code == 1
     doc = json.loads(result.output)
     assert doc["ok"] is False
-    assert doc["checks"][0]["examples"][0]["round_pk"] == 0
+    assert doc["checks"][0]["examples"][0]["round_pk"] == 1  # the first step (1-based)
+
+
+def test_duplicate_keys_warn_unless_strict(tmp_path):
+    """The public release keeps duplicated steps: a warning with counts (exit 0), and a failure
+    only with --strict. One step copied twice more (same trace_key, round_id, round_index and
+    tool call): 2 copies for each key check."""
+    from typer.testing import CliRunner
+
+    from tracelab.cli import app
+
+    rows = clean_rows()
+    rows += [copy.deepcopy(rows[0]), copy.deepcopy(rows[0])]  # step 0 of s1, twice more
+    db = _db(tmp_path, rows)
+    key_checks = [c.id for c in CHECKS if c.key]
+    assert key_checks == [
+        "duplicates.trace_key",
+        "duplicates.round_id",
+        "duplicates.round_index",
+        "duplicates.tool_call",
+    ]
+    result = run_checks(open_db(db))
+    assert result.ok
+    for check_id in key_checks:
+        check = result.check(check_id)
+        assert (check.status, check.count) == ("WARN", 2), check_id
+    strict = run_checks(open_db(db), strict=True)
+    assert not strict.ok
+    assert {c.spec.id for c in strict.checks if c.status == "FAIL"} == set(key_checks)
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["validate", "--db", db, "--json"], catch_exceptions=False)
+    assert out.exit_code == 0
+    doc = json.loads(out.output)
+    counts = {c["id"]: (c["status"], c["count"]) for c in doc["checks"]}
+    assert counts["duplicates.trace_key"] == ("WARN", 2)
+    out = runner.invoke(app, ["validate", "--db", db, "--strict"], catch_exceptions=False)
+    assert out.exit_code == 1

@@ -38,6 +38,9 @@ app.add_typer(export_app, name="export")
 console = Console()
 err = Console(stderr=True)
 
+#: Most worker processes `collect` / `synth` start: beyond it, only fork and memory cost grow.
+MAX_WORKERS = 64
+
 
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
@@ -85,7 +88,10 @@ def collect(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Re-read every file; ignore the incremental cache.")
     ] = False,
-    workers: Annotated[int | None, typer.Option("--workers", help="Parser processes.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=MAX_WORKERS, help="Parser processes."),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a machine-readable report.")
     ] = False,
@@ -106,8 +112,7 @@ def collect(
                 _fail(f"home {h.path} is not a directory")
     else:
         homes = [current_home()]
-    if output is not None:
-        _check_trace_suffix(output)
+    _check_output(output, "trace")
     with show.byte_progress("Collecting", quiet=as_json) as progress:
         report, _ = run_collect(
             homes, output, cache=not no_cache, workers=workers, progress=progress
@@ -128,19 +133,35 @@ def collect(
     show.collect_report(console, report)
 
 
-def _check_trace_suffix(path: Path) -> None:
-    from tracelab.io import TraceFormatError, trace_format
+def _check_output(path: Path | None, kind: str) -> None:
+    """Before any work: `path` can take what the command writes (`filecheck.OUTPUT_FORMATS`)."""
+    from tracelab.filecheck import OutputPathError, check_output
+
+    if path is not None:
+        try:
+            check_output(path, kind)
+        except OutputPathError as exc:
+            _fail(str(exc))
+
+
+def _check_output_dir(path: Path) -> None:
+    from tracelab.filecheck import OutputPathError, check_output_dir
 
     try:
-        trace_format(path)
-    except TraceFormatError as exc:
+        check_output_dir(path)
+    except OutputPathError as exc:
         _fail(str(exc))
 
 
 def _check_input(path: Path) -> None:
-    if not path.exists():
-        _fail(f"{path}: no such file")
-    _check_trace_suffix(path)
+    """Before any work: `path` is a trace file TraceLab reads."""
+    from tracelab.filecheck import check_trace_input
+    from tracelab.io import TraceFormatError
+
+    try:
+        check_trace_input(path)
+    except (TraceFormatError, FileNotFoundError) as exc:
+        _fail(str(exc))
 
 
 # --- sanitize / audit ---------------------------------------------------------------------
@@ -156,11 +177,12 @@ def sanitize(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
 ) -> None:
     """Make a public trace: allow-listed fields, keyed pseudonyms, then a privacy audit."""
+    from tracelab.io import TraceFormatError
     from tracelab.keys import SanitizeKeyError, load_or_create_key
     from tracelab.sanitize import SanitizeError, sanitize_file
 
     _check_input(input)
-    _check_trace_suffix(output)
+    _check_output(output, "trace")
     try:
         key = load_or_create_key(key_file)
     except SanitizeKeyError as exc:
@@ -168,6 +190,8 @@ def sanitize(
     try:
         with show.spinner(f"Sanitizing {input} and auditing the result", quiet=as_json):
             report = sanitize_file(input, output, key)
+    except TraceFormatError as exc:
+        _fail(str(exc))
     except SanitizeError as exc:
         _fail(str(exc), code=1)
     if as_json:
@@ -185,11 +209,11 @@ def audit(
     ] = False,
 ) -> None:
     """Scan every value of a trace; exit 1 listing line and field of anything private."""
-    from tracelab.privacy import audit_file
+    from tracelab.privacy import MAX_LISTED_FINDINGS, audit_file
 
     _check_input(file)
     with show.spinner(f"Auditing {file}", quiet=as_json):
-        report = audit_file(file)
+        report = audit_file(file, max_findings=None if every or as_json else MAX_LISTED_FINDINGS)
     if as_json:
         _print_json(report.to_json())
     else:
@@ -209,11 +233,20 @@ def db_build(
     ),
 ) -> None:
     """Build the DuckDB analysis database (tables rounds, tool_calls, timing_events)."""
+    import duckdb
+
+    from tracelab.io import TraceFormatError
     from tracelab.tracedb import build_db
 
     _check_input(input)
-    with show.spinner(f"Building {output}"):
-        report = build_db(input, output)
+    _check_output(output, "database")
+    try:
+        with show.spinner(f"Building {output}"):
+            report = build_db(input, output)
+    except TraceFormatError as exc:
+        _fail(str(exc))
+    except duckdb.Error as exc:
+        _fail(f"{input}: not a readable trace ({exc})")
     show.db_report(console, report, output)
 
 
@@ -310,6 +343,7 @@ def analyze(
         chosen = select(only)
     except UnknownExperimentError as exc:
         _fail(str(exc.args[0]))
+    _check_output_dir(output)
     con = _open_trace(db, input_path, prices, quiet=False)
     from tracelab.experiments.runner import run_experiments
 
@@ -386,6 +420,7 @@ def report(
     from tracelab.experiments.runner import run_experiments
     from tracelab.report import write_report
 
+    _check_output(output, "html")
     con = _open_trace(db, input_path, prices, quiet=False)
     experiments = all_experiments()
     with show.experiment_progress(len(experiments)) as on_done:
@@ -403,14 +438,18 @@ def validate(
         Path | None, typer.Option("-o", "--output", help="Also write the Markdown report here.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable results.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Duplicate keys fail (default: a warning).")
+    ] = False,
 ) -> None:
     """Integrity audits of a trace, each with pass/fail; exit 1 if any check fails."""
     from tracelab.io import atomic_write_bytes
     from tracelab.validate import run_checks
 
+    _check_output(output, "markdown")
     con = _open_trace(db, input_path, None, quiet=as_json)
     with show.spinner("Running integrity checks", quiet=as_json):
-        result = run_checks(con)
+        result = run_checks(con, strict=strict)
     if output is not None:
         atomic_write_bytes(output, result.markdown().encode())
     if as_json:
@@ -457,6 +496,7 @@ def export_replay_csv_command(
         _fail(f"--arrival must be {' or '.join(ARRIVALS)}, got {arrival!r}")
     if rate is not None and not rate > 0:
         _fail(f"--rate must be > 0 sessions per second, got {rate}")
+    _check_output(output, "csv")
     con = _open_trace(db, input_path, None, quiet=False)
     with show.spinner(f"Writing {output}"):
         if fmt == "reference":
@@ -485,6 +525,7 @@ def export_mooncake_command(
     """The Mooncake trace for KV-cache simulators (JSONL: arrival, lengths, block hash_ids)."""
     from tracelab.export.mooncake import export_mooncake
 
+    _check_output(output, "jsonl")
     con = _open_trace(db, input_path, None, quiet=False)
     with show.spinner(f"Writing {output}"):
         report = export_mooncake(con, output, block_size=block_size)
@@ -509,6 +550,7 @@ def export_vllm_multiturn_command(
     """Conversations for vLLM's multi-turn benchmark (filler text of each turn's length)."""
     from tracelab.export.vllm_multiturn import export_vllm_multiturn
 
+    _check_output(output, "json")
     con = _open_trace(db, input_path, None, quiet=False)
     with show.spinner(f"Writing {output}"):
         report = export_vllm_multiturn(con, output, max_sessions=max_sessions, min_steps=min_steps)
@@ -613,10 +655,10 @@ def usage(
         source = db if db is not None else input_path
         if db is not None and input_path is not None:
             _fail("give either --db or -i, not both")
-        if not source.is_file():
-            _fail(f"{source}: no such file")
         if input_path is not None:
-            _check_trace_suffix(input_path)
+            _check_input(input_path)
+        elif not source.is_file():
+            _fail(f"{source}: no such file")
     else:
         homes = _usage_homes(home)
         with show.byte_progress("Collecting", quiet=quiet) as progress:
@@ -705,7 +747,7 @@ def synth(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Fake home to write into.")
     ] = None,
-    sessions: Annotated[int, typer.Option("--sessions", help="Number of sessions.")] = 40,
+    sessions: Annotated[int, typer.Option("--sessions", min=1, help="Number of sessions.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (deterministic).")] = 0,
     providers: Annotated[
         str, typer.Option("--providers", help="Comma-separated: claude,codex.")
@@ -714,7 +756,10 @@ def synth(
         str, typer.Option("--profile", help="'study' (default) or a profile JSON file.")
     ] = "study",
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Writer processes (default: one per CPU).")
+        int | None,
+        typer.Option(
+            "--workers", min=1, max=MAX_WORKERS, help="Writer processes (default: one per CPU)."
+        ),
     ] = None,
 ) -> None:
     """Write SYNTHETIC raw Claude Code / Codex session files (a fake home) drawn from a workload
@@ -729,8 +774,6 @@ def synth(
     unknown = set(chosen) - {"claude", "codex"}
     if unknown or not chosen:
         _fail(f"--providers takes claude and/or codex, not {', '.join(sorted(unknown)) or '∅'}")
-    if sessions < 1:
-        _fail("--sessions must be at least 1")
     try:
         prof = load_profile(profile)
         prof.provider_shares(chosen)
@@ -863,6 +906,7 @@ def synth_fit(
 
     if not trace.exists():
         _fail(f"{trace}: no such file")
+    _check_output(output, "profile")
     con = _synth_trace(trace)
     try:
         with show.spinner(f"Fitting a profile to {trace}"):
@@ -878,7 +922,7 @@ def demo(
     workdir: Annotated[Path, typer.Option("--dir", help="Where the demo writes its files.")] = Path(
         "tracelab-demo"
     ),
-    sessions: Annotated[int, typer.Option("--sessions", help="Synthetic sessions.")] = 60,
+    sessions: Annotated[int, typer.Option("--sessions", min=1, help="Synthetic sessions.")] = 60,
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
     """Run the whole pipeline on a SYNTHETIC trace: synth → collect → sanitize → audit → db."""
@@ -894,7 +938,9 @@ def demo(
 def serve(
     db: DbOption = None,
     input_path: InputOption = None,
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = 8765,
     host: Annotated[
         str, typer.Option("--host", help="Address to bind (default: loopback only).")
     ] = "127.0.0.1",
@@ -902,6 +948,15 @@ def serve(
         bool, typer.Option("--no-browser", help="Do not open the browser.")
     ] = False,
     prices: PricesOption = None,
+    idle_minutes: Annotated[
+        float,
+        typer.Option(
+            "--idle-minutes",
+            min=0,
+            help="Close a trace's database after this many minutes unused, releasing its "
+            "memory (0: never).",
+        ),
+    ] = 10.0,
 ) -> None:
     """The local web app: explore a trace in the browser; nothing leaves the machine.
 
@@ -910,15 +965,21 @@ def serve(
     """
     from tracelab.io import TraceFormatError
     from tracelab.traceinput import TraceInputError, resolve_trace
+    from tracelab.web.server import ListenError, listen
     from tracelab.web.server import serve as run_server
 
     price_source = _price_source(prices)
+    try:
+        sock = listen(host, port)  # before any work: a port in use is one line, not a traceback
+    except ListenError as exc:
+        _fail(str(exc))
     resolved_db, source = None, None
     if db is not None or input_path is not None:
         try:
             with show.spinner("Opening the trace (its database is built once and cached)"):
                 resolved = resolve_trace(db, input_path)
         except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
+            sock.close()
             _fail(str(exc))
         resolved_db, source = resolved.db, input_path
     run_server(
@@ -929,6 +990,8 @@ def serve(
         open_browser=not no_browser,
         say=lambda text: console.print(escape(text), soft_wrap=True),
         prices=price_source,
+        sock=sock,
+        idle_close_s=idle_minutes * 60,
     )
 
 
@@ -1005,6 +1068,15 @@ def ask(
         if not question:
             break
     sandbox.close()
+
+
+# --- contribute / pool (tracelab.pool.cli) -------------------------------------------------
+
+from tracelab.pool.cli import contribute as _contribute  # noqa: E402
+from tracelab.pool.cli import pool_app as _pool_app  # noqa: E402
+
+app.command("contribute")(_contribute)
+app.add_typer(_pool_app, name="pool")
 
 
 if __name__ == "__main__":  # pragma: no cover

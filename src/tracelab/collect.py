@@ -37,7 +37,7 @@ from tracelab.io import (
 )
 from tracelab.paths import cache_dir as default_cache_dir
 from tracelab.schema import Row
-from tracelab.sources.common import SourceContext
+from tracelab.sources.common import NO_USAGE, SourceContext
 from tracelab.sources.discover import Home, SkippedFile, discover, home_for
 from tracelab.sources.reader import (  # parse_source: the per-file API, re-exported
     FileOutcome,
@@ -329,6 +329,9 @@ def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iter
             continue
         report.bytes_parsed += outcome.bytes_parsed
         report.cached_files += outcome.from_cache
+        if outcome.problems == [NO_USAGE]:  # nothing to keep: its session is skipped, and said
+            report.skipped_files.append(SkippedFile(outcome.path, NO_USAGE))
+            continue
         report.skipped_lines += outcome.skipped_lines
         if outcome.problems:
             report.file_problems[outcome.path] = outcome.problems

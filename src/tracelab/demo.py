@@ -24,13 +24,14 @@ from tracelab.report import write_report
 from tracelab.sanitize import sanitize_file
 from tracelab.sources.discover import home_for
 from tracelab.synth import generate_home
+from tracelab.synthmarks import SYNTHETIC_HOME
 from tracelab.tracedb import build_db, open_db
 
 
 def run_demo(console: Console, workdir: Path, sessions: int = 60, seed: int = 7) -> dict:
     """Run every stage, print what each produced, return the paths it wrote."""
     workdir.mkdir(parents=True, exist_ok=True)
-    home = workdir / "synthetic-home"
+    home = workdir / SYNTHETIC_HOME
     trace = workdir / "trace.jsonl.gz"
     public = workdir / "trace.public.jsonl.gz"
     db = workdir / "trace.duckdb"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,11 +118,25 @@ def collect_report(console: Console, report: Any) -> None:
     console.print(" · ".join(parts))
     if report.output:
         console.print(f"Wrote [bold]{escape(report.output)}[/]")
-    if report.skipped_files:
-        console.print(f"[yellow]Skipped {len(report.skipped_files)} file(s):[/]")
-        for skip in report.skipped_files[:_MAX_LISTED]:
+    from tracelab.sources.common import NO_USAGE
+
+    no_usage = [s.path for s in report.skipped_files if s.reason == NO_USAGE]
+    skipped = [s for s in report.skipped_files if s.reason != NO_USAGE]
+    if no_usage:
+        n = len(no_usage)
+        console.print(
+            f"[yellow]Skipped {n} session(s): {'its log has' if n == 1 else 'their logs have'} "
+            "no usage data[/] (an agent log format without token counts):",
+            soft_wrap=True,
+        )
+        for path in no_usage[:_MAX_LISTED]:
+            console.print(f"  {escape(path)}", soft_wrap=True)
+        _more(console, n)
+    if skipped:
+        console.print(f"[yellow]Skipped {len(skipped)} file(s):[/]")
+        for skip in skipped[:_MAX_LISTED]:
             console.print(f"  {escape(skip.path)}: {skip.reason}", soft_wrap=True)
-        _more(console, len(report.skipped_files))
+        _more(console, len(skipped))
     if report.file_problems:
         console.print(
             f"[yellow]{len(report.file_problems)} file(s) had unreadable parts "
@@ -166,26 +179,23 @@ def audit_report(console: Console, report: Any, path: Path, every: bool = False)
         for f in report.findings:
             console.print(f"  line {f.line}: {escape(f.field)}: {escape(f.reason)}", soft_wrap=True)
     else:
-        groups: dict[tuple[str, str], list[int]] = {}
-        for f in report.findings:
-            groups.setdefault((_INDEX.sub("[]", f.field), f.reason), []).append(f.line)
-        for (field, reason), lines in list(groups.items())[: _MAX_LISTED * 2]:
-            rows = list(dict.fromkeys(lines))
-            shown = ", ".join(str(n) for n in rows[:5]) + (", …" if len(rows) > 5 else "")
+        groups = list(report.groups.items())
+        for (field, reason), group in groups[: _MAX_LISTED * 2]:
+            lines = group.lines
+            shown = ", ".join(str(n) for n in lines[:5]) + (", …" if len(lines) > 5 else "")
             console.print(
-                f"  {escape(field)}: {escape(reason)} — {len(lines):,} × (line {shown})",
+                f"  {escape(field)}: {escape(reason)} — {group.count:,} × (line {shown})",
                 soft_wrap=True,
             )
         if len(groups) > _MAX_LISTED * 2:
             console.print(f"  … and {len(groups) - _MAX_LISTED * 2} more kinds")
-    shown_all = len(report.findings) == report.finding_count
-    if not shown_all:
-        console.print(f"  (the first {len(report.findings):,} findings are listed; see --json)")
+    if every and not report.complete:
+        console.print(
+            f"  (the first {len(report.findings):,} findings are listed; "
+            "`tracelab audit --all` lists every one)"
+        )
     elif not every:
         console.print("  Every finding with its line: --all; machine-readable: --json.")
-
-
-_INDEX = re.compile(r"\[\d+\]")
 
 
 def db_report(console: Console, report: Any, output: Path) -> None:

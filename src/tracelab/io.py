@@ -128,8 +128,26 @@ def write_lines(lines: Iterable[bytes], path: Path) -> int:
 
 def _open_jsonl(path: Path, fmt: str) -> Any:
     if fmt == "jsonl.gz":
-        return gzip.open(path, "wb", compresslevel=6)
+        return deterministic_gzip(open(path, "wb"))
     return open(path, "wb")
+
+
+class _OwningGzip(gzip.GzipFile):
+    """A GzipFile that also closes the file object it writes to."""
+
+    def close(self) -> None:
+        raw = self.fileobj
+        try:
+            super().close()
+        finally:
+            if raw is not None:
+                raw.close()
+
+
+def deterministic_gzip(raw: Any, compresslevel: int = 6) -> gzip.GzipFile:
+    """Gzip writer over the binary file `raw` (closed with it) with no name and mtime 0 in
+    the header: the same rows give the same bytes (content hashes, reproducible releases)."""
+    return _OwningGzip(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0)
 
 
 def write_rows(rows: Iterable[Row], path: Path) -> int:

@@ -296,15 +296,37 @@ class AuditFinding:
     reason: str
 
 
+#: Findings an audit lists by default; the counts (total and per group) always cover all.
+MAX_LISTED_FINDINGS = 1000
+#: Lines remembered per group of findings (the first ones, for the grouped display).
+GROUP_LINES = 6
+_INDEX = re.compile(r"\[\d+\]")
+
+
+@dataclass
+class FindingGroup:
+    """All findings of one field (list indices dropped: `tools[].input`) and one reason."""
+
+    count: int = 0
+    lines: list[int] = field(default_factory=list)  # the first distinct lines
+
+    def add(self, line: int) -> None:
+        self.count += 1
+        if len(self.lines) < GROUP_LINES and (not self.lines or self.lines[-1] != line):
+            self.lines.append(line)
+
+
 @dataclass
 class AuditReport:
-    """Findings of one audit. `findings` keeps the first `max_findings`; `finding_count` all."""
+    """Findings of one audit. `findings` lists the first `max_findings` (None: every one);
+    `finding_count` and `groups` count every finding."""
 
     rows: int = 0
     findings: list[AuditFinding] = field(default_factory=list)
     finding_count: int = 0
     skipped_lines: int = 0
-    max_findings: int = 1000
+    max_findings: int | None = MAX_LISTED_FINDINGS
+    groups: dict[tuple[str, str], FindingGroup] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -312,8 +334,18 @@ class AuditReport:
 
     def add(self, line: int, field_path: str, reason: str) -> None:
         self.finding_count += 1
-        if len(self.findings) < self.max_findings:
+        if self.max_findings is None or len(self.findings) < self.max_findings:
             self.findings.append(AuditFinding(line, field_path, reason))
+        key = (_INDEX.sub("[]", field_path) if "[" in field_path else field_path, reason)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = FindingGroup()
+        group.add(line)
+
+    @property
+    def complete(self) -> bool:
+        """Whether `findings` lists every finding."""
+        return len(self.findings) == self.finding_count
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -321,6 +353,11 @@ class AuditReport:
             "rows": self.rows,
             "finding_count": self.finding_count,
             "skipped_lines": self.skipped_lines,
+            "groups": [
+                {"field": f, "reason": r, "count": g.count, "first_lines": g.lines}
+                for (f, r), g in self.groups.items()
+            ],
+            "findings_listed": len(self.findings),
             "findings": [asdict(f) for f in self.findings],
         }
 
@@ -469,11 +506,16 @@ def _numbered_jsonl(path: Path, gz: bool, auditor: _Auditor) -> Iterator[tuple[i
 
 
 def audit_file(
-    path: Path, private_values: Collection[str] = frozenset(), *, strict: bool = False
+    path: Path,
+    private_values: Collection[str] = frozenset(),
+    *,
+    strict: bool = False,
+    max_findings: int | None = MAX_LISTED_FINDINGS,
 ) -> AuditReport:
-    """Audit a trace file (JSONL, JSONL.gz or Parquet) with real line numbers."""
+    """Audit a trace file (JSONL, JSONL.gz or Parquet) with real line numbers; list the first
+    `max_findings` findings (None: every one)."""
     path = Path(path)
-    report = AuditReport()
+    report = AuditReport(max_findings=max_findings)
     auditor = _Auditor(report, PrivateMatcher(private_values), strict)
     fmt = trace_format(path)
     if fmt == "parquet":

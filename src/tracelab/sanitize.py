@@ -35,7 +35,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from tracelab.io import ReadReport, read_rows, trace_format, write_rows
+from tracelab.filecheck import check_trace_input
+from tracelab.io import ReadReport, TraceFormatError, read_rows, trace_format, write_rows
 from tracelab.privacy import (
     PSEUDONYM_HEX_CHARS,
     PSEUDONYM_PREFIXES,
@@ -52,6 +53,7 @@ from tracelab.schema import (
     TOKEN_FIELDS,
     TOOL_FIELDS,
     Row,
+    is_step_row,
     make_trace_key,
 )
 
@@ -423,12 +425,18 @@ def sanitize_file(src: Path, dst: Path, key: bytes) -> SanitizeReport:
     """
     src, dst = Path(src), Path(dst)
     trace_format(dst)  # fail early on an unknown output suffix
+    check_trace_input(src)
     report = SanitizeReport(src=src, dst=dst)
     read_report = ReadReport()
     seen_private: set[str] = set()
+    not_steps = 0
 
     def public_rows() -> Iterator[Row]:
+        nonlocal not_steps
         for row in read_rows(src, read_report):
+            if not is_step_row(row):  # a foreign record: would become a row of nulls
+                not_steps += 1
+                continue
             seen_private.update(private_strings(row))
             yield sanitize_row(row, key)
 
@@ -437,9 +445,13 @@ def sanitize_file(src: Path, dst: Path, key: bytes) -> SanitizeReport:
     try:
         staged = staging / dst.name
         report.rows_out = write_rows(public_rows(), staged)
-        report.rows_in = read_report.rows
-        report.skipped_lines = read_report.skipped_lines
-        report.problems = list(read_report.problems)
+        report.rows_in = read_report.rows - not_steps
+        report.skipped_lines = read_report.skipped_lines + not_steps
+        if not report.rows_in and report.skipped_lines:
+            raise TraceFormatError(f"{src}: no line is a normalized step row; is it a trace?")
+        if not_steps:
+            report.problems.append(f"{not_steps} record(s) with no step identity skipped")
+        report.problems = [*read_report.problems, *report.problems]
         report.audit = audit_file(staged, seen_private, strict=True)
         if not report.audit.ok:
             raise SanitizeAuditError(report)

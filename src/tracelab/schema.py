@@ -210,6 +210,14 @@ TOKEN_FIELDS = (
 
 Row = dict[str, Any]
 
+#: A record with none of these is not a step row (readers count it as a skipped line).
+IDENTITY_FIELDS = ("provider", "session_id", "round_id", "trace_key")
+
+
+def is_step_row(row: Row) -> bool:
+    """A step row names at least one of its identity fields (a foreign record names none)."""
+    return any(row.get(name) is not None for name in IDENTITY_FIELDS)
+
 
 def make_trace_key(provider: str, session_id: str, round_id: str) -> str:
     """The dedup key: the same step seen twice (backup store, subagent replay) collides."""

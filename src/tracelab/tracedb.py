@@ -2,8 +2,10 @@
 
 Why DuckDB, and why this shape: analyses are SQL over three flat tables — `rounds` (one row per
 step), `tool_calls` (one per tools[] element) and `timing_events` (one per timing_events[]
-element) — joined on `round_pk`. Column names are the field names of `tracelab.schema`, so every
-query uses the names of the normalized format.
+element) — joined on `round_pk`. The file has the public release's layout (`tracelab.dblayout`:
+its tables, column names, order and types, then TraceLab's extras), so a database built here
+opens in tools written for the release, and the release's own database opens here: `open_db`
+presents either in the one canonical shape the analyses query (`tracelab.dbadapter`).
 
 How the build stays fast (357k steps in a few seconds on 2 cores): DuckDB does all the work.
 `read_json` (explicit column types derived from `schema.ARROW_SCHEMA`, `ignore_errors`) or
@@ -12,12 +14,13 @@ How the build stays fast (357k steps in a few seconds on 2 cores): DuckDB does a
 rows. The staging table lives in DuckDB's buffer pool, bounded by `BUILD_MEMORY_LIMIT` (it spills
 to a temp directory beside the database when the input is larger).
 
-`round_pk` is the ingestion ordinal: the 0-based position of the step among the readable step
-rows of the input, in file order. It relies on DuckDB's `preserve_insertion_order` (set
-explicitly for the build): a `CREATE TABLE AS SELECT` without ORDER BY stores rows in the order
-the scan produced them, so the staging table's `rowid` is the file order. The build checks this
-assumption against the scan's `WITH ORDINALITY` counter and fails rather than mis-numbering.
-Every step row is kept — the public dataset has duplicate `round_id`s and `trace_key`s.
+`round_pk` (= `ingest_seq`) is the ingestion ordinal: the 1-based position of the step among the
+readable step rows of the input, in file order (the release's key). It relies on DuckDB's
+`preserve_insertion_order` (set explicitly for the build): a `CREATE TABLE AS SELECT` without
+ORDER BY stores rows in the order the scan produced them, so the staging table's `rowid` is the
+file order. The build checks this assumption against the scan's `WITH ORDINALITY` counter and
+fails rather than mis-numbering. Every step row is kept — the public dataset has duplicate
+`round_id`s and `trace_key`s.
 
 Unreadable input lines (invalid JSON, not an object, a truncated last line, or an object with
 none of the identity fields provider/session_id/round_id/trace_key) are not steps: they are
@@ -45,9 +48,30 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracelab import __version__
-from tracelab.io import TraceFormatError, trace_format
+from tracelab.dbadapter import present_canonical
+from tracelab.dblayout import (
+    DERIVED_DOCS,
+    EVENT_CONTEXT_FIELDS,
+    EXTRA_EVENT_FIELDS,
+    EXTRA_ROUND_FIELDS,
+    EXTRA_TOOL_FIELDS,
+    LIST_FIELDS,
+    RELEASE_EVENT_FIELDS,
+    RELEASE_ROUND_FIELDS,
+    RELEASE_TOOL_FIELDS,
+    TIMESTAMP_FIELDS,
+    TOOL_CONTEXT_FIELDS,
+    UUID_FIELDS,
+    _q,
+    duckdb_type,
+    extra,
+)
+from tracelab.filecheck import check_trace_input
+from tracelab.io import TraceFormatError
 from tracelab.schema import (
     ARROW_SCHEMA,
+    IDENTITY_FIELDS,
+    PRIVATE_ROW_FIELDS,
     PRIVATE_TOOL_FIELDS,
     ROW_FIELDS,
     TIMING_EVENT_FIELDS,
@@ -58,19 +82,6 @@ from tracelab.schema import (
 BUILD_MEMORY_LIMIT = "512MB"
 #: Largest JSONL line DuckDB parses (its default; larger buffers cost parallelism, ~+35% load).
 MAX_LINE_BYTES = 16 * 1024 * 1024
-
-#: String fields stored as TIMESTAMPTZ in the database (ISO-8601 `Z` strings in the trace).
-TIMESTAMP_FIELDS = frozenset({"timestamp", "emitted_at", "result_at"})
-#: A record with none of these is not a step row (it is counted as a skipped line).
-IDENTITY_FIELDS = ("provider", "session_id", "round_id", "trace_key")
-#: Row fields copied onto every tool_calls / timing_events row, so common queries need no join.
-TOOL_CONTEXT_FIELDS = ("provider", "session_id", "model")
-EVENT_CONTEXT_FIELDS = ("provider", "session_id")
-
-_LIST_FIELDS = tuple(name for name, t in ROW_FIELDS.items() if pa.types.is_list(t))
-SCALAR_ROW_FIELDS = tuple(name for name in ROW_FIELDS if name not in _LIST_FIELDS)
-DB_TOOL_FIELDS = tuple(name for name in TOOL_FIELDS if name not in PRIVATE_TOOL_FIELDS)
-DB_EVENT_FIELDS = tuple(TIMING_EVENT_FIELDS)
 
 
 @dataclass
@@ -96,36 +107,20 @@ class BuildReport:
 # --- types and SQL helpers ----------------------------------------------------------------
 
 
-def _q(name: str) -> str:
-    """Quote an identifier (several field names — `user`, `timestamp` — are SQL keywords)."""
-    return '"' + name.replace('"', '""') + '"'
+def _utc_timestamp(expr: str) -> str:
+    """SQL turning an ISO-8601 string into a naive TIMESTAMP holding UTC (bad values → NULL).
 
-
-def duckdb_type(arrow_type: pa.DataType, drop: tuple[str, ...] = ()) -> str:
-    """DuckDB type for a schema Arrow type; struct fields named in `drop` are left out."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "VARCHAR"
-    if pa.types.is_int64(arrow_type):
-        return "BIGINT"
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        return duckdb_type(arrow_type.value_type, drop) + "[]"
-    if pa.types.is_struct(arrow_type):
-        inner = ", ".join(
-            f"{_q(f.name)} {duckdb_type(f.type, drop)}" for f in arrow_type if f.name not in drop
-        )
-        return f"STRUCT({inner})"
-    raise TypeError(f"no DuckDB mapping for Arrow type {arrow_type}")
-
-
-def _db_type(name: str, arrow_type: pa.DataType) -> str:
-    return "TIMESTAMPTZ" if name in TIMESTAMP_FIELDS else duckdb_type(arrow_type)
+    Parsed as TIMESTAMPTZ so an offset is honoured (a TIMESTAMP cast would drop it), then
+    taken as its UTC epoch — no time-zone arithmetic, exact to the microsecond.
+    """
+    return f"make_timestamp(epoch_us(TRY_CAST({expr} AS TIMESTAMPTZ)))"
 
 
 def _convert(expr: str, name: str, arrow_type: pa.DataType) -> str:
     """SQL turning a staged value into its database type; bad values become NULL, not errors."""
-    return f"TRY_CAST({expr} AS {_db_type(name, arrow_type)})"
+    if name in TIMESTAMP_FIELDS:
+        return _utc_timestamp(expr)
+    return f"TRY_CAST({expr} AS {duckdb_type(arrow_type)})"
 
 
 def _json_columns() -> str:
@@ -163,7 +158,7 @@ def _parquet_select(path: Path) -> tuple[str, _Staged]:
     for name, arrow_type in ROW_FIELDS.items():
         if name not in present:
             exprs.append(f"NULL::{duckdb_type(arrow_type, PRIVATE_TOOL_FIELDS)} AS {_q(name)}")
-        elif name in _LIST_FIELDS:
+        elif name in LIST_FIELDS:
             # Kept as the file has it; the unnest step reads only the struct fields present.
             value_type = getattr(present[name], "value_type", None)
             if value_type is not None and pa.types.is_struct(value_type):
@@ -249,11 +244,47 @@ def _salvaged_gzip(src: Path, workdir: Path) -> Iterator[tuple[Path, bool]]:
 # --- building the tables ------------------------------------------------------------------
 
 
-def _tables_sql(staged: _Staged) -> list[str]:
-    """CREATE TABLE statements for rounds, tool_calls, timing_events (in round_pk order)."""
+def _uuid_fields(con: duckdb.DuckDBPyConnection, staged: _Staged) -> set[str]:
+    """The UUID_FIELDS whose every non-null staged value is a UUID in canonical text form."""
+    present_fields = [n for n in sorted(UUID_FIELDS) if n in staged.row_fields]
+    if not present_fields:
+        return set(UUID_FIELDS)
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE {_q(n)} IS NOT NULL AND "
+        f"TRY_CAST({_q(n)} AS UUID)::VARCHAR IS DISTINCT FROM {_q(n)})"
+        for n in present_fields
+    )
+    bad = con.execute(f"SELECT {counts} FROM steps").fetchone()
+    missing = set(UUID_FIELDS) - set(present_fields)
+    return missing | {n for n, b in zip(present_fields, bad, strict=True) if not b}
+
+
+def _private_fields_present(con: duckdb.DuckDBPyConnection, staged: _Staged) -> set[str]:
+    """The private row fields with a value in some step (a sanitized trace has none: its
+    database then has no such column at all, like the release's)."""
+    fields = [n for n in PRIVATE_ROW_FIELDS if n in staged.row_fields]
+    if not fields:
+        return set()
+    counts = con.execute(f"SELECT {', '.join(f'count({_q(n)})' for n in fields)} FROM steps")
+    return {n for n, c in zip(fields, counts.fetchone(), strict=True) if c}
+
+
+def _tables_sql(staged: _Staged, uuid_fields: set[str], private: set[str]) -> list[str]:
+    """CREATE TABLE statements for rounds, tool_calls, timing_events (in round_pk order).
+
+    Release columns first, in the release's order and types (`tracelab.dblayout`), then the
+    schema fields the release lacks (private ones only if in `private`), then TraceLab's
+    derived `tl_` columns.
+    """
+    extras = [n for n in EXTRA_ROUND_FIELDS if n not in PRIVATE_ROW_FIELDS or n in private]
 
     def row_expr(name: str) -> str:
-        return _q(name) if name in staged.row_fields else f"NULL::{duckdb_type(ROW_FIELDS[name])}"
+        if name not in staged.row_fields:
+            kind = "UUID" if name in uuid_fields else duckdb_type(ROW_FIELDS[name])
+            return f"NULL::{kind}"
+        if name in uuid_fields:
+            return f"TRY_CAST({_q(name)} AS UUID)"
+        return _q(name)
 
     def elem_expr(name: str, arrow_type: pa.DataType, present: set[str]) -> str:
         value = f"x.{_q(name)}" if name in present else "NULL"
@@ -265,44 +296,72 @@ def _tables_sql(staged: _Staged) -> list[str]:
         last_ts = "timing_events[-1].timestamp"
     rounds = ",\n  ".join(
         [
-            "rowid AS round_pk",
-            *(f"{row_expr(n)} AS {_q(n)}" for n in SCALAR_ROW_FIELDS),
-            f"TRY_CAST({first_ts} AS TIMESTAMPTZ) AS started_at",
-            f"TRY_CAST({last_ts} AS TIMESTAMPTZ) AS ended_at",
-            "COALESCE(len(tools), 0)::BIGINT AS tool_call_count",
-            "COALESCE(len(timing_events), 0)::BIGINT AS timing_event_count",
+            "rowid + 1 AS round_pk",
+            "rowid + 1 AS ingest_seq",
+            *(f"{row_expr(n)} AS {_q(n)}" for n in (*RELEASE_ROUND_FIELDS, *extras)),
+            f"{_utc_timestamp(first_ts)} AS {extra('started_at')}",
+            f"{_utc_timestamp(last_ts)} AS {extra('ended_at')}",
+            f"COALESCE(len(tools), 0)::BIGINT AS {extra('tool_call_count')}",
+            f"COALESCE(len(timing_events), 0)::BIGINT AS {extra('timing_event_count')}",
         ]
     )
     tool_cols = ",\n  ".join(
         [
             "round_pk",
-            "(pos - 1)::BIGINT AS tool_pos",
-            *(elem_expr(n, TOOL_FIELDS[n], staged.tool_fields) for n in DB_TOOL_FIELDS),
-            *(_q(n) for n in TOOL_CONTEXT_FIELDS),
+            *(
+                elem_expr(n, TOOL_FIELDS[n], staged.tool_fields)
+                for n in (*RELEASE_TOOL_FIELDS, *EXTRA_TOOL_FIELDS)
+            ),
+            f"(pos - 1)::BIGINT AS {extra('tool_pos')}",
+            *(extra(n) for n in TOOL_CONTEXT_FIELDS),
         ]
     )
     event_cols = ",\n  ".join(
         [
             "round_pk",
-            "(pos - 1)::BIGINT AS event_pos",
-            *(elem_expr(n, TIMING_EVENT_FIELDS[n], staged.event_fields) for n in DB_EVENT_FIELDS),
-            *(_q(n) for n in EVENT_CONTEXT_FIELDS),
+            "pos::BIGINT AS event_index",
+            *(
+                elem_expr(n, TIMING_EVENT_FIELDS[n], staged.event_fields)
+                for n in (*RELEASE_EVENT_FIELDS, *EXTRA_EVENT_FIELDS)
+            ),
+            *(extra(n) for n in EVENT_CONTEXT_FIELDS),
         ]
     )
 
     def context(fields: tuple[str, ...]) -> str:
-        return ", ".join(f"{row_expr(n)} AS {_q(n)}" for n in fields)
+        return ", ".join(f"{row_expr(n)} AS {extra(n)}" for n in fields)
 
     # unnest and generate_subscripts in one SELECT list advance in lockstep: pos = list index.
     return [
         f"CREATE TABLE rounds AS SELECT\n  {rounds}\nFROM steps",
-        f"CREATE TABLE tool_calls AS SELECT\n  {tool_cols}\nFROM (SELECT rowid AS round_pk, "
+        f"CREATE TABLE tool_calls AS SELECT\n  {tool_cols}\nFROM (SELECT rowid + 1 AS round_pk, "
         f"{context(TOOL_CONTEXT_FIELDS)}, unnest(tools) AS x, "
         f"generate_subscripts(tools, 1) AS pos FROM steps)",
-        f"CREATE TABLE timing_events AS SELECT\n  {event_cols}\nFROM (SELECT rowid AS round_pk, "
+        f"CREATE TABLE timing_events AS SELECT\n  {event_cols}\n"
+        "FROM (SELECT rowid + 1 AS round_pk, "
         f"{context(EVENT_CONTEXT_FIELDS)}, unnest(timing_events) AS x, "
         f"generate_subscripts(timing_events, 1) AS pos FROM steps)",
     ]
+
+
+def _comment_extras(con: duckdb.DuckDBPyConnection, private: set[str]) -> None:
+    """Describe every column that is not the release's in the database itself (COMMENT ON)."""
+    comments = [
+        ("rounds", n, f"TraceLab extra: normalized-format field {n} (not in the release)")
+        for n in EXTRA_ROUND_FIELDS
+        if n not in PRIVATE_ROW_FIELDS or n in private
+    ]
+    comments += [("tool_calls", n, "TraceLab extra: tools[] field") for n in EXTRA_TOOL_FIELDS]
+    comments += [
+        ("timing_events", n, "TraceLab extra: timing_events[] field") for n in EXTRA_EVENT_FIELDS
+    ]
+    comments += [
+        (table, extra(name), text)
+        for table, docs in DERIVED_DOCS.items()
+        for name, text in docs.items()
+    ]
+    for table, column, text in comments:
+        con.execute(f"COMMENT ON COLUMN {table}.{_q(column)} IS '{text.replace(chr(39), '')}'")
 
 
 def _is_step_sql(staged: _Staged) -> str:
@@ -321,6 +380,7 @@ def _build_into(
     progress: Callable[[int], None] | None,
 ) -> None:
     con.execute("SET preserve_insertion_order = true")  # round_pk = file order (module doc)
+    con.execute("SET TimeZone = 'UTC'")  # a timestamp string without an offset means UTC
     con.execute(f"SET memory_limit = '{BUILD_MEMORY_LIMIT}'")
     con.execute("SET enable_progress_bar = false")  # a library must not draw on the terminal
     staged = _load_staging(con, read_path, "parquet" if fmt == "parquet" else "jsonl")
@@ -346,8 +406,12 @@ def _build_into(
     if progress is not None:
         progress(steps)
 
-    for statement in _tables_sql(staged):
+    private = _private_fields_present(con, staged)
+    for statement in _tables_sql(staged, _uuid_fields(con, staged), private):
         con.execute(statement)
+    _comment_extras(con, private)
+    con.execute("CREATE TABLE trace_source (path VARCHAR)")
+    con.execute("INSERT INTO trace_source VALUES (?)", [src.name])  # the name only: no path
     (report.tool_calls,) = con.execute("SELECT count(*) FROM tool_calls").fetchone()
     (report.timing_events,) = con.execute("SELECT count(*) FROM timing_events").fetchone()
     con.execute("DROP VIEW steps")
@@ -364,7 +428,7 @@ def _build_into(
         "tool_calls": str(report.tool_calls),
         "timing_events": str(report.timing_events),
         "skipped_lines": str(report.skipped_lines),
-        "round_pk": "0-based ingestion order of the step rows in the source file",
+        "round_pk": "1-based ingestion order of the step rows in the source file",
     }
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
@@ -387,9 +451,7 @@ def build_db(src: Path, dst: Path, progress: Callable[[int], None] | None = None
     """
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
-    fmt = trace_format(src)
-    if not src.is_file():
-        raise FileNotFoundError(src)
+    fmt = check_trace_input(src)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
     report = BuildReport()
@@ -414,6 +476,7 @@ def build_db(src: Path, dst: Path, progress: Callable[[int], None] | None = None
         # The replaced database's WAL (if one was left behind) must not be replayed on ours.
         with contextlib.suppress(FileNotFoundError):
             dst.with_name(dst.name + ".wal").unlink()
+        os.chmod(tmp, 0o600)  # owner only, like every file TraceLab writes (io.atomic_path)
         os.replace(tmp, dst)
     finally:
         _remove_db_files(tmp)
@@ -439,23 +502,50 @@ def check_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 def open_db(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """Open an analysis database (read-only by default, so several readers can share it).
 
-    The session time zone is set to UTC so TIMESTAMPTZ columns print and truncate
-    (date_trunc, hour-of-day) the same on every machine.
+    Any trace database — built here, the public release's, with or without
+    `timing_events.event_index` — is presented in the canonical shape the analyses query
+    (`dbadapter.present_canonical`: TEMP views or tables; the file is never modified). A
+    writable connection (`read_only=False`, to change the file itself) sees the file's own
+    tables instead. The session time zone is set to UTC so TIMESTAMPTZ columns print and
+    truncate (date_trunc, hour-of-day) the same on every machine.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(path)
     con = duckdb.connect(str(path), read_only=read_only)
-    con.execute("SET TimeZone = 'UTC'")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if read_only:
+            present_canonical(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """What the database says about its source (empty for a database without a meta table)."""
-    try:
-        rows = con.execute("SELECT key, value FROM meta").fetchall()
-    except duckdb.Error:
-        return {}
-    meta = dict(rows)
+def trace_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str | int]:
+    """What the database says about its source.
+
+    A TraceLab build has a `meta` table; the release has only `trace_source(path)` — then the
+    file name of that path and the row counts are reported (never the path's directories).
+    """
     keep = ("source_file", "rows", "tool_calls", "built_at", "tracelab_version")
-    return {k: meta[k] for k in keep if k in meta}
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    except duckdb.Error:
+        meta = {}
+        with contextlib.suppress(duckdb.Error):
+            source = con.execute("SELECT any_value(path) FROM trace_source").fetchone()[0]
+            if source:
+                meta["source_file"] = source.replace("\\", "/").rsplit("/", 1)[-1]
+            for key, table in (("rows", "rounds"), ("tool_calls", "tool_calls")):
+                (meta[key],) = con.execute(f"SELECT count(*)::VARCHAR FROM {table}").fetchone()
+    out: dict[str, str | int] = {k: meta[k] for k in keep if k in meta}
+    for key in _COUNT_KEYS:  # stored as text (one VARCHAR column); they are counts
+        value = out.get(key)
+        if isinstance(value, str) and value.isdigit():
+            out[key] = int(value)
+    return out
+
+
+_COUNT_KEYS = ("rows", "tool_calls")

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracelab.paths import cache_dir
+from tracelab.filecheck import check_database_input, check_trace_input
+from tracelab.paths import cache_dir, private_dir
 from tracelab.tracedb import BuildReport, build_db
 
 DB_SUFFIXES = (".duckdb", ".db")
@@ -60,14 +61,16 @@ def resolve_trace(
             "Make one with `tracelab collect -o trace.jsonl.gz`, or try `tracelab demo`."
         )
     path = Path(db if db is not None else input_path)
-    if not path.is_file():
+    if not path.exists():
         raise TraceInputError(f"{path}: no such file")
     if db is not None or path.suffix.lower() in DB_SUFFIXES:
+        check_database_input(path)
         return ResolvedTrace(db=path, source=path)
+    check_trace_input(path)
     target = cached_db_path(path)
     if target.is_file():
         return ResolvedTrace(db=target, source=path, cached=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     report = build_db(path, target, progress=progress)
     _remove_stale(target)
     return ResolvedTrace(db=target, source=path, built=report)

@@ -13,6 +13,11 @@ that breaks the invariant, with the `round_pk` of its step and a `detail` text. 
 marks a broken invariant of the format; "warn" marks something real logs do contain (clock
 skew, steps without input events) that analyses already tolerate. `ok` = no "fail" check failed.
 
+Duplicate keys (`trace_key`, `round_id` and `(session_id, round_index)` per session, a tool
+call id in two steps) are warnings: the public release keeps every row and has them (spec
+`public-dataset.md`), and nothing is de-duplicated. `run_checks(strict=True)` (`validate
+--strict`) makes them failures.
+
 Constants (documented choices):
 - `ORDER_TOLERANCE_MS` = 1 s: an event (or a step) may start up to 1 s before the one before it
   without being flagged — agents write timestamps from more than one clock/thread, at ms
@@ -23,7 +28,7 @@ Constants (documented choices):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -61,6 +66,8 @@ class CheckSpec:
     unit: str
     population: str
     offending: str
+    #: A duplicate-key check: a warning, a failure under `strict`.
+    key: bool = False
 
 
 # --- 1. token identities --------------------------------------------------------------------
@@ -206,8 +213,10 @@ _DUP_TRACE_KEY = CheckSpec(
     id="duplicates.trace_key",
     title="trace_key is unique",
     description="`trace_key` is the dedup key: a second row with the same key is the same "
-    "step counted twice. Counted: every copy after the first (by `round_pk`).",
-    severity=FAIL,
+    "step counted twice (the public release keeps such rows). Counted: every copy after the "
+    "first (by `round_pk`).",
+    severity=WARN,
+    key=True,
     unit="steps with a trace_key",
     population="SELECT provider FROM rounds WHERE trace_key IS NOT NULL",
     offending="""
@@ -225,6 +234,7 @@ _DUP_ROUND_ID = CheckSpec(
     description="Two steps of one session with the same `round_id` (the public dataset keeps "
     "some). Counted: every copy after the first (by `round_pk`).",
     severity=WARN,
+    key=True,
     unit="steps with a round_id",
     population="SELECT provider FROM rounds WHERE round_id IS NOT NULL",
     offending=f"""
@@ -237,13 +247,34 @@ _DUP_ROUND_ID = CheckSpec(
     """,
 )
 
+_DUP_ROUND_INDEX = CheckSpec(
+    id="duplicates.round_index",
+    title="round_index is unique within a session",
+    description="Two steps of one session at the same `round_index` (the public dataset keeps "
+    "some); steps are then ordered by `round_pk`. Counted: every copy after the first (by "
+    "`round_pk`).",
+    severity=WARN,
+    key=True,
+    unit="steps with a round_index",
+    population="SELECT provider FROM rounds WHERE round_index IS NOT NULL",
+    offending="""
+        SELECT round_pk, 'round_index ' || round_index || ' first at round_pk ' || first_pk
+               AS detail
+        FROM (SELECT round_pk, round_index,
+                     min(round_pk) OVER (PARTITION BY session_id, round_index) AS first_pk
+              FROM rounds WHERE round_index IS NOT NULL)
+        WHERE round_pk <> first_pk
+    """,
+)
+
 _DUP_TOOL_CALL = CheckSpec(
     id="duplicates.tool_call",
     title="A tool call belongs to one step",
     description="The same (`session_id`, `tool_call_id`) in more than one step (e.g. a subagent "
-    "copy of its parent's calls) counts one call several times. Counted: the copies in steps "
-    "after the first.",
-    severity=FAIL,
+    "copy of its parent's calls, or a duplicated step) counts one call several times. Counted: "
+    "the copies in steps after the first.",
+    severity=WARN,
+    key=True,
     unit="tool calls with an id",
     population="SELECT provider FROM tool_calls WHERE tool_call_id IS NOT NULL",
     offending=f"""
@@ -388,6 +419,7 @@ CHECKS: tuple[CheckSpec, ...] = (
     _GENERATION,
     _DUP_TRACE_KEY,
     _DUP_ROUND_ID,
+    _DUP_ROUND_INDEX,
     _DUP_TOOL_CALL,
     _EVENT_ORDER,
     _NO_EVENTS,
@@ -562,9 +594,11 @@ def run_check(con: duckdb.DuckDBPyConnection, spec: CheckSpec) -> CheckResult:
     )
 
 
-def run_checks(con: duckdb.DuckDBPyConnection) -> ValidationResult:
-    """Run every check of `CHECKS` on a trace database (metric tables prepared if needed)."""
+def run_checks(con: duckdb.DuckDBPyConnection, strict: bool = False) -> ValidationResult:
+    """Run every check of `CHECKS` on a trace database (metric tables prepared if needed);
+    with `strict`, duplicate keys are failures instead of warnings."""
     from tracelab.tracedb import trace_meta
 
     prepare(con)
-    return ValidationResult([run_check(con, spec) for spec in CHECKS], trace_meta(con))
+    specs = [replace(s, severity=FAIL) if strict and s.key else s for s in CHECKS]
+    return ValidationResult([run_check(con, spec) for spec in specs], trace_meta(con))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tracelab.metrics.overview import cache_savings, headline
+from tracelab.metrics.steps import prepare
 from tracelab.tracedb import open_db
 from tracelab.web.dashboard import HIT_RATIO_BINS
 
@@ -181,6 +182,61 @@ def test_dashboard_has_every_chart_and_consistent_totals(client, small_trace) ->
     assert sum(c["steps"] for c in hit["counts"]) == with_input
 
 
+#: The models `partial_prices` has no price for, as SQL over `rounds` (read off its CSV).
+UNPRICED_BY_HAND = "NOT (model LIKE 'claude-opus-4-%' OR model IN ('claude-sonnet-4-6', 'gpt-5.5'))"
+
+
+def test_dashboard_costs_per_day_project_and_model(make_client, small_trace, partial_prices):
+    client = make_client(prices=partial_prices)
+    d = client.get("/api/t/main/dashboard").json()
+    with open_db(small_trace.db) as con:
+        prepare(con, partial_prices)
+        total, timed = con.execute(
+            "SELECT sum(cost_total), sum(cost_total) FILTER (WHERE started_at IS NOT NULL) "
+            "FROM step_facts"
+        ).fetchone()
+        unpriced = dict(
+            con.execute(
+                f"SELECT model, count(*) FROM rounds WHERE {UNPRICED_BY_HAND} GROUP BY 1"
+            ).fetchall()
+        )
+        # null (no project) is a project of its own in the chart
+        projects = con.execute("SELECT count(*) FROM (SELECT DISTINCT project FROM rounds)")
+        projects = projects.fetchone()[0]
+    # the calendar's cost view: every timed step's cost, once
+    assert sum(r["cost"] or 0 for r in d["daily"]) == pytest.approx(timed)
+    # per project: every step's cost, each project once (all fit under TOP_PROJECTS here)
+    per = d["cost_by_project"]
+    assert per["other_projects"] == 0 and per["other"] == []
+    assert len({r["project"] for r in per["projects"]}) == projects
+    assert sum(r["cost"] or 0 for r in per["projects"]) == pytest.approx(total)
+    # an unpriced model is listed, as unpriced, with its steps (the trace has one)
+    assert len(unpriced) >= 2, "the small trace has Codex models the table does not price"
+    rows = {r["model"]: r for r in d["cost_by_model"]}
+    for model, steps in unpriced.items():
+        assert rows[model]["unpriced_steps"] == steps
+        assert rows[model]["total"] is None and rows[model]["priced"] is False
+
+
+def test_cost_by_project_folds_the_tail(small_trace, monkeypatch) -> None:
+    from tracelab.web import dashboard
+
+    monkeypatch.setattr(dashboard, "TOP_PROJECTS", 2)
+    with open_db(small_trace.db) as con:
+        prepare(con)
+        per = dashboard.cost_by_project(con)
+        total = con.execute("SELECT sum(cost_total) FROM step_facts").fetchone()[0]
+        # null (no project) is a project of its own in the chart
+        projects = con.execute("SELECT count(*) FROM (SELECT DISTINCT project FROM rounds)")
+        projects = projects.fetchone()[0]
+    assert len({r["project"] for r in per["projects"]}) == 2
+    assert per["other_projects"] == projects - 2
+    shown = sum(r["cost"] or 0 for r in per["projects"])
+    assert shown + sum(r["cost"] or 0 for r in per["other"]) == pytest.approx(total)
+    ranked = [r["cost"] for r in per["projects"]]
+    assert max(ranked) >= max(r["cost"] or 0 for r in per["other"])
+
+
 def test_dashboard_local_time_shifts_the_hours(client) -> None:
     utc = client.get("/api/t/main/dashboard", params={"tz": "UTC"}).json()["hour_weekday"]
     tokyo = client.get("/api/t/main/dashboard", params={"tz": "Asia/Tokyo"}).json()
@@ -229,13 +285,18 @@ def test_dashboard_disk_cache_follows_the_database_file(client, make_client, sma
 
 
 def test_session_list_sorts_filters_and_pages(client, small_trace) -> None:
+    # Listed: sessions whose parent session is not in the trace (subagents are under theirs).
+    top = "(parent_session_id IS NULL OR parent_session_id NOT IN (SELECT session_id FROM rounds))"
     with open_db(small_trace.db) as con:
-        sessions = con.execute("SELECT count(DISTINCT session_id) FROM rounds").fetchone()[0]
+        sessions = con.execute(f"SELECT count(DISTINCT session_id) FROM rounds WHERE {top}")
+        sessions = sessions.fetchone()[0]
         codex = con.execute(
-            "SELECT count(DISTINCT session_id) FROM rounds WHERE provider = 'codex'"
+            f"SELECT count(DISTINCT session_id) FROM rounds WHERE provider = 'codex' AND {top}"
         ).fetchone()[0]
+        everything = con.execute("SELECT count(DISTINCT session_id) FROM rounds").fetchone()[0]
     r = client.get("/api/t/main/sessions", params={"sort": "steps"}).json()
-    assert r["total"] == sessions
+    assert r["total"] == sessions < everything
+    assert client.get("/api/t/main/sessions?subagents=true").json()["total"] == everything
     steps = [s["steps"] for s in r["sessions"]]
     assert steps == sorted(steps, reverse=True)
     asc = client.get("/api/t/main/sessions", params={"sort": "cost", "order": "asc"}).json()
@@ -267,12 +328,31 @@ def test_session_list_model_and_date_filters(client) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"sort": "steps; DROP TABLE rounds"}, {"order": "sideways"}, {"limit": 0}, {"date_from": "x"}],
+    [
+        {"sort": "steps; DROP TABLE rounds"},
+        {"order": "sideways"},
+        {"limit": 0},
+        {"date_from": "x"},
+        {"date_from": "2026-13-45"},  # the right shape, not a day
+        {"date_to": "2026-02-30"},
+        {"offset": str(10**23)},  # past any integer DuckDB binds
+        {"offset": "10^23"},
+        {"subagents": "maybe"},
+    ],
 )
 def test_session_list_rejects_bad_parameters(client, params: dict) -> None:
     r = client.get("/api/t/main/sessions", params=params)
     assert r.status_code == 422
-    assert r.json()["error"]
+    message = r.json()["error"]
+    assert message and "SELECT" not in message and "LINE" not in message
+
+
+@pytest.mark.parametrize("pk", [str(10**23), "-1"])
+def test_step_rejects_out_of_range_ids(client, pk: str) -> None:
+    for path in (f"/api/t/main/steps/{pk}", f"/api/t/main/steps/{pk}/raw"):
+        r = client.get(path)
+        assert r.status_code == 422, path
+        assert "round_pk" in r.json()["error"]
 
 
 def test_session_page_and_step_inspector(client, small_trace) -> None:
@@ -508,3 +588,79 @@ def test_a_broken_database_is_an_error_not_a_crash(make_client, tmp_path) -> Non
     assert r.status_code == 500
     assert r.json()["error"]
     assert client.get("/api/status").status_code == 200
+
+
+# --- one palette, provenance, compare's unpriced steps ---------------------------------------
+
+
+def test_pages_carry_the_figures_palette(client) -> None:
+    import html
+    import json
+    import re
+
+    from tracelab.figures import style
+    from tracelab.palette import palette
+
+    page = client.get("/dashboard").text
+    meta = re.search(r'<meta name="tracelab-palette" content="([^"]*)">', page)
+    assert meta, "the shell carries the palette"
+    colors = json.loads(html.unescape(meta.group(1)))
+    assert colors == json.loads(json.dumps(palette()))
+    assert (
+        colors["providers"]["codex"]
+        == style.PROVIDER_COLORS["codex"]
+        == style.provider_color("codex")
+    )
+    assert "--codex" not in client.get("/static/app.css").text  # no second definition
+
+
+def test_the_served_synthetic_trace_says_so(client) -> None:
+    (main,) = client.get("/api/status").json()["traces"]
+    assert main["synthetic"] is True  # its working directories are the synthetic writers'
+
+
+def test_a_real_looking_trace_is_not_synthetic(make_client, one_step_db) -> None:
+    client = make_client(db=one_step_db, source=None)
+    assert client.get("/api/status").json()["traces"][0]["synthetic"] is False
+
+
+def test_a_sanitized_trace_is_offered_as_sanitized(make_client, small_trace, tmp_path) -> None:
+    from tracelab.keys import load_or_create_key
+    from tracelab.sanitize import sanitize_file
+    from tracelab.tracedb import build_db
+
+    public = tmp_path / "trace.public.jsonl.gz"
+    sanitize_file(small_trace.trace, public, load_or_create_key())  # the test's own key dir
+    db = tmp_path / "public.duckdb"
+    build_db(public, db)
+    client = make_client(db=db, source=public)
+    (main,) = client.get("/api/status").json()["traces"]
+    assert main["downloads"] == ["sanitized"]
+    assert client.get("/api/t/main/download/sanitized").status_code == 200
+    assert client.get("/api/t/main/download/normalized").status_code == 404
+
+
+def test_a_demo_trace_beside_its_synthetic_home_says_so(make_client, one_step_db, tmp_path):
+    import shutil
+
+    from tracelab.synthmarks import SYNTHETIC_HOME
+
+    (tmp_path / SYNTHETIC_HOME).mkdir()
+    db = tmp_path / "trace.duckdb"
+    shutil.copyfile(one_step_db, db)
+    client = make_client(db=db, source=None)
+    assert client.get("/api/status").json()["traces"][0]["synthetic"] is True
+
+
+def test_compare_says_how_many_steps_are_unpriced(make_client, small_trace, partial_prices):
+    client = make_client(prices=partial_prices)
+    with open_db(small_trace.db) as con:
+        model, steps = con.execute(
+            f"SELECT model, count(*) FROM rounds WHERE {UNPRICED_BY_HAND} "
+            "GROUP BY 1 ORDER BY 1 LIMIT 1"
+        ).fetchone()
+        unpriced = con.execute(f"SELECT count(*) FROM rounds WHERE {UNPRICED_BY_HAND}")
+        unpriced = unpriced.fetchone()[0]
+    r = client.get("/api/compare", params={"a": "main", "by": "model", "ga": model, "gb": "total"})
+    row = next(x for x in r.json()["rows"] if x["key"] == "unpriced_steps")
+    assert (row["a"], row["b"]) == (steps, unpriced)

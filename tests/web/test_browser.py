@@ -10,6 +10,7 @@ installs it, so CI runs them).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -53,21 +54,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(small_trace) -> Iterator[str]:
-    """uvicorn serving the small trace on a free loopback port, in a thread."""
+@contextlib.contextmanager
+def _serving(db: Path, source: Path | None, prices=None) -> Iterator[str]:
+    """uvicorn serving trace database `db` on a free loopback port, in a thread."""
     import uvicorn
 
     from tracelab.web.app import create_app
 
     port = _free_port()
     app = create_app(
-        small_trace.db,
-        source=small_trace.trace,
+        db,
+        source=source,
         port=port,
         token=TOKEN,
         experiment_ids=EXPERIMENTS,
         warm=True,  # as `tracelab serve`: each trace's pages are prepared in the background
+        prices=prices,
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
@@ -77,10 +79,19 @@ def server(small_trace) -> Iterator[str]:
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    app.state.tracelab.traces.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+        app.state.tracelab.traces.close()
+
+
+@pytest.fixture
+def server(small_trace) -> Iterator[str]:
+    """The small synthetic trace, served."""
+    with _serving(small_trace.db, small_trace.trace) as url:
+        yield url
 
 
 @pytest.fixture
@@ -140,7 +151,7 @@ def test_overview_upload_dashboard_session(server: str, page, home_zip: Path, tm
     page.click("#open-dashboard")
     page.wait_for_selector("#content[data-rendered='1']")
     plots = page.locator("#content .js-plotly-plot")
-    assert plots.count() == 11
+    assert plots.count() == 12
     assert page.locator("#chart-heatmap .main-svg").count() >= 1
     assert page.locator("#highlights a").count() >= 4
     _shot(page, tmp_path, "3-dashboard")
@@ -174,8 +185,14 @@ def test_overview_upload_dashboard_session(server: str, page, home_zip: Path, tm
 
 def test_experiments_and_compare_pages(server: str, page, tmp_path) -> None:
     page.goto(server + "/experiments")
-    page.wait_for_selector("#exp-list a.status-ok", timeout=300_000)
+    # The experiment clicked below must have finished (on a loaded machine the first "ok"
+    # can be another one, and clicking a running experiment logs its 404 "not run yet").
+    page.wait_for_selector(
+        "#exp-list a[data-id='session/context_growth'].status-ok", timeout=300_000
+    )
     page.wait_for_selector("#exp-body .experiment")
+    # clicked once it has run (a pending one answers 404 until the run reaches it)
+    page.wait_for_selector("#exp-list a.status-ok[data-id='session/context_growth']")
     page.locator("#exp-list a[data-id='session/context_growth']").click()
     page.wait_for_selector("#exp-body .experiment h3")
     _shot(page, tmp_path, "7-experiments")
@@ -205,4 +222,143 @@ def test_experiments_and_compare_pages(server: str, page, tmp_path) -> None:
 
     page.goto(server + "/")
     page.wait_for_selector("#gallery img")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+# --- issue 15: what a user hit --------------------------------------------------------------
+
+#: The charts a one-step trace without tool calls has no data for (derived by hand: no tool
+#: call, and its only user message has no event before it, so no human wait).
+EMPTY_ON_ONE_STEP = (
+    "chart-tool-cdf",
+    "chart-latency-by-tool",
+    "chart-tool-counts",
+    "chart-wait-cdf",
+)
+
+
+def test_empty_charts_say_no_data(one_step_db: Path, page, tmp_path) -> None:
+    with _serving(one_step_db, None) as url:
+        page.goto(url + "/dashboard")
+        page.wait_for_selector("#content[data-rendered='1']")
+        for chart in EMPTY_ON_ONE_STEP:
+            box = page.locator(f"#{chart}")
+            assert box.locator("[data-nodata]").count() == 1, chart
+            assert box.locator(".main-svg").count() == 0, chart  # no blank axes
+        drawn = page.eval_on_selector_all(
+            "#content .card > div[id^=chart-]",
+            "els => els.filter(e => e.querySelector('.main-svg')).map(e => e.id)",
+        )
+        assert set(drawn) == {
+            "chart-calendar",
+            "chart-heatmap",
+            "chart-cost",
+            "chart-cost-project",
+            "chart-scatter",
+            "chart-output",
+            "chart-gen-cdf",
+            "chart-hit-bins",
+        }
+        _shot(page, tmp_path, "10-dashboard-one-step")
+        assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def partly_priced_server(small_trace, partial_prices) -> Iterator[str]:
+    """The small trace under a price table that leaves some Codex models unpriced."""
+    with _serving(small_trace.db, small_trace.trace, partial_prices) as url:
+        yield url
+
+
+def test_dashboard_palette_tool_bars_calendar_and_unpriced(
+    partly_priced_server: str, page, tmp_path
+) -> None:
+    import httpx
+
+    from tracelab.palette import PROVIDER_COLORS
+
+    server = partly_priced_server
+    board = httpx.get(server + "/api/t/main/dashboard").json()
+    unpriced = [r["model"] for r in board["cost_by_model"] if r["total"] is None]
+    page.goto(server + "/dashboard")
+    page.wait_for_selector("#content[data-rendered='1']")
+    assert page.locator("#synthetic-banner").is_visible()  # the served trace is synthetic
+    # one palette: Codex's bars have the figures' Codex colour
+    colors = page.evaluate(
+        "Object.fromEntries(document.getElementById('chart-tool-counts').data"
+        ".map(t => [t.name, t.marker.color]))"
+    )
+    assert colors == {p: PROVIDER_COLORS[p] for p in ("claude", "codex")}
+    # the tool calls: horizontal bars with the tool names on the axis, a real plot area
+    tc = page.evaluate(
+        "(() => { const d = document.getElementById('chart-tool-counts');"
+        " return {o: d.data.map(t => t.orientation), y: d.data[0].y,"
+        " h: d._fullLayout._size.h}; })()"
+    )
+    assert set(tc["o"]) == {"h"}
+    tools = {r["tool"] for r in board["tool_counts"] if r["provider"] == "claude"}
+    assert set(tc["y"]) == tools
+    assert tc["h"] >= 16 * len(tools)  # room for every bar, not 70 px under rotated names
+    # the calendar shows cost on request
+    page.select_option("#calendar-metric", "cost")
+    page.wait_for_selector("#chart-calendar[data-metric='cost']")
+    title = page.evaluate("document.getElementById('chart-calendar').data[0].colorbar.title.text")
+    assert title == "USD"
+    # an unpriced model is listed as such
+    assert unpriced
+    note = page.inner_text("#unpriced-models")
+    assert all(m in note for m in unpriced)
+    labels = page.evaluate("document.getElementById('chart-cost').data[0].y")
+    assert all(f"{m} (unpriced)" in labels for m in unpriced)
+    _shot(page, tmp_path, "11-dashboard-cost-calendar")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_sessions_columns_filters_and_tool_result_size(server: str, page, tmp_path) -> None:
+    import httpx
+
+    page.goto(server + "/sessions")
+    page.wait_for_selector("#session-table tbody tr")
+    heads = page.locator("#session-table th").all_inner_texts()
+    assert heads[0] == "session" and "subagents" in heads and "project" in heads
+    top = page.locator("#session-table tbody tr").count()
+    assert page.locator("#f-project option").count() >= 2
+    page.check("#f-subagents")
+    page.wait_for_function(f"document.querySelectorAll('#session-table tbody tr').length > {top}")
+    assert page.locator("#session-table .sid", has_text="↳").count() >= 1
+    _shot(page, tmp_path, "12-sessions-with-subagents")
+
+    # a tool-initiated step's tool_result events show their size (the API has result_chars)
+    sessions = httpx.get(server + "/api/t/main/sessions", params={"sort": "tools"}).json()
+    sid = sessions["sessions"][0]["session_id"]
+    steps = httpx.get(server + "/api/t/main/session", params={"id": sid}).json()["steps"]
+    pk = next(s["round_pk"] for s in steps if s["is_tool"])
+    events = httpx.get(server + f"/api/t/main/steps/{pk}").json()["events"]
+    sizes = [e["result_chars"] for e in events if e["event_type"] == "tool_result"]
+    page.goto(server + f"/session?id={sid}&step={pk}")
+    page.wait_for_selector("#events-table tbody tr")
+    rows = page.locator("#events-table tbody tr").all_inner_texts()
+    shown = [r.split("\t")[-1].strip() for r in rows if r.startswith("tool_result")]
+    assert shown == [f"{n:,}" for n in sizes]
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_uploads_are_listed_named_and_deletable(server: str, page, home_zip: Path, tmp_path):
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(server + "/analyze")
+    page.set_input_files("#file-input", str(home_zip))
+    page.wait_for_selector("#upload-done, #upload-error", timeout=180_000)
+    assert page.locator("#upload-error").count() == 0, page.inner_text("#upload-status")
+    page.wait_for_selector("#uploads-table tbody tr")
+    assert page.locator("#uploads-table tbody tr").count() == 1
+    page.reload()
+    page.wait_for_selector("#uploads-table tbody tr")
+    option = page.locator("#trace-select option", has_text=home_zip.name).inner_text()
+    size = home_zip.stat().st_size
+    assert f"{size / 1000:.1f} KB" in option or f"{size / 1e6:.1f} MB" in option, option
+    assert option.count("·") == 2  # name · upload time · size
+    _shot(page, tmp_path, "13-analyze-uploads")
+    page.click("#uploads-table button.danger")
+    page.wait_for_selector("#uploads-table", state="detached")
+    assert "None yet" in page.inner_text("#uploads")
     assert page.console_errors == []  # type: ignore[attr-defined]

@@ -34,7 +34,7 @@ def test_a_non_loopback_host_prints_a_warning(monkeypatch, small_trace) -> None:
 
     from tracelab.web import server
 
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
     said: list[str] = []
     server.serve(
         small_trace.db, None, host="0.0.0.0", port=9124, open_browser=False, say=said.append
@@ -43,3 +43,41 @@ def test_a_non_loopback_host_prints_a_warning(monkeypatch, small_trace) -> None:
     said.clear()
     server.serve(small_trace.db, None, port=9125, open_browser=False, say=said.append)
     assert not any("WARNING" in s for s in said)
+
+
+def test_the_web_cache_folders_are_the_owners_only(make_client) -> None:
+    """The dashboard's JSON kept on disk is built from a private trace: 0700 folders, 0600
+    file, whatever the umask."""
+    import os
+    import stat
+
+    from tracelab.paths import cache_dir
+
+    old = os.umask(0)
+    try:
+        assert make_client().get("/api/t/main/dashboard").status_code == 200
+    finally:
+        os.umask(old)
+    web = cache_dir() / "web"
+    files = list((web / "aggregates").iterdir())
+    assert files
+    modes = {p: stat.S_IMODE(os.stat(p).st_mode) for p in (cache_dir(), web, web / "aggregates")}
+    assert set(modes.values()) == {0o700}, modes
+    assert {stat.S_IMODE(os.stat(p).st_mode) for p in files} == {0o600}
+
+
+def test_a_port_in_use_fails_before_serving(small_trace) -> None:
+    import socket
+
+    import pytest
+
+    from tracelab.web import server
+
+    said: list[str] = []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(server.ListenError, match=f"port {port} .* already in use"):
+            server.serve(small_trace.db, None, port=port, open_browser=False, say=said.append)
+    assert said == []

@@ -214,12 +214,13 @@ def _(result: Result) -> list[Figure]:
     question="How long does the agent take to answer a user turn, from the user message to "
     "its last output of the request?",
     definitions="""
-- **Request**: a user-initiated step and the steps after it, up to the next user-initiated
-  step (`request_facts`). Request 0 (steps before the session's first user message) has no
-  response time.
-- **Response time**: the request's triggering `user_message` → the last model-output event
-  (`reasoning`, `text`, `tool_call`) before the next request. Only strictly positive response
-  times count.
+- **Request** (amendments §14.2): a step *opens* a request when it has a `user_message`
+  timestamped at or before its earliest model-output event (whatever its first input event);
+  the request runs up to the next opening step (`request_facts`). Steps before a session's
+  first opening step belong to no request.
+- **Response time**: the opening step's latest such `user_message` → the latest model-output
+  event (`reasoning`, `text`, `tool_call`) of the request's steps. Requests without model
+  output or with a response time ≤ 0 are dropped.
 - Table: per provider and over all — requests, total response time, avg and quantiles.
   Figure: the empirical CDF (201 quantiles per provider), log axis, marks at 1m, 5m, 1h.
 """,

@@ -1,4 +1,5 @@
-"""One look for every static figure: Agg backend, provider colours, sizes, save to PNG + SVG.
+"""One look for every static figure: Agg backend, the palette (`tracelab.palette`, shared with
+the web pages), sizes, save to PNG + SVG.
 
 `render` turns a figure into PNG and SVG bytes; the experiment writer embeds the README, the
 figure's CSV data and the code version into the PNG (see `pngmeta`).
@@ -15,9 +16,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure as MplFigure
 
-PROVIDER_COLORS = {"claude": "#d97757", "codex": "#10a37f", "total": "#4c5c74"}
-STEP_KIND_COLORS = {"user": "#3b6fb6", "tool": "#e0a030"}
-SERIES_COLORS = ("#3b6fb6", "#e0a030", "#4a9a5b", "#c44e52", "#8172b3", "#937860", "#da8bc3")
+from tracelab.palette import (  # noqa: F401  (the palette is part of the style's API)
+    PROVIDER_COLORS,
+    SERIES_COLORS,
+    STEP_KIND_COLORS,
+    provider_color,
+)
+
 DPI = 150
 
 matplotlib.rcParams.update(
@@ -35,10 +40,6 @@ matplotlib.rcParams.update(
         "svg.fonttype": "none",
     }
 )
-
-
-def provider_color(provider: str, index: int = 0) -> str:
-    return PROVIDER_COLORS.get(provider, SERIES_COLORS[index % len(SERIES_COLORS)])
 
 
 def new_figure(

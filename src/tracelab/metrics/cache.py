@@ -5,13 +5,22 @@ Every metric is one DuckDB query over `step_facts` (see `metrics.steps`), define
 - **Prefix hit rate** of a set of steps: Σ prefix / Σ (prefix + append) — `overview.HIT_RATE_SQL`
   (the same expression as Table 1 and the summary). A step's own **hit ratio** is
   prefix / (prefix + append) (steps with no input have none).
-- **Fresh tokens / prefill amplification**: sums over steps that are *not* session-first (their
-  `fresh` is null — nothing before them could be cached), so append and fresh cover the same
-  steps: amplification = Σ append / Σ fresh.
-- **Eviction sweep**: the population is the steps with a predecessor (fresh not null) *and* an
-  observable idle gap; session-first steps and steps whose gap is unknown are excluded from
-  every sum (`sweep_population` counts them). Negative gaps (clock skew) count as 0.
-  The generation time in R(τ) is the population's positive `gen_ms`.
+- **Fresh tokens / prefill amplification** (Table 12, amendments §14.3; `net_fresh_steps`): a
+  step S qualifies if its first timing event is a user_message or tool_result and it has a
+  predecessor P — the previous step of its session in **file order** (`round_pk`). Its fresh
+  tokens are `max(0, C_S − C_P) − O_P`, **not clipped** per step (a step can count negative);
+  append and fresh are summed over the same qualifying steps: amplification = Σ append / Σ
+  fresh. The step kind (user / tool) is that first event.
+- **Eviction sweep** (Fig. 12, amendments §14.3; `eviction_steps`): steps of a session ordered by
+  (round_index, first activity, file order); fresh = `max(0, C − C_P) − O_P` **clipped** to
+  [0, append]. A step is *covered* if its first timing event is a user_message (gap = its first
+  event time − P's last activity, the latest event or tool emitted/result time; must be ≥ 0) or
+  a tool_result (gap = the longest wall duration `result_at − emitted_at` ≥ 0 of the calls, from
+  earlier steps, that its leading tool_result events answer — not the internal or effective
+  latency), has C > 0, a predecessor and a gap. hit(τ), prefill(τ), amplification(τ) sum over
+  covered steps; R(τ) = Σ_covered min(g, τ) / G with G = Σ positive generation spans of **all**
+  steps of the scope (provider or total). The *effective eviction time* is the grid τ whose
+  hit(τ) is closest to the covered steps' observed hit rate Σ prefix / Σ C.
 - **Retained-cache counterfactual** (Table 13): see `retained_cache`.
 
 Step kinds: *user* (first input event is a user_message), *tool* (a tool_result); a step with
@@ -27,7 +36,7 @@ import duckdb
 
 from tracelab.metrics.overview import HIT_RATE_SQL
 from tracelab.metrics.sql import group_key, records, scalar
-from tracelab.metrics.steps import prepare
+from tracelab.metrics.steps import ms_between, prepare
 
 STEP_KIND_SQL = "CASE WHEN is_user THEN 'user' WHEN is_tool THEN 'tool' END"
 STEP_HIT_RATIO_SQL = "prefix / nullif(context, 0)"
@@ -47,18 +56,26 @@ GAP_BINS_PER_DECADE = 4
 #: The gap bands of the Fig. 11 summary (the paper's reading marks: 5 min, 1 h).
 GAP_BANDS_MS = (5 * MINUTE_MS, HOUR_MS)
 
-#: Fig. 12 marks (eviction times the text quotes), and the log grid size between 1 s and 1 h.
-SWEEP_MARKS_MS = (MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS, 30 * MINUTE_MS, HOUR_MS)
-SWEEP_POINTS = 60
+#: Fig. 12 grid (amendments §14.3): `SWEEP_POINTS` log-spaced from 1 s to `SWEEP_MAX_MS` (4 h),
+#: plus the marks (eviction times the text quotes).
+SWEEP_MAX_MS = 4 * HOUR_MS
+SWEEP_MARKS_MS = (
+    MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS, 30 * MINUTE_MS, HOUR_MS, 2 * HOUR_MS, SWEEP_MAX_MS,
+)  # fmt: skip
+SWEEP_POINTS = 260
 
 
-def _by_kind_sql(aggregates: str, where: str = "TRUE") -> str:
-    """Rows per (provider | 'total') × (all | user | tool) of `aggregates` over step_facts."""
+_STEPS_WITH_KIND = f"(SELECT *, {STEP_KIND_SQL} AS kind FROM step_facts)"
+
+
+def _by_kind_sql(aggregates: str, where: str = "TRUE", source: str = _STEPS_WITH_KIND) -> str:
+    """Rows per (provider | 'total') × (all | user | tool) of `aggregates` over `source` (a
+    relation with `provider` and `kind` columns; default step_facts by first input event)."""
     return f"""
         SELECT CASE WHEN grouping(provider) = 1 THEN 'total' ELSE provider END AS provider,
                CASE WHEN grouping(kind) = 1 THEN 'all' ELSE kind END AS kind,
                {aggregates}
-        FROM (SELECT *, {STEP_KIND_SQL} AS kind FROM step_facts WHERE {where})
+        FROM (SELECT * FROM {source} WHERE {where})
         GROUP BY GROUPING SETS ((provider, kind), (provider), (kind), ())
         HAVING grouping(kind) = 1 OR kind IS NOT NULL
         ORDER BY grouping(provider), provider, grouping(kind) DESC, kind DESC
@@ -77,9 +94,64 @@ def hit_rates(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
 
 
-def fresh_totals(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Table 12: Σ append, Σ fresh, fresh share and amplification over non-session-first steps."""
+#: The kind of a step by its first timing event (Table 12 and the eviction sweep, §14.3).
+FIRST_EVENT_KIND_SQL = (
+    "CASE first_event_type WHEN 'user_message' THEN 'user' WHEN 'tool_result' THEN 'tool' END"
+)
+
+#: Table 12's steps (amendments §14.3): every step with its predecessor's context and output,
+#: its kind by first timing event, and `fresh` = max(0, C_S − C_P) − O_P unclipped (null unless
+#: the step qualifies: a predecessor and a user_message/tool_result first event).
+#: With `{in_order}` true for a session, its predecessors in the wanted order are its session-order
+#: ones (`step_facts.prev_*`, no window needed); the other sessions' steps go through a window
+#: ordered by `{order}`.
+NET_FRESH_SQL = f"""
+CREATE TEMP TABLE IF NOT EXISTS {{table}} AS
+WITH sessions AS (
+    SELECT session_id, {{in_order}} AS in_order FROM step_facts GROUP BY session_id
+),
+steps AS (SELECT s.*, x.in_order FROM step_facts s JOIN sessions x USING (session_id)),
+linked AS (
+    SELECT round_pk, provider, model, append, context, first_event_type, prev_context,
+           prev_output, prev_pk IS NOT NULL AS has_prev
+    FROM steps WHERE in_order
+    UNION ALL
+    SELECT round_pk, provider, model, append, context, first_event_type,
+           lag(context) OVER w, lag(output) OVER w, lag(round_pk) OVER w IS NOT NULL
+    FROM steps WHERE NOT in_order
+    WINDOW w AS (PARTITION BY session_id ORDER BY {{order}})
+)
+SELECT round_pk, provider, model, append, {FIRST_EVENT_KIND_SQL} AS kind, has_prev,
+       CASE WHEN has_prev AND first_event_type IN ('user_message', 'tool_result') THEN
+           greatest(context - prev_context, 0) - prev_output
+       END AS fresh
+FROM linked
+"""
+#: Predecessor orders of Table 12's fresh tokens (table, ORDER BY, "the session order is that
+#: order" per session): the reference's **file order** (round_pk; the same as the session order
+#: when round_pk grows along it), and the session order itself (seq) for synth calibration — a
+#: profile must not depend on the order of a trace's rows; the two agree on any trace whose
+#: sessions are written in round order, as collected traces are.
+FRESH_ORDERS = {
+    "file": ("net_fresh_steps", "round_pk", "bool_and(coalesce(prev_pk < round_pk, true))"),
+    "session": ("net_fresh_steps_by_seq", "seq", "true"),
+}
+
+
+def prepare_fresh(con: duckdb.DuckDBPyConnection, order: str = "file") -> str:
+    """Materialize Table 12's steps for a predecessor `order` ('file' or 'session') once per
+    connection; returns the table's name."""
     prepare(con)
+    table, order_by, in_order = FRESH_ORDERS[order]
+    con.execute(NET_FRESH_SQL.format(table=table, order=order_by, in_order=in_order))
+    return table
+
+
+def fresh_totals(con: duckdb.DuckDBPyConnection, order: str = "file") -> list[dict[str, Any]]:
+    """Table 12: qualifying steps, Σ append, Σ fresh (unclipped), fresh share and amplification
+    per provider × kind (kind = the step's first timing event); predecessors in file order
+    (`order="session"`: in session order, see `FRESH_ORDERS`)."""
+    table = prepare_fresh(con, order)
     return records(
         con,
         _by_kind_sql(
@@ -88,28 +160,43 @@ def fresh_totals(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             "sum(fresh) / nullif(sum(append), 0) AS fresh_share, "
             f"{AMPLIFICATION_SQL} AS amplification",
             where="fresh IS NOT NULL",
+            source=table,
         ),
     )
 
 
 def session_first_totals(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """What Table 12 leaves out: steps and append of session-first steps, per provider × kind."""
-    prepare(con)
+    """What Table 12 leaves out, per provider: steps and append of session-first steps (no
+    predecessor), and of the other steps whose first timing event is no user_message or
+    tool_result."""
+    prepare_fresh(con)
     return records(
         con,
-        _by_kind_sql(
-            "count(*) AS steps, coalesce(sum(append), 0) AS append", where="fresh IS NULL"
-        ),
+        """
+        SELECT CASE WHEN grouping(provider) = 1 THEN 'total' ELSE provider END AS provider,
+               'all' AS kind,
+               count(*) FILTER (WHERE NOT has_prev) AS steps,
+               coalesce(sum(append) FILTER (WHERE NOT has_prev), 0) AS append,
+               count(*) FILTER (WHERE has_prev AND kind IS NULL) AS other_steps,
+               coalesce(sum(append) FILTER (WHERE has_prev AND kind IS NULL), 0) AS other_append
+        FROM net_fresh_steps WHERE fresh IS NULL
+        GROUP BY ROLLUP (provider)
+        """,
     )
 
 
 def _group_scalar(
-    con: duckdb.DuckDBPyConnection, expr: str, where: str, group: str | None, by: str
+    con: duckdb.DuckDBPyConnection,
+    expr: str,
+    where: str,
+    group: str | None,
+    by: str,
+    source: str = "step_facts",
 ) -> Any:
     prepare(con)
     return scalar(
         con,
-        f"SELECT {expr} FROM step_facts WHERE {where} AND ({group_key(by)} = ? OR ? IS NULL)",
+        f"SELECT {expr} FROM {source} WHERE {where} AND ({group_key(by)} = ? OR ? IS NULL)",
         [group, group],
     )
 
@@ -133,9 +220,12 @@ def prefix_hit_rate(
 def prefill_amplification(
     con: duckdb.DuckDBPyConnection, provider: str | None = None, *, by: str = "provider"
 ) -> float | None:
-    """Σ append / Σ fresh over non-session-first steps (of one provider, or of one model with
-    `by="model"`); None when Σ fresh = 0."""
-    return _group_scalar(con, AMPLIFICATION_SQL, "fresh IS NOT NULL", provider, by)
+    """Table 12's Σ append / Σ fresh over its qualifying steps (of one provider, or of one model
+    with `by="model"`); None when Σ fresh = 0."""
+    prepare_fresh(con)
+    return _group_scalar(
+        con, AMPLIFICATION_SQL, "fresh IS NOT NULL", provider, by, "net_fresh_steps"
+    )
 
 
 # --- Fig. 11: hit ratio vs the preceding idle gap -------------------------------------------
@@ -196,24 +286,82 @@ def hit_by_gap(con: duckdb.DuckDBPyConnection, bin_sql: str) -> list[dict[str, A
 
 
 def sweep_grid_ms(points: int = SWEEP_POINTS) -> list[float]:
-    """τ values: `points` log-spaced from 1 s to 1 h, plus the marks (ms, sorted, unique)."""
-    lo, hi = math.log10(SECOND_MS), math.log10(HOUR_MS)
+    """τ values: `points` log-spaced from 1 s to 4 h, plus the marks (ms, sorted, unique)."""
+    lo, hi = math.log10(SECOND_MS), math.log10(SWEEP_MAX_MS)
     grid = {round(10 ** (lo + (hi - lo) * i / (points - 1)), 3) for i in range(points)}
     return sorted(grid | set(SWEEP_MARKS_MS))
 
 
-_SWEEP_POP = f"""
-    SELECT provider, greatest(idle_gap_ms, 0) AS gap, context, fresh,
-           CASE WHEN gen_ms > 0 THEN gen_ms ELSE 0 END AS gen
-    FROM step_facts WHERE {GAP_POPULATION}
+#: The eviction sweep's steps (amendments §14.3), one row per step: its order in the session
+#: (round_index, first activity, file order), fresh clipped to [0, append] against that
+#: predecessor, the idle gap by its first timing event, and whether it is covered.
+EVICTION_STEPS_SQL = f"""
+CREATE TEMP TABLE IF NOT EXISTS eviction_steps AS
+WITH tc AS (
+    SELECT round_pk, min(least(emitted_at, result_at)) AS first_tool,
+           max(greatest(emitted_at, result_at)) AS last_tool
+    FROM tool_calls GROUP BY round_pk
+),
+ordered AS (
+    SELECT s.round_pk, s.provider, s.session_id, s.context, s.prefix, s.append, s.gen_ms,
+           s.first_event_type, s.first_ts, ev.lead_end,
+           row_number() OVER w AS ord,
+           lag(s.round_pk) OVER w IS NOT NULL AS has_prev,
+           lag(s.context) OVER w AS prev_context, lag(s.output) OVER w AS prev_output,
+           lag(greatest(ev.max_ts, tc.last_tool)) OVER w AS prev_last_activity
+    FROM step_facts s LEFT JOIN step_events ev USING (round_pk) LEFT JOIN tc USING (round_pk)
+    WINDOW w AS (PARTITION BY s.session_id
+                 ORDER BY s.round_index, least(s.first_ts, tc.first_tool) NULLS LAST, s.round_pk)
+),
+tool_gap AS (
+    SELECT rc.round_pk, max(rc.wall_ms) AS gap_ms
+    FROM result_calls rc
+    JOIN ordered s ON s.round_pk = rc.round_pk
+    JOIN ordered c ON c.round_pk = rc.call_round_pk
+    WHERE s.first_event_type = 'tool_result' AND c.ord < s.ord
+      AND (s.lead_end IS NULL OR rc.event_pos < s.lead_end)
+    GROUP BY rc.round_pk
+),
+gaps AS (
+    SELECT o.*, {FIRST_EVENT_KIND_SQL} AS kind,
+           CASE WHEN o.has_prev THEN
+               least(greatest(greatest(o.context - o.prev_context, 0) - o.prev_output, 0),
+                     o.append)
+           END AS fresh,
+           CASE WHEN o.first_event_type = 'user_message'
+                     AND o.first_ts >= o.prev_last_activity
+                THEN {ms_between("o.prev_last_activity", "o.first_ts")}
+                WHEN o.first_event_type = 'tool_result' THEN tg.gap_ms END AS gap_ms
+    FROM ordered o LEFT JOIN tool_gap tg USING (round_pk)
+)
+SELECT provider, session_id, round_pk, kind, has_prev, context, prefix, append, fresh, gap_ms,
+       CASE WHEN gen_ms > 0 THEN gen_ms ELSE 0 END AS gen,
+       has_prev AND kind IS NOT NULL AND context > 0 AND gap_ms IS NOT NULL AS covered
+FROM gaps
 """
 
-SWEEP_SQL = f"""
-WITH pop AS ({_SWEEP_POP}),
+
+def prepare_eviction(con: duckdb.DuckDBPyConnection) -> None:
+    """Materialize `eviction_steps` once per connection (after the base fact tables)."""
+    prepare(con)
+    con.execute(EVICTION_STEPS_SQL)
+
+
+SWEEP_SQL = """
+WITH pop AS (
+    SELECT provider, gap_ms AS gap, context, prefix, fresh
+    FROM eviction_steps WHERE covered
+),
 grid AS (SELECT unnest(?::DOUBLE[]) AS tau),
+gen AS (
+    SELECT CASE WHEN grouping(provider) = 1 THEN 'total' ELSE provider END AS grp,
+           sum(gen) AS gen_sum
+    FROM eviction_steps GROUP BY GROUPING SETS ((provider), ())
+),
 totals AS (
     SELECT CASE WHEN grouping(provider) = 1 THEN 'total' ELSE provider END AS grp,
-           count(*) AS n, sum(context) AS c_sum, sum(fresh) AS fresh_sum, sum(gen) AS gen_sum
+           count(*) AS n, sum(context) AS c_sum, sum(fresh) AS fresh_sum,
+           sum(prefix) / nullif(sum(context), 0) AS observed_hit
     FROM pop GROUP BY GROUPING SETS ((provider), ())
 ),
 bucketed AS (
@@ -227,11 +375,12 @@ per_bucket AS (
     GROUP BY GROUPING SETS ((provider, bucket), (bucket))
 ),
 swept AS (
-    SELECT t.grp, g.tau, t.n, t.c_sum, t.fresh_sum, t.gen_sum,
+    SELECT t.grp, g.tau, t.n, t.c_sum, t.fresh_sum, t.observed_hit, gen.gen_sum,
            coalesce(sum(b.n) OVER w, 0) AS hits,
            coalesce(sum(b.reusable) OVER w, 0) AS hit_tokens,
            coalesce(sum(b.gap_sum) OVER w, 0) AS gap_le
     FROM totals t CROSS JOIN grid g
+    LEFT JOIN gen USING (grp)
     LEFT JOIN per_bucket b ON b.grp = t.grp AND b.bucket = g.tau
     WINDOW w AS (PARTITION BY t.grp ORDER BY g.tau ROWS UNBOUNDED PRECEDING)
 )
@@ -240,7 +389,8 @@ SELECT grp AS provider, tau AS tau_ms, n AS steps, hits AS hit_steps,
        fresh_sum + (c_sum - fresh_sum - hit_tokens) AS prefill,
        (fresh_sum + (c_sum - fresh_sum - hit_tokens)) / nullif(fresh_sum, 0) AS amplification,
        (gap_le + tau * (n - hits)) / nullif(gen_sum, 0) AS storage_ratio,
-       1 / (1 + (gap_le + tau * (n - hits)) / nullif(gen_sum, 0)) AS active_ratio
+       1 / (1 + (gap_le + tau * (n - hits)) / nullif(gen_sum, 0)) AS active_ratio,
+       observed_hit
 FROM swept ORDER BY grp = 'total', grp, tau
 """
 
@@ -248,31 +398,49 @@ FROM swept ORDER BY grp = 'total', grp, tau
 def eviction_sweep(
     con: duckdb.DuckDBPyConnection, taus_ms: list[float] | None = None
 ) -> list[dict[str, Any]]:
-    """hit(τ), prefill(τ), amplification(τ), R(τ) and 1/(1+R) per provider and 'total'.
+    """hit(τ), prefill(τ), amplification(τ), R(τ) and 1/(1+R) per provider and 'total', with the
+    covered steps' observed hit rate Σ prefix / Σ C (`observed_hit`).
 
-    One query for every τ: each step falls in the bucket of the smallest τ ≥ its gap (ASOF
-    join; a gap equal to τ is a hit at τ), buckets are summed, and cumulative sums over the τ
-    grid give the hits and the capped gaps Σ min(g, τ) = Σ_{g ≤ τ} g + τ · #{g > τ}.
+    One query for every τ: each covered step falls in the bucket of the smallest τ ≥ its gap
+    (ASOF join; a gap equal to τ is a hit at τ), buckets are summed, and cumulative sums over
+    the τ grid give the hits and the capped gaps Σ min(g, τ) = Σ_{g ≤ τ} g + τ · #{g > τ}.
     """
-    prepare(con)
+    prepare_eviction(con)
     taus = taus_ms if taus_ms is not None else sweep_grid_ms()
     return records(con, SWEEP_SQL, [[float(t) for t in taus]])
 
 
+def effective_eviction_times(sweep: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Per provider / 'total': the grid τ (ms) whose hit(τ) is closest to the observed hit rate
+    (the smallest such τ on ties); None without covered steps."""
+    best: dict[str, tuple[float, float] | None] = {}
+    for r in sweep:
+        grp = r["provider"]
+        best.setdefault(grp, None)
+        if r["hit_rate"] is None or r["observed_hit"] is None:
+            continue
+        dist = abs(r["hit_rate"] - r["observed_hit"])
+        if best[grp] is None or dist < best[grp][0]:
+            best[grp] = (dist, r["tau_ms"])
+    return {g: (b[1] if b else None) for g, b in best.items()}
+
+
 def sweep_population(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Steps in the sweep and those left out (session-first; unknown idle gap)."""
-    prepare(con)
+    """Steps in the sweep (covered) and those left out, by reason (first that applies)."""
+    prepare_eviction(con)
     return records(
         con,
-        f"""
+        """
         SELECT count(*) AS steps,
-               count(*) FILTER (WHERE {GAP_POPULATION}) AS swept,
-               count(*) FILTER (WHERE fresh IS NULL) AS session_first,
-               count(*) FILTER (WHERE fresh IS NOT NULL AND idle_gap_ms IS NULL) AS unknown_gap,
-               count(*) FILTER (WHERE {GAP_POPULATION} AND idle_gap_ms < 0) AS negative_gap,
-               count(*) FILTER (WHERE {GAP_POPULATION} AND NOT coalesce(gen_ms > 0, false))
-                   AS no_generation_time
-        FROM step_facts
+               count(*) FILTER (WHERE covered) AS swept,
+               count(*) FILTER (WHERE NOT has_prev) AS session_first,
+               count(*) FILTER (WHERE has_prev AND kind IS NULL) AS other_first_event,
+               count(*) FILTER (WHERE has_prev AND kind IS NOT NULL AND NOT context > 0)
+                   AS no_context,
+               count(*) FILTER (WHERE has_prev AND kind IS NOT NULL AND context > 0
+                                AND gap_ms IS NULL) AS unknown_gap,
+               count(*) FILTER (WHERE gen > 0) AS with_generation_time
+        FROM eviction_steps
         """,
     )[0]
 

@@ -7,16 +7,29 @@ Every definition here is written once and used by the `llm_generation` experimen
   `log2_bin_sql` is the `floor(log2(x + 1))` bin of the log–log density (bin *b* holds
   `x + 1 ∈ [2^b, 2^(b+1))`, so x = 0 is bin 0). `log10_bin_sql` gives
   `OUTPUT_BINS_PER_DECADE` bins per factor of ten for the output histogram (x ≥ 1).
-- **Output attribution** (`attribution_pairs`, a TEMP view): consecutive steps of a session
-  whose earlier step wrote `O_{i−1} ≥ ATTRIBUTION_MIN_OUTPUT` tokens; prefix gain
-  `g = prefix_i − (prefix_{i−1} + append_{i−1})`. *cached* when `|g − O_{i−1}| ≤ τ·O_{i−1}`;
-  *resend* when `|g| ≤ τ·O_{i−1}` and `append_i ≥ O_{i−1}`; else *neither*
-  (τ = `ATTRIBUTION_TOLERANCE`; the two tests exclude each other for τ < 0.5).
-- **Decode speed** (`decode_steps`, a TEMP view): normalized decode speed
-  `output / gen_ms × 1000` (tokens/s) for steps with `gen_ms > 0` and `output > 0`;
-  pure decode speed `(output − reasoning) / (last_visible_ts − reasoning_ts)` (tokens/s) for
-  steps with reasoning tokens (> 0), visible tokens (> 0) and a positive span; residual TTFT
-  `gen_ms − output / pure speed × 1000` (ms, may be negative), where generation time is positive.
+- **Output attribution** (`attribution_pairs`, a TEMP table; amendments §14.5): pairs (P, S) of
+  consecutive steps of a (provider, session) ordered by (round_index, first event time, file
+  order), steps without a timestamp dropped. Kept when the gap S's first event − P's latest
+  model output (else P's first event) is within [0, `ATTRIBUTION_MAX_GAP_MS`], P's input
+  (`input_total`) > 0 and P's output O ≥ `ATTRIBUTION_MIN_OUTPUT`. Gain
+  `g = S.prefix − P.input`; tolerance `tol = max(ATTRIBUTION_MIN_TOL, τ·O)` (τ =
+  `ATTRIBUTION_TOLERANCE`). *cached* (prefix-close) when `|g − O| ≤ tol`; *resend*
+  (append-side) when `g < O − tol` and `S.append ≥ O − tol`; else *neither*. Pairs are grouped
+  by P: `Claude` for every Claude model, else P's model.
+- **Attribution decision** of a group (`attribution_decision`): fewer than
+  `ATTRIBUTION_MIN_PAIRS` pairs → not_sure; cached ≥ 70% and resend ≤ 20% → cached; resend ≥ 70%
+  and cached ≤ 20% → resend; both ≥ 30% → mixed; else not_sure.
+- **Decode speed** (`decode_steps`, a TEMP table; amendments §14.4). *Base* steps: output > 0,
+  context C (`input_total`: input_tokens_total, else prefix + append) > 0 and generation span
+  `gen_ms` > 0; their normalized decode speed is `output / gen_ms × 1000` (tokens/s). For Codex
+  steps with R reasoning tokens > 0: V = output − R visible tokens, `t_post` = the latest
+  reasoning event → the latest text/tool_call event (≥ it), `t_in→r` = the generation start →
+  the latest reasoning event.
+  *Paper-text* values (the study's macros, no floor): pure decode speed `V / t_post` where
+  V > 0 and t_post > 0; `L = Σ t_post / Σ V` over those steps (per provider); residual TTFT
+  `t_in→r − R·L` for every such Codex step with t_in→r > 0 (`pure_speed`, `residual_ttft_ms`).
+  *Fig. 6* values (`fig6_*`): the same, but only for **eligible** steps — V > 0, t_post ≥
+  `FIG6_MIN_POST_MS` (0.1 s), t_in→r > 0 — with L over the eligible steps.
   **Decode-speed CV** (`SPEED_CV_SQL`): sample standard deviation / mean of the normalized speed.
 """
 
@@ -49,12 +62,25 @@ OUTPUT_BINS_PER_DECADE = 20
 
 #: Output attribution: the prior output must be at least this long for the signal to show.
 ATTRIBUTION_MIN_OUTPUT = 2_000
-#: Output attribution: relative tolerance τ on the prefix gain, as a share of O_{i−1}.
+#: Output attribution: relative tolerance τ on the prefix gain, as a share of the prior output…
 ATTRIBUTION_TOLERANCE = 0.10
+#: … and its floor in tokens: tol = max(ATTRIBUTION_MIN_TOL, τ·O).
+ATTRIBUTION_MIN_TOL = 512
+#: Output attribution: the longest gap (ms) from the prior step's last output to the next step.
+ATTRIBUTION_MAX_GAP_MS = 240_000
+#: Output attribution: a group with fewer pairs is "not_sure".
+ATTRIBUTION_MIN_PAIRS = 50
 ATTRIBUTION_CLASSES = ("cached", "resend", "neither")
+#: The name of the group of every Claude model (the study groups Claude models together).
+CLAUDE_GROUP = "Claude"
 
-#: Fig. 6: a context bin enters the binned-median curves only with at least this many steps.
-MIN_BIN_STEPS = 10
+#: Fig. 6: a context bin (floor(log2 C)) enters the binned-median curves only with at least
+#: this many rows (amendments §14.4).
+MIN_BIN_STEPS = 250
+#: Fig. 6: the shortest post-reasoning span (ms) of an eligible Codex step (amendments §14.4).
+FIG6_MIN_POST_MS = 100.0
+#: The provider whose reasoning-token counts split output into reasoning and visible tokens.
+REASONING_PROVIDER = "codex"
 
 
 def bucket_sql(expr: str, edges: Sequence[float]) -> str:
@@ -90,35 +116,93 @@ def log10_bin_sql(expr: str, per_decade: int = OUTPUT_BINS_PER_DECADE) -> str:
 
 
 ATTRIBUTION_SQL = f"""
-CREATE OR REPLACE TEMP VIEW attribution_pairs AS
-SELECT round_pk, provider, coalesce(model, '(unknown)') AS model, session_id, seq,
-       prev_output, prefix - (prev_prefix + prev_append) AS gain, append,
-       (prefix - (prev_prefix + prev_append)) / prev_output AS gain_ratio,
-       append / prev_output AS append_ratio,
-       CASE
-           WHEN abs(prefix - (prev_prefix + prev_append) - prev_output)
-                <= {ATTRIBUTION_TOLERANCE} * prev_output THEN 'cached'
-           WHEN abs(prefix - (prev_prefix + prev_append)) <= {ATTRIBUTION_TOLERANCE} * prev_output
-                AND append >= prev_output THEN 'resend'
-           ELSE 'neither'
-       END AS attribution
-FROM step_facts
-WHERE prev_output >= {ATTRIBUTION_MIN_OUTPUT}
+CREATE TEMP TABLE IF NOT EXISTS attribution_pairs AS
+WITH timed AS (
+    SELECT round_pk, provider, model, session_id, round_index, seq, prefix, append, output,
+           input_total, first_ts, coalesce(max_out_ts, first_ts) AS end_ts
+    FROM step_facts WHERE first_ts IS NOT NULL
+),
+linked AS (
+    SELECT round_pk, provider, session_id, seq, prefix, append, first_ts,
+           lag(provider) OVER w AS prev_provider, lag(model) OVER w AS prev_model,
+           lag(input_total) OVER w AS prev_input, lag(output) OVER w AS prev_output,
+           lag(end_ts) OVER w AS prev_end_ts
+    FROM timed
+    WINDOW w AS (PARTITION BY provider, session_id ORDER BY round_index, first_ts, round_pk)
+),
+pairs AS (
+    SELECT *, prefix - prev_input AS gain,
+           greatest({ATTRIBUTION_MIN_TOL}, {ATTRIBUTION_TOLERANCE} * prev_output) AS tol,
+           {ms_between("prev_end_ts", "first_ts")} AS gap_ms
+    FROM linked
+    WHERE prev_output >= {ATTRIBUTION_MIN_OUTPUT} AND prev_input > 0
+)
+SELECT round_pk, prev_provider AS provider,
+       CASE WHEN prev_provider = 'claude' THEN '{CLAUDE_GROUP}'
+            ELSE coalesce(prev_model, '(unknown)') END AS model,
+       session_id, seq, prev_output, prev_input, gain, append, tol, gap_ms,
+       gain / prev_output AS gain_ratio, append / prev_output AS append_ratio,
+       CASE WHEN abs(gain - prev_output) <= tol THEN 'cached'
+            WHEN gain < prev_output - tol AND append >= prev_output - tol THEN 'resend'
+            ELSE 'neither' END AS attribution
+FROM pairs
+WHERE gap_ms BETWEEN 0 AND {ATTRIBUTION_MAX_GAP_MS}
 """
 
-_SPAN_MS = ms_between("reasoning_ts", "last_visible_ts")
-_PURE = (
-    f"CASE WHEN reasoning > 0 AND output - reasoning > 0 AND {_SPAN_MS} > 0 "
-    f"THEN (output - reasoning) / ({_SPAN_MS} / 1000.0) END"
-)
+
+def attribution_decision(pairs: int, cached: float | None, resend: float | None) -> str:
+    """The study's verdict for a group of pairs (shares of cached and resend pairs, 0–1)."""
+    if pairs < ATTRIBUTION_MIN_PAIRS or cached is None or resend is None:
+        return "not_sure"
+    if cached >= 0.70 and resend <= 0.20:
+        return "cached"
+    if resend >= 0.70 and cached <= 0.20:
+        return "resend"
+    if cached >= 0.30 and resend >= 0.30:
+        return "mixed"
+    return "not_sure"
+
+
+_T_POST_MS = ms_between("reasoning_ts", "last_visible_ts")
+_T_IN_R_MS = ms_between("gen_start_ts", "reasoning_ts")
 
 DECODE_SQL = f"""
-CREATE OR REPLACE TEMP VIEW decode_steps AS
-SELECT round_pk, provider, coalesce(model, '(unknown)') AS model, context, output, reasoning,
-       gen_ms, pure_speed,
-       CASE WHEN gen_ms > 0 AND output > 0 THEN output / (gen_ms / 1000.0) END AS norm_speed,
-       CASE WHEN gen_ms > 0 THEN gen_ms - output / pure_speed * 1000.0 END AS residual_ttft_ms
-FROM (SELECT *, {_PURE} AS pure_speed FROM step_facts)
+CREATE TEMP TABLE IF NOT EXISTS decode_steps AS
+WITH d AS (
+    SELECT round_pk, provider, coalesce(model, '(unknown)') AS model, input_total AS context,
+           output, reasoning, gen_ms, output - reasoning AS visible,
+           {_T_POST_MS} AS t_post_ms, {_T_IN_R_MS} AS t_in_reasoning_ms,
+           output > 0 AND input_total > 0 AND gen_ms > 0 AS base,
+           provider = '{REASONING_PROVIDER}' AND reasoning > 0 AS split
+    FROM step_facts
+),
+e AS (
+    SELECT *,
+           coalesce(base AND split AND visible > 0 AND t_post_ms > 0, false) AS text_pure,
+           coalesce(base AND split AND t_in_reasoning_ms > 0, false) AS text_ttft,
+           coalesce(base AND split AND visible > 0 AND t_post_ms >= {FIG6_MIN_POST_MS}
+                    AND t_in_reasoning_ms > 0, false) AS eligible
+    FROM d
+),
+l AS (
+    SELECT provider,
+           sum(t_post_ms) FILTER (WHERE text_pure) / sum(visible) FILTER (WHERE text_pure)
+               AS ms_per_token,
+           sum(t_post_ms) FILTER (WHERE eligible) / sum(visible) FILTER (WHERE eligible)
+               AS fig6_ms_per_token
+    FROM e GROUP BY provider
+)
+SELECT e.round_pk, e.provider, e.model, e.context, e.output, e.reasoning, e.visible, e.gen_ms,
+       e.t_post_ms, e.t_in_reasoning_ms, e.eligible,
+       CASE WHEN e.base THEN e.output / (e.gen_ms / 1000.0) END AS norm_speed,
+       CASE WHEN e.text_pure THEN e.visible / (e.t_post_ms / 1000.0) END AS pure_speed,
+       CASE WHEN e.text_ttft THEN e.t_in_reasoning_ms - e.reasoning * l.ms_per_token END
+           AS residual_ttft_ms,
+       CASE WHEN e.eligible THEN e.visible / (e.t_post_ms / 1000.0) END AS fig6_pure_speed,
+       CASE WHEN e.eligible THEN e.t_in_reasoning_ms - e.reasoning * l.fig6_ms_per_token END
+           AS fig6_residual_ttft_ms,
+       l.ms_per_token, l.fig6_ms_per_token
+FROM e LEFT JOIN l USING (provider)
 """
 
 
@@ -127,7 +211,8 @@ SPEED_CV_SQL = "stddev_samp(norm_speed) / nullif(avg(norm_speed), 0)"
 
 
 def prepare_generation(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the TEMP views `attribution_pairs` and `decode_steps` (needs the step facts)."""
+    """Materialize `attribution_pairs` and `decode_steps` once per connection (after the step
+    facts): each is queried several times, and both hold windows or aggregates."""
     prepare(con)
     con.execute(ATTRIBUTION_SQL)
     con.execute(DECODE_SQL)

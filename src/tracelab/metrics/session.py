@@ -16,9 +16,12 @@ tool_facts, human_waits, request_facts), written once:
 `step_timing` (TEMP table, one row per step) — positive generation time (`gen_ms` if > 0, else
   0) and tool time (Σ of the step's strictly positive effective tool latencies, else 0).
 
-`session_timing` (TEMP table, one row per session) — elapsed (last − first event timestamp of the
-  session), human thinking (Σ positive human waits), the same with each wait capped at 1 h and
-  the elapsed time shortened by what the cap removed, generation and tool time (Σ step_timing).
+`session_timing` (TEMP table, one row per session whose elapsed time is > 0; amendments §14.1) —
+  `provider` = the provider of its first step; elapsed (last − first timing-event timestamp of
+  the session), human thinking (Σ positive human waits) and `human_capped_ms` (each wait capped
+  at 1 h), generation and tool time (Σ step_timing), and the capped total
+  `total_capped_ms` = human_capped + generation + tool (not the elapsed time shortened by what
+  the cap removed).
 
 `request_timing` (TEMP table, one row per request with a positive response time) — the
   response time and the Σ generation / tool time of the request's steps.
@@ -49,7 +52,7 @@ HUMAN_CAP_MS = 3_600_000
 
 #: Strictly positive human input waits (spec: only positive gaps are waits).
 POSITIVE_WAITS = "FROM human_waits WHERE wait_ms > 0"
-#: Requests with a strictly positive response time (request 0 has none).
+#: Requests with a strictly positive response time (amendments §14.2 drops the others).
 TIMED_REQUESTS = "FROM request_facts WHERE response_ms > 0"
 #: Strictly positive observable generation spans.
 POSITIVE_GENERATION = "FROM step_facts WHERE gen_ms > 0"
@@ -115,28 +118,32 @@ hw AS (
     {POSITIVE_WAITS} GROUP BY session_id
 ),
 st AS (
-    SELECT provider, session_id, sum(gen_ms) AS gen_ms, sum(tool_ms) AS tool_ms
-    FROM step_timing GROUP BY provider, session_id
+    SELECT session_id, arg_min(provider, seq) AS provider, sum(gen_ms) AS gen_ms,
+           sum(tool_ms) AS tool_ms
+    FROM step_timing GROUP BY session_id
 )
 SELECT st.provider, st.session_id, ev.elapsed_ms,
-       ev.elapsed_ms - coalesce(hw.human_ms - hw.human_capped_ms, 0) AS elapsed_capped_ms,
        coalesce(hw.human_ms, 0) AS human_ms,
        coalesce(hw.human_capped_ms, 0) AS human_capped_ms,
-       st.gen_ms, st.tool_ms
-FROM st LEFT JOIN ev USING (session_id) LEFT JOIN hw USING (session_id)
+       st.gen_ms, st.tool_ms,
+       coalesce(hw.human_capped_ms, 0) + st.gen_ms + st.tool_ms AS total_capped_ms
+FROM st JOIN ev USING (session_id) LEFT JOIN hw USING (session_id)
+WHERE ev.elapsed_ms > 0
 """
 
-#: Per request (a session's steps grouped by `request_no`, request 0 included): user-initiated
-#: (`is_user`), tool-initiated (`is_tool`, the spec's definition) steps and tool calls — the
-#: counts `request_facts` already holds.
+#: Per request (`request_facts`: a session's steps grouped by `request_no` ≥ 1; the steps before
+#: its first opening step belong to no request, amendments §14.2): user-initiated (`is_user`),
+#: tool-initiated (`is_tool`, the spec's definition) steps and tool calls.
 REQUEST_COUNTS = "FROM request_facts"
 
-#: Per session: requests (request 0 included) and the per-request counts summed.
+#: Per session: its requests, and its steps and tool calls counted over all of its steps (those
+#: before the first request included).
 SESSION_COUNTS = """
 FROM (
-    SELECT provider, session_id, count(*) AS requests, sum(user_steps) AS user_steps,
-           sum(tool_steps) AS tool_steps, sum(tool_calls) AS tool_calls
-    FROM request_facts GROUP BY provider, session_id
+    SELECT provider, session_id, max(request_no) AS requests,
+           count(*) FILTER (WHERE is_user) AS user_steps,
+           count(*) FILTER (WHERE is_tool) AS tool_steps, sum(tool_call_count) AS tool_calls
+    FROM step_facts GROUP BY provider, session_id
 )
 """
 

@@ -9,17 +9,28 @@ They follow the metric definitions of the spec (`analyses.md`) literally:
   is_user        first input event is a user_message (user-initiated step); `is_tool`: tool_result
   prefix, append, output, reasoning   token counts (null counts → 0; reasoning stays null)
   context        C_i = prefix + append;  prev_context, prev_output, prev_prefix, prev_append:
-                 the previous step of the session (null for the session's first step)
+                 the previous step of the session (null for the session's first step);
+                 prev_pk: its round_pk (Table 12's file-order check in `metrics.cache`)
   growth         C_i − C_{i−1}
   fresh          max(0, C_i − C_{i−1}) − O_{i−1}, clipped to [0, append]; null when session-first
-  request_no     number of user-initiated steps up to and including this one: a request is a
-                 user-initiated step and the steps after it; steps before the session's first
-                 user-initiated step form request 0 (a request without a user message)
+                 (per step: the exports' and Fig. 11's; Table 12 sums it unclipped over the
+                 file-order predecessor, see `metrics.cache`)
+  request_no     the request the step belongs to (amendments §14.2): a step *opens* a request
+                 iff it has a user_message timestamped ≤ its earliest model-output event
+                 (whatever its `first_input_event_type`); the open request runs until the next
+                 opening step of the session. request_no = number of opening steps up to and
+                 including this one; 0 = before the session's first opener (no request)
+  request_start_ts  on an opening step: its latest user_message timestamped ≤ its earliest
+                 model-output event (the request's start); null on other steps
   gen_start_ts   latest user_message/tool_result event before the first model-output event
   last_out_ts    last model-output event (reasoning, text, tool_call)
   gen_ms         observable generation time last_out_ts − gen_start_ts (ms; null when either
                  is missing; may be ≤ 0 on clock skew — distributions keep only > 0)
-  reasoning_ts, last_visible_ts   last reasoning event; last text/tool_call event (Codex decode)
+  reasoning_ts, last_visible_ts   latest reasoning event; latest text/tool_call event (by
+                 timestamp; Codex decode, amendments §14.4)
+  max_out_ts     the latest model-output event timestamp
+  first_ts, first_event_type   the step's earliest event timestamp; the type of its first event
+  input_total    input_tokens_total, else prefix + append (Fig. 3 and Fig. 6 context)
   first_user_ts  the step's first user_message event
   human_wait_ms  wait before the step's first user_message (see `human_waits`)
   tool_wait_ms   longest effective latency among the tools whose results this step carries
@@ -38,10 +49,12 @@ They follow the metric definitions of the spec (`analyses.md`) literally:
   event's of any type in the same session (events ordered by step seq, then event position).
   Human-wait distributions keep only strictly positive waits.
 
-`request_facts` — one row per (session_id, request_no): step counts, tool calls, cost, and
-  `response_ms` = the request's triggering user_message → the last model-output event before
-  the next request (null for request 0, which has no user message); `model`: the model of the
-  request's first step (what per-model metrics group a request by).
+`request_facts` — one row per request (session_id, request_no ≥ 1; steps of request 0 belong to
+  no request): step counts, tool calls, cost, `trigger_ts` = the opening step's
+  `request_start_ts`, `last_out_ts` = the latest model-output event over the request's steps, and
+  `response_ms` = trigger_ts → last_out_ts, null when there is no model output or it is ≤ 0
+  (amendments §14.2: such requests are dropped from response-time statistics); `model`: the
+  model of the request's first step (what per-model metrics group a request by).
 """
 
 from __future__ import annotations
@@ -74,7 +87,8 @@ SELECT round_pk, session_id, row_number() OVER w AS seq, is_user,
        lag(output) OVER w AS prev_output,
        lag(prefix) OVER w AS prev_prefix,
        lag(append) OVER w AS prev_append,
-       sum(is_user::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING)::BIGINT AS request_no,
+       lag(round_pk) OVER w AS prev_pk,
+       sum(opens::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING)::BIGINT AS request_no,
        (lag(last_event IGNORE NULLS) OVER w).ts AS prev_event_ts
 FROM (
     SELECT r.round_pk, r.session_id, r.round_index,
@@ -82,8 +96,10 @@ FROM (
            coalesce(r.prefix_tokens, 0) AS prefix,
            coalesce(r.newly_append_tokens, 0) AS append,
            coalesce(r.output_tokens, 0) AS output,
-           CASE WHEN ev.round_pk IS NOT NULL THEN {'ts': ev.last_ts} END AS last_event
+           CASE WHEN ev.round_pk IS NOT NULL THEN {'ts': ev.last_ts} END AS last_event,
+           gs.request_start_ts IS NOT NULL AS opens
     FROM rounds r LEFT JOIN step_events ev USING (round_pk)
+    LEFT JOIN step_gen_start gs USING (round_pk)
 )
 WINDOW w AS (PARTITION BY session_id ORDER BY round_index, round_pk)
 """
@@ -98,41 +114,64 @@ JOIN step_order o USING (round_pk)
 """
 
 #: One pass over the events, no join: per step with events, the position of its first
-#: model-output event and of its last event, the last output / reasoning / visible-output
-#: event, the first user message and the last event's timestamp (null if it has none).
+#: model-output event and of its last event, the last output event, the earliest and latest
+#: output timestamps, the latest reasoning / visible-output timestamps, the first user message,
+#: the first event's type, the earliest and latest timestamps, the position of the first event
+#: that is no tool_result (`lead_end`: the step's leading tool results come before it) and the
+#: last event's timestamp (null if none).
 STEP_EVENTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE step_events AS
 SELECT round_pk,
        min(event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_pos,
        max(event_pos) AS last_pos,
        arg_max(timestamp, event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS last_out_ts,
-       arg_max(timestamp, event_pos) FILTER (WHERE event_type = 'reasoning') AS reasoning_ts,
-       arg_max(timestamp, event_pos) FILTER (WHERE event_type IN ('text', 'tool_call'))
-           AS last_visible_ts,
+       min(timestamp) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_ts,
+       max(timestamp) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS max_out_ts,
+       max(timestamp) FILTER (WHERE event_type = 'reasoning') AS reasoning_ts,
+       max(timestamp) FILTER (WHERE event_type IN ('text', 'tool_call')) AS last_visible_ts,
        arg_min(timestamp, event_pos) FILTER (WHERE event_type = 'user_message') AS first_user_ts,
+       arg_min(event_type, event_pos) AS first_event_type,
+       min(timestamp) AS first_ts, max(timestamp) AS max_ts,
+       min(event_pos) FILTER (WHERE event_type <> 'tool_result') AS lead_end,
        arg_max_null(timestamp, event_pos) AS last_ts
 FROM timing_events GROUP BY round_pk
 """
 
-#: The generation span's start: the latest input event before the step's first output event
-#: (only input events are joined).
+#: Per step, from its input events: the generation span's start (the latest input event before
+#: the step's first output event) and the request start (amendments §14.2: the latest
+#: user_message timestamped ≤ the earliest model-output event; null: the step opens no request).
 GEN_START_SQL = f"""
 CREATE OR REPLACE TEMP TABLE step_gen_start AS
-SELECT e.round_pk, arg_max(e.timestamp, e.event_pos) AS gen_start_ts
+SELECT e.round_pk,
+       arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_pos < s.first_out_pos)
+           AS gen_start_ts,
+       max(e.timestamp) FILTER (
+           WHERE e.event_type = 'user_message' AND e.timestamp <= s.first_out_ts
+       ) AS request_start_ts
 FROM timing_events e JOIN step_events s USING (round_pk)
-WHERE e.event_type IN {INPUT_EVENTS} AND e.event_pos < s.first_out_pos
+WHERE e.event_type IN {INPUT_EVENTS} AND s.first_out_pos IS NOT NULL
 GROUP BY e.round_pk
 """
 
-#: The tool wait of a step: the longest effective latency among the tools whose results it
-#: carries (matched by session and tool_call_id; a call id seen twice counts its longest).
-TOOL_WAIT_SQL = """
-CREATE OR REPLACE TEMP TABLE step_tool_wait AS
-SELECT e.round_pk, max(t.effective_latency_ms) AS tool_wait_ms
+#: Every tool_result event with the calls it answers (matched by session and tool_call_id; a call
+#: id seen twice matches both): the call's step, effective latency and wall duration from its
+#: timestamps (`result_at − emitted_at`, null when negative or unknown). One string join, shared
+#: by the tool wait below and the eviction sweep's gaps (`metrics.cache`).
+RESULT_CALLS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE result_calls AS
+SELECT e.round_pk, e.event_pos, t.round_pk AS call_round_pk, t.effective_latency_ms,
+       CASE WHEN t.result_at >= t.emitted_at THEN {ms_between("t.emitted_at", "t.result_at")}
+       END AS wall_ms
 FROM timing_events e
 JOIN tool_facts t ON e.session_id = t.session_id AND e.tool_call_id = t.tool_call_id
 WHERE e.event_type = 'tool_result'
-GROUP BY e.round_pk
+"""
+
+#: The tool wait of a step: the longest effective latency among the tools whose results it
+#: carries.
+TOOL_WAIT_SQL = """
+CREATE OR REPLACE TEMP TABLE step_tool_wait AS
+SELECT round_pk, max(effective_latency_ms) AS tool_wait_ms FROM result_calls GROUP BY round_pk
 """
 
 #: A user message's wait: its timestamp minus the previous event's in session order — the event
@@ -163,8 +202,10 @@ WITH base AS (
            r.reasoning_output_tokens AS reasoning,
            r.claude_uncached_input_tokens AS uncached,
            r.claude_cache_creation_input_tokens AS cache_creation,
+           coalesce(r.input_tokens_total, prefix + append) AS input_total,
            r.tool_call_count, r.started_at, r.ended_at, o.seq,
-           o.prev_context, o.prev_output, o.prev_prefix, o.prev_append, o.request_no
+           o.prev_context, o.prev_output, o.prev_prefix, o.prev_append, o.request_no,
+           o.prev_pk
     FROM rounds r JOIN step_order o USING (round_pk)
 ),
 ordered AS (
@@ -179,6 +220,7 @@ SELECT s.*,
            least(greatest(greatest(s.context - s.prev_context, 0) - s.prev_output, 0), s.append)
        END AS fresh,
        gs.gen_start_ts, ev.last_out_ts, ev.reasoning_ts, ev.last_visible_ts, ev.first_user_ts,
+       ev.max_out_ts, ev.first_ts, ev.first_event_type, gs.request_start_ts,
        {ms_between("gs.gen_start_ts", "ev.last_out_ts")} AS gen_ms,
        hw.human_wait_ms, tw.tool_wait_ms,
        CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN tw.tool_wait_ms END
@@ -198,22 +240,25 @@ ORDER BY s.round_pk
 
 REQUEST_FACTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE request_facts AS
-SELECT provider, session_id, request_no,
-       count(*) AS steps,
-       count(*) FILTER (WHERE is_user) AS user_steps,
-       count(*) FILTER (WHERE is_tool) AS tool_steps,
-       sum(tool_call_count) AS tool_calls,
-       bool_and(priced) AS priced,
-       sum(cost_append) AS cost_append, sum(cost_prefix) AS cost_prefix,
-       sum(cost_output) AS cost_output, sum(cost_total) AS cost_total,
-       arg_min(first_user_ts, seq) AS trigger_ts,
-       max(last_out_ts) AS last_out_ts,
-       CASE WHEN request_no > 0 THEN
-           {ms_between("arg_min(first_user_ts, seq)", "max(last_out_ts)")}
-       END AS response_ms,
-       arg_min_null(model, seq) AS model
-FROM step_facts
-GROUP BY provider, session_id, request_no
+SELECT * EXCLUDE (end_ts), end_ts AS last_out_ts,
+       CASE WHEN trigger_ts < end_ts THEN {ms_between("trigger_ts", "end_ts")} END AS response_ms,
+       model
+FROM (
+    SELECT provider, session_id, request_no,
+           count(*) AS steps,
+           count(*) FILTER (WHERE is_user) AS user_steps,
+           count(*) FILTER (WHERE is_tool) AS tool_steps,
+           sum(tool_call_count) AS tool_calls,
+           bool_and(priced) AS priced,
+           sum(cost_append) AS cost_append, sum(cost_prefix) AS cost_prefix,
+           sum(cost_output) AS cost_output, sum(cost_total) AS cost_total,
+           arg_min(request_start_ts, seq) AS trigger_ts,
+           max(max_out_ts) AS end_ts,
+           arg_min_null(model, seq) AS model
+    FROM step_facts
+    WHERE request_no > 0
+    GROUP BY provider, session_id, request_no
+)
 """
 
 _PREPARED_MARKER = "_tracelab_metrics_prepared"
@@ -232,10 +277,11 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -
         return
     for sql in (
         STEP_EVENTS_SQL,
+        GEN_START_SQL,
         STEP_ORDER_SQL,
         TOOL_FACTS_SQL,
         HUMAN_WAITS_SQL,
-        GEN_START_SQL,
+        RESULT_CALLS_SQL,
         TOOL_WAIT_SQL,
     ):
         con.execute(sql)

@@ -4,9 +4,11 @@ Every function reads `tool_facts` (see `metrics.steps`) and aggregates in DuckDB
 shapes the few result rows. The definitions (spec, `analyses.md`):
 
 - **Calls** of a tool: rows of `tool_facts` (one per tool call); a missing name is `(unnamed)`.
-- **Error rate**: calls with `is_error` true / finished calls (a result arrived or a status was
-  reported). Claude writes `is_error` only on failures, so a finished call without it is a
-  success; an unfinished (interrupted) call is neither.
+- **Popularity name** (`TOOL_MERGED`): names starting with `mcp_` merged into `mcp` (one bar
+  for every MCP tool), as the study's tool-popularity table and figure do.
+- **Error rate** (amendments §14.6): calls with `is_error` true / **all** calls of the (provider,
+  popularity name); a null `is_error` counts as a non-error call. `with_status` (calls with a
+  result or a status) is reported beside it, not used as the denominator.
 - **Effective latency**: `effective_latency_ms` (internal if not null, else wall); only strictly
   positive values enter latency bins, distributions and tool time.
 - **Latency bins** are half-open `[lo, hi)`: a 1,000 ms call is in "1–10 s", a 60,000 ms call in
@@ -33,6 +35,15 @@ from tracelab.metrics.steps import prepare
 LATENCY = "effective_latency_ms"
 POSITIVE = f"{LATENCY} > 0"
 TOOL = "coalesce(tool_name, '(unnamed)')"
+#: Prefix of the tool names the popularity table merges into one `MCP_MERGED` row.
+MCP_MERGE_PREFIX = "mcp_"
+MCP_MERGED = "mcp"
+TOOL_MERGED = (
+    f"CASE WHEN starts_with(lower(tool_name), '{MCP_MERGE_PREFIX}') THEN '{MCP_MERGED}' "
+    f"ELSE {TOOL} END"
+)
+#: Error rate of a group of calls: errors / all calls (amendments §14.6).
+ERROR_RATE_SQL = "sum(errors) / nullif(sum(calls), 0)"
 OTHER = "Other"
 ALL = "all"
 ALL_TOOLS = "(all tools)"
@@ -122,21 +133,22 @@ ERRORS_SQL = "count(*) FILTER (WHERE is_error)"
 FINISHED_SQL = "count(*) FILTER (WHERE is_error IS NOT NULL OR result_at IS NOT NULL)"
 ERROR_RATE_SQL = f"{ERRORS_SQL} / nullif({FINISHED_SQL}, 0)"
 
-#: Calls per (group, tool) ranked by calls within the group; `{group}` is provider or 'all'.
+#: Calls per (group, tool) ranked by calls within the group; `{group}` is provider or 'all',
+#: `{tool}` the tool-name expression.
 _RANKED_SQL = f"""
 ranked AS (
     SELECT *, row_number() OVER (PARTITION BY grp ORDER BY calls DESC, tool) AS rank,
            sum(calls) OVER (PARTITION BY grp) AS grp_calls
     FROM (
-        SELECT {{group}} AS grp, {TOOL} AS tool, count(*) AS calls,
+        SELECT {{group}} AS grp, {{tool}} AS tool, count(*) AS calls,
                {ERRORS_SQL} AS errors, {FINISHED_SQL} AS with_status
         FROM tool_facts GROUP BY ALL
     )
 )"""
 
 
-def _ranked(group: str = "provider") -> str:
-    return "WITH " + _RANKED_SQL.format(group=group)
+def _ranked(group: str = "provider", tool: str = TOOL) -> str:
+    return "WITH " + _RANKED_SQL.format(group=group, tool=tool)
 
 
 def top_share_rows(
@@ -149,7 +161,7 @@ def top_share_rows(
            string_agg(tool, ', ' ORDER BY rank) FILTER (WHERE rank <= {int(k)}) AS top_tools,
            sum(calls) FILTER (WHERE rank <= {int(k)}) / sum(calls) AS top_share,
            sum(errors) AS errors, sum(with_status) AS with_status,
-           sum(errors) / nullif(sum(with_status), 0) AS error_rate
+           {ERROR_RATE_SQL} AS error_rate
     FROM ranked GROUP BY grp
     """
     per_provider = _records(con, _ranked(group_key(by)) + sql + " ORDER BY grp")
@@ -168,17 +180,18 @@ def top_tools_share(
 
 
 def popularity(con: duckdb.DuckDBPyConnection, top: int = 15) -> list[dict[str, Any]]:
-    """Per provider: the `top` most-called tools plus 'Other', with calls, share and errors."""
+    """Per provider: the `top` most-called tools (`mcp_*` merged into `mcp`) plus 'Other', with
+    calls, share, errors and the error rate (errors / calls)."""
     sql = f"""
     SELECT grp AS provider, CASE WHEN min(rank) <= {int(top)} THEN min(rank) END AS rank,
            CASE WHEN rank <= {int(top)} THEN tool ELSE '{OTHER}' END AS tool,
            sum(calls) AS calls, sum(calls) / any_value(grp_calls) AS share,
            count(*) AS tools, sum(errors) AS errors, sum(with_status) AS with_status,
-           sum(errors) / nullif(sum(with_status), 0) AS error_rate
+           {ERROR_RATE_SQL} AS error_rate
     FROM ranked GROUP BY grp, 3
     ORDER BY grp, 2 NULLS LAST
     """
-    return _records(con, _ranked() + sql)
+    return _records(con, _ranked(tool=TOOL_MERGED) + sql)
 
 
 def latency_bins(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

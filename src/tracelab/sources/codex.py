@@ -373,6 +373,8 @@ class CodexParser:
         parent = f"{PROVIDER}:{self.parent_uuid}" if self.parent_uuid is not None else None
         unmatched = sum(1 for cid in self.results if cid not in self.calls)
         self.issues.set_count("tool output(s) without a matching call", unmatched)
+        # the model answered, yet no token count ever carried usage: a format without usage
+        self.issues.no_usage = not self.steps and bool(self.outputs)
         rows = []
         for step in self.steps:
             usage = step.usage

@@ -100,6 +100,11 @@ def seconds_to_ms(value: Any, scale: float) -> int | None:
     return round(ms)
 
 
+#: Why a log with model output but no token usage at all is skipped (a Codex rollout format
+#: seen from September 2025 carries none): there is no step to measure in it.
+NO_USAGE = "its log has no usage data"
+
+
 @dataclass
 class ParseIssues:
     """What a parser could not use in one file: counted by kind, a few examples kept."""
@@ -110,6 +115,8 @@ class ParseIssues:
     unknown_types: Counter = field(default_factory=Counter)
     other: Counter = field(default_factory=Counter)
     truncated_tail: bool = False
+    #: the file has model output but no usage data: nothing in it can be kept (`NO_USAGE`)
+    no_usage: bool = False
 
     @property
     def skipped_lines(self) -> int:
@@ -123,7 +130,9 @@ class ParseIssues:
             self.other.pop(kind, None)
 
     def describe(self) -> list[str]:
-        """One human line per kind of problem."""
+        """One human line per kind of problem (only `NO_USAGE` when nothing can be kept)."""
+        if self.no_usage:
+            return [NO_USAGE]
         out = []
         if self.bad_json:
             out.append(f"{self.bad_json} line(s) not valid JSON")

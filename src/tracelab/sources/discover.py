@@ -8,6 +8,7 @@ followed out of their store, so a link to `/etc` or another user's home is repor
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +47,29 @@ def home_for(path: Path) -> Home:
     """A home given by path; its user is the directory name (as in /home/<user>)."""
     path = Path(path).expanduser()
     return Home(path, path.resolve().name or "root")
+
+
+def distinct_users(homes: list[Home]) -> list[Home]:
+    """Homes whose folders share a name (`/a/alice`, `/b/alice`) are different people: each
+    such user becomes `<name>#<6 hex of the home's absolute path>`. A name no other home uses,
+    and the same home given twice, keep the plain name."""
+    paths: dict[str, set[str]] = {}
+    for home in homes:
+        paths.setdefault(home.user, set()).add(_identity(home.path))
+    clashing = {user for user, found in paths.items() if len(found) > 1}
+    if not clashing:
+        return homes
+    out = []
+    for home in homes:
+        if home.user in clashing:
+            digest = hashlib.sha256(_identity(home.path).encode("utf-8", "surrogateescape"))
+            home = Home(home.path, f"{home.user}#{digest.hexdigest()[:6]}")
+        out.append(home)
+    return out
+
+
+def _identity(path: Path) -> str:
+    return os.path.realpath(path)
 
 
 def all_homes(root: Path) -> list[Home]:
@@ -99,7 +123,7 @@ def _walk_jsonl(root: Path, skipped: list[SkippedFile]) -> list[str]:
 
 def discover(homes: list[Home], skipped: list[SkippedFile]) -> Iterator[SourceContext]:
     """Yield one SourceContext per raw session file, in the dedup order of spec §5."""
-    for home in homes:
+    for home in distinct_users(homes):
         for store, subdir, provider in STORE_LAYOUT:
             root = home.path / store / subdir
             if not root.is_dir():

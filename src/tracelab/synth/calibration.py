@@ -199,7 +199,9 @@ def measure(con: Any) -> dict[str, float | None]:
         put(group, f"hit_rate{suffix[r['kind']]}", r["hit_rate"])
         if r["hit_rate"] is not None:
             put(group, f"miss_rate{suffix[r['kind']]}", 1.0 - r["hit_rate"])
-    for r in fresh_totals(con):
+    # Table 12's definition with predecessors in session order: a profile does not depend on
+    # the order of a trace's rows (`cache.FRESH_ORDERS`)
+    for r in fresh_totals(con, order="session"):
         if r["kind"] == "all":
             group = "all" if r["provider"] == "total" else r["provider"]
             put(group, "prefill_amplification", r["amplification"])

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from tracelab.synthmarks import SYNTHETIC_ROOT
+
 #: 2026-01-05T09:00:00Z in epoch milliseconds: the synthetic timeline starts here.
 BASE_MS = 1_767_603_600_000
-SYNTHETIC_ROOT = "/home/synthetic/projects"
 PROJECT_NAMES = (
     "orbit-api",
     "lumen-ui",

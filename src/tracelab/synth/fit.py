@@ -386,7 +386,6 @@ def _tools(con: Any, provider: str) -> dict[str, Any]:
         """
         SELECT coalesce(tool_name, '(unnamed)') AS tool, count(*) AS calls,
                count(*) FILTER (WHERE is_error) AS errors,
-               count(*) FILTER (WHERE is_error IS NOT NULL OR result_at IS NOT NULL) AS with_status,
                count(*) FILTER (WHERE effective_latency_ms > 0) AS timed
         FROM tool_facts WHERE provider = ? GROUP BY 1 ORDER BY 2 DESC, 1
         """,
@@ -401,7 +400,7 @@ def _tools(con: Any, provider: str) -> dict[str, Any]:
         [1, 100, 10000],
     )
     tools: dict[str, Any] = {}
-    for name, calls, errors, with_status, timed in rows:
+    for name, calls, errors, timed in rows:
         if name in SUBAGENT_TOOLS:
             latency = None
         elif timed >= 5:
@@ -418,7 +417,8 @@ def _tools(con: Any, provider: str) -> dict[str, Any]:
         tools[name] = {
             "share": round(calls / total, 8),
             "latency_ms": latency,
-            "error_rate": round(errors / with_status, 6) if with_status else 0.0,
+            # errors / all calls: the error rate of `metrics.tools` (amendments §14.6)
+            "error_rate": round(errors / calls, 6),
         }
     return tools or {"(none)": {"share": 1.0, "latency_ms": pooled, "error_rate": 0.0}}
 

@@ -8,10 +8,12 @@ no input reaches SQL except as a bound parameter or through an allow-list (sort 
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
 from tracelab.web import compare, dashboard, sessions
@@ -20,12 +22,16 @@ from tracelab.web.state import AppState
 from tracelab.web.traces import TraceStore
 from tracelab.web.uploads import (
     EmptyUpload,
+    QuotaExceeded,
     UploadTooLarge,
+    delete_upload,
     discard,
+    folder_bytes,
     new_workdir,
     receive_to_disk,
     safe_name,
     start_processing,
+    uploads_dir,
 )
 
 
@@ -40,6 +46,23 @@ class JSON(Response):
 
 def error(status: int, message: str) -> JSON:
     return JSON({"error": message}, status_code=status)
+
+
+#: Bounds of numbers that reach SQL (larger values cannot name a row; DuckDB would overflow).
+MAX_OFFSET = 10**12
+MAX_ROUND_PK = 2**62
+
+
+def day(value: str | None, name: str) -> str | None:
+    """A calendar day YYYY-MM-DD, checked here (422 with a plain message, never SQL's)."""
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise HTTPException(422, f"{name}: {value[:40]!r} is not a date (YYYY-MM-DD)") from None
 
 
 def router(state: AppState) -> APIRouter:
@@ -61,6 +84,27 @@ def router(state: AppState) -> APIRouter:
             "upload_limit": state.upload_limit,
         }
 
+    @api.get("/uploads")
+    def upload_list() -> dict[str, Any]:
+        """The uploaded traces (this run's and earlier ones'), their size on disk, the quota."""
+        uploads = [t for t in state.traces.all() if t.origin == "upload"]
+        uploads.sort(key=lambda t: t.created or 0, reverse=True)
+        return {
+            "uploads": [
+                {**t.summary(), "disk_bytes": folder_bytes(uploads_dir() / t.id)} for t in uploads
+            ],
+            "used": state.quota.used(),
+            "reserved": state.quota.reserved(),
+            "quota": state.quota.quota,
+            "limit": state.upload_limit,
+        }
+
+    @api.delete("/uploads/{upload_id}")
+    def upload_delete(upload_id: str) -> dict[str, Any]:
+        if not delete_upload(state.traces, upload_id):
+            raise HTTPException(404, f"no upload {upload_id!r}")
+        return {"deleted": upload_id}
+
     @api.get("/jobs/{job_id}")
     def job(job_id: str) -> dict[str, Any]:
         found = state.jobs.get(job_id)
@@ -80,22 +124,37 @@ def router(state: AppState) -> APIRouter:
 
     @api.post("/uploads", status_code=202)
     async def upload(request: Request, name: str = Query("upload")) -> Any:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > state.upload_limit:
-            return error(413, f"upload too large: the limit is {state.upload_limit:,} bytes")
+        too_large = f"upload too large: the limit is {state.upload_limit:,} bytes"
+        header = request.headers.get("content-length")
+        declared = int(header) if header and header.isdigit() else None
+        if declared is not None and declared > state.upload_limit:
+            return error(413, too_large)
+        try:
+            # Held before the first byte is written, until the upload has been processed.
+            held = state.quota.reserve(declared, state.upload_limit)
+        except QuotaExceeded as exc:
+            return error(507, str(exc))
         upload_id = state.traces.new_id("u")
         label = safe_name(name)
         work = new_workdir(upload_id)
         target = work / "upload" / label
         try:
-            size = await receive_to_disk(request.stream(), target, state.upload_limit)
-        except UploadTooLarge:
+            size = await receive_to_disk(request.stream(), target, held.size)
+        except BaseException as exc:  # nothing of a failed upload stays, nor its reservation
             discard(work)
-            return error(413, f"upload too large: the limit is {state.upload_limit:,} bytes")
-        except EmptyUpload:
-            discard(work)
-            return error(400, "empty upload: the file has no bytes")
-        job = start_processing(state.jobs, state.traces, upload_id, target, work, label)
+            held.release()
+            if isinstance(exc, EmptyUpload):
+                return error(400, "empty upload: the file has no bytes")
+            if not isinstance(exc, UploadTooLarge):
+                raise
+            if held.size >= state.upload_limit:
+                return error(413, too_large)
+            if declared is not None:
+                return error(413, "the upload is larger than its Content-Length")
+            return error(507, "not enough room for uploads: the upload outgrew the quota left")
+        job = start_processing(
+            state.jobs, state.traces, upload_id, target, work, label, reservation=held
+        )
         return {"upload_id": upload_id, "bytes": size, "job": job.to_json()}
 
     @api.get("/t/{trace_id}/overview")
@@ -114,29 +173,34 @@ def router(state: AppState) -> APIRouter:
     @api.get("/t/{trace_id}/sessions")
     def session_list(
         trace_id: str,
-        provider: str | None = None,
-        model: str | None = None,
-        date_from: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
-        date_to: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
+        provider: str | None = Query(None, max_length=200),
+        model: str | None = Query(None, max_length=500),
+        project: str | None = Query(None, max_length=2000),
+        date_from: str | None = None,
+        date_to: str | None = None,
         q: str | None = Query(None, max_length=200),
         sort: str = Query("recent", pattern="^(" + "|".join(sessions.SORTS) + ")$"),
         order: str = Query("desc", pattern="^(asc|desc)$"),
         limit: int = Query(50, ge=1, le=sessions.MAX_PAGE),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+        subagents: bool = False,
     ) -> dict[str, Any]:
+        """`subagents`: list subagent sessions too (their cost is in their parent's anyway)."""
         store = store_of(trace_id)
         with store.connection() as con:
             return sessions.list_sessions(
                 con,
                 provider=provider,
                 model=model,
-                date_from=date_from,
-                date_to=date_to,
+                project=project,
+                date_from=day(date_from, "date_from"),
+                date_to=day(date_to, "date_to"),
                 q=q,
                 sort=sort,
                 desc=order == "desc",
                 limit=limit,
                 offset=offset,
+                subagents=subagents,
             )
 
     @api.get("/t/{trace_id}/facets")
@@ -153,7 +217,7 @@ def router(state: AppState) -> APIRouter:
         return found
 
     @api.get("/t/{trace_id}/steps/{round_pk}")
-    def step(trace_id: str, round_pk: int) -> dict[str, Any]:
+    def step(trace_id: str, round_pk: int = PathParam(ge=0, le=MAX_ROUND_PK)) -> dict[str, Any]:
         store = store_of(trace_id)
         with store.connection() as con:
             found = sessions.step_detail(con, round_pk)
@@ -162,7 +226,7 @@ def router(state: AppState) -> APIRouter:
         return found
 
     @api.get("/t/{trace_id}/steps/{round_pk}/raw")
-    def step_raw(trace_id: str, round_pk: int) -> dict[str, Any]:
+    def step_raw(trace_id: str, round_pk: int = PathParam(ge=0, le=MAX_ROUND_PK)) -> dict[str, Any]:
         store = store_of(trace_id)
         with store.connection() as con:
             return sessions.step_raw(con, store.source, round_pk)

@@ -23,7 +23,10 @@ from tracelab.web import api, dashboard, pages
 from tracelab.web.security import GuardMiddleware, allowed_hosts, new_token
 from tracelab.web.state import AppState
 from tracelab.web.traces import TraceStore, main_store
-from tracelab.web.uploads import MAX_UPLOAD_BYTES
+from tracelab.web.uploads import MAX_UPLOAD_BYTES, UPLOAD_QUOTA_BYTES, UploadQuota, load_uploads
+
+#: Default seconds a trace may go unused before its database connection is closed.
+IDLE_CLOSE_S = 600.0
 
 
 def create_app(
@@ -35,6 +38,8 @@ def create_app(
     port: int = 8765,
     token: str | None = None,
     upload_limit: int = MAX_UPLOAD_BYTES,
+    upload_quota: int = UPLOAD_QUOTA_BYTES,
+    idle_close_s: float | None = IDLE_CLOSE_S,
     prices: PriceSource | None = None,
     collect_on_start: bool = True,
     collect_home: Home | None = None,
@@ -50,9 +55,16 @@ def create_app(
 
     `experiment_ids` limits the Experiments page to some experiments (ids, names or
     categories, as `tracelab analyze --only`); tests use it to stay fast.
+
+    `upload_quota`: bytes the uploads folder may hold (uploads and their traces, together).
+    `idle_close_s`: a trace unused this long closes its database connection (its memory is
+    released; the next page opens it again); None keeps connections open.
     """
     state = AppState(
-        token=token or new_token(), upload_limit=upload_limit, experiment_ids=experiment_ids
+        token=token or new_token(),
+        upload_limit=upload_limit,
+        quota=UploadQuota(upload_quota),
+        experiment_ids=experiment_ids,
     )
     # Every trace of this server (served, collected, demo, uploaded) uses the same prices.
     state.traces.prices = prices
@@ -69,6 +81,9 @@ def create_app(
         )
     elif collect_on_start:
         state.start_collect()
+    load_uploads(state.traces)  # earlier runs' uploads, listed and servable again
+    if idle_close_s is not None and idle_close_s > 0:
+        state.traces.start_reaper(idle_close_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -96,7 +111,9 @@ def create_app(
 
     @app.exception_handler(duckdb.Error)
     async def db_error(_: Request, exc: duckdb.Error) -> api.JSON:
-        return api.error(500, f"trace database error: {exc}")
+        # The first line only: DuckDB appends the query text, which is no message for a user.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return api.error(500, f"trace database error: {first}")
 
     @app.exception_handler(Exception)
     async def any_error(_: Request, exc: Exception) -> api.JSON:

@@ -40,6 +40,8 @@ HEADLINE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("append_tokens", "append (fresh) tokens", "tokens"),
     ("output_tokens", "output tokens", "tokens"),
     ("cost", "est. API price equivalent", "usd"),
+    # the cost above leaves these steps out (a model without a price is never priced at zero)
+    ("unpriced_steps", "steps without a price (not in the cost)", "int"),
 )
 
 

@@ -90,7 +90,7 @@ def local_zone() -> str:
 def cached_json(store: TraceStore, tz: str) -> bytes:
     """The dashboard of `store` in zone `tz`, computed once and kept encoded (a warm request
     is a memory copy)."""
-    return store.disk_cached(f"dashboard-v3-{tz}", lambda con: _dumps(dashboard(con, tz)))
+    return store.disk_cached(f"dashboard-v4-{tz}", lambda con: _dumps(dashboard(con, tz)))
 
 
 def warm(store: TraceStore) -> None:
@@ -157,14 +157,22 @@ def hour_weekday(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, Any]
     return activity(con, tz)[1]
 
 
+#: Steps without a price (they carry no cost; `metrics.costs.price_coverage` counts the same).
+UNPRICED = "price_match IS NULL"
+#: Projects drawn one by one in the cost-per-project chart; the rest are summed as one bar.
+TOP_PROJECTS = 20
+
+
 def cost_by_model(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Per model: cost of cached (prefix), fresh (append: uncached input, 5-minute and 1-hour
-    cache writes) and output tokens, how it was priced; unpriced → null."""
+    cache writes) and output tokens, how it was priced (`fallback_steps`); `unpriced_steps`
+    carry no cost (an unpriced model's costs are null, and the page lists it as unpriced)."""
     return records(
         con,
-        """
+        f"""
         SELECT coalesce(model, '(unknown)') AS model, any_value(provider) AS provider,
                count(*) AS steps, bool_and(priced) AS priced,
+               count(*) FILTER (WHERE {UNPRICED}) AS unpriced_steps,
                count(*) FILTER (WHERE price_match = 'fallback') AS fallback_steps,
                sum(cost_prefix) AS cached, sum(cost_append) AS fresh,
                sum(cost_input) AS fresh_input, sum(cost_write_5m) AS write_5m,
@@ -173,6 +181,47 @@ def cost_by_model(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         FROM step_facts GROUP BY 1 ORDER BY total DESC NULLS LAST, steps DESC
         """,
     )
+
+
+def cost_by_project(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Cost per project (the sessions' working directory, `rounds.project`) and provider: the
+    `TOP_PROJECTS` costliest projects, the rest summed as `other` (with how many they are);
+    steps without a project count as project null."""
+    rows = records(
+        con,
+        f"""
+        WITH per AS (
+            SELECT r.project, s.provider, count(*) AS steps,
+                   count(DISTINCT s.session_id) AS sessions, sum(s.cost_total) AS cost,
+                   count(*) FILTER (WHERE {UNPRICED}) AS unpriced_steps
+            FROM step_facts s JOIN rounds r USING (round_pk) GROUP BY ALL
+        ),
+        ranked AS (
+            SELECT project, row_number() OVER (
+                       ORDER BY sum(coalesce(cost, 0)) DESC, sum(steps) DESC, project NULLS LAST
+                   ) AS rank
+            FROM per GROUP BY project
+        )
+        SELECT per.*, ranked.rank
+        FROM per JOIN ranked ON per.project IS NOT DISTINCT FROM ranked.project
+        ORDER BY ranked.rank, per.provider
+        """,
+    )
+    top = [r for r in rows if r["rank"] <= TOP_PROJECTS]
+    rest = [r for r in rows if r["rank"] > TOP_PROJECTS]
+    other: dict[str, dict[str, Any]] = {}
+    for r in rest:
+        empty = {"provider": r["provider"], "steps": 0, "cost": None, "unpriced_steps": 0}
+        o = other.setdefault(r["provider"], empty)
+        o["steps"] += r["steps"]
+        o["unpriced_steps"] += r["unpriced_steps"]
+        if r["cost"] is not None:
+            o["cost"] = (o["cost"] or 0) + r["cost"]
+    return {
+        "projects": top,
+        "other": list(other.values()),
+        "other_projects": len({r["project"] for r in rest}),
+    }
 
 
 def scatter(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -317,6 +366,7 @@ def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
             "daily": days,
             "hour_weekday": hours,
             "cost_by_model": cost_by_model(con),
+            "cost_by_project": cost_by_project(con),
             "tool_latency_cdf": _curve(tool_cdf),
             "latency_by_tool": tools.tool_latency(con, top=12),
             "tool_counts": tools.popularity(con, top=15),

@@ -9,6 +9,7 @@ inserted with `textContent` or Plotly, never as HTML, except the experiments' se
 from __future__ import annotations
 
 import html
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 
 from tracelab import __version__
+from tracelab.palette import palette
 from tracelab.web.state import AppState
 
 PAGES: dict[str, str] = {
@@ -53,6 +55,7 @@ def shell(page: str, token: str) -> str:
         .replace("{{token}}", html.escape(token, quote=True))
         .replace("{{nav}}", nav)
         .replace("{{version}}", html.escape(__version__))
+        .replace("{{palette}}", html.escape(json.dumps(palette()), quote=True))
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import socket
 import threading
 import webbrowser
 from collections.abc import Callable
@@ -16,9 +18,42 @@ if TYPE_CHECKING:
 
 
 def _quietly_warm(store, warm: Callable) -> None:
-    """`warm(store)` in a thread: an error shows on the first request that needs it."""
+    """What the served trace is (`provenance.apply`), then `warm(store)`, in a thread: an
+    error shows on the first request that needs it."""
+    from tracelab.web.provenance import apply
+
+    with contextlib.suppress(Exception):
+        apply(store)
     with contextlib.suppress(Exception):
         warm(store)
+
+
+class ListenError(OSError):
+    """The address cannot be listened on (port taken, unknown host, no permission)."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound and listening on (host, port), made before anything is printed or loaded,
+    so a port in use is one clear error instead of "serving at" followed by uvicorn's errno."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, OverflowError) as exc:
+        raise ListenError(f"cannot listen on {host} port {port}: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(
+                f"port {port} on {host} is already in use (another `tracelab serve`?); "
+                "choose another with --port"
+            ) from None
+        raise ListenError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
+    return sock
 
 
 def serve(
@@ -30,27 +65,43 @@ def serve(
     open_browser: bool = True,
     label: str | None = None,
     say: Callable[[str], None] = print,
+    idle_close_s: float | None = None,
     prices: PriceSource | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve until interrupted; the browser opens once the socket is listening.
 
+    `sock` is a socket from `listen(host, port)` (made here if not given; `ListenError` then).
+
     The served trace's fact tables and dashboard start preparing in a thread before the web
     stack (FastAPI, uvicorn: most of the start-up) is imported, so they are ready sooner.
+    `idle_close_s`: see `create_app` (None: its default).
     """
+    if sock is None:
+        sock = listen(host, port)
     main = None
     if db is not None:
         from tracelab.web.dashboard import warm
         from tracelab.web.traces import main_store
 
-        main = main_store(db, source, label=label, prices=prices)
+        main = main_store(db, source, label=label, prices=prices, detect=False)
         threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
 
     import uvicorn
 
     from tracelab.web.app import create_app
 
+    idle = {} if idle_close_s is None else {"idle_close_s": idle_close_s or None}
     app = create_app(
-        db, source=source, label=label, host=host, port=port, warm=True, main=main, prices=prices
+        db,
+        source=source,
+        label=label,
+        host=host,
+        port=port,
+        warm=True,
+        main=main,
+        prices=prices,
+        **idle,
     )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
@@ -74,4 +125,5 @@ def serve(
                 time.sleep(0.1)
 
         threading.Thread(target=opener, daemon=True).start()
-    server.run()
+    with sock:
+        server.run(sockets=[sock])

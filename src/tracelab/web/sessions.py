@@ -18,19 +18,63 @@ import duckdb
 from tracelab.metrics import tools
 from tracelab.metrics.sql import records, scalar
 
+#: Per session: its own totals, and the cost of its subagent sessions rolled into it.
+#: `nested`: the session's parent session is in the trace (the list shows it under its parent);
+#: `subagent_cost` / `subagent_sessions`: every session below it (subagents of subagents too,
+#: followed through `parent_session_id`, at most 16 levels, cycles cut); `cost` = own_cost +
+#: subagent_cost (null only when both are: an unpriced session tree); `priced`: every step of
+#: the tree priced; `subagent_share` = subagent_cost / cost.
 SESSIONS_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS web_sessions AS
-SELECT session_id, any_value(provider) AS provider, any_value(project) AS project,
-       mode(model) AS model, count(DISTINCT model) AS models,
-       min(started_at) AS started_at, max(coalesce(ended_at, started_at)) AS ended_at,
-       epoch_ms(max(coalesce(ended_at, started_at))) - epoch_ms(min(started_at)) AS duration_ms,
-       count(*) AS steps, max(request_no) AS requests,
-       coalesce(sum(tool_call_count), 0) AS tool_calls,
-       sum(cost_total) AS cost, bool_and(priced) AS priced,
-       sum(prefix) AS prefix, sum(append) AS append, sum(output) AS output,
-       max(context) AS max_context, bool_or(is_subagent) AS subagent
-FROM (SELECT s.*, r.project FROM step_facts s JOIN rounds r USING (round_pk))
-GROUP BY session_id
+WITH RECURSIVE own AS (
+    SELECT session_id, any_value(provider) AS provider, any_value(project) AS project,
+           any_value(parent_session_id) AS parent_session_id,
+           mode(model) AS model, count(DISTINCT model) AS models,
+           min(started_at) AS started_at, max(coalesce(ended_at, started_at)) AS ended_at,
+           epoch_ms(max(coalesce(ended_at, started_at))) - epoch_ms(min(started_at))
+               AS duration_ms,
+           count(*) AS steps, max(request_no) AS requests,
+           coalesce(sum(tool_call_count), 0) AS tool_calls,
+           sum(cost_total) AS own_cost, bool_and(priced) AS own_priced,
+           sum(prefix) AS prefix, sum(append) AS append, sum(output) AS output,
+           max(context) AS max_context, bool_or(is_subagent) AS subagent
+    FROM (SELECT s.*, r.project, r.parent_session_id
+          FROM step_facts s JOIN rounds r USING (round_pk))
+    GROUP BY session_id
+),
+linked AS (  -- sessions whose parent session is in the trace
+    SELECT o.session_id, o.parent_session_id
+    FROM own o JOIN own p ON p.session_id = o.parent_session_id
+    WHERE o.parent_session_id <> o.session_id
+),
+up(session_id, ancestor_id, depth) AS (
+    SELECT session_id, parent_session_id, 1 FROM linked
+    UNION ALL
+    SELECT up.session_id, l.parent_session_id, up.depth + 1
+    FROM up JOIN linked l ON l.session_id = up.ancestor_id
+    WHERE up.depth < 16
+),
+pairs AS (SELECT DISTINCT session_id, ancestor_id FROM up WHERE session_id <> ancestor_id),
+below AS (
+    SELECT p.ancestor_id AS session_id, sum(o.own_cost) AS subagent_cost,
+           count(*) AS subagent_sessions, bool_and(o.own_priced) AS below_priced
+    FROM pairs p JOIN own o USING (session_id)
+    GROUP BY p.ancestor_id
+)
+SELECT o.* EXCLUDE (parent_session_id, own_priced),
+       l.parent_session_id, l.session_id IS NOT NULL AS nested,
+       coalesce(b.subagent_sessions, 0) AS subagent_sessions,
+       b.subagent_cost,
+       CASE WHEN o.own_cost IS NOT NULL OR b.subagent_cost IS NOT NULL
+            THEN coalesce(o.own_cost, 0) + coalesce(b.subagent_cost, 0) END AS cost,
+       o.own_priced AND coalesce(b.below_priced, true) AS priced,
+       CASE WHEN coalesce(o.own_cost, 0) + coalesce(b.subagent_cost, 0) > 0
+            THEN coalesce(b.subagent_cost, 0)
+                 / (coalesce(o.own_cost, 0) + coalesce(b.subagent_cost, 0)) END
+           AS subagent_share
+FROM own o
+LEFT JOIN linked l USING (session_id)
+LEFT JOIN below b USING (session_id)
 """
 
 SORTS = {
@@ -39,6 +83,7 @@ SORTS = {
     "duration": "duration_ms",
     "cost": "cost",
     "tools": "tool_calls",
+    "subagents": "subagent_share",
 }
 MAX_PAGE = 200
 
@@ -48,7 +93,7 @@ def ensure_sessions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def facets(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """The filter choices: providers, models (by steps), and the date range."""
+    """The filter choices: providers, models (by steps), projects (by sessions), the dates."""
     ensure_sessions(con)
     models = [
         m
@@ -61,12 +106,20 @@ def facets(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         p
         for (p,) in con.execute("SELECT DISTINCT provider FROM web_sessions ORDER BY 1").fetchall()
     ]
+    projects = [
+        p
+        for (p,) in con.execute(
+            "SELECT project FROM web_sessions WHERE project IS NOT NULL AND NOT nested "
+            "GROUP BY project ORDER BY count(*) DESC, project"
+        ).fetchall()
+    ]
     first, last = con.execute(
         "SELECT min(started_at)::DATE, max(started_at)::DATE FROM web_sessions"
     ).fetchone()
     return {
         "providers": [p for p in provs if p],
         "models": models,
+        "projects": projects,
         "first_day": first.isoformat() if first else None,
         "last_day": last.isoformat() if last else None,
     }
@@ -77,6 +130,7 @@ def list_sessions(
     *,
     provider: str | None = None,
     model: str | None = None,
+    project: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
     q: str | None = None,
@@ -84,17 +138,25 @@ def list_sessions(
     desc: bool = True,
     limit: int = 50,
     offset: int = 0,
+    subagents: bool = False,
 ) -> dict[str, Any]:
     """One page of sessions matching the filters, and how many match in all.
 
     `model` matches sessions that used the model in any step; `q` is a case-insensitive
     substring of the session id, project or main model; dates are UTC days, inclusive.
+    A subagent session whose parent is in the trace is listed only with `subagents` (its
+    cost is already in its parent's `cost`); it always has its own session page.
     """
     ensure_sessions(con)
     where, params = ["TRUE"], []
+    if not subagents:
+        where.append("NOT nested")
     if provider:
         where.append("provider = ?")
         params.append(provider)
+    if project:
+        where.append("project = ?")
+        params.append(project)
     if model:
         where.append("session_id IN (SELECT session_id FROM step_facts WHERE model = ?)")
         params.append(model)
@@ -146,7 +208,14 @@ def session_detail(con: duckdb.DuckDBPyConnection, session_id: str) -> dict[str,
         """,
         [session_id, session_id],
     )
-    return {"session": head[0], "steps": steps}
+    children = records(
+        con,
+        "SELECT session_id, provider, model, started_at, steps, own_cost, cost, priced, "
+        "subagent_sessions FROM web_sessions WHERE parent_session_id = ? "
+        "ORDER BY started_at, session_id",
+        [session_id],
+    )
+    return {"session": head[0], "steps": steps, "subagents": children}
 
 
 def step_detail(con: duckdb.DuckDBPyConnection, round_pk: int) -> dict[str, Any] | None:

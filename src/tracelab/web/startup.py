@@ -12,8 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tracelab.paths import cache_dir
+from tracelab.paths import cache_dir, private_dir
 from tracelab.sources.discover import Home, current_home
+from tracelab.synthmarks import SYNTHETIC_HOME
 from tracelab.web.jobs import Job, JobFailed, Jobs
 from tracelab.web.traces import MAIN, TraceRegistry, TraceStore
 
@@ -34,7 +35,7 @@ def start_collect(jobs: Jobs, traces: TraceRegistry, home: Home | None = None) -
         from tracelab.traceinput import resolve_trace
 
         out = web_dir() / "my-trace.jsonl.gz"
-        out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(out.parent)
         job.update(stage=f"collecting {home.path}/.claude and .codex", done=0)
 
         def progress(done: int, total: int) -> None:
@@ -72,8 +73,8 @@ def start_demo(
         from tracelab.traceinput import resolve_trace
 
         work = web_dir() / "demo"
-        work.mkdir(parents=True, exist_ok=True, mode=0o700)
-        home = work / "synthetic-home"
+        private_dir(work)
+        home = work / SYNTHETIC_HOME
         job.update(stage="generating SYNTHETIC agent logs", done=0, total=sessions)
         generate_home(
             home,

@@ -10,7 +10,7 @@ from tracelab.web import startup
 from tracelab.web.experiments import ExperimentService
 from tracelab.web.jobs import Job, Jobs
 from tracelab.web.traces import TraceRegistry
-from tracelab.web.uploads import MAX_UPLOAD_BYTES
+from tracelab.web.uploads import MAX_UPLOAD_BYTES, UploadQuota
 
 
 @dataclass
@@ -19,6 +19,7 @@ class AppState:
     traces: TraceRegistry = field(default_factory=TraceRegistry)
     jobs: Jobs = field(default_factory=Jobs)
     upload_limit: int = MAX_UPLOAD_BYTES
+    quota: UploadQuota = field(default_factory=UploadQuota)
     startup_job: str | None = None
     collect_home: Home | None = None
     experiment_ids: list[str] | None = None

@@ -7,6 +7,11 @@ every heavy page (dashboard, overview, compare) is cached per trace after its fi
 the lock is held for milliseconds on a warm server. The cache is keyed by the database file's
 path, size and mtime, so it is never served for a different file; the dashboard's JSON is also
 kept on disk (`disk_cached`), so reopening the same file needs no fact tables for it.
+
+Why idle stores close their connection: an open DuckDB connection keeps its buffers (hundreds
+of MB for a big trace) for the life of the server. A store not used for `idle_close_s` seconds
+closes it (`TraceRegistry.start_reaper`); the next request opens and prepares it again, and
+the small JSON aggregates stay cached, so only pages that query live pay the re-preparing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import contextlib
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +31,7 @@ import duckdb
 from tracelab import __version__
 from tracelab.io import atomic_write_bytes
 from tracelab.metrics.steps import prepare
-from tracelab.paths import cache_dir
+from tracelab.paths import cache_dir, private_dir
 from tracelab.pricing import PriceSource
 from tracelab.tracedb import check_tables, open_db, trace_meta
 
@@ -45,13 +51,19 @@ class TraceStore:
     #: The price source (None: the default, genai-prices); set by the registry on `add`.
     prices: PriceSource | None = None
     synthetic: bool = False
+    #: When it was added (epoch seconds) and the uploaded file's size (uploads only): what the
+    #: trace picker shows to tell uploads of the same name apart.
+    created: float | None = None
+    upload_bytes: int | None = None
     _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _last_used: float = field(default_factory=time.monotonic, repr=False)
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The prepared connection, held exclusively for the block."""
+        """The prepared connection, held exclusively for the block (opened again if an idle
+        close released it)."""
         with self._lock:
             if self._con is None:
                 con = open_db(self.db)
@@ -62,7 +74,29 @@ class TraceStore:
                     con.close()
                     raise
                 self._con = con
-            yield self._con
+            try:
+                yield self._con
+            finally:
+                self._last_used = time.monotonic()
+
+    @property
+    def is_open(self) -> bool:
+        return self._con is not None
+
+    def close_if_idle(self, idle_s: float, now: float | None = None) -> bool:
+        """Close the connection if unused for `idle_s` seconds; never waits for a query that
+        holds it (a busy store is not idle). True when it closed one."""
+        if self._con is None or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            now = time.monotonic() if now is None else now
+            if self._con is None or now - self._last_used < idle_s:
+                return False
+            self._con.close()
+            self._con = None
+            return True
+        finally:
+            self._lock.release()
 
     def warm(self) -> None:
         """Open the database and prepare its fact tables now (the first page is then fast)."""
@@ -90,7 +124,7 @@ class TraceStore:
         def load(con: duckdb.DuckDBPyConnection) -> bytes:
             data = compute(con)
             with contextlib.suppress(OSError):
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_dir(path.parent)
                 atomic_write_bytes(path, data, mode=0o600)
             return data
 
@@ -132,6 +166,8 @@ class TraceStore:
             "origin": self.origin,
             "synthetic": self.synthetic,
             "downloads": sorted(self.downloads),
+            "created": self.created,
+            "upload_bytes": self.upload_bytes,
         }
 
     def close(self) -> None:
@@ -152,9 +188,14 @@ def main_store(
     label: str | None = None,
     prices: PriceSource | None = None,
     synthetic: bool = False,
+    detect: bool = True,
 ) -> TraceStore:
-    """The store of the served trace database `db` (built from trace file `source`, if any)."""
-    return TraceStore(
+    """The store of the served trace database `db` (built from trace file `source`, if any).
+
+    With `detect`, whether it is SYNTHETIC and what its trace file is (normalized or
+    sanitized) are read from the trace now (`web.provenance.apply`, ~0.1 s); `tracelab serve`
+    does it in its warm-up thread instead, off the start-up path."""
+    store = TraceStore(
         id=MAIN,
         label=label or Path(source or db).name,
         db=Path(db),
@@ -163,6 +204,11 @@ def main_store(
         prices=prices,
         synthetic=synthetic,
     )
+    if detect:
+        from tracelab.web.provenance import apply
+
+        apply(store)
+    return store
 
 
 class TraceRegistry:
@@ -171,26 +217,31 @@ class TraceRegistry:
     def __init__(self) -> None:
         self._traces: dict[str, TraceStore] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
         self.default_id: str | None = None
         #: Called in a thread for each added trace (the app sets `dashboard.warm`).
         self.warm_up: Callable[[TraceStore], None] | None = None
         #: The prices of every trace added (`--prices`; None: the default source).
         self.prices: PriceSource | None = None
 
-    def add(self, store: TraceStore, default: bool = False, warm: bool = True) -> TraceStore:
-        """Register `store`; with `warm`, its pages' data is prepared in the background."""
-        added = self._add(store, default)
+    def add(
+        self, store: TraceStore, default: bool = False, warm: bool = True, may_default: bool = True
+    ) -> TraceStore:
+        """Register `store`; with `warm`, its pages' data is prepared in the background.
+        The first trace added becomes the default unless `may_default` is False (uploads found
+        at start-up must not hide the collection of the user's own logs)."""
+        added = self._add(store, default, may_default)
         if warm and self.warm_up is not None:
             threading.Thread(target=self.warm_up, args=(store,), daemon=True).start()
         return added
 
-    def _add(self, store: TraceStore, default: bool) -> TraceStore:
+    def _add(self, store: TraceStore, default: bool, may_default: bool = True) -> TraceStore:
         if store.prices is None:
             store.prices = self.prices
         with self._lock:
             old = self._traces.get(store.id)
             self._traces[store.id] = store
-            if default or self.default_id is None:
+            if default or (self.default_id is None and may_default):
                 self.default_id = store.id
         if old is not None and old is not store:
             old.close()
@@ -198,6 +249,30 @@ class TraceRegistry:
 
     def get(self, trace_id: str) -> TraceStore | None:
         return self._traces.get(trace_id)
+
+    def remove(self, trace_id: str) -> TraceStore | None:
+        """Forget a trace and close its connection; the default moves to another trace."""
+        with self._lock:
+            store = self._traces.pop(trace_id, None)
+            if self.default_id == trace_id:
+                self.default_id = next(iter(self._traces), None)
+        if store is not None:
+            store.close()
+        return store
+
+    def start_reaper(self, idle_s: float) -> threading.Thread:
+        """A daemon thread closing the connection of every store unused for `idle_s` seconds
+        (checked every quarter of it, at most every 30 s) until `close`."""
+
+        def run() -> None:
+            period = min(max(idle_s / 4, 0.01), 30.0)
+            while not self._stop.wait(period):
+                for store in self.all():
+                    store.close_if_idle(idle_s)
+
+        thread = threading.Thread(target=run, daemon=True, name="trace-idle-close")
+        thread.start()
+        return thread
 
     def all(self) -> list[TraceStore]:
         with self._lock:
@@ -208,5 +283,6 @@ class TraceRegistry:
         return f"{prefix}-{secrets.token_hex(4)}"
 
     def close(self) -> None:
+        self._stop.set()
         for store in self.all():
             store.close()

@@ -19,8 +19,8 @@ from tracelab.metrics import generation as g
 
 SPEED_METRICS = (
     ("norm_speed", "normalized decode speed (tokens/s)"),
-    ("pure_speed", "pure decode speed (tokens/s)"),
-    ("residual_ttft_ms", "residual TTFT (s)"),
+    ("fig6_pure_speed", "pure decode speed (tokens/s)"),
+    ("fig6_residual_ttft_ms", "residual TTFT (s)"),
 )
 
 
@@ -31,16 +31,22 @@ SPEED_METRICS = (
     definitions=f"""
 - **Generation time** `gen_ms`: the latest `user_message`/`tool_result` event before the first
   model-output event → the last model-output event (`reasoning`, `text`, `tool_call`).
-- **Normalized decode speed** = `output_tokens / gen_ms × 1000` (tokens/s), steps with
-  `gen_ms > 0` and output > 0. It includes TTFT, reasoning, emission and logging effects.
-- **Pure decode speed** (steps with reasoning-token counts > 0 — Codex): visible tokens
-  `output − reasoning` over the span from the (last) reasoning event to the last text/tool_call
-  event (tokens/s; visible tokens and span > 0).
-- **Residual TTFT** = `gen_ms − output / pure speed` (the time the whole output would take at
-  the pure speed subtracted from the generation time; can be negative).
-- **CV** = sample standard deviation / mean of the normalized speed over a provider's steps.
-- **Context** C = prefix + append, binned by `floor(log2(C + 1))`; each bin reports p25, median,
-  p75 of each metric; the figure draws bins with at least {g.MIN_BIN_STEPS} steps.
+- **Context** C = `input_tokens_total` (else prefix + append). **Base steps**: output > 0,
+  C > 0, `gen_ms` > 0.
+- **Normalized decode speed** = `output_tokens / gen_ms × 1000` (tokens/s) of a base step. It
+  includes TTFT, reasoning, emission and logging effects. **CV** = sample standard deviation /
+  mean of it over a provider's steps.
+- **Codex split** (amendments §14.4; base Codex steps with R reasoning tokens > 0): V = output −
+  R visible tokens; `t_post` = the latest reasoning event → the latest text/tool_call event
+  (at or after it); `t_in→r` = the generation start → the latest reasoning event.
+- **Fig. 6** (eligible: V > 0, `t_post` ≥ {format_value(g.FIG6_MIN_POST_MS, "ms")}, `t_in→r` >
+  0): pure decode speed = V / t_post; L = Σ t_post / Σ V over the eligible steps (time per
+  visible token); residual TTFT = t_in→r − R·L (can be negative).
+- **Per-provider summary** (the study's text values): the same formulas **without** the 0.1 s
+  floor — pure speed and L over the steps with V > 0 and t_post > 0; residual TTFT over every
+  Codex step with R > 0 and t_in→r > 0.
+- **Bins**: `floor(log2 C)`, drawn at their midpoint 2^(b+0.5); each bin reports p25, median
+  and p75 of each metric; the figure draws bins with at least {g.MIN_BIN_STEPS} rows.
 """,
     study_item="Fig. 6",
 )
@@ -56,7 +62,10 @@ def decode_speed(con: duckdb.DuckDBPyConnection) -> Result:
                    {g.SPEED_CV_SQL} AS cv_speed,
                    count(pure_speed) AS pure_steps,
                    quantile_cont(pure_speed, 0.5) AS median_pure_speed,
-                   quantile_cont(residual_ttft_ms, 0.5) AS median_residual_ttft_ms
+                   quantile_cont(residual_ttft_ms, 0.5) AS median_residual_ttft_ms,
+                   any_value(ms_per_token) AS ms_per_token,
+                   count(*) FILTER (WHERE eligible) AS fig6_steps,
+                   any_value(fig6_ms_per_token) AS fig6_ms_per_token
             FROM decode_steps GROUP BY provider
             """,
         ),
@@ -70,6 +79,9 @@ def decode_speed(con: duckdb.DuckDBPyConnection) -> Result:
         "pure_steps",
         "median_pure_speed",
         "median_residual_ttft_ms",
+        "ms_per_token",
+        "fig6_steps",
+        "fig6_ms_per_token",
     ]
     table = Table(
         name="decode_speed_summary",
@@ -83,6 +95,9 @@ def decode_speed(con: duckdb.DuckDBPyConnection) -> Result:
             "pure_steps": "int",
             "median_pure_speed": "float1",
             "median_residual_ttft_ms": "ms",
+            "ms_per_token": "float2",
+            "fig6_steps": "int",
+            "fig6_ms_per_token": "float2",
         },
     )
     binned = _binned_table(con, provs)
@@ -101,8 +116,8 @@ def _binned_table(con: duckdb.DuckDBPyConnection, provs: list[str]) -> Table:
         records(
             con,
             f"""
-            SELECT provider, {g.log2_bin_sql("context")} AS bin, {", ".join(parts)}
-            FROM decode_steps WHERE norm_speed IS NOT NULL OR pure_speed IS NOT NULL
+            SELECT provider, CAST(floor(log2(context)) AS INTEGER) AS bin, {", ".join(parts)}
+            FROM decode_steps WHERE norm_speed IS NOT NULL
             GROUP BY ALL
             """,
         ),
@@ -110,20 +125,21 @@ def _binned_table(con: duckdb.DuckDBPyConnection, provs: list[str]) -> Table:
         "bin",
     )
     metric_cols = [f"{m}_{s}" for m, _ in SPEED_METRICS for s in ("steps", "p25", "p50", "p75")]
-    kinds = {"context_lo": "tokens", "context_hi": "tokens"}
+    kinds = {"context_lo": "tokens", "context_hi": "tokens", "context_mid": "tokens"}
     for m, _ in SPEED_METRICS:
         kinds[f"{m}_steps"] = "int"
         for s in ("p25", "p50", "p75"):
             kinds[f"{m}_{s}"] = "ms" if m.endswith("_ms") else "float1"
     return Table(
         name="fig6_decode_by_context",
-        title="Fig. 6 data — decode metrics by context bin (log₂ of C + 1)",
-        columns=["provider", "context_lo", "context_hi", *metric_cols],
+        title="Fig. 6 data — decode metrics by context bin (floor of log₂ C)",
+        columns=["provider", "context_lo", "context_hi", "context_mid", *metric_cols],
         rows=[
             [
                 r["provider"],
-                2 ** r["bin"] - 1,
-                2 ** (r["bin"] + 1) - 1,
+                2 ** r["bin"],
+                2 ** (r["bin"] + 1),
+                2 ** (r["bin"] + 0.5),
                 *(r[c] for c in metric_cols),
             ]
             for r in recs
@@ -196,7 +212,7 @@ def _(result: Result) -> list[Figure]:
             curve = _curve(binned, p, metric)
             if not curve:
                 continue
-            xs = [((r["context_lo"] + 1) * (r["context_hi"] + 1)) ** 0.5 for r in curve]
+            xs = [r["context_mid"] for r in curve]
             color = provider_color(p, i)
             ax.plot(
                 xs,
@@ -225,8 +241,8 @@ def _(result: Result) -> list[Figure]:
         ax.set_xlabel("total input context C (tokens, log₂ bins)")
         ax.set_ylabel(label)
     axes[0].set_title("(a) normalized decode speed")
-    axes[1].set_title("(b) pure decode speed (reasoning-count steps)")
-    axes[2].set_title("(c) residual TTFT (reasoning-count steps)")
+    axes[1].set_title("(b) pure decode speed (eligible Codex steps)")
+    axes[2].set_title("(c) residual TTFT (eligible Codex steps)")
     fig.suptitle("Fig. 6 — decode speed vs context length (binned medians)")
     return [
         Figure(
@@ -235,7 +251,8 @@ def _(result: Result) -> list[Figure]:
             figure=fig,
             data=binned,
             caption=f"Binned medians (lines) and interquartile ranges (bands) per log₂ bin of "
-            f"context; bins with fewer than {g.MIN_BIN_STEPS} steps are not drawn.",
+            f"context, drawn at the bin midpoints; bins with fewer than {g.MIN_BIN_STEPS} rows "
+            f"are not drawn.",
             interactive=_plotly_decode(binned, provs),
         )
     ]
@@ -253,7 +270,7 @@ def _plotly_decode(binned: Table, provs: list[str]) -> Any:
             if curve:
                 fig.add_trace(
                     go.Scatter(
-                        x=[((r["context_lo"] + 1) * (r["context_hi"] + 1)) ** 0.5 for r in curve],
+                        x=[r["context_mid"] for r in curve],
                         y=[r[f"{metric}_p50"] * scale for r in curve],
                         customdata=[r[f"{metric}_steps"] for r in curve],
                         hovertemplate="C ≈ %{x:.3s}<br>median %{y:.1f}<br>%{customdata} steps",

@@ -14,14 +14,12 @@ from tracelab.experiments.fmt import format_value, pct
 from tracelab.experiments.llm_generation._shared import _count, _plotly_layout, _sorted
 from tracelab.experiments.registry import experiment
 from tracelab.figures.plots import no_data
-from tracelab.figures.style import new_figure
+from tracelab.figures.style import SERIES_COLORS, new_figure
 from tracelab.metrics import generation as g
 
 ATTRIBUTION_COLORS = {"cached": "#3b6fb6", "resend": "#e0a030", "neither": "#b0b0b0"}
-#: Fig. 3 scatter: at most this many pairs per model, chosen by hash(round_pk) (deterministic).
-SAMPLE_PER_MODEL = 2_000
-#: Fig. 3 scatter: g / O_{i−1} is clipped to this range for display.
-GAIN_RATIO_RANGE = (-1.0, 2.0)
+#: Fig. 3 scatter: at most this many pairs per group, rank-stratified by the prior output.
+SAMPLE_PER_MODEL = 6_000
 
 _TOL = f"{g.ATTRIBUTION_TOLERANCE * 100:g}%"
 
@@ -31,18 +29,23 @@ _TOL = f"{g.ATTRIBUTION_TOLERANCE * 100:g}%"
     title="Output attribution: output-cached vs output-resend",
     question="Is a step's output cached into the next step's prefix, or re-sent as append?",
     definitions=f"""
-- Pairs of consecutive steps (i−1, i) of a session (session order; the first step of a
-  session has no pair) whose earlier step wrote **O_{{i−1}} ≥ {g.ATTRIBUTION_MIN_OUTPUT:,}**
-  output tokens, grouped by the model of step i.
-- **Prefix gain** `g = prefix_i − (prefix_{{i−1}} + append_{{i−1}})`.
-- **Output-cached**: `|g − O_{{i−1}}| ≤ {_TOL} × O_{{i−1}}` (the prior output is now prefix).
-- **Output-resend**: `|g| ≤ {_TOL} × O_{{i−1}}` and `append_i ≥ O_{{i−1}}` (the prefix stops
-  at the prior prompt; the prior output comes back as append).
-- **Neither**: any other pair (cache miss, compaction, partial caching …). The tolerance
-  ({_TOL}, `ATTRIBUTION_TOLERANCE`) makes the two tests exclusive.
-- Scatter: at most {SAMPLE_PER_MODEL:,} pairs per model, the ones with the smallest
-  `hash(round_pk)` (deterministic); `g / O_{{i−1}}` clipped to
-  [{GAIN_RATIO_RANGE[0]:g}, {GAIN_RATIO_RANGE[1]:g}] for display.
+- **Pairs** (amendments §14.5): consecutive steps (P, S) of a (provider, session), steps ordered
+  by (round_index, first event time, file order) and steps without a timestamp dropped (no
+  round-index step is required). Kept when the gap from P's latest model output (else its
+  first event) to S's first event is 0–{g.ATTRIBUTION_MAX_GAP_MS // 1000} s, P's input
+  (`input_tokens_total`) > 0 and P's output **O ≥ {g.ATTRIBUTION_MIN_OUTPUT:,}** tokens.
+  Grouped by P: *{g.CLAUDE_GROUP}* (every Claude model), else P's model.
+- **Prefix gain** `gain = S.prefix − P.input`; tolerance `tol = max({g.ATTRIBUTION_MIN_TOL},
+  {_TOL} × O)`.
+- **Output-cached** (prefix-close): `|gain − O| ≤ tol` (the prior output is now prefix).
+- **Output-resend** (append-side): `gain < O − tol` (the prefix stops short of the output) and
+  `S.append ≥ O − tol` (the output comes back as append).
+- **Neither**: any other pair (cache miss, compaction, partial caching …).
+- **Decision** per group: fewer than {g.ATTRIBUTION_MIN_PAIRS} pairs → not_sure; cached ≥ 70%
+  and resend ≤ 20% → cached; resend ≥ 70% and cached ≤ 20% → resend; both ≥ 30% → mixed; else
+  not_sure.
+- Scatter: O against max(0, gain) and against S.append (y = x: the whole output), at most
+  {SAMPLE_PER_MODEL:,} pairs per group, evenly spaced in the ranking by O.
 """,
     study_item="Fig. 3",
 )
@@ -64,11 +67,16 @@ def output_attribution(con: duckdb.DuckDBPyConnection) -> Result:
         provs,
         "model",
     )
-    cols = ["provider", "model", "pairs", "cached", "resend", "neither", "median_gain_ratio"]
+    for r in summary:
+        r["decision"] = g.attribution_decision(r["pairs"], r["cached"], r["resend"])
+    cols = [
+        "provider", "model", "pairs", "cached", "resend", "neither", "median_gain_ratio",
+        "decision",
+    ]  # fmt: skip
     table = Table(
         name="fig3_output_attribution",
         title=f"Fig. 3 — output attribution per model (prior output ≥ "
-        f"{g.ATTRIBUTION_MIN_OUTPUT:,} tokens, tolerance {_TOL})",
+        f"{g.ATTRIBUTION_MIN_OUTPUT:,} tokens, tolerance max({g.ATTRIBUTION_MIN_TOL}, {_TOL}))",
         columns=cols,
         rows=[[r[c] for c in cols] for r in summary],
         kinds={
@@ -79,36 +87,28 @@ def output_attribution(con: duckdb.DuckDBPyConnection) -> Result:
             "median_gain_ratio": "float2",
         },
     )
+    point_cols = ["provider", "model", "prior_output", "gain", "append", "attribution"]
     sample = records(
         con,
         f"""
-        SELECT provider, model, gain_ratio, append_ratio, attribution,
-               (hash(round_pk) % 1000) / 1000.0 - 0.5 AS jitter
-        FROM attribution_pairs
-        QUALIFY row_number() OVER (PARTITION BY provider, model ORDER BY hash(round_pk), round_pk)
-                <= {SAMPLE_PER_MODEL}
-        ORDER BY provider, model, hash(round_pk), round_pk
+        SELECT provider, model, prev_output AS prior_output, greatest(gain, 0) AS gain, append,
+               attribution
+        FROM (
+            SELECT *, row_number() OVER w - 1 AS r, count(*) OVER (PARTITION BY model) AS n
+            FROM attribution_pairs
+            WINDOW w AS (PARTITION BY model ORDER BY prev_output, round_pk)
+        )
+        WHERE n <= {SAMPLE_PER_MODEL}
+           OR r = 0 OR floor(r * {SAMPLE_PER_MODEL} / n) <> floor((r - 1) * {SAMPLE_PER_MODEL} / n)
+        ORDER BY provider, model, prior_output, round_pk
         """,
     )
     points = Table(
         name="fig3_output_attribution_points",
-        title="Fig. 3 data — sampled step pairs: g / O_{i−1}, append_i / O_{i−1}, class",
-        columns=["provider", "model", "gain_ratio", "append_ratio", "attribution", "jitter"],
-        rows=[
-            [
-                r[c]
-                for c in (
-                    "provider",
-                    "model",
-                    "gain_ratio",
-                    "append_ratio",
-                    "attribution",
-                    "jitter",
-                )
-            ]
-            for r in sample
-        ],
-        kinds={"gain_ratio": "float2", "append_ratio": "float2", "jitter": "float2"},
+        title="Fig. 3 data — sampled step pairs: prior output O, max(0, gain), S.append, class",
+        columns=point_cols,
+        rows=[[r[c] for c in point_cols] for r in sample],
+        kinds={"prior_output": "tokens", "gain": "tokens", "append": "tokens"},
     )
     if not summary:
         text = (
@@ -121,7 +121,7 @@ def output_attribution(con: duckdb.DuckDBPyConnection) -> Result:
             + "; ".join(
                 f"{r['model']} ({r['provider']}, {_count(r['pairs'], 'pair')}) is "
                 f"mostly {_dominant(r)} — {pct(r['cached'])} cached, {pct(r['resend'])} "
-                f"resend, {pct(r['neither'])} neither"
+                f"resend, {pct(r['neither'])} neither (decision: {r['decision']})"
                 for r in summary
             )
             + "."
@@ -150,43 +150,44 @@ def _(result: Result) -> list[Figure]:
 
 
 def _attribution_scatter(points: Table, models: list[str]) -> Figure:
-    lo, hi = GAIN_RATIO_RANGE
-    fig, ax = new_figure(width=6.6, height=1.4 + 0.45 * max(2, len(models)))
-    if not models:
-        no_data(ax, f"no step pairs with prior output ≥ {g.ATTRIBUTION_MIN_OUTPUT:,}")
-    else:
-        row = {m: i for i, m in enumerate(models)}
-        recs = points.records()
-        for cls in g.ATTRIBUTION_CLASSES:
-            mine = [r for r in recs if r["attribution"] == cls]
+    """O against max(0, gain) and against S.append, one colour per group, y = x drawn."""
+    fig, axes = new_figure(ncols=2, width=9.0, height=4.0)
+    recs = points.records()
+    groups = list(dict.fromkeys(r["model"] for r in recs))
+    panels = (("gain", "max(0, S.prefix − P.input)"), ("append", "S.append"))
+    for ax, (column, label) in zip(axes, panels, strict=True):
+        if not recs:
+            no_data(ax, f"no step pairs with prior output ≥ {g.ATTRIBUTION_MIN_OUTPUT:,}")
+            continue
+        for i, group in enumerate(groups):
+            mine = [r for r in recs if r["model"] == group]
             ax.scatter(
-                [min(max(r["gain_ratio"], lo), hi) for r in mine],
-                [row[_model_key(r)] + 0.7 * r["jitter"] for r in mine],
+                [r["prior_output"] for r in mine],
+                [max(r[column], 1) for r in mine],
                 s=6 if len(recs) > 500 else 14,
                 alpha=0.35 if len(recs) > 500 else 0.8,
-                color=ATTRIBUTION_COLORS[cls],
-                label=cls,
+                color=SERIES_COLORS[i % len(SERIES_COLORS)],
+                label=group,
                 linewidths=0,
             )
-        tol = g.ATTRIBUTION_TOLERANCE
-        for x in (0.0, 1.0):
-            ax.axvspan(x - tol, x + tol, color="#555", alpha=0.08, lw=0)
-            ax.axvline(x, color="#555", lw=0.8, ls="--")
-        ax.set_yticks(range(len(models)), models)
-        ax.invert_yaxis()
-        ax.set_xlim(lo - 0.05, hi + 0.05)
+        top = max(max(r["prior_output"], r[column]) for r in recs)
+        lo = g.ATTRIBUTION_MIN_OUTPUT
+        ax.plot([lo, top], [lo, top], color="#555", lw=0.8, ls="--", label="y = x")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("prior output O (tokens)")
+        ax.set_ylabel(label)
         ax.legend(loc="lower right", markerscale=3, fontsize=7)
-    ax.set_xlabel("prefix gain / prior output  (g / O_{i−1}; 1 = output-cached, 0 = resend)")
-    ax.set_title("Fig. 3 — output attribution per model")
+    axes[0].set_title("(a) prefix gain: on y = x → output-cached")
+    axes[1].set_title("(b) next append: on/above y = x → output-resend")
     return Figure(
         name="fig3_output_attribution",
-        title="Fig. 3 — prefix gain relative to the prior output, per model",
+        title="Fig. 3 — prefix gain and next append against the prior output",
         figure=fig,
         data=points,
         caption=f"Each dot is a pair of consecutive steps with prior output ≥ "
-        f"{g.ATTRIBUTION_MIN_OUTPUT:,} tokens (≤ {SAMPLE_PER_MODEL:,} per model); x = 1 means "
-        f"the prior output became prefix (cached), x = 0 that it did not (resend when it "
-        f"returns as append). Values clipped to [{lo:g}, {hi:g}].",
+        f"{g.ATTRIBUTION_MIN_OUTPUT:,} tokens (≤ {SAMPLE_PER_MODEL:,} per group, evenly spaced "
+        f"by prior output); the dashed line is y = x.",
     )
 
 

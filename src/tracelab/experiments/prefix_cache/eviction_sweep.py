@@ -37,26 +37,35 @@ SWEEP_PANELS = (
     question="How do the achievable hit rate, the suspended KV storage and the prefill "
     "amplification trade off as the prefix-cache eviction time grows from 1 s to 1 h?",
     definitions="""
-- Idealized rule: step i is a **full hit** if its preceding idle gap g_i ≤ τ (a gap equal to τ
-  is a hit), else a **full miss** (the whole context is prefilled again). The gap is the human
-  wait for user-initiated steps and the tool latency for tool-initiated steps.
-- **hit(τ)** = Σ_{g ≤ τ} (C_i − fresh_i) / Σ C_i, with C = prefix + append; **prefill(τ)** =
-  Σ fresh + Σ_{g > τ} (C_i − fresh_i); **amplification(τ)** = prefill(τ) / Σ fresh (1 for a
-  cache that never evicts).
-- **KV storage ratio** R(τ) = Σ min(g_i, τ) / Σ generation time (suspended over active KV
-  time); **active ratio** = 1 / (1 + R).
-- **Population**: steps with a predecessor in the session (session-first steps have no fresh
-  count and nothing cached to keep) and an observable idle gap. Steps left out are counted in
-  the text. Negative gaps (clock skew) count as 0; generation time sums the steps' positive
-  observable generation times (others add 0).
-- τ grid: 60 log-spaced points from 1 s to 1 h plus the marks 1m, 5m, 10m, 30m, 1h; per
-  provider and in total.
+- Idealized rule: a covered step is a **full hit** if its idle gap g ≤ τ (a gap equal to τ is
+  a hit), else a **full miss** (the whole context is prefilled again).
+- **Steps and gaps** (amendments §14.3): a session's steps in (round_index, first activity, file
+  order) order. A step whose first timing event is a `user_message` has the gap *its first
+  event − the previous step's last activity* (the latest of its events and its tools'
+  emitted/result times; a negative gap is no gap); one whose first timing event is a
+  `tool_result` has the gap *the longest wall duration* (`result_at − emitted_at`, ≥ 0) of the
+  earlier calls its leading `tool_result` events answer — not the internal or effective tool
+  latency. **Covered** steps have such a first event, C > 0, a predecessor and a gap.
+- **Fresh** of a covered step = max(0, C − C_prev) − O_prev, clipped to [0, append] (unlike
+  Table 12's unclipped sum).
+- **hit(τ)** = Σ_{g ≤ τ} (C − fresh) / Σ C over covered steps, with C = prefix + append;
+  **prefill(τ)** = Σ fresh + Σ_{g > τ} (C − fresh); **amplification(τ)** = prefill(τ) / Σ fresh
+  (1 for a cache that never evicts).
+- **KV storage ratio** R(τ) = Σ_covered min(g, τ) / G, with G = Σ of the positive generation
+  times of **all** steps of the provider (or of the trace, for *total*); **active ratio** =
+  1 / (1 + R).
+- **Effective eviction time**: the grid τ whose hit(τ) is closest to the covered steps'
+  observed hit rate Σ prefix / Σ C (the smallest on ties).
+- τ grid: 260 log-spaced points from 1 s to 4 h plus the marks 1m, 5m, 10m, 30m, 1h, 2h, 4h;
+  per provider and in total.
 """,
     study_item="Fig. 12",
 )
 def eviction_sweep(con: duckdb.DuckDBPyConnection) -> Result:
     sweep = cache.eviction_sweep(con)
     population = cache.sweep_population(con)
+    effective = cache.effective_eviction_times(sweep)
+    observed = {r["provider"]: r["observed_hit"] for r in sweep}
     columns = ["provider", "eviction time τ (ms)", "steps", "hit steps"]
     columns += [label for label, _, _ in SWEEP_MEASURES]
     kinds = {"eviction time τ (ms)": "ms", "steps": "int", "hit steps": "int"}
@@ -85,14 +94,25 @@ def eviction_sweep(con: duckdb.DuckDBPyConnection) -> Result:
             body(marks),
             kinds=kinds,
         ),
+        Table(
+            "effective_eviction_time",
+            "Effective eviction time: the τ whose idealized hit rate matches the observed one",
+            ["provider", "observed hit rate", "effective eviction time τ (ms)"],
+            [[g, observed.get(g), t] for g, t in effective.items()],
+            kinds={"observed hit rate": "pct", "effective eviction time τ (ms)": "ms"},
+        ),
     ]
-    return Result(tables, _sweep_text(marks, population))
+    return Result(tables, _sweep_text(marks, population, effective))
 
 
-def _sweep_text(marks: list[dict[str, Any]], population: dict[str, Any]) -> str:
+def _sweep_text(
+    marks: list[dict[str, Any]], population: dict[str, Any], effective: dict[str, Any]
+) -> str:
     total = {r["tau_ms"]: r for r in marks if r["provider"] == "total"}
     left_out = (
-        f"left out are {_steps(population['session_first'], 'session-first')} and "
+        f"left out are {_steps(population['session_first'], 'session-first')}, "
+        f"{_steps(population['other_first_event'])} whose first event is no user message or "
+        f"tool result, {_steps(population['no_context'])} without input tokens and "
         f"{_steps(population['unknown_gap'])} without an observable idle gap"
     )
     if not population["swept"]:
@@ -116,17 +136,15 @@ def _sweep_text(marks: list[dict[str, Any]], population: dict[str, Any]) -> str:
             f"{format_value(hi['amplification'], 'float2')} at 1 h (1.0 would prefill only "
             "fresh tokens)."
         )
-    if lo["storage_ratio"] is None:
-        text += " No swept step has a positive generation time, so R is undefined."
-    text += f" The sweep covers {count(population['swept'])} steps; {left_out}"
-    if population["negative_gap"]:
-        text += f"; {count(population['negative_gap'])} negative gaps (clock skew) count as 0"
-    if population["no_generation_time"]:
+    if effective.get("total") is not None:
         text += (
-            f"; {count(population['no_generation_time'])} swept steps have no positive "
-            "generation time and add none to the active time"
+            f" The observed hit rate ({pct(lo['observed_hit'])}) matches an effective eviction "
+            f"time of {format_value(effective['total'], 'ms')}."
         )
-    return text + "."
+    if lo["storage_ratio"] is None:
+        text += " No step has a positive generation time, so R is undefined."
+    text += f" The sweep covers {count(population['swept'])} steps; {left_out}."
+    return text
 
 
 @eviction_sweep.figures

@@ -25,14 +25,19 @@ from tracelab.metrics import cache
     question="How many of the prefilled (append) tokens are truly new, and how much does the "
     "deployed cache amplify prefill over an eviction-free cache?",
     definitions="""
-- **Fresh tokens** of step i (not session-first) = max(0, C_i − C_{i−1}) − O_{i−1}, clipped to
-  [0, append_i] (C = prefix + append; O = output): the context growth that is not the previous
-  step's output — user prompts and tool results the system has never seen.
-- **Fresh % of append** = Σ fresh / Σ append; **prefill amplification** = Σ append / Σ fresh:
-  how many times more tokens are prefilled than a perfect, never-evicting cache would need.
-- Both sums run over the steps that are **not session-first** (a session-first step has no
-  predecessor, so no fresh count; its append is prefill no cache could have avoided). Their
-  number and append tokens are given in the second table; Table 1's append total includes them.
+- **Qualifying steps** (amendments §14.3): a step whose first timing event is a `user_message`
+  (*user-initiated* here) or a `tool_result` (*tool-result*) and that has a predecessor P — the
+  previous step of its session in **file order**.
+- **Fresh tokens** = Σ over qualifying steps S of max(0, C_S − C_P) − O_P (C = prefix + append;
+  O = output), **not clipped per step** (a step whose context shrank counts −O_P): the context
+  growth that is not the previous step's output — user prompts and tool results the system
+  has never seen. (The eviction sweep, Fig. 12, clips each step to [0, append] instead.)
+- **Fresh % of append** = Σ fresh / Σ append; **prefill amplification** = Σ append / Σ fresh,
+  both over the same qualifying steps: how many times more tokens are prefilled than a
+  perfect, never-evicting cache would need.
+- Left out (second table): session-first steps (no predecessor: their append is prefill no
+  cache could have avoided) and steps whose first timing event is neither; Table 1's append
+  total includes them.
 """,
     study_item="Table 12",
 )
@@ -41,7 +46,7 @@ def fresh_tokens(con: duckdb.DuckDBPyConnection) -> Result:
     by = _lookup(cache.fresh_totals(con))
     first = _lookup(cache.session_first_totals(con))
     metrics = [
-        ("steps (not session-first)", "steps", "int"),
+        ("qualifying steps", "steps", "int"),
         ("total append tokens", "append", "tokens"),
         ("total fresh tokens", "fresh", "tokens"),
         ("fresh % of append", "fresh_share", "pct"),
@@ -59,17 +64,19 @@ def fresh_tokens(con: duckdb.DuckDBPyConnection) -> Result:
         rows=body,
         row_kinds=kinds,
         latex=True,
-        note="Sums over steps that are not session-first (append and fresh alike).",
+        note="Sums over the qualifying steps (append and fresh alike); fresh is not clipped.",
     )
     excluded = Table(
         name="session_first_steps",
-        title="Session-first steps, left out of Table 12",
+        title="Steps left out of Table 12",
         columns=["metric", *keys],
         rows=[
             ["session-first steps", *_values(first, keys, "all", "steps")],
             ["their append tokens", *_values(first, keys, "all", "append")],
+            ["steps starting with another event", *_values(first, keys, "all", "other_steps")],
+            ["their append tokens", *_values(first, keys, "all", "other_append")],
         ],
-        row_kinds=["int", "tokens"],
+        row_kinds=["int", "tokens", "int", "tokens"],
     )
     return Result([table, excluded], _fresh_text(by, first, keys))
 
@@ -104,6 +111,8 @@ def _fresh_text(by: dict, first: dict, keys: list[str]) -> str:
         )
     text += (
         f" {count(skipped.get('steps'))} session-first steps "
-        f"({tokens(skipped.get('append'))} append tokens) are outside both sums."
+        f"({tokens(skipped.get('append'))} append tokens) and "
+        f"{count(skipped.get('other_steps'))} steps starting with neither a user message nor a "
+        f"tool result ({tokens(skipped.get('other_append'))}) are outside both sums."
     )
     return text

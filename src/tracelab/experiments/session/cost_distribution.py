@@ -51,10 +51,10 @@ COST_BLOCKS = [
   price; output × output price. Steps of models without a price carry no cost; the note
   says how many steps were priced exactly, by family fallback, and not at all.
 - **Cost of a session / request** = Σ over its priced steps; sessions and requests without a
-  priced step are left out. Request = a user-initiated step and the steps after it
-  (`request_facts`, request 0 included).
-- **% of cost** = Σ of the component over the units / Σ of their total cost (the same at every
-  level, since every level sums the same priced steps).
+  priced step are left out. Request: a step with a `user_message` at or before its earliest
+  model output and the steps after it, up to the next such step (`request_facts`, amendments
+  §14.2; steps before a session's first request belong to no request).
+- **% of cost** = Σ of the component over the units / Σ of their total cost.
 """,
     study_item="Table 5",
 )

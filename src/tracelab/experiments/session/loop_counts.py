@@ -53,10 +53,11 @@ LOOP_BLOCKS = [
     definitions="""
 - **User-initiated step**: its first input event is a `user_message`; **tool-initiated**: a
   `tool_result` (a step with no input event is neither).
-- **Request**: a user-initiated step and the steps after it, up to the next user-initiated
-  step (`request_facts`). The steps before a session's first user-initiated step form
-  *request 0*, a request without a user message — counted as a request, which is why the
-  per-request average of user-initiated steps is below 1.
+- **Request** (amendments §14.2): a step *opens* a request when it has a `user_message`
+  timestamped at or before its earliest model output (whatever its first input event); the
+  request is that step and the steps after it, up to the next opening step (`request_facts`).
+  The steps before a session's first opening step belong to no request: they count in the
+  per-session and per-step rows, not in the per-request ones.
 - **Tool calls**: `tool_call_count` of the step, summed per request and session.
 - Distributions are over sessions, requests and steps; the second table repeats them per
   provider.

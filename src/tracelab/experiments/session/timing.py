@@ -34,19 +34,19 @@ TIMING_BLOCKS = [
             "Tool execution": "tool_ms",
         },
         _PARTS,
-        "parts",
+        "Total elapsed",
     ),
     Block(
         "Per session, human capped (1h)",
         "FROM session_timing",
         {
-            "Total": "elapsed_capped_ms",
+            "Total": "total_capped_ms",
             "Human thinking": "human_capped_ms",
             "LLM generation": "gen_ms",
             "Tool execution": "tool_ms",
         },
         _PARTS,
-        "parts",
+        "Total",
     ),
     Block(
         "Per request",
@@ -89,22 +89,30 @@ TIMING_BLOCKS = [
     question="How is the wall-clock time of a session, a request and a step split between "
     "human thinking, LLM generation and tool execution?",
     definitions=f"""
-- **Total elapsed** of a session: its last event timestamp − its first (all `timing_events`).
+- **Sessions** (amendments §14.1): a session belongs to the provider of its first step; a
+  session whose **total elapsed** time — its last timing-event timestamp − its first — is not
+  positive is left out of both session blocks.
 - **Human thinking**: Σ of the session's strictly positive human input waits (previous event of
   any type in the session → the next `user_message`). **LLM generation**: Σ of positive
   observable generation times (latest input event before the first model output → last model
   output). **Tool execution**: Σ of positive effective tool latencies (internal if reported,
-  else wall). A session/request/step without any counts 0.
+  else wall), per call. A session/request/step without any counts 0.
 - **Human capped (1h)**: each human wait capped at {format_value(HUMAN_CAP_MS, "ms")}; the
-  session total is the elapsed time minus what the cap removed.
-- **Per request** (requests with a positive response time): response time = the triggering
-  `user_message` → the last model output before the next request; generation and tool time
-  are Σ over the request's steps and the tools they called.
-- **Per step**: its generation time (0 if not positive) and Σ of its tools' positive latencies.
+  capped **Total** = capped human thinking + generation + tool execution (not the elapsed time
+  minus what the cap removed).
+- **Per request** (requests with a positive response time, amendments §14.2): a request opens at
+  a step with a `user_message` timestamped at or before its earliest model output and runs to
+  the next such step; response time = the latest such `user_message` of the opening step → the
+  latest model output of the request's steps; generation and tool time are Σ over the
+  request's steps and the tools they called.
+- **Per step**: every step, its generation time (0 if not positive) and Σ of its tools' positive
+  latencies.
 - **Per individual latency**: each positive human wait, generation span and tool latency.
-- **% time**: sessions and steps — share of the sum of the components (human + generation +
-  tool); requests — share of the total response time (tools may run while nothing else is
-  observed, so the two shares need not sum to 100%).
+- **% time** is aggregate: Σ of the component over the units / Σ of the block's total —
+  sessions: the elapsed time (so the uncapped shares need not sum to 100%: time no component
+  observes, or components that overlap) and the capped total (they do); requests: the response
+  time (tools may run while nothing else is observed); steps: generation + tool.
+- Averages and percentiles (linear interpolation) are over the units.
 """,
     study_item="Table 7",
 )

@@ -33,13 +33,14 @@ TOP_K = 3
     question="Which tools do the agents call, how concentrated are the calls, and how often "
     "does each tool fail?",
     definitions=f"""
-- **Calls** of a tool: its rows in `tool_calls` (one per call); a missing name is `(unnamed)`.
-  Per provider, the {POPULAR_TOP} most-called tools are listed and the rest summed as *Other*
-  (`tools` = how many tool names a row covers).
+- **Calls** of a tool: its rows in `tool_calls` (one per call); a missing name is `(unnamed)`;
+  in the popularity table every name starting with `{m.MCP_MERGE_PREFIX}` is one `{m.MCP_MERGED}`
+  row. Per provider, the {POPULAR_TOP} most-called tools are listed and the rest summed as
+  *Other* (`tools` = how many tool names a row covers).
 - **Share**: the tool's calls / all the provider's calls.
-- **Error rate**: calls with `is_error` true / finished calls (a result arrived or a status was
-  reported; Claude marks only failures). Unfinished calls count neither way (– when no call of
-  the tool finished).
+- **Error rate** (amendments §14.6): calls with `is_error` true / **all** calls of the tool; a
+  call without `is_error` (a success — Claude marks only failures — or an unfinished call)
+  counts as a non-error call. *Finished calls* (a result or a status) are shown beside it.
 - **Top-{TOP_K} share**: calls of the {TOP_K} most-called tools / all calls (ties broken by
   name); *all* ranks tool names over both providers together. The study reports 54 Claude and
   31 Codex tools, with the top 3 taking over 80% (Claude) and 95% (Codex) of calls.
@@ -90,9 +91,10 @@ def _popularity_text(summary: list[dict[str, Any]]) -> str:
         if r["provider"] == m.ALL and len(summary) <= 2:
             continue  # one provider: "all" repeats it
         errors = (
-            f"{pct(r['error_rate'])} of the {count(r['with_status'])} finished calls failed"
-            if r["with_status"]
-            else "no call reported an error status"
+            f"{pct(r['error_rate'])} of them failed ({count(r['errors'])} calls with an error "
+            f"status)"
+            if r["errors"]
+            else "no call reported an error"
         )
         parts.append(
             f"{_label(r['provider'])}: {count(r['calls'])} tool calls over "

@@ -3,6 +3,8 @@
 (function () {
   "use strict";
   var token = document.querySelector('meta[name="tracelab-token"]').content;
+  // The one palette (tracelab.palette), shared with the experiment figures.
+  var palette = JSON.parse(document.querySelector('meta[name="tracelab-palette"]').content);
   var params = new URLSearchParams(location.search);
 
   function el(tag, attrs, children) {
@@ -40,6 +42,7 @@
     });
   }
   function post(path) { return api(path, { method: "POST" }); }
+  function del(path) { return api(path, { method: "DELETE" }); }
 
   // --- formatting: one way to show each kind of number -----------------------------------
   function isNum(v) { return typeof v === "number" && isFinite(v); }
@@ -73,14 +76,29 @@
     },
     date: function (v) { return v ? String(v).replace("T", " ").slice(0, 16) : "–"; },
     count: function (v) { return isNum(v) ? Math.round(v).toLocaleString() : "–"; },
+    bytes: function (v) {
+      if (!isNum(v)) return "–";
+      var units = ["B", "KB", "MB", "GB", "TB"], i = 0;
+      while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+      return (i ? v.toFixed(1) : String(Math.round(v))) + " " + units[i];
+    },
+    share: function (v) { return isNum(v) ? Math.round(v * 100) + "%" : "–"; },
+    localtime: function (epoch) {
+      if (!isNum(epoch)) return "–";
+      var d = new Date(epoch * 1000), pad = function (n) { return String(n).padStart(2, "0"); };
+      return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
+    },
     steps: function (v) { return isNum(v) ? Math.round(v).toLocaleString() + " steps" : "–"; },
   };
   function format(kind, v) { return (fmt[kind] || fmt.float1)(v); }
 
   // --- charts -------------------------------------------------------------------------------
   function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+  var seen = [];
   var providerColor = function (p) {
-    return cssVar(p === "claude" ? "--claude" : p === "codex" ? "--codex" : "--other");
+    if (palette.providers[p]) return palette.providers[p];
+    if (seen.indexOf(p) < 0) seen.push(p);
+    return palette.series[seen.indexOf(p) % palette.series.length];
   };
   function baseLayout(extra) {
     var fg = cssVar("--fg"), line = cssVar("--line");
@@ -100,8 +118,24 @@
     return layout;
   }
   var plotted = [];
-  function plot(div, traces, layout, config) {
+  // Whether any trace has a value to draw (an empty chart says so instead of drawing axes).
+  function hasData(traces) {
+    return (traces || []).some(function (t) {
+      return ["x", "y", "z", "values"].some(function (k) {
+        return Array.isArray(t[k]) && t[k].some(function (v) {
+          return v !== null && v !== undefined && !(Array.isArray(v) && !v.length);
+        });
+      });
+    });
+  }
+  function noData(div, text) {
+    div.classList.remove("chart");
+    div.replaceChildren(el("p", { class: "nodata muted", "data-nodata": "1", text: text || "No data in this trace." }));
+  }
+  // `empty`: what to say when there is nothing to draw (default: "No data in this trace.").
+  function plot(div, traces, layout, config, empty) {
     if (typeof Plotly === "undefined") { div.textContent = "Plotly failed to load."; return; }
+    if (!hasData(traces)) { noData(div, empty); return; }
     div.classList.add("chart");
     // a chart taller than the default keeps its card as tall (no overflow into the next one)
     if (layout && layout.height) div.style.minHeight = layout.height + "px";
@@ -188,11 +222,20 @@
     var s = q.toString();
     return path + (s ? "?" + s : "");
   }
+  // A trace as the picker names it: uploads of the same file differ by time and size.
+  function traceName(t) {
+    var extra = [];
+    if (t.origin === "upload") {
+      if (t.created) extra.push(fmt.localtime(t.created));
+      if (t.upload_bytes) extra.push(fmt.bytes(t.upload_bytes));
+    }
+    return t.label + (extra.length ? " · " + extra.join(" · ") : "") + (t.synthetic ? " (SYNTHETIC)" : "");
+  }
   function fillPicker(status) {
     var select = document.getElementById("trace-select");
     select.replaceChildren();
     status.traces.forEach(function (t) {
-      select.appendChild(el("option", { value: t.id, selected: t.id === TL.traceId, text: t.label + (t.synthetic ? " (SYNTHETIC)" : "") }));
+      select.appendChild(el("option", { value: t.id, selected: t.id === TL.traceId, text: traceName(t) }));
     });
     select.disabled = status.traces.length < 2;
     select.onchange = function () {
@@ -233,7 +276,7 @@
         if (TL.traceId && status.traces.length > 1) a.href = link(a.getAttribute("href").split("?")[0]);
       });
       if (TL.trace && TL.trace.synthetic) {
-        showBanner([el("span", { class: "synthetic-tag", text: "SYNTHETIC" }), " demo trace — generated data, not real agent logs."]);
+        showBanner([el("span", { class: "synthetic-tag", id: "synthetic-banner", text: "SYNTHETIC" }), " demo trace — generated data, not real agent logs."]);
       }
       var startup = status.startup_job;
       if (!TL.trace && startup) {
@@ -256,7 +299,8 @@
   }
 
   window.TL = {
-    el: el, api: api, post: post, tapi: tapi, fmt: fmt, format: format, plot: plot, card: card,
+    el: el, api: api, post: post, del: del, tapi: tapi, fmt: fmt, format: format, plot: plot, card: card,
+    noData: noData, hasData: hasData, palette: palette, traceName: traceName,
     table: table, cssVar: cssVar, providerColor: providerColor, pollJob: pollJob, jobText: jobText,
     progressBar: progressBar, ready: ready, link: link, content: content, fail: fail,
     params: params, token: token, showBanner: showBanner, traceId: null,

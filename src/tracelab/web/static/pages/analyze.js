@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var el = TL.el;
+  var listUploads = function () { return null; }; // set once the page is drawn
 
   function upload(file, status) {
     var bar = TL.progressBar(0);
@@ -43,11 +44,12 @@
           el("a", { href: "/?t=" + t, text: "overview" }), " · ",
           el("a", { href: "/sessions?t=" + t, text: "sessions" }),
         ]),
-        (r.problems || []).length ? el("details", {}, [el("summary", { text: r.problems.length + " file(s) had unreadable parts (every good row kept)" }), el("ul", {}, r.problems.map(function (p) { return el("li", { text: p }); }))]) : null,
+        r.problems_summary ? el("details", { id: "upload-problems" }, [el("summary", { text: r.problems_summary }), el("ul", {}, (r.problems || []).map(function (p) { return el("li", { text: p }); }))]) : null,
         el("p", {}, (r.downloads || []).map(function (kind) {
           return el("a", { href: "/api/t/" + t + "/download/" + kind, download: true, class: "dl", text: "Download " + kind + " trace  " });
         })),
       ].filter(Boolean));
+      listUploads();
     }).catch(function (err) {
       status.replaceChildren(el("div", { class: "error", id: "upload-error", text: "Upload rejected: " + err.message }));
     });
@@ -59,17 +61,37 @@
     var drop = el("div", { class: "drop", id: "drop" }, [
       el("p", {}, [el("strong", { text: "Drop a file here" }), " or ", input]),
       el("p", { class: "muted", text: "Raw session .jsonl files; a .zip / .tar(.gz) of ~/.claude/projects and ~/.codex/sessions; a normalized or sanitized trace (.jsonl, .jsonl.gz, .parquet); or the public dataset. It is processed on this machine." }),
-      el("p", { class: "muted", text: "Limit: " + TL.fmt.int(TL.status ? TL.status.upload_limit : null) + " bytes." }),
+      el("p", { class: "muted", text: "Limit: " + TL.fmt.bytes(TL.status ? TL.status.upload_limit : null) + " per upload." }),
     ]);
     input.addEventListener("change", function () { if (input.files[0]) upload(input.files[0], status); });
     ["dragenter", "dragover"].forEach(function (ev) { drop.addEventListener(ev, function (e) { e.preventDefault(); drop.classList.add("over"); }); });
     ["dragleave", "drop"].forEach(function (ev) { drop.addEventListener(ev, function (e) { e.preventDefault(); drop.classList.remove("over"); }); });
     drop.addEventListener("drop", function (e) { if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0], status); });
-    var uploads = (TL.status ? TL.status.traces : []).filter(function (t) { return t.origin === "upload"; });
-    TL.content([drop, status,
-      uploads.length ? el("h2", { text: "Uploaded this session" }) : null,
-      uploads.length ? el("ul", {}, uploads.map(function (t) {
-        return el("li", {}, [el("a", { href: "/dashboard?t=" + encodeURIComponent(t.id), text: t.label })]);
-      })) : null]);
+    var list = el("div", { id: "uploads" });
+    TL.content([drop, status, list]);
+    listUploads = function () {
+      return TL.api("/api/uploads").then(function (u) {
+        var head = el("p", { class: "muted", id: "uploads-usage", text: "Uploads use " + TL.fmt.bytes(u.used) + " of the " + TL.fmt.bytes(u.quota) + " quota" + (u.reserved ? " (" + TL.fmt.bytes(u.reserved) + " held by uploads in progress)" : "") + "; each upload may be up to " + TL.fmt.bytes(u.limit) + "." });
+        if (!u.uploads.length) { list.replaceChildren(el("h2", { text: "Uploads" }), head, el("p", { class: "muted", text: "None yet." })); return; }
+        var table = TL.table([
+          { key: "label", label: "file", value: function (t) { return el("a", { href: "/dashboard?t=" + encodeURIComponent(t.id), text: t.label }); } },
+          { key: "created", label: "uploaded", value: function (t) { return TL.fmt.localtime(t.created); } },
+          { key: "upload_bytes", label: "size", kind: "text", value: function (t) { return TL.fmt.bytes(t.upload_bytes); } },
+          { key: "disk_bytes", label: "on disk", kind: "text", value: function (t) { return TL.fmt.bytes(t.disk_bytes); } },
+          { key: "id", label: "", value: function (t) {
+            var b = el("button", { type: "button", class: "danger", "data-id": t.id, text: "Delete", onclick: function () {
+              if (!window.confirm("Delete " + t.label + " and everything made from it?")) return;
+              b.disabled = true;
+              TL.del("/api/uploads/" + encodeURIComponent(t.id)).then(listUploads, function (e) { b.disabled = false; window.alert(e.message); });
+            } });
+            return b;
+          } },
+        ], u.uploads);
+        table.id = "uploads-table";
+        table.classList.add("uploads");
+        list.replaceChildren(el("h2", { text: "Uploads" }), head, table);
+      }).catch(function (e) { list.replaceChildren(el("div", { class: "error", text: e.message })); });
+    };
+    listUploads();
   });
 })();

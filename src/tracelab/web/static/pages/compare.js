@@ -38,11 +38,18 @@
         state.ga = r.a.group; state.gb = r.b.group;
         history.replaceState(null, "", "?" + p.toString());
         var labelA = r.a.trace.label + " · " + r.a.group, labelB = r.b.trace.label + " · " + r.b.group;
+        var unpriced = r.rows.filter(function (row) { return row.key === "unpriced_steps"; })[0] || {};
+        // a cost says how many steps it leaves out
+        function cell(row, side) {
+          var text = TL.format(row.kind, row[side]);
+          if (row.key === "cost" && unpriced[side] > 0) text += " (" + unpriced[side].toLocaleString() + " steps unpriced)";
+          return text;
+        }
         var rows = r.rows.map(function (row) {
-          return el("tr", {}, [
+          return el("tr", { "data-key": row.key }, [
             el("td", { text: row.label }),
-            el("td", { class: "num" + (row.better === "a" ? " better" : ""), text: TL.format(row.kind, row.a) }),
-            el("td", { class: "num" + (row.better === "b" ? " better" : ""), text: TL.format(row.kind, row.b) }),
+            el("td", { class: "num" + (row.better === "a" ? " better" : ""), text: cell(row, "a") }),
+            el("td", { class: "num" + (row.better === "b" ? " better" : ""), text: cell(row, "b") }),
             el("td", { class: "muted", text: row.direction === 1 ? "higher is better" : row.direction === -1 ? "lower is better" : "" }),
           ]);
         });

@@ -27,8 +27,11 @@
       ], d.tools) : el("p", { class: "muted", text: "No tool calls in this step." });
       var events = TL.table([
         { key: "event_type", label: "event" }, { key: "timestamp", label: "time (UTC)", value: function (e) { return String(e.timestamp || "–").replace("T", " ").slice(0, 23); } },
-        { key: "tool_name", label: "tool" }, { key: "content_chars", label: "chars", kind: "int" },
+        { key: "tool_name", label: "tool" },
+        // a message's size is its content_chars, a tool result's its result_chars
+        { key: "chars", label: "chars", kind: "int", value: function (e) { return e.content_chars !== null && e.content_chars !== undefined ? e.content_chars : e.result_chars; } },
       ], d.events);
+      events.id = "events-table";
       var raw = el("div", { id: "raw-box" });
       var rawButton = el("button", { type: "button", id: "show-raw", text: "Show raw tool inputs", onclick: function () {
         rawButton.disabled = true;
@@ -64,9 +67,9 @@
     var users = bins.filter(function (b) { return b.user; }), errs = bins.filter(function (b) { return b.err; });
     var hover = width > 1 ? "%{text} (the largest context's step): %{y:,}<extra>%{fullData.name}</extra>" : "%{text}: %{y:,}<extra>%{fullData.name}</extra>";
     return [
-      { type: "bar", name: "prefix", x: x, y: bins.map(function (b) { return b.top.prefix; }), width: width * 0.95, marker: { color: "#7fb3e8" }, customdata: pk, text: text, textposition: "none", hovertemplate: hover },
-      { type: "bar", name: "append", x: x, y: bins.map(function (b) { return b.top.append; }), width: width * 0.95, marker: { color: "#e8a23b" }, customdata: pk, text: text, textposition: "none", hovertemplate: hover },
-      { type: "scatter", mode: "lines", name: width > 1 ? "output (bin max)" : "output", x: x, y: bins.map(function (b) { return b.output; }), yaxis: "y2", line: { color: "#c8553d", width: 1.5 }, customdata: pk, text: text, hovertemplate: hover },
+      { type: "bar", name: "prefix", x: x, y: bins.map(function (b) { return b.top.prefix; }), width: width * 0.95, marker: { color: TL.palette.tokens.prefix }, customdata: pk, text: text, textposition: "none", hovertemplate: hover },
+      { type: "bar", name: "append", x: x, y: bins.map(function (b) { return b.top.append; }), width: width * 0.95, marker: { color: TL.palette.tokens.append }, customdata: pk, text: text, textposition: "none", hovertemplate: hover },
+      { type: "scatter", mode: "lines", name: width > 1 ? "output (bin max)" : "output", x: x, y: bins.map(function (b) { return b.output; }), yaxis: "y2", line: { color: TL.palette.tokens.output, width: 1.5 }, customdata: pk, text: text, hovertemplate: hover },
       { type: "scatter", mode: "markers", name: "user message", x: users.map(function (b) { return b.x; }), y: users.map(function () { return maxCtx * 1.04; }), marker: { symbol: "triangle-down", size: 9, color: TL.cssVar("--fg") }, customdata: users.map(function (b) { return b.top.round_pk; }), text: users.map(function (b) { return b.label; }), hovertemplate: "%{text}: user message<extra></extra>" },
       { type: "scatter", mode: "markers", name: "tool error", x: errs.map(function (b) { return b.x; }), y: errs.map(function () { return maxCtx * 1.08; }), marker: { symbol: "x", size: 8, color: TL.cssVar("--bad") }, customdata: errs.map(function (b) { return b.top.round_pk; }), text: errs.map(function (b) { return b.label; }), hovertemplate: "%{text}: tool error<extra></extra>" },
     ];
@@ -85,14 +88,31 @@
         ["steps", TL.fmt.int(s.steps)], ["requests", TL.fmt.int(s.requests)], ["tool calls", TL.fmt.int(s.tool_calls)],
         ["max context", TL.fmt.tokens(s.max_context)], ["cost", s.priced ? TL.fmt.usd(s.cost) : TL.fmt.usd(s.cost) + " (part unpriced)"],
       ];
+      if (s.subagent_sessions > 0) {
+        facts.push(["own cost", TL.fmt.usd(s.own_cost)], ["subagents' cost (" + s.subagent_sessions + " sessions)", TL.fmt.usd(s.subagent_cost) + " · " + TL.fmt.share(s.subagent_share)]);
+      }
+      var family = [];
+      if (s.nested) {
+        family.push(el("p", { id: "parent-link" }, ["A subagent of ", el("a", { href: TL.link("/session", { id: s.parent_session_id }), text: s.parent_session_id }), "; its cost is counted in that session's too."]));
+      }
+      if (d.subagents && d.subagents.length) {
+        family.push(el("h2", { text: "Subagent sessions" }), TL.table([
+          { key: "session_id", label: "session", value: function (r) { return el("a", { href: TL.link("/session", { id: r.session_id }), text: r.session_id }); } },
+          { key: "started_at", label: "started (UTC)", value: function (r) { return TL.fmt.date(r.started_at); } },
+          { key: "model", label: "model" }, { key: "steps", label: "steps", kind: "int" },
+          { key: "cost", label: "cost (with its own subagents)", kind: "usd" },
+        ], d.subagents));
+        family[family.length - 1].id = "subagents-table";
+      }
       var chart = el("div", { id: "timeline", class: "chart" });
       var insp = el("div", { class: "inspector", id: "inspector" }, [el("p", { class: "muted", text: "Click a step in the timeline to inspect it." })]);
       TL.content([
         el("div", { class: "kpis" }, facts.map(function (f) { return el("div", { class: "kpi" }, [el("div", { class: "v", style: "font-size:16px", text: f[1] || "–" }), el("div", { class: "l", text: f[0] })]); })),
+      ].concat(family, [
         el("h2", { text: "Step timeline" }),
         el("p", { class: "muted", text: "Bars: prefix (cache read) and append (fresh) input tokens per step; line: output tokens (right axis); ▼ marks steps that start with a user message. Drag to zoom, double-click to reset." + (steps.length > MAX_BARS ? " This session has " + steps.length.toLocaleString() + " steps: each bar stands for a bin of consecutive steps (the one with the largest context) until you zoom in to " + MAX_BARS + " steps or fewer." : "") }),
         chart, insp,
-      ]);
+      ]));
       var pks = steps.map(function (r) { return r.round_pk; });
       var full = timeline(steps, steps.length > MAX_BARS ? Math.ceil(steps.length / MAX_BARS) : 1);
       var layout = {

@@ -1,4 +1,6 @@
-// Sessions: filter (provider, model, dates), sort, search, page through; a row opens the session.
+// Sessions: filter (provider, model, project, dates), sort, search, page through; a row opens
+// the session. A subagent session is listed under its parent (its cost in the parent's, with
+// the subagents' share) unless "subagent sessions" is ticked; it keeps its own session page.
 (function () {
   "use strict";
   var el = TL.el;
@@ -16,11 +18,14 @@
       var form = el("form", { class: "filters", id: "filters" }, [
         el("label", {}, ["provider", select("provider", [["", "all"]].concat(f.providers.map(function (p) { return [p, p]; })), q.get("provider") || "")]),
         el("label", {}, ["model", select("model", [["", "all"]].concat(f.models.map(function (m) { return [m, m]; })), q.get("model") || "")]),
+        el("label", {}, ["project", select("project", [["", "all"]].concat(f.projects.map(function (m) { return [m, m]; })), q.get("project") || "")]),
         el("label", {}, ["from (UTC)", el("input", { type: "date", name: "date_from", value: q.get("date_from") || "", min: f.first_day, max: f.last_day })]),
         el("label", {}, ["to (UTC)", el("input", { type: "date", name: "date_to", value: q.get("date_to") || "", min: f.first_day, max: f.last_day })]),
         el("label", {}, ["search", el("input", { type: "search", name: "q", id: "f-q", placeholder: "session, project, model", value: q.get("q") || "" })]),
-        el("label", {}, ["sort", select("sort", [["recent", "recency"], ["steps", "steps"], ["duration", "duration"], ["cost", "cost"], ["tools", "tool calls"]], q.get("sort") || "recent")]),
+        el("label", {}, ["sort", select("sort", [["recent", "recency"], ["steps", "steps"], ["duration", "duration"], ["cost", "cost"], ["tools", "tool calls"], ["subagents", "subagents' share"]], q.get("sort") || "recent")]),
         el("label", {}, ["order", select("order", [["desc", "descending"], ["asc", "ascending"]], q.get("order") || "desc")]),
+        el("label", { title: "List subagent sessions on their own rows too (their cost is already in their parent's)" }, [
+          el("input", { type: "checkbox", name: "subagents", id: "f-subagents", value: "true", checked: q.get("subagents") === "true" }), " subagent sessions"]),
         el("button", { type: "submit", class: "primary", text: "Apply" }),
       ]);
       var results = el("div", { id: "session-results" });
@@ -34,13 +39,20 @@
         results.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
         TL.tapi("/sessions?" + p.toString()).then(function (r) {
           var tbl = TL.table([
+            { key: "session_id", label: "session", value: function (s) {
+              var id = s.session_id.replace(/^(claude|codex):/, "");
+              return el("span", { class: "sid", title: s.session_id, text: (s.nested ? "↳ " : "") + (id.length > 14 ? id.slice(0, 8) + "…" + id.slice(-4) : id) });
+            } },
             { key: "started_at", label: "started (UTC)", value: function (s) { return TL.fmt.date(s.started_at); } },
             { key: "provider", label: "provider" }, { key: "model", label: "model" },
             { key: "project", label: "project" },
             { key: "steps", label: "steps", kind: "int" }, { key: "requests", label: "requests", kind: "int" },
             { key: "tool_calls", label: "tool calls", kind: "int" }, { key: "duration_ms", label: "duration", kind: "ms" },
-            { key: "max_context", label: "max context", kind: "tokens" }, { key: "cost", label: "cost", kind: "usd" },
+            { key: "max_context", label: "max context", kind: "tokens" },
+            { key: "cost", label: "cost (with subagents)", kind: "usd" },
+            { key: "subagent_share", label: "subagents", kind: "text", value: function (s) { return s.subagent_sessions ? TL.fmt.share(s.subagent_share) + " (" + s.subagent_sessions + ")" : "–"; } },
           ], r.sessions, { onclick: function (s) { location.href = TL.link("/session", { id: s.session_id }); } });
+          tbl.id = "session-table";
           var last = Math.min(r.offset + r.sessions.length, r.total);
           results.replaceChildren(
             el("p", { class: "muted", id: "session-count", text: r.total.toLocaleString() + " sessions match" + (r.total ? "; showing " + (r.offset + 1) + "–" + last : "") }),

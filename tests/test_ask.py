@@ -152,7 +152,7 @@ def test_metric_tool_uses_the_metric_definitions(sandbox: Sandbox) -> None:
     ev_ = call_tool(sandbox, "metric", {"metric": "tool_error_rate", "group_by": ["tool"]})
     assert ev_.ok, ev_.error
     rates = {r[0]: r[1] for r in ev_.rows}
-    assert rates == {"Bash": 0.5, "Read": 0.0}  # Bash: 1 failed of 2 finished; Read 0 of 1
+    assert rates == {"Bash": 0.5, "Read": 0.0}  # Bash: 1 failed of 2 calls; Read 0 of 1
     steps = call_tool(sandbox, "metric", {"metric": "steps", "group_by": "provider"})
     assert steps.rows == [["claude", 3], ["codex", 1]]
     assert steps.chart == {"type": "bar", "x": "provider", "y": ["steps"]}

@@ -159,9 +159,9 @@ METRICS: tuple[Metric, ...] = (
         "tool_errors", "tool_calls", tools.ERRORS_SQL, "calls", "tool calls that failed (is_error)"
     ),
     Metric(
-        "tool_error_rate", "tool_calls", tools.ERROR_RATE_SQL, "ratio 0–1",
-        "failed calls / finished calls (a result or status arrived; Table 7, Fig. 7)",
-        (("errors", tools.ERRORS_SQL), ("finished_calls", tools.FINISHED_SQL)),
+        "tool_error_rate", "tool_calls", tools.CALL_ERROR_RATE_SQL, "ratio 0–1",
+        "failed calls / all calls (Table 7, Fig. 7)",
+        (("errors", tools.ERRORS_SQL), ("calls", "count(*)")),
     ),
     Metric(
         "tool_latency_ms_p50", "tool_calls",

@@ -29,7 +29,7 @@ import duckdb
 from tracelab.metrics.steps import prepare
 from tracelab.paths import cache_dir
 from tracelab.schema import PRIVATE_ROW_FIELDS, PRIVATE_TOOL_FIELDS
-from tracelab.tracedb import ANALYSIS_TABLES, check_tables
+from tracelab.tracedb import ANALYSIS_TABLES, check_tables, open_db
 from tracelab.traceinput import cached_db_path
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -92,27 +92,28 @@ def public_db_path(db: Path) -> Path:
 
 
 def build_public_db(db: Path, dst: Path) -> None:
-    """Copy the trace tables of `db` without their private columns into `dst` (atomic)."""
+    """Copy the trace tables of `db` (in the canonical shape `tracedb.open_db` presents, so the
+    public release's database works too) without their private columns into `dst` (atomic)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
+    con = open_db(db)
+    out = duckdb.connect(str(tmp))
     try:
-        con.execute(f"ATTACH {_sql_str(str(db))} AS src (READ_ONLY)")
         for table in ANALYSIS_TABLES:
             cols = [
-                name
-                for (name,) in con.execute(
-                    "SELECT column_name FROM duckdb_columns() "
-                    "WHERE database_name = 'src' AND table_name = ? ORDER BY column_index",
-                    [table],
-                ).fetchall()
-                if name not in PRIVATE_COLUMNS[table]
+                d[0]
+                for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description
+                if d[0] not in PRIVATE_COLUMNS[table]
             ]
             select = ", ".join(PUBLIC_EXPRESSIONS.get((table, c), _q(c)) for c in cols)
-            con.execute(f"CREATE TABLE {table} AS SELECT {select} FROM src.{table}")
-        con.execute("DETACH src")
+            # streamed as Arrow record batches: the source is read-only and cannot ATTACH
+            batches = con.sql(f"SELECT {select} FROM {table}").to_arrow_reader()
+            out.register("batches", batches)
+            out.execute(f"CREATE TABLE {table} AS SELECT * FROM batches")
+            out.unregister("batches")
     finally:
+        out.close()
         con.close()
     os.replace(tmp, dst)
 
@@ -120,7 +121,7 @@ def build_public_db(db: Path, dst: Path) -> None:
 def ensure_public_db(db: Path) -> Path:
     """The public copy of trace database `db`, built on first use; stale copies removed."""
     db = Path(db)
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_db(db)
     try:
         check_tables(con, db)
     finally:

@@ -15,6 +15,7 @@ import orjson
 from tracelab.ask import catalog
 from tracelab.ask.charts import chart_spec
 from tracelab.ask.sandbox import Sandbox, SandboxError
+from tracelab.metrics import tools
 
 #: Rows of a result the model sees (the evidence keeps up to the sandbox's row cap).
 MODEL_ROWS = 40
@@ -76,8 +77,7 @@ def sql_description(sandbox: Sandbox) -> str:
     return (
         "Run one read-only SQL query over the trace database and get the result table.\n"
         f"{SQL_RULES}\nTables:\n{schema}\n{catalog.describe()}\n"
-        "Metric SQL: tool_error_rate = count(*) FILTER (WHERE is_error) / count(*) FILTER "
-        "(WHERE is_error IS NOT NULL OR result_at IS NOT NULL) over tool_facts; "
+        f"Metric SQL: tool_error_rate = {tools.CALL_ERROR_RATE_SQL} over tool_facts; "
         "prefix_hit_rate = sum(prefix) / (sum(prefix) + sum(append)) over step_facts; "
         "cost_usd = sum(cost_total) over step_facts (priced steps only)."
     )

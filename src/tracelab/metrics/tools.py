@@ -127,11 +127,11 @@ def _records(
     return records(con, sql, params)
 
 
-#: Failed calls, and finished calls (a result arrived or a status was reported): the error
-#: rate is their ratio (see the module docstring).
+#: Over `tool_facts` rows: failed calls, finished calls (a result arrived or a status was
+#: reported), and the error rate of the calls (`ERROR_RATE_SQL`'s definition, per row).
 ERRORS_SQL = "count(*) FILTER (WHERE is_error)"
 FINISHED_SQL = "count(*) FILTER (WHERE is_error IS NOT NULL OR result_at IS NOT NULL)"
-ERROR_RATE_SQL = f"{ERRORS_SQL} / nullif({FINISHED_SQL}, 0)"
+CALL_ERROR_RATE_SQL = f"{ERRORS_SQL} / nullif(count(*), 0)"
 
 #: Calls per (group, tool) ranked by calls within the group; `{group}` is provider or 'all',
 #: `{tool}` the tool-name expression.

@@ -16,6 +16,13 @@ every line with orjson (in one process, and in one process per core): the floor 
 that has to look at every record. Ratios against those baselines are what to compare across
 machines (other processes loading the machine slow both alike; the load average is printed).
 
+Last figures (2 cores shared with other jobs, load average 10.4–11.2; in brackets the version
+before the spool files and the leaner parsers, run just before in the same conditions): cold
+collect with 2 workers 2.02× the 2-process orjson pass's wall [4.41×], 1.25 CPU-s [1.58] =
+2.10× that pass's CPU; 1 worker 1.11 CPU-s [1.26] = 2.73× the 1-process pass's; filling the
+cache 1.86 CPU-s [2.20]; no-op 0.12–0.14 CPU-s; peak RSS 90 MB [117]. At load 8.8: 2.06× the
+wall, 1.17 CPU-s = 1.88× the CPU.
+
     uv run python benchmarks/collect.py [--mb 200] [--text-cap 20000] [--keep]
 """
 
@@ -167,6 +174,7 @@ def main() -> None:
     parse_s = baseline_orjson(files)
     parse_cpu = baseline_orjson.cpu
     parse_all_s = baseline_orjson(files, cores)
+    parse_all_cpu = baseline_orjson.cpu
     print(f"baseline read bytes:            {mb / read_s:8.0f} MB/s")
     print(
         f"baseline orjson every line:     {mb / parse_s:8.0f} MB/s  {parse_s:6.2f} s  (1 process,"
@@ -174,7 +182,7 @@ def main() -> None:
     )
     print(
         f"baseline orjson every line:     {mb / parse_all_s:8.0f} MB/s  {parse_all_s:6.2f} s  "
-        f"({cores} processes)"
+        f"({cores} processes, {parse_all_cpu:.2f} CPU-s)"
     )
 
     env = {**os.environ, "TRACELAB_CACHE_DIR": str(work / "cache")}
@@ -197,13 +205,15 @@ def main() -> None:
         f"({cold_s / parse_s:.2f}× the 1-process one); {steps:,} steps ({steps / cold_s:,.0f}/s)"
     )
     print(
-        f"  its CPU: {run_cli.cpu:.2f} CPU-s = {run_cli.cpu / parse_cpu:.2f}× the orjson pass's "
-        f"(a load-independent measure: other processes stretch wall time, not CPU time)"
+        f"  its CPU: {run_cli.cpu:.2f} CPU-s = {run_cli.cpu / parse_all_cpu:.2f}× the "
+        f"{cores}-process orjson pass's ({run_cli.cpu / parse_cpu:.2f}× the 1-process one's): a"
+        " load-independent measure (other processes stretch wall time, not CPU time)"
     )
     one_s, _, _ = run_cli([*common, "--no-cache", "--workers", "1"], env)
     print(
         f"collect cold, 1 worker:         {mb / one_s:8.0f} MB/s  {one_s:6.2f} s  "
-        f"= {one_s / parse_s:.2f}× the 1-process orjson pass; {run_cli.cpu:.2f} CPU-s"
+        f"= {one_s / parse_s:.2f}× the 1-process orjson pass; {run_cli.cpu:.2f} CPU-s "
+        f"= {run_cli.cpu / parse_cpu:.2f}× its CPU"
     )
     first_s, _, _ = run_cli(common, env)
     print(

@@ -294,3 +294,39 @@ def test_replay_dedup_keeps_backup_copies_as_duplicates(tmp_path: Path) -> None:
     # .claude: 3 + 3 rows, 2 replays; .claude.back: 3 + 3 rows, all trace_key duplicates
     assert (report.rows, report.replays_dropped, report.duplicates_dropped) == (4, 2, 6)
     assert len(rows) == 4
+
+
+def test_spooled_rows_dropped_renumbered_and_linked_like_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Workers leave their rows in spool files and the output copies spans of them: rows that
+    # dedup drops (replays, backup duplicates) cut the spans, renumbered and linked rows are
+    # rewritten. The result must equal the serial in-memory path byte for byte.
+    home = tmp_path / "home"
+    side_question_home(home)  # 2 replays dropped, the side question's row renumbered
+    parent = claude_step("msg_4", usage_c(1, 1, 1, 1), 50, tools=["toolu_9"])
+    parent += [agent_tool_result("toolu_9", "a1b2", 60)]
+    with claude_path(home).open("ab") as fh:
+        fh.write(b"".join(orjson.dumps(r) + b"\n" for r in parent))
+    child = sidechain([c_user("task", 51), *claude_step("msg_s1", usage_c(1, 2, 3, 4), 52)], "a1b2")
+    write(subagent_path(home, "agent-a1b2"), child)  # its row gets parent_tool_call_id toolu_9
+    back = home / ".claude.back"
+    for src in (home / ".claude").rglob("*.jsonl"):  # every row again: trace_key duplicates
+        dst = back / src.relative_to(home / ".claude")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+    serial, spooled = tmp_path / "serial.jsonl", tmp_path / "out" / "spooled.jsonl"
+    r1, _ = run(home, output=serial, keep=False)
+    monkeypatch.setattr(collect_mod, "_PARALLEL_MIN_BYTES", 0)  # parse in workers anyway
+    r2, _ = collect([home_for(home)], spooled, cache=False, workers=2)
+    # .claude: parent 4 + side question 1 (2 replays) + subagent 1; .claude.back: all 8 again
+    assert (r2.rows, r2.replays_dropped, r2.duplicates_dropped) == (6, 2, 8)
+    assert r1.to_json() | {"seconds": 0, "output": None} == r2.to_json() | {
+        "seconds": 0,
+        "output": None,
+    }
+    assert spooled.read_bytes() == serial.read_bytes()
+    rows = {r["round_id"]: r for r in read_rows(spooled)}
+    assert rows["msg_s1"]["parent_tool_call_id"] == "toolu_9"
+    assert rows["msg_q"]["round_index"] == 0
+    assert [p.name for p in spooled.parent.iterdir()] == ["spooled.jsonl"]  # spool removed

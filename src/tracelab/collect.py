@@ -31,7 +31,6 @@ from tracelab.collect_cache import (
 from tracelab.io import (
     atomic_write_bytes,
     dumps_clean_row,
-    trace_format,
     write_lines,
     write_rows,
 )
@@ -46,6 +45,7 @@ from tracelab.sources.reader import (  # parse_source: the per-file API, re-expo
     parse_source,
     parse_task,
 )
+from tracelab.spool import Span, SpoolReader, materialize, spool_dir
 
 __all__ = ["CollectReport", "collect", "collect_home", "parse_source"]
 
@@ -178,10 +178,15 @@ def collect(
     report = CollectReport(files=len(contexts), bytes=total_bytes, skipped_files=skipped)
     kept: list[Row] = []
     store = open_cache(cache_root)
+    # Workers leave their rows in spool files beside the output (none: they come back in
+    # memory), from which a JSONL output copies them as they are.
+    spool = output
+    spools = SpoolReader()
     try:
-        outcomes = _outcomes(contexts, stats, store, workers, total_bytes, progress)
-        _write(_dedup_lines(outcomes, report), output, keep_rows, kept)
+        outcomes = _outcomes(contexts, stats, store, workers, total_bytes, progress, spool)
+        _write(_dedup_lines(outcomes, report, spools), output, keep_rows, kept)
     finally:
+        spools.close()
         if store is not None:
             store.close()
     if output is not None:
@@ -206,16 +211,16 @@ def _read_manifest(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _write(lines: Iterator[bytes], output: Path | None, keep: bool, kept: list[Row]) -> None:
+def _write(
+    pieces: Iterator[bytes | Span], output: Path | None, keep: bool, kept: list[Row]
+) -> None:
     """Stream the deduplicated rows to `output`; decode them into `kept` only when asked."""
     if keep or output is None:
-        kept.extend(orjson.loads(line) for line in lines)
+        kept.extend(orjson.loads(line) for line in materialize(pieces))
         if output is not None:
             write_rows(kept, output)
-    elif trace_format(output) == "parquet":
-        write_rows((orjson.loads(line) for line in lines), output)
     else:
-        write_lines(lines, output)
+        write_lines(pieces, output)
 
 
 def _outcomes(
@@ -225,9 +230,11 @@ def _outcomes(
     workers: int | None,
     total_bytes: int,
     progress: ProgressFn | None,
+    spool: Path | None = None,
 ) -> Iterator[FileOutcome]:
     """Outcomes in discovery order (dedup is first-wins): unchanged files straight from the
-    cache, the others parsed — in worker processes when there is enough to parse."""
+    cache, the others parsed — in worker processes when there is enough to parse (their
+    rows left in spool files beside `spool`, the output, when given)."""
     entries = store.entries(stats) if store is not None else {}
     fresh: dict[str, bool] = {}
     tasks = []
@@ -262,8 +269,9 @@ def _outcomes(
             # a no-op run or a small home never needs.
             from tracelab.workers import process_pool
 
+            spool_path = stack.enter_context(spool_dir(spool)) if spool is not None else None
             pool = stack.enter_context(process_pool(workers, preload=("tracelab.sources.reader",)))
-            parsed = _parallel(pool, tasks, sizes, workers)
+            parsed = _parallel(pool, tasks, sizes, workers, spool_path)
         else:
             parsed = map(parse_task, tasks)
         done = 0
@@ -285,7 +293,9 @@ def _outcomes(
             yield outcome
 
 
-def _parallel(pool: Any, tasks: list, sizes: list[int], workers: int) -> Iterator[FileOutcome]:
+def _parallel(
+    pool: Any, tasks: list, sizes: list[int], workers: int, spool: str | None = None
+) -> Iterator[FileOutcome]:
     """Outcomes of `tasks` in their order, parsed by `pool` biggest files first.
 
     Files are sent in batches of about equal bytes (one round trip per batch, not per
@@ -301,7 +311,7 @@ def _parallel(pool: Any, tasks: list, sizes: list[int], workers: int) -> Iterato
             held = 0
         batches[-1].append(i)
         held += sizes[i]
-    futures = [pool.submit(parse_batch, [tasks[i] for i in batch]) for batch in batches]
+    futures = [pool.submit(parse_batch, [tasks[i] for i in batch], spool) for batch in batches]
     where = {i: (b, k) for b, batch in enumerate(batches) for k, i in enumerate(batch)}
     left = [len(batch) for batch in batches]
     for i in range(len(tasks)):
@@ -312,12 +322,15 @@ def _parallel(pool: Any, tasks: list, sizes: list[int], workers: int) -> Iterato
             futures[b] = None  # its outcomes are consumed: let them go
 
 
-def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iterator[bytes]:
+def _dedup_lines(
+    outcomes: Iterator[FileOutcome], report: CollectReport, spools: SpoolReader
+) -> Iterator[bytes | Span]:
     """Yield serialized rows first-wins by trace_key, then by replay key (a Claude step
     re-written by another file of its session tree), tallying the report as they pass.
 
     Rows of a session that lost replayed steps are renumbered (`round_index` stays 0..n−1),
-    and a subagent's rows get the spawning tool call its parent's file named.
+    and a subagent's rows get the spawning tool call its parent's file named. Rows a worker
+    left in a spool file come as spans of it, copied to the output as they are.
     """
     seen: set[str] = set()
     replays: set[str] = set()
@@ -339,20 +352,21 @@ def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iter
             spawns.setdefault((session_id, agent_id), call_id)
         spawner = spawns.get(outcome.spawned_by) if outcome.spawned_by else None
         dropped: dict[str, int] = defaultdict(int)  # session → replays dropped so far
-        for line, key in zip(outcome.lines, outcome.keys, strict=True):
+        shifts: list[int | None] = []  # per row: None = dropped, else replays dropped before
+        for key in outcome.keys:
             if key.trace_key in seen:
                 report.duplicates_dropped += 1
+                shifts.append(None)
                 continue
             seen.add(key.trace_key)
             if key.replay_key is not None:
                 if key.replay_key in replays:
                     report.replays_dropped += 1
                     dropped[key.session_id] += 1
+                    shifts.append(None)
                     continue
                 replays.add(key.replay_key)
-            shift = dropped.get(key.session_id, 0)
-            if shift or spawner:
-                line = _patched(line, shift, spawner)
+            shifts.append(dropped.get(key.session_id, 0))
             group = f"{key.user}\t{outcome.provider}"
             stats = report.groups.setdefault(group, GroupStats())
             stats.steps += 1
@@ -361,7 +375,36 @@ def _dedup_lines(outcomes: Iterator[FileOutcome], report: CollectReport) -> Iter
                 sessions[group].add(key.session_id)
                 stats.sessions += 1
             report.rows += 1
-            yield line
+        yield from _kept(outcome, shifts, spawner, spools)
+
+
+def _kept(
+    outcome: FileOutcome, shifts: list[int | None], spawner: str | None, spools: SpoolReader
+) -> Iterator[bytes | Span]:
+    """The rows of `outcome` that dedup kept (`shifts`), patched where needed: lines, or
+    spans of its spool file where it has one (one span when nothing was dropped)."""
+    ref = outcome.spool
+    if ref is None:
+        for line, shift in zip(outcome.lines, shifts, strict=True):
+            if shift is not None:
+                yield _patched(line, shift, spawner) if shift or spawner else line
+        return
+    fd = spools.fd(ref.path)
+    start = pos = ref.offset
+    run = 0  # lines from start to pos
+    for length, shift in zip(ref.lengths, shifts, strict=True):
+        if shift == 0 and not spawner:  # kept as it is: the run goes on
+            pos += length
+            run += 1
+            continue
+        if pos > start:
+            yield Span(fd, start, pos - start, run)
+        if shift is not None:
+            yield _patched(spools.line(fd, pos, length), shift, spawner)
+        pos += length
+        start, run = pos, 0
+    if pos > start:
+        yield Span(fd, start, pos - start, run)
 
 
 def _patched(line: bytes, shift: int, spawner: str | None) -> bytes:

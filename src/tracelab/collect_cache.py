@@ -20,8 +20,9 @@ from typing import Any, NamedTuple
 
 from tracelab import __version__
 
-#: Bumped with the package version: a new parser never trusts an old parser's state.
-CACHE_FORMAT = f"collect-v5-{__version__}"
+#: Bumped with the package version and with any change of the pickled parser state (v6: slotted
+#: `ToolCall`): a new parser never trusts an old parser's state.
+CACHE_FORMAT = f"collect-v6-{__version__}"
 
 
 _CREATE = (

@@ -9,14 +9,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 _MAX_LISTED = 15
@@ -47,6 +39,15 @@ def byte_progress(label: str, quiet: bool = False) -> Iterator[Any]:
     if quiet:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )  # lazily: a no-op command never draws a bar
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -226,6 +227,13 @@ def synth_progress(total: int, quiet: bool = False) -> Iterator[Any]:
     if quiet:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )  # lazily: a no-op command never draws a bar
+
     columns = (
         TextColumn("[bold]Generating"),
         BarColumn(),
@@ -314,6 +322,12 @@ def experiment_progress(total: int, quiet: bool = False) -> Iterator[Any]:
     if quiet:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+    )  # lazily: a no-op command never draws a bar
+
     columns = (
         TextColumn("[bold]Experiments"),
         BarColumn(),
@@ -554,7 +568,7 @@ def reference_overview_table(console: Console, blocks: dict[str, dict]) -> None:
 
 # --- validate -----------------------------------------------------------------------------
 
-_STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
+_STATUS_STYLE = {"PASS": "green", "INFO": "cyan", "WARNING": "yellow", "ERROR": "bold red"}
 
 
 def validation_report(console: Console, result: Any, output: Path | None) -> None:
@@ -573,10 +587,12 @@ def validation_report(console: Console, result: Any, output: Path | None) -> Non
             escape(c.spec.title),
         )
     console.print(table)
-    failed = sum(c.status == "FAIL" for c in result.checks)
-    warned = sum(c.status == "WARN" for c in result.checks)
-    verdict = "[bold green]OK[/]" if result.ok else f"[bold red]FAILED[/] ({failed} checks)"
-    console.print(f"{verdict}: {len(result.checks)} checks, {warned} warnings.")
+    from tracelab.validate import findings_text
+
+    verdict = "[bold green]OK[/]" if result.ok else "[bold red]ERRORS[/]"
+    console.print(
+        f"{verdict}: {len(result.checks)} checks; findings: {findings_text(result.counts())}."
+    )
     if output is not None:
         console.print(f"Markdown report with examples: [bold]{escape(str(output))}[/]")
     else:

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from tracelab.schema import PRIVATE_ROW_FIELDS, ROW_FIELDS, Row
+from tracelab.spool import Span, copy_span, materialize
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -107,16 +108,24 @@ def _arrow_ready(row: Row) -> Row:
     return {**row, "tools": fixed}
 
 
-def write_lines(lines: Iterable[bytes], path: Path) -> int:
-    """Write already-serialized JSONL lines to a .jsonl / .jsonl.gz `path`, atomically."""
+def write_lines(lines: Iterable[bytes | Span], path: Path) -> int:
+    """Write already-serialized JSONL lines to a .jsonl / .jsonl.gz `path`, atomically. A
+    `Span` (rows a collect worker left in a spool file) is copied as it is."""
     path = Path(path)
     fmt = trace_format(path)
     if fmt == "parquet":
-        return write_rows((orjson.loads(line) for line in lines), path)
+        return write_rows((orjson.loads(line) for line in materialize(lines)), path)
     count = 0
     with atomic_path(path) as tmp, _open_jsonl(tmp, fmt) as fh:
         buf: list[bytes] = []
         for line in lines:
+            if type(line) is Span:
+                if buf:
+                    fh.write(b"".join(buf))
+                    buf.clear()
+                copy_span(line, fh)
+                count += line.lines
+                continue
             buf.append(line)
             count += 1
             if len(buf) >= 4096:

@@ -12,10 +12,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from orjson import JSONDecodeError
+from orjson import loads as _loads
+
 from tracelab.schema import (
     REASONING,
     TEXT,
-    TOKEN_FIELDS,
     TOOL_CALL,
     TOOL_RESULT,
     USER_MESSAGE,
@@ -23,15 +25,16 @@ from tracelab.schema import (
     make_trace_key,
 )
 from tracelab.sources.common import (
+    INT64_BOUND,
     ParseIssues,
     SourceContext,
     ToolCall,
+    add_input_summary,
     as_count,
     content_chars,
-    event,
-    input_summary,
     latency_ms,
-    load_line,
+    lean,
+    load_refused,
     seconds_to_ms,
 )
 
@@ -63,8 +66,12 @@ _DURATION_KEYS = (
 )
 
 
-#: Content blocks that become output events: block type → (event type, field with the text).
-_TEXT_BLOCKS = {"thinking": (REASONING, "thinking"), "text": (TEXT, "text")}
+#: Content blocks that become output events: block type → (event type, field with the text,
+#: event source).
+_TEXT_BLOCKS = {
+    "thinking": (REASONING, "thinking", "assistant.content.thinking"),
+    "text": (TEXT, "text", "assistant.content.text"),
+}
 
 
 class _Usage(NamedTuple):
@@ -83,16 +90,22 @@ class _Usage(NamedTuple):
 
     @classmethod
     def of(cls, usage: dict) -> _Usage:
-        split = usage.get("cache_creation")
-        split = split if isinstance(split, dict) else None
-        return cls(
-            as_count(usage.get("input_tokens")) or 0,
-            as_count(usage.get("cache_creation_input_tokens")) or 0,
-            as_count(usage.get("cache_read_input_tokens")) or 0,
-            as_count(usage.get("output_tokens")) or 0,
-            None if split is None else as_count(split.get("ephemeral_5m_input_tokens")) or 0,
-            None if split is None else as_count(split.get("ephemeral_1h_input_tokens")) or 0,
-        )
+        get = usage.get
+        counts = [
+            get("input_tokens"),
+            get("cache_creation_input_tokens"),
+            get("cache_read_input_tokens"),
+            get("output_tokens"),
+        ]
+        split = get("cache_creation")
+        if type(split) is dict:
+            counts.append(split.get("ephemeral_5m_input_tokens"))
+            counts.append(split.get("ephemeral_1h_input_tokens"))
+        for value in counts:  # the usual case: plain ints, kept as they are
+            if type(value) is not int or not -INT64_BOUND < value < INT64_BOUND:
+                counts = [as_count(v) or 0 for v in counts]  # schema drift: tolerated
+                break
+        return cls(*counts)
 
     def rank(self, stop_reason: Any) -> tuple[int, int, int]:
         """Order snapshots of one message: more output, then more input, then finished."""
@@ -138,10 +151,19 @@ class ClaudeParser:
         self.cwd: str | None = None
 
     # --- feeding ------------------------------------------------------------------------
+    # The hot path: a collect spends most of its time here, once per record, so lookups are
+    # kept local, events are literal dicts (`lean` drops null attributes) and a string's
+    # length is taken without a call.
 
-    def feed(self, line: bytes) -> None:
-        record = load_line(line, self.issues)
-        if record is None:
+    def feed(self, line: bytes | memoryview) -> None:
+        try:
+            record = _loads(line)
+        except JSONDecodeError:
+            record = load_refused(line, self.issues)
+            if record is None:
+                return
+        if type(record) is not dict:
+            self.issues.not_object += 1
             return
         kind = record.get("type")
         if kind in CONVERSATION_TYPES:
@@ -163,126 +185,136 @@ class ClaudeParser:
         elif kind not in BOOKKEEPING_TYPES:
             self.issues.unknown_types[kind[:40]] += 1
 
-    def _message(self, record: dict, kind: str) -> dict | None:
-        """The record's `message` object; a record without one is counted, not fatal."""
-        message = record.get("message")
-        if isinstance(message, dict):
-            return message
-        self.issues.other[f"{kind} record without message"] += 1
-        return None
-
     def _assistant(self, record: dict) -> None:
-        message = self._message(record, "assistant")
-        if message is None:
+        message = record.get("message")
+        if type(message) is not dict:
+            self.issues.other["assistant record without message"] += 1
             return
         msg_id = message.get("id")
         model = message.get("model")
         if msg_id == SYNTHETIC or model == SYNTHETIC:
             return
-        if not isinstance(msg_id, str) or not msg_id:
+        if type(msg_id) is not str or not msg_id:
             self.issues.other["assistant record without message.id"] += 1
             return
         step = self.by_id.get(msg_id)
         if step is None:
-            step = _Step(msg_id, model if isinstance(model, str) else None, self.pending)
+            step = _Step(msg_id, model if type(model) is str else None, self.pending)
             if record.get("isSidechain") is True:
                 sid = record.get("sessionId")
-                step.sidechain_of = sid if isinstance(sid, str) and sid else None
+                step.sidechain_of = sid if type(sid) is str and sid else None
             self.pending = []
             self.by_id[msg_id] = step
             self.steps.append(step)
-        elif step.model is None and isinstance(model, str):
+        elif step.model is None and type(model) is str:
             step.model = model
         usage = message.get("usage")
-        if isinstance(usage, dict):
+        if type(usage) is dict:
             counts = _Usage.of(usage)
             rank = counts.rank(message.get("stop_reason"))
             if rank >= step.rank:  # later record wins ties
                 step.usage, step.rank = counts, rank
-        ts = record.get("timestamp")
         content = message.get("content")
-        if isinstance(content, str):
+        if type(content) is str:
             content = [{"type": "text", "text": content}]
-        if not isinstance(content, list):
+        elif type(content) is not list:
             return
+        ts = record.get("timestamp")
+        events = step.events
         for block in content:
-            if not isinstance(block, dict):
+            if type(block) is not dict:
                 continue
             btype = block.get("type")
-            if btype in _TEXT_BLOCKS:
-                kind, key = _TEXT_BLOCKS[btype]
-                step.events.append(
-                    event(
-                        kind,
-                        ts,
-                        f"assistant.content.{btype}",
-                        content_chars=content_chars(block.get(key)),
-                    )
-                )
+            text_block = _TEXT_BLOCKS.get(btype) if type(btype) is str else None
+            if text_block is not None:
+                kind, key, source = text_block
+                text = block.get(key)
+                chars = len(text) if type(text) is str else content_chars(text)
+                ev = {"event_type": kind, "timestamp": ts, "source": source, "content_chars": chars}
+                events.append(ev if ts is not None else lean(ev))
             elif btype == "tool_use":
-                call_id = block.get("id")
-                if not isinstance(call_id, str) or call_id in self.calls:
-                    self.issues.other["tool_use without a new id"] += 1
-                    continue
-                index = len(step.tool_ids)
-                name = block.get("name")
-                self.calls[call_id] = ToolCall(
-                    name if isinstance(name, str) else None, ts, block.get("input"), index
-                )
-                step.tool_ids.append(call_id)
-                step.events.append(
-                    event(
-                        TOOL_CALL,
-                        ts,
-                        "assistant.content.tool_use",
-                        tool_call_id=call_id,
-                        tool_name=self.calls[call_id].name,
-                        tool_index=index,
-                    )
-                )
+                self._tool_use(step, block, ts)
+
+    def _tool_use(self, step: _Step, block: dict, ts: Any) -> None:
+        call_id = block.get("id")
+        if type(call_id) is not str or call_id in self.calls:
+            self.issues.other["tool_use without a new id"] += 1
+            return
+        index = len(step.tool_ids)
+        name = block.get("name")
+        name = name if type(name) is str else None
+        self.calls[call_id] = ToolCall(name, ts, block.get("input"), index)
+        step.tool_ids.append(call_id)
+        step.events.append(
+            lean(
+                {
+                    "event_type": TOOL_CALL,
+                    "timestamp": ts,
+                    "source": "assistant.content.tool_use",
+                    "tool_call_id": call_id,
+                    "tool_name": name,
+                    "tool_index": index,
+                }
+            )
+        )
 
     def _user(self, record: dict) -> None:
-        message = self._message(record, "user")
-        if message is None:
+        message = record.get("message")
+        if type(message) is not dict:
+            self.issues.other["user record without message"] += 1
             return
         ts = record.get("timestamp")
         content = message.get("content")
         results = (
-            [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
-            if isinstance(content, list)
-            else []
+            [b for b in content if type(b) is dict and b.get("type") == "tool_result"]
+            if type(content) is list
+            else None
         )
         if not results:
+            chars = len(content) if type(content) is str else content_chars(content)
             self.pending.append(
-                event(USER_MESSAGE, ts, "user.message", content_chars=content_chars(content))
+                lean(
+                    {
+                        "event_type": USER_MESSAGE,
+                        "timestamp": ts,
+                        "source": "user.message",
+                        "content_chars": chars,
+                    }
+                )
             )
             return
         tool_use_result = record.get("toolUseResult")
         internal = _runner_duration_ms(tool_use_result)
-        spawned = tool_use_result.get("agentId") if isinstance(tool_use_result, dict) else None
-        if isinstance(spawned, str) and spawned and len(results) == 1:
+        spawned = tool_use_result.get("agentId") if type(tool_use_result) is dict else None
+        if type(spawned) is str and spawned and len(results) == 1:
             call_id = results[0].get("tool_use_id")
-            if isinstance(call_id, str):  # an Agent/Task call's result names the subagent;
+            if type(call_id) is str:  # an Agent/Task call's result names the subagent;
                 self.spawned.setdefault(spawned, call_id)  # a resuming call did not spawn it
+        pending = self.pending
         for block in results:
             call_id = block.get("tool_use_id")
-            chars = content_chars(block.get("content"))
+            if type(call_id) is not str:
+                call_id = None
+            result = block.get("content")
+            chars = len(result) if type(result) is str else content_chars(result)
             # A finished result without the key is not an error (spec §3: older versions
             # write `is_error` only sometimes); a value of another type is unknown.
             is_error = block.get("is_error", False)
-            is_error = False if is_error is None else is_error
-            is_error = is_error if isinstance(is_error, bool) else None
-            self.pending.append(
-                event(
-                    TOOL_RESULT,
-                    ts,
-                    "user.content.tool_result",
-                    tool_call_id=call_id if isinstance(call_id, str) else None,
-                    result_chars=chars,
-                    is_error=is_error,
+            if is_error is not True and is_error is not False:
+                is_error = False if is_error is None else None
+            pending.append(
+                lean(
+                    {
+                        "event_type": TOOL_RESULT,
+                        "timestamp": ts,
+                        "source": "user.content.tool_result",
+                        "tool_call_id": call_id,
+                        "result_chars": chars,
+                        "is_error": is_error,
+                    }
                 )
             )
-            if isinstance(call_id, str):
+            if call_id is not None:
                 # A later result for the same call overwrites (spec §3).
                 self.results[call_id] = _ToolResult(ts, chars, is_error, internal)
 
@@ -296,33 +328,26 @@ class ClaudeParser:
         file_parent = f"{PROVIDER}:{parent_dir[1:]}" if sep and parent_dir else None
         unmatched = sum(1 for cid in self.results if cid not in self.calls)
         self.issues.set_count("tool result(s) without a matching call", unmatched)
-        project = self.cwd or decode_project_dir(ctx.project)
+        template = ctx.row_template(PROVIDER)
+        template["project"] = self.cwd or decode_project_dir(ctx.project)
+        template["session_id"] = session_id
+        tool = self._tool
         rows = []
         for index, step in enumerate(self.steps):
             parent = file_parent or _sidechain_parent(step, session_id)
-            rows.append(
-                {
-                    "provider": PROVIDER,
-                    "project": project,
-                    "session_id": session_id,
-                    "session_file": ctx.path,
-                    "is_subagent": bool(sep) or parent is not None,
-                    "parent_session_id": parent,
-                    "parent_tool_call_id": None,  # linked by collect (another file names it)
-                    "round_index": index,
-                    "round_id": step.message_id,
-                    "turn_id": None,
-                    "cwd": None,
-                    "model": step.model,
-                    **_tokens(step.usage),
-                    "reasoning_output_tokens": None,
-                    "timing_events": list(step.events),  # event dicts are never mutated
-                    "tools": [self._tool(cid) for cid in step.tool_ids],
-                    **input_summary(step.events),
-                    **ctx.provenance(),
-                    "trace_key": make_trace_key(PROVIDER, session_id, step.message_id),
-                }
-            )
+            row = template.copy()
+            row["is_subagent"] = bool(sep) or parent is not None
+            row["parent_session_id"] = parent
+            # parent_tool_call_id stays null: collect links it (another file names it)
+            row["round_index"] = index
+            row["round_id"] = step.message_id
+            row["model"] = step.model
+            _add_tokens(row, step.usage)
+            row["timing_events"] = list(step.events)  # event dicts are never mutated
+            row["tools"] = [tool(cid) for cid in step.tool_ids]
+            add_input_summary(row, step.events)
+            row["trace_key"] = make_trace_key(PROVIDER, session_id, step.message_id)
+            rows.append(row)
         return rows
 
     def spawn_links(
@@ -395,23 +420,18 @@ def _runner_duration_ms(tool_use_result: Any) -> int | None:
     return None
 
 
-def _tokens(usage: _Usage | None) -> Row:
-    """Token fields of a Claude step from its chosen usage snapshot (spec §3 formulas)."""
+def _add_tokens(row: Row, usage: _Usage | None) -> None:
+    """Token fields of a Claude step from its chosen usage snapshot (spec §3 formulas);
+    left null without one. (Codex's reasoning count stays null.)"""
     if usage is None:
-        return dict.fromkeys(_TOKEN_KEYS)
+        return
     uncached, creation, read, output, creation_5m, creation_1h = usage
-    return {
-        "input_tokens_total": uncached + creation + read,
-        "prefix_tokens": read,
-        "newly_append_tokens": uncached + creation,
-        "claude_uncached_input_tokens": uncached,
-        "claude_cache_creation_input_tokens": creation,
-        "claude_cache_creation_5m_input_tokens": creation_5m,
-        "claude_cache_creation_1h_input_tokens": creation_1h,
-        "claude_cache_read_input_tokens": read,
-        "output_tokens": output,
-    }
-
-
-#: Claude rows carry every token field but Codex's reasoning count.
-_TOKEN_KEYS = tuple(k for k in TOKEN_FIELDS if k != "reasoning_output_tokens")
+    row["input_tokens_total"] = uncached + creation + read
+    row["prefix_tokens"] = read
+    row["newly_append_tokens"] = uncached + creation
+    row["claude_uncached_input_tokens"] = uncached
+    row["claude_cache_creation_input_tokens"] = creation
+    row["claude_cache_creation_5m_input_tokens"] = creation_5m
+    row["claude_cache_creation_1h_input_tokens"] = creation_1h
+    row["claude_cache_read_input_tokens"] = read
+    row["output_tokens"] = output

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from orjson import JSONDecodeError
+from orjson import loads as _loads
 
 from tracelab.schema import (
     REASONING,
@@ -28,12 +30,13 @@ from tracelab.sources.common import (
     ParseIssues,
     SourceContext,
     ToolCall,
+    add_input_summary,
     as_count,
     content_chars,
     event,
-    input_summary,
     latency_ms,
-    load_line,
+    lean,
+    load_refused,
     seconds_to_ms,
 )
 
@@ -150,29 +153,35 @@ class CodexParser:
 
     # --- feeding ------------------------------------------------------------------------
 
-    def feed(self, line: bytes) -> None:
-        record = load_line(line, self.issues)
-        if record is None:
+    def feed(self, line: bytes | memoryview) -> None:
+        try:
+            record = _loads(line)
+        except JSONDecodeError:
+            record = load_refused(line, self.issues)
+            if record is None:
+                return
+        if type(record) is not dict:
+            self.issues.not_object += 1
             return
         kind = record.get("type")
         payload = record.get("payload")
         # The bulk of a rollout first (the checks below would pass them anyway).
         if kind == "response_item":
-            if isinstance(payload, dict):
+            if type(payload) is dict:
                 self._response_item(payload, record.get("timestamp"))
             return
         if kind == "event_msg":
-            if isinstance(payload, dict):
+            if type(payload) is dict:
                 self._event_msg(payload, record.get("timestamp"))
             return
-        if not isinstance(kind, str):
+        if type(kind) is not str:
             # Not "unknown type None": a record with no type is a malformed line.
             self.issues.other["record(s) without a type"] += 1
             return
         if kind not in KNOWN_TYPES:
             self.issues.unknown_types[kind[:40]] += 1
             return
-        if not isinstance(payload, dict):
+        if type(payload) is not dict:
             return
         if kind == "turn_context":
             self._set_str("turn_id", payload.get("turn_id"))
@@ -200,79 +209,79 @@ class CodexParser:
 
     def _response_item(self, p: dict, ts: Any) -> None:
         ptype = p.get("type")
-        if not isinstance(ptype, str):  # a list or dict here cannot even be looked up
+        if type(ptype) is not str:  # a list or dict here cannot even be looked up
             self.issues.other["response item(s) without a type"] += 1
             return
-        if ptype == "reasoning":
-            self.outputs.append(event(REASONING, ts, "response_item.reasoning"))
-        elif ptype == "message":
-            if p.get("role") == "assistant":
-                self.outputs.append(
-                    event(
-                        TEXT,
-                        ts,
-                        "response_item.message",
-                        content_chars=content_chars(p.get("content")),
-                    )
-                )
-            # user/developer copies: the user text is taken from event_msg.user_message.
-        elif ptype in _CALL_TYPES:
-            call_id = p.get("call_id")
-            if not isinstance(call_id, str) or call_id in self.calls:
-                self.issues.other["tool call without a new call_id"] += 1
-                return
-            name = p.get("name")
-            raw_input = p.get("arguments") if ptype == "function_call" else p.get("input")
-            index = len(self.out_tools)
-            self.calls[call_id] = ToolCall(
-                name if isinstance(name, str) else None, ts, raw_input, index
-            )
-            self.out_tools.append(call_id)
-            self.outputs.append(
-                event(
-                    TOOL_CALL,
-                    ts,
-                    _CALL_TYPES[ptype],
-                    tool_call_id=call_id,
-                    tool_name=self.calls[call_id].name,
-                    tool_index=index,
-                )
-            )
-        elif ptype in _OUTPUT_TYPES:
+        if ptype in _OUTPUT_TYPES:
             output = _output_text(p.get("output"))
             self._tool_output(
                 p.get("call_id"),
                 ts,
                 _OUTPUT_TYPES[ptype],
-                chars=content_chars(output),
-                internal=wall_time_ms(output),
-                is_error=output_is_error(output),
+                len(output) if type(output) is str else content_chars(output),
+                wall_time_ms(output),
+                output_is_error(output),
+            )
+        elif ptype == "reasoning":
+            ev = {"event_type": REASONING, "timestamp": ts, "source": "response_item.reasoning"}
+            self.outputs.append(ev if ts is not None else lean(ev))
+        elif ptype == "message":
+            if p.get("role") == "assistant":
+                ev = {
+                    "event_type": TEXT,
+                    "timestamp": ts,
+                    "source": "response_item.message",
+                    "content_chars": content_chars(p.get("content")),
+                }
+                self.outputs.append(ev if ts is not None else lean(ev))
+            # user/developer copies: the user text is taken from event_msg.user_message.
+        elif ptype in _CALL_TYPES:
+            call_id = p.get("call_id")
+            if type(call_id) is not str or call_id in self.calls:
+                self.issues.other["tool call without a new call_id"] += 1
+                return
+            name = p.get("name")
+            name = name if type(name) is str else None
+            raw_input = p.get("arguments") if ptype == "function_call" else p.get("input")
+            index = len(self.out_tools)
+            self.calls[call_id] = ToolCall(name, ts, raw_input, index)
+            self.out_tools.append(call_id)
+            self.outputs.append(
+                lean(
+                    {
+                        "event_type": TOOL_CALL,
+                        "timestamp": ts,
+                        "source": _CALL_TYPES[ptype],
+                        "tool_call_id": call_id,
+                        "tool_name": name,
+                        "tool_index": index,
+                    }
+                )
             )
 
     def _event_msg(self, p: dict, ts: Any) -> None:
         ptype = p.get("type")
-        if ptype == "user_message":
-            self.pending.append(
-                event(
-                    USER_MESSAGE,
-                    ts,
-                    "event_msg.user_message",
-                    content_chars=content_chars(p.get("message")),
-                )
-            )
-        elif ptype == "token_count":
+        if ptype == "token_count":
             self._token_count(p.get("info"), ts)
+        elif ptype == "user_message":
+            message = p.get("message")
+            ev = {
+                "event_type": USER_MESSAGE,
+                "timestamp": ts,
+                "source": "event_msg.user_message",
+                "content_chars": len(message) if type(message) is str else content_chars(message),
+            }
+            self.pending.append(ev if ts is not None else lean(ev))
         elif ptype == "exec_command_end":
             code = p.get("exit_code")
-            is_error = code != 0 if isinstance(code, int) and not isinstance(code, bool) else None
             out = p.get("aggregated_output")
             self._tool_output(
                 p.get("call_id"),
                 ts,
                 "event_msg.exec_command_end",
-                chars=content_chars(out) if isinstance(out, str) else None,
-                internal=None,
-                is_error=is_error,
+                len(out) if type(out) is str else None,
+                None,
+                code != 0 if type(code) is int else None,
             )
         elif ptype == "patch_apply_end":
             ok = p.get("success")
@@ -280,9 +289,9 @@ class CodexParser:
                 p.get("call_id"),
                 ts,
                 "event_msg.patch_apply_end",
-                chars=None,
-                internal=None,
-                is_error=(not ok) if isinstance(ok, bool) else None,
+                None,
+                None,
+                (not ok) if type(ok) is bool else None,
             )
 
     def _tool_output(
@@ -290,27 +299,28 @@ class CodexParser:
         call_id: Any,
         ts: Any,
         source: str,
-        *,
         chars: int | None,
         internal: int | None,
         is_error: bool | None,
     ) -> None:
         """First output of a call sets its result and the one tool_result event; later ones
         only fill what is still unknown, except `is_error`, which takes the latest value."""
-        if not isinstance(call_id, str):
+        if type(call_id) is not str:
             self.issues.other["tool output without call_id"] += 1
             return
         result = self.results.get(call_id)
         if result is None:
-            result = self.results[call_id] = _Result(ts, chars, internal, is_error)
+            self.results[call_id] = _Result(ts, chars, internal, is_error)
             self.pending.append(
-                event(
-                    TOOL_RESULT,
-                    ts,
-                    source,
-                    tool_call_id=call_id,
-                    result_chars=chars,
-                    is_error=is_error,
+                lean(
+                    {
+                        "event_type": TOOL_RESULT,
+                        "timestamp": ts,
+                        "source": source,
+                        "tool_call_id": call_id,
+                        "result_chars": chars,
+                        "is_error": is_error,
+                    }
                 )
             )
             return
@@ -375,44 +385,36 @@ class CodexParser:
         self.issues.set_count("tool output(s) without a matching call", unmatched)
         # the model answered, yet no token count ever carried usage: a format without usage
         self.issues.no_usage = not self.steps and bool(self.outputs)
+        template = self.ctx.row_template(PROVIDER)
+        template["project"] = self.project
+        tool = self._tool
         rows = []
         for step in self.steps:
             usage = step.usage
             inp = as_count(usage.get("input_tokens")) or 0
             cached = as_count(usage.get("cached_input_tokens")) or 0
             events = list(step.events)  # event dicts are never mutated
-            rows.append(
-                {
-                    "provider": PROVIDER,
-                    "project": self.project,
-                    "session_id": step.session_id,
-                    "session_file": self.ctx.path,
-                    "is_subagent": parent is not None and step.session_id == own,
-                    # replayed parent steps are the parent's: their own parent is not named here
-                    "parent_session_id": parent if step.session_id == own else None,
-                    "parent_tool_call_id": None,
-                    "round_index": step.round_index,
-                    "round_id": step.round_id,
-                    "turn_id": step.turn_id,
-                    "cwd": step.cwd,
-                    "model": step.model,
-                    "input_tokens_total": inp,
-                    "prefix_tokens": cached,
-                    "newly_append_tokens": max(0, inp - cached),
-                    "claude_uncached_input_tokens": None,
-                    "claude_cache_creation_input_tokens": None,
-                    "claude_cache_creation_5m_input_tokens": None,
-                    "claude_cache_creation_1h_input_tokens": None,
-                    "claude_cache_read_input_tokens": None,
-                    "output_tokens": as_count(usage.get("output_tokens")) or 0,
-                    "reasoning_output_tokens": as_count(usage.get("reasoning_output_tokens")),
-                    "timing_events": events,
-                    "tools": [self._tool(cid) for cid in step.tool_ids],
-                    **input_summary(events),
-                    **self.ctx.provenance(),
-                    "trace_key": make_trace_key(PROVIDER, step.session_id, step.round_id),
-                }
-            )
+            own_step = step.session_id == own
+            row = template.copy()
+            row["session_id"] = step.session_id
+            row["is_subagent"] = parent is not None and own_step
+            # replayed parent steps are the parent's: their own parent is not named here
+            row["parent_session_id"] = parent if own_step else None
+            row["round_index"] = step.round_index
+            row["round_id"] = step.round_id
+            row["turn_id"] = step.turn_id
+            row["cwd"] = step.cwd
+            row["model"] = step.model
+            row["input_tokens_total"] = inp
+            row["prefix_tokens"] = cached
+            row["newly_append_tokens"] = max(0, inp - cached)
+            row["output_tokens"] = as_count(usage.get("output_tokens")) or 0
+            row["reasoning_output_tokens"] = as_count(usage.get("reasoning_output_tokens"))
+            row["timing_events"] = events
+            row["tools"] = [tool(cid) for cid in step.tool_ids]
+            add_input_summary(row, events)
+            row["trace_key"] = make_trace_key(PROVIDER, step.session_id, step.round_id)
+            rows.append(row)
         return rows
 
     def _tool(self, call_id: str) -> dict:

@@ -17,11 +17,7 @@ from typing import Any
 
 import orjson
 
-from tracelab.schema import TOOL_RESULT, USER_MESSAGE, Row
-
-# Where orjson and Python's json (the spec's reference) print a float differently: small
-# magnitudes (orjson `0.00001` / `1e-7`, Python `1e-05` / `1e-07`). Text that merely looks
-# like it only costs the slower exact path. (Substring tests: far cheaper than a regex.)
+from tracelab.schema import ROW_FIELDS, TOOL_RESULT, USER_MESSAGE, Row
 
 
 def content_chars(value: Any) -> int:
@@ -34,13 +30,39 @@ def content_chars(value: Any) -> int:
     try:
         out = orjson.dumps(value)
     except orjson.JSONEncodeError:  # nested deeper than orjson writes, or ints beyond 64 bits
-        out = b"e-"
-    if b"e-" not in out and b"E-" not in out and b".0000" not in out:
-        return len(out) if out.isascii() else len(out.decode())  # ASCII: bytes = code points
+        return _json_chars(value)
+    if _float_may_differ(out):
+        return _json_chars(value)
+    return len(out) if out.isascii() else len(out.decode())  # ASCII: bytes = code points
+
+
+def _json_chars(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
-_INT64 = 2**63
+_DIGITS = frozenset(b"0123456789")
+
+
+def _float_may_differ(out: bytes) -> bool:
+    """Whether orjson's text may hold a float Python's json (the spec's reference) prints
+    differently: a negative exponent (orjson `1e-7`, Python `1e-07`) or a small decimal
+    (orjson `0.00001`, Python `1e-05`). Both write every other float, int, string and
+    escape alike, and a float's exponent always follows a digit: prose such as `line-height`
+    or `pre-commit` (common in tool inputs) is not a candidate. Text that merely looks like
+    a float only costs the slower exact path. (Substring searches: far cheaper than a regex.)
+    """
+    if b".0000" in out:
+        return True
+    at = out.find(b"e-")
+    while at >= 0:
+        if at and out[at - 1] in _DIGITS:
+            return True
+        at = out.find(b"e-", at + 2)
+    return False
+
+
+#: Counts must fit a signed 64-bit column: |value| < INT64_BOUND.
+INT64_BOUND = 2**63
 
 
 def as_count(value: Any) -> int | None:
@@ -49,7 +71,7 @@ def as_count(value: Any) -> int | None:
     Values no int64 column can hold (1e300, "1e400") are not counts: None, like "abc".
     """
     if type(value) is int:  # the common case first
-        return value if -_INT64 < value < _INT64 else None
+        return value if -INT64_BOUND < value < INT64_BOUND else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -62,24 +84,17 @@ def as_count(value: Any) -> int | None:
             return None
         value = int(value)
     if isinstance(value, int):
-        return value if -_INT64 < value < _INT64 else None
+        return value if -INT64_BOUND < value < INT64_BOUND else None
     return None
-
-
-def parse_ts(value: Any) -> datetime | None:
-    """Parse an ISO-8601 timestamp ('Z' or offset); None when absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def latency_ms(start: str | None, end: str | None) -> int | None:
     """`round(end − start in ms)`, half to even as Python's round; not clamped (skew stays)."""
-    a, b = parse_ts(start), parse_ts(end)
-    if a is None or b is None:
+    if type(start) is not str or type(end) is not str:
+        return None
+    try:
+        a, b = _fromisoformat(start), _fromisoformat(end)
+    except ValueError:
         return None
     if (a.tzinfo is None) != (b.tzinfo is None):
         return None
@@ -87,6 +102,7 @@ def latency_ms(start: str | None, end: str | None) -> int | None:
     return round(micros / 1000)
 
 
+_fromisoformat = datetime.fromisoformat
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -95,7 +111,7 @@ def seconds_to_ms(value: Any, scale: float) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     ms = value * scale
-    if not math.isfinite(ms) or abs(ms) >= _INT64:  # absurd (or 1e308 s → inf): unknown
+    if not math.isfinite(ms) or abs(ms) >= INT64_BOUND:  # absurd (or 1e308 s → inf): unknown
         return None
     return round(ms)
 
@@ -159,7 +175,7 @@ def _reject(token: str) -> Any:
 
 def _int64(token: str) -> int:
     value = int(token)
-    if not -_INT64 < value < _INT64:
+    if not -INT64_BOUND < value < INT64_BOUND:
         raise ValueError("integer out of range")
     return value
 
@@ -182,11 +198,11 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _loads_repaired(line: bytes) -> Any:
+def _loads_repaired(line: bytes | memoryview) -> Any:
     """Second chance for a line orjson refused: invalid UTF-8 bytes are replaced, and lone
     surrogate escapes (JavaScript's JSON.stringify writes a cut emoji as `"\\ud83d"`) become
     U+FFFD. Numbers orjson would refuse (beyond int64, infinite) stay refused."""
-    text = line.decode("utf-8", "replace")
+    text = bytes(line).decode("utf-8", "replace")  # (a memoryview from the reader)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -200,20 +216,31 @@ def load_line(line: bytes, issues: ParseIssues) -> dict | None:
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
-        try:
-            record = _loads_repaired(line)
-        except (ValueError, RecursionError):
-            issues.bad_json += 1
-            return None
-        issues.repaired_utf8 += 1
+        return load_refused(line, issues)
+    if type(record) is dict:  # orjson makes exact dicts
+        return record
+    issues.not_object += 1
+    return None
+
+
+def load_refused(line: bytes | memoryview, issues: ParseIssues) -> dict | None:
+    """`load_line` of a line orjson refused (the parsers call orjson inline on the hot path
+    and come here only then): repaired when possible, else counted."""
+    try:
+        record = _loads_repaired(line)
+    except (ValueError, RecursionError):
+        issues.bad_json += 1
+        return None
+    issues.repaired_utf8 += 1
     if not isinstance(record, dict):
         issues.not_object += 1
         return None
     return record
 
 
-def input_summary(events: list[dict]) -> dict[str, Any]:
-    """The `current_*` counts and `first_input_event_type` of a step's input events."""
+def add_input_summary(row: Row, events: list[dict]) -> None:
+    """Set the row's `current_*` counts and `first_input_event_type` from its step's input
+    events (written into the row: the parsers fill a template in schema order)."""
     user_count = tool_count = user_chars = tool_chars = 0
     first = None
     for ev in events:
@@ -228,37 +255,47 @@ def input_summary(events: list[dict]) -> dict[str, Any]:
             continue
         if first is None:
             first = kind
-    return {
-        "current_user_message_count": user_count,
-        "current_tool_result_count": tool_count,
-        "current_input_event_count": user_count + tool_count,
-        "current_user_message_chars": user_chars,
-        "current_tool_result_chars": tool_chars,
-        "current_input_chars": user_chars + tool_chars,
-        "first_input_event_type": first,
-    }
+    row["current_user_message_count"] = user_count
+    row["current_tool_result_count"] = tool_count
+    row["current_input_event_count"] = user_count + tool_count
+    row["current_user_message_chars"] = user_chars
+    row["current_tool_result_chars"] = tool_chars
+    row["current_input_chars"] = user_chars + tool_chars
+    row["first_input_event_type"] = first
 
 
 def event(event_type: str, timestamp: Any, source: str, **attrs: Any) -> dict[str, Any]:
     """A timing event with its null attributes left out (spec §3), so rows need no cleanup."""
-    ev = {"event_type": event_type, "timestamp": timestamp, "source": source, **attrs}
+    return lean({"event_type": event_type, "timestamp": timestamp, "source": source, **attrs})
+
+
+def lean(ev: dict[str, Any]) -> dict[str, Any]:
+    """A timing event without its null attributes (spec §3). The parsers' hot paths build the
+    event as a literal dict (keys in `event`'s order) and pass it here: far cheaper than
+    `event`'s keyword packing, for the same result."""
     if None in ev.values():  # rare: one pass finds it, a copy drops it
         return {key: value for key, value in ev.items() if value is not None}
     return ev
 
 
-@dataclass
 class ToolCall:
-    """A tool call as emitted; its input size is measured once, when it is seen."""
+    """A tool call as emitted; its input size is measured once, when it is seen. (A slotted
+    class: one is made per call, and pickled with the parser state.)"""
 
-    name: str | None
-    emitted_at: str | None
-    input: Any
-    index: int
-    input_chars: int = field(init=False)
+    __slots__ = ("emitted_at", "index", "input", "input_chars", "name")
 
-    def __post_init__(self) -> None:
-        self.input_chars = content_chars(self.input)
+    def __init__(self, name: str | None, emitted_at: str | None, input: Any, index: int) -> None:
+        self.name = name
+        self.emitted_at = emitted_at
+        self.input = input
+        self.index = index
+        self.input_chars = len(input) if type(input) is str else content_chars(input)
+
+    def __getstate__(self) -> tuple:
+        return (self.name, self.emitted_at, self.input, self.index, self.input_chars)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.name, self.emitted_at, self.input, self.index, self.input_chars = state
 
 
 @dataclass
@@ -274,5 +311,12 @@ class SourceContext:
     session_key: str | None = None  # Claude: path relative to the project dir, no .jsonl
     file_stem: str | None = None
 
-    def provenance(self) -> Row:
-        return {"home": self.home, "user": self.user, "store": self.store}
+    def row_template(self, provider: str) -> Row:
+        """A row of this file with every schema field in order (null) and its provenance set:
+        each step's row is a copy with the step's fields filled — cheaper than building one
+        in full, and the keys stay in schema order for serializing."""
+        row = dict.fromkeys(ROW_FIELDS)
+        row["provider"] = provider
+        row["session_file"] = self.path
+        row["home"], row["user"], row["store"] = self.home, self.user, self.store
+        return row

@@ -82,7 +82,8 @@ seg AS (
     FROM step WHERE provider = '{REASONING_PROVIDER}' AND r_ts IS NOT NULL AND tc_ts >= r_ts
 ),
 timed AS (
-    SELECT round_pk, seg_no, provider, session_id, round_index, coalesce(model, '(unknown)') AS model,
+    SELECT round_pk, seg_no, provider, session_id, round_index,
+           coalesce(model, '(unknown)') AS model,
            kind, provider || '::' || coalesce(model, '(unknown)') || '::' || kind AS fit_group,
            is_full, start_event, start_ts, end_event, end_ts,
            round({ms_between("start_ts", "end_ts")}, 3) AS duration_ms,

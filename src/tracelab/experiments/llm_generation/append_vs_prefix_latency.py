@@ -59,7 +59,7 @@ def append_vs_prefix_latency(con: duckdb.DuckDBPyConnection) -> Result:
     bucket_table = _bucket_table(buckets)
     counts = records(
         con,
-        f"""
+        """
         SELECT (SELECT count(*) FROM timing_segments WHERE is_full) AS full_segments,
                count(*) AS kept_rows,
                count(*) FILTER (WHERE cls = 'append') AS append_heavy,

@@ -9,14 +9,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 _MAX_LISTED = 15
@@ -47,6 +39,15 @@ def byte_progress(label: str, quiet: bool = False) -> Iterator[Any]:
     if quiet:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )  # lazily: a no-op command never draws a bar
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -226,6 +227,13 @@ def synth_progress(total: int, quiet: bool = False) -> Iterator[Any]:
     if quiet:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )  # lazily: a no-op command never draws a bar
+
     columns = (
         TextColumn("[bold]Generating"),
         BarColumn(),
@@ -314,6 +322,12 @@ def experiment_progress(total: int, quiet: bool = False) -> Iterator[Any]:
     if quiet:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+    )  # lazily: a no-op command never draws a bar
+
     columns = (
         TextColumn("[bold]Experiments"),
         BarColumn(),

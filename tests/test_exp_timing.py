@@ -29,30 +29,32 @@ def _segments(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 
 
 def test_segments_per_step(tmp_path):
+    # fmt: off
     rows = [
         # latest tool_call by time is the one at 5 s (listed before the one at 4 s); the latest
         # input event at or before it is the tool_result at 1 s: 5 − 1 = 4 s, tokens = O = 70
         step("c", 0, output=70, events=[
             ev("user_message", 0), ev("tool_result", 1), ev("text", 2),
             ev("tool_call", 5), ev("tool_call", 4),
-        ]),  # fmt: skip
+        ]),
         # a tie at 10 s: the user_message comes first in event order, so it is the start
         step("c", 1, output=30, first="user_message", events=[
             ev("user_message", 10), ev("tool_result", 10), ev("tool_call", 12.5),
-        ]),  # fmt: skip
+        ]),
         step("c", 2, output=5, events=[ev("tool_result", 20), ev("text", 21)]),  # no tool_call
         step("c", 3, output=5, events=[ev("tool_result", 30), ev("tool_call", 30)]),  # 0 s: dropped
         # Codex: input 0 s, reasoning ends 3 s, tool call 6 s; O = 100, R = 40
         step("x", 0, provider="codex", output=100, reasoning=40, first="user_message", events=[
             ev("user_message", 40), ev("reasoning", 42), ev("reasoning", 43), ev("text", 43.5),
             ev("tool_call", 46),
-        ]),  # fmt: skip
+        ]),
         # Codex: the reasoning (49 s) precedes every input event: no reasoning_end segment, but
         # reasoning end → tool call (49 → 52 s) exists; O − R = 10 − 30 < 0 → 0 tokens
         step("x", 1, provider="codex", output=10, reasoning=30, events=[
             ev("reasoning", 49), ev("tool_result", 50), ev("tool_call", 52),
-        ]),  # fmt: skip
+        ]),
     ]
+    # fmt: on
     got = _segments(trace_db(tmp_path, rows))
     assert got == [
         (0, "claude_tool_result_to_tool_call", "tool_result", 4000.0, 70),
@@ -156,7 +158,7 @@ def test_exact_duplicate_floor(tmp_path):
     # three rows share (0, 500, 10) with 1, 2 and 6 s; one row (0, 900, 10) stands alone
     con = trace_db(tmp_path, [seg(0, 500, 1), seg(1, 500, 2), seg(2, 500, 6), seg(3, 900, 3)])
     prepare_segments(con)
-    ((group, sets, rows, mae, mape, smooth, _, _),) = ta.exact_floors(con)
+    ((_, sets, rows, mae, mape, smooth, _, _),) = ta.exact_floors(con)
     assert (sets, rows) == (1, 3)
     # MAE: median 2000 → (1000 + 0 + 4000) / 3
     assert mae == pytest.approx(5000 / 3)
@@ -259,9 +261,10 @@ def test_on_the_release_files(name):
     prepare(con)
     fit = timing_fit.compute(con)
     groups = fit.table("timing_segments_by_group").records()
-    assert sum(g["segments"] for g in groups) == con.execute(
-        "SELECT count(*) FROM timing_segments"
-    ).fetchone()[0]
+    assert (
+        sum(g["segments"] for g in groups)
+        == con.execute("SELECT count(*) FROM timing_segments").fetchone()[0]
+    )
     fitted = [g for g in groups if g["status"] == "fitted"]
     assert all(g["trimmed_rows"] >= tf.MIN_ROWS for g in fitted)
     assert len(fit.table("timing_fit_metrics").rows) == 3 * len(fitted)

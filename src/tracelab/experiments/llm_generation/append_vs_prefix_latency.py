@@ -28,6 +28,7 @@ NORM_BIN = 0.25
     question="At the same context size and output, are segments that prefill many newly appended "
     "tokens slower than segments served mostly from the prompt cache?",
     definitions=f"""
+- No paper item: the reference's test of an append-aware prefill opportunity.
 - **Segments**: the *full* timing segments of a step (amendments §1): the latest
   `user_message`/`tool_result` at or before the step's latest `tool_call` → that tool call;
   kind `<provider>_<start>_to_tool_call`; out = the step's output tokens O. Segments with a
@@ -51,7 +52,7 @@ NORM_BIN = 0.25
   balanced accuracy ≥ {ap.CLEAR_BA} and ratio ≥ {ap.CLEAR_RATIO} → *clear separation*;
   else P > {ap.SLOWER_P} → *slower but not separable*; else *rejected*.
 """,
-    study_item="No paper item (reference analysis: append-aware prefill opportunity)",
+    study_item="amendments §2",
 )
 def append_vs_prefix_latency(con: duckdb.DuckDBPyConnection) -> Result:
     ap.prepare_append_prefix(con)

@@ -44,6 +44,7 @@ RATIOS = (("mae_ms", "mae_ms"), ("mape_mean", "mape"), ("smooth_mean", "smooth")
     question="How much of an LLM segment's duration do its prefix, append and output token "
     "counts explain — and how much could any function of those counts explain?",
     definitions=f"""
+- No paper item: it backs §5.4 ("context length alone does not explain the spread").
 - **Segments** (one per span of a step; "latest X" = greatest timestamp, the first in event
   order on ties): `<provider>_<start>_to_tool_call` = the latest `user_message`/`tool_result`
   at or before the step's latest `tool_call` → that tool call, tokens = output O; Codex also
@@ -75,7 +76,7 @@ RATIOS = (("mae_ms", "mae_ms"), ("mape_mean", "mape"), ("smooth_mean", "smooth")
 - **Comparison** = each fit's test MAE, mean APE and smooth error ÷ the group's local floor;
   the summary keeps `*{SUMMARY_SUFFIX}` groups, the {SUMMARY_TOP} largest.
 """,
-    study_item="No paper item (backs §5.4: context length alone does not explain the spread)",
+    study_item="amendments §1",
 )
 def timing_fit(con: duckdb.DuckDBPyConnection) -> Result:
     fits = tf.fit_all(con)

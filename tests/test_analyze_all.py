@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import shutil
 import struct
 
 import orjson
@@ -15,6 +17,8 @@ from tracelab.collect import collect
 from tracelab.experiments.registry import all_experiments
 from tracelab.experiments.writers import PNG_KEYS, table_csv
 from tracelab.figures.pngmeta import extract
+from tracelab.report import render_report, report_from_trace
+from tracelab.reportdata import load_analysis, save_extras
 from tracelab.sources.discover import home_for
 from tracelab.synth import generate_home
 
@@ -34,10 +38,13 @@ def analyzed(tmp_path_factory):
     trace = base / "trace.jsonl.gz"
     collect([home_for(home)], trace, cache=False)
     out = base / "out"
-    con = open_db(resolve_trace(None, trace).db)
+    db = resolve_trace(None, trace).db
+    con = open_db(db)
     runs = run_experiments(con, all_experiments(), out=out)
+    data = report_from_trace(con, runs)
+    save_extras(out, data)
     con.close()
-    return trace, out, runs
+    return trace, out, runs, data, db
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -46,7 +53,7 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_analyze_runs_every_experiment(analyzed):
-    _, out, _ = analyzed
+    _, out, _, _, _ = analyzed
     run = orjson.loads((out / "run.json").read_bytes())
     ids = [e["id"] for e in run["experiments"]]
     assert ids == [e.id for e in all_experiments()]
@@ -64,7 +71,7 @@ def test_analyze_runs_every_experiment(analyzed):
 
 
 def test_every_png_embeds_its_readme_data_and_version(analyzed):
-    _, out, _ = analyzed
+    _, out, _, _, _ = analyzed
     pngs = sorted(out.rglob("*.png"))
     assert pngs, "no experiment drew a figure"
     for png_path in pngs:
@@ -82,7 +89,7 @@ def test_every_png_embeds_its_readme_data_and_version(analyzed):
 
 def test_embedded_csv_round_trips_to_the_figure_table(analyzed):
     """The PNG's CSV parses back to exactly the figure's data table."""
-    _, out, runs = analyzed
+    _, out, runs, _, _ = analyzed
     checked = 0
     for run in runs:
         for fig in run.figures:
@@ -98,7 +105,7 @@ def test_embedded_csv_round_trips_to_the_figure_table(analyzed):
 
 
 def test_figure_extract_command(analyzed, tmp_path):
-    _, out, _ = analyzed
+    _, out, _, _, _ = analyzed
     png = sorted(out.rglob("*.png"))[0]
     listed = runner.invoke(app, ["figure", "extract", str(png)])
     assert listed.exit_code == 0 and "README.md" in listed.output and "data.csv" in listed.output
@@ -112,7 +119,7 @@ def test_figure_extract_command(analyzed, tmp_path):
 
 
 def test_analyze_list_and_only(analyzed, tmp_path):
-    trace, _, _ = analyzed
+    trace, _, _, _, _ = analyzed
     listed = runner.invoke(app, ["analyze", "--list"])
     assert listed.exit_code == 0 and "trace_facts/overview" in listed.output
     got = runner.invoke(
@@ -159,3 +166,126 @@ def test_a_database_without_trace_tables_is_named_clearly(tmp_path):
     got = runner.invoke(app, ["summary", "--db", str(other)])
     assert got.exit_code == 2
     assert "not a TraceLab trace database" in got.output and "tool_calls" in got.output
+
+
+# --- one computation: analyze --report, report --from, figures drawn by worker processes -----
+
+STAMP = "2026-01-01 00:00 UTC"  # the report's "generated" time, fixed to compare two reports
+
+
+def _files(folder):
+    """Every file of an analyze folder by relative path, run.json aside (its timings vary)."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "run.json"
+    }
+
+
+def test_report_from_the_folder_equals_the_computed_report(analyzed):
+    _, out, _, computed, _ = analyzed
+    loaded = load_analysis(out)
+    assert [r.experiment.id for r in loaded.runs] == [r.experiment.id for r in computed.runs]
+    # figures come back with their PNG exactly as rendered (embedded texts stripped again)
+    for got, want in zip(loaded.runs, computed.runs, strict=True):
+        assert {k: v[0] for k, v in got.rendered.items()} == {
+            k: v[0] for k, v in want.rendered.items()
+        }, got.experiment.id
+    assert render_report(loaded, STAMP) == render_report(computed, STAMP)
+
+
+def test_figures_drawn_by_workers_are_byte_for_byte_those_drawn_here(analyzed):
+    from tracelab.experiments.drawing import FigurePool, draw
+
+    _, _, runs, _, _ = analyzed
+    drawn = [r for r in runs if r.figures]
+    with FigurePool(2) as pool:
+        futures = [pool.submit(r.experiment, r.result) for r in drawn]
+        assert all(f is not None for f in futures)
+        remote = [f.result() for f in futures]
+    for run, there in zip(drawn, remote, strict=True):
+        here = draw(run.experiment, run.result)  # the same Result, drawn in this process
+        assert there.error is None and here.error is None
+        assert there.rendered == here.rendered, run.experiment.id
+        assert [f.interactive for f in there.figures] == [
+            f.interactive_json() for f in here.figures
+        ]
+        assert [(f.name, f.title, f.caption, f.data) for f in there.figures] == [
+            (f.name, f.title, f.caption, f.data) for f in here.figures
+        ]
+
+
+def test_analyze_report_in_one_run_with_figure_workers(analyzed, tmp_path, monkeypatch):
+    """`analyze --report` with 2 drawing processes writes every file of the in-process run,
+    and `report --from` that folder writes the same report (times aside)."""
+    _, out, _, _, db = analyzed
+    monkeypatch.setenv("TRACELAB_FIGURE_WORKERS", "2")
+    folder, html = tmp_path / "o", tmp_path / "r.html"
+    got = runner.invoke(app, ["analyze", "--db", str(db), "-o", str(folder), "--report", str(html)])
+    assert got.exit_code == 0, got.output
+    assert "Report:" in got.output
+    # (contents are compared above and below: DuckDB's parallel float sums may differ in the
+    # last bit between two computations, so two runs are compared by their files' names)
+    assert _files(folder).keys() == _files(out).keys()
+    run = orjson.loads((folder / "run.json").read_bytes())
+    assert sum(e["figures"] for e in run["experiments"]) == len(list(out.rglob("*.png")))
+    again = tmp_path / "again.html"
+    got = runner.invoke(app, ["report", "--from", str(folder), "-o", str(again), "--db", str(db)])
+    assert got.exit_code == 0, got.output
+    generated = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")
+    first, second = html.read_text(), again.read_text()
+    assert len(generated.findall(first)) == 2  # the header and the footer
+    assert generated.sub("", first) == generated.sub("", second)
+
+
+def test_report_from_refuses_what_it_cannot_render(analyzed, tmp_path):
+    _, out, _, _, _ = analyzed
+
+    def report_from(folder, *extra):
+        got = runner.invoke(
+            app, ["report", "--from", str(folder), "-o", str(tmp_path / "r.html"), *extra]
+        )
+        assert got.exit_code == 2, got.output
+        assert len(got.output.strip().splitlines()) == 1, got.output  # one line
+        return got.output
+
+    assert "no such folder" in report_from(tmp_path / "nope")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "not a tracelab analyze output folder" in report_from(empty)
+
+    def copy(name):
+        folder = tmp_path / name
+        shutil.copytree(out, folder)
+        return folder
+
+    old = copy("old")
+    doc = orjson.loads((old / "run.json").read_bytes())
+    doc["stamp"]["code"] = "0.0.1+0123456789abcdef"
+    (old / "run.json").write_bytes(orjson.dumps(doc))
+    assert "written by another TraceLab version" in report_from(old)
+
+    mixed = copy("mixed")  # one experiment folder left over from a run on another trace
+    exp = mixed / "session" / "loop_counts" / "experiment.json"
+    doc = orjson.loads(exp.read_bytes())
+    doc["stamp"]["trace"]["rows"] = "1"
+    exp.write_bytes(orjson.dumps(doc))
+    assert "session/loop_counts was computed from another trace" in report_from(mixed)
+
+    gone = copy("gone")  # an experiment of run.json without its folder
+    shutil.rmtree(gone / "tool_calls" / "tool_latency")
+    assert "tool_calls/tool_latency: experiment.json is missing" in report_from(gone)
+
+    damaged = copy("damaged")  # valid JSON of the wrong shape
+    doc = orjson.loads((damaged / "overview.json").read_bytes())
+    doc["tables"] = [{"name": "x"}]
+    (damaged / "overview.json").write_bytes(orjson.dumps(doc))
+    assert "damaged analyze output (KeyError" in report_from(damaged)
+
+    other = tmp_path / "other.jsonl"
+    from tracebuilder import step
+    from tracelab.io import write_rows
+
+    write_rows([step("s", 0, append=10, output=1, first="user_message")], other)
+    assert "computed from another trace" in report_from(out, "-i", str(other))
+    assert not (tmp_path / "r.html").exists()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import struct
 import zlib
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import orjson
 import pytest
@@ -15,8 +18,9 @@ from tracebuilder import ev, step
 from tracelab.experiments.base import Table
 from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import UnknownExperimentError, all_experiments, select
+from tracelab.experiments.store import decode_cell, encode_cell, table_doc, table_from_doc
 from tracelab.experiments.writers import table_csv, table_json, table_latex, table_markdown
-from tracelab.figures.pngmeta import PngError, embed, extract
+from tracelab.figures.pngmeta import PngError, embed, extract, strip
 from tracelab.io import write_rows
 from tracelab.traceinput import TraceInputError, cached_db_path, db_cache_dir, resolve_trace
 
@@ -50,6 +54,58 @@ def test_png_embed_extract_round_trip_unicode():
     out = embed(_png(), texts)
     assert extract(out) == texts
     assert out.endswith(b"IEND\xaeB`\x82")  # IEND stays last (with its fixed CRC)
+
+
+def test_png_strip_gives_back_the_image_before_embedding():
+    png = _png(5, 4)
+    texts = {"tracelab:README.md": "# x\n", "tracelab:data.csv": "a\n1\n"}
+    assert strip(embed(png, texts), "tracelab:") == png
+    other = embed(png, {"Author": "someone"})  # another tool's text stays
+    assert extract(strip(embed(other, texts), "tracelab:")) == {"Author": "someone"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        0,
+        -(2**63),
+        1.5,
+        0.1 + 0.2,
+        float("inf"),
+        "text",
+        {"$float": "not a tag of mine? still a dict"},
+        datetime(2026, 1, 5, 10, 0, 0, 123000, tzinfo=UTC),
+        datetime(2026, 1, 5, 10, 0),
+        date(2026, 1, 5),
+        Decimal("12.3400"),
+        b"\x00\xff",
+    ],
+)
+def test_store_cells_round_trip_with_their_type(value):
+    if isinstance(value, dict):  # a dict is no table cell
+        with pytest.raises(TypeError):
+            encode_cell(value)
+        return
+    back = decode_cell(orjson.loads(orjson.dumps(encode_cell(value))))
+    assert back == value and type(back) is type(value)
+
+
+def test_store_nan_and_table_round_trip():
+    nan = decode_cell(orjson.loads(orjson.dumps(encode_cell(float("nan")))))
+    assert isinstance(nan, float) and math.isnan(nan)
+    table = Table(
+        "t",
+        "T",
+        ["label", "v"],
+        [["a", 1.25], ["b", None]],
+        kinds={"v": "pct"},
+        latex=True,
+        note="n",
+        row_kinds=["pct", "int"],
+    )
+    assert table_from_doc(orjson.loads(orjson.dumps(table_doc(table)))) == table
 
 
 def test_png_extract_reads_text_and_ztxt_chunks_of_other_tools():

@@ -348,7 +348,7 @@ def test_duplicated_release_rows_are_kept_and_warned(tmp_path: Path) -> None:
     assert code == 0, out
     checks = {c["id"]: c for c in json.loads(out)["checks"]}
     for key in ("duplicates.trace_key", "duplicates.round_id", "duplicates.round_index"):
-        assert (checks[key]["status"], checks[key]["count"]) == ("WARN", 2), key
+        assert (checks[key]["status"], checks[key]["count"]) == ("WARNING", 2), key
     assert checks["tokens.negative"]["denominator"] == len(rows) + 2
     code, _ = _invoke(["validate", "-i", str(src), "--strict"])
     assert code == 1
@@ -360,7 +360,7 @@ def test_report_on_the_three_files(tmp_path: Path) -> None:
     experiments without figures keep it fast — the CLI `report` runs all of them the same way."""
     from tracelab.experiments.registry import select
     from tracelab.experiments.runner import run_experiments
-    from tracelab.report import write_report
+    from tracelab.report import report_from_trace, write_report
     from tracelab.traceinput import resolve_trace
 
     bodies = {}
@@ -373,7 +373,7 @@ def test_report_on_the_three_files(tmp_path: Path) -> None:
                 con, select(["trace_facts/overview", "session/context_growth"]), figures=False
             )
             assert all(r.error is None for r in runs), name
-            write_report(con, runs, out)
+            write_report(report_from_trace(con, runs), out, generated="fixed")
         html = out.read_text(encoding="utf-8")
         assert html.rstrip().endswith("</html>")
         # From the headline table on, the three reports show the same numbers.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -20,12 +21,14 @@ from tracelab.experiments.registry import CATEGORIES, all_experiments
 from tracelab.experiments.runner import run_experiments
 from tracelab.figures.style import new_figure
 from tracelab.io import write_rows
+from tracelab.pricing.table import Price, PriceTable
 from tracelab.report import (
     MAX_OPEN_ROWS,
     anchor,
     esc,
     inline_markdown,
     markdown_html,
+    report_from_trace,
     table_html,
     write_report,
 )
@@ -187,7 +190,7 @@ def report(tmp_path_factory):
     runs = run_experiments(con, registered, out=None, figures=False)
     runs += run_experiments(con, [PROBE, BROKEN], out=None)
     out = tmp / "report.html"
-    write_report(con, runs, out)
+    write_report(report_from_trace(con, runs), out)
     text = out.read_text(encoding="utf-8")
     parser = _Structure()
     parser.feed(text)
@@ -209,7 +212,8 @@ def test_every_experiment_has_a_section_and_a_toc_entry(report):
         assert f'<section class="experiment" id="{anchor(exp.id)}">' in html
         assert f'href="#{anchor(exp.id)}"' in html
     sections = [a for t, a in report["parsed"].tags if t == "section"]
-    assert len(sections) == len(report["runs"])
+    assert [a["class"] for a in sections[:2]] == ["overview", "integrity-section"]
+    assert len(sections) == 2 + len(report["runs"])
 
 
 def test_categories_follow_the_study_order(report):
@@ -329,12 +333,12 @@ def test_empty_trace_report(tmp_path):
     build_db(src, db)
     con = open_db(db)
     out = tmp_path / "empty.html"
-    write_report(con, [], out)
+    write_report(report_from_trace(con, []), out)
     html = out.read_text(encoding="utf-8")
     assert "No experiments were run." in html
     assert get_plotlyjs()[:2000] not in html  # no chart, no 4.8 MB bundle
     runs = run_experiments(con, [PROBE], out=None)
-    write_report(con, runs, out)
+    write_report(report_from_trace(con, runs), out)
     html = out.read_text(encoding="utf-8")
     assert runs[0].ok
     assert "no rows: nothing in this trace to count" in html
@@ -349,3 +353,93 @@ def test_long_tables_are_folded():
     folded = table_html(table(26))
     assert folded.startswith('<details class="long-table"><summary>Points — 26 rows</summary>')
     assert folded.count("<tr>") == 27  # header + every row, nothing dropped
+
+
+# --- the opening: a developer's overview, then integrity findings by severity ------------------
+
+
+@pytest.fixture(scope="module")
+def overview_html(tmp_path_factory):
+    """Three steps on 2026-01-05: claude-opus-4-7 (priced), gpt-5.5 (priced), a model no price
+    row matches (unpriced); 3 tool calls (Bash twice, Read once); one step whose events are out
+    of order by 1.5 s (a warning, not an error)."""
+    rows = [
+        step(
+            "s1",
+            0,
+            append=1_000_000,  # all uncached: 1M × $5/M input = $5.00
+            output=1_000_000,  # 1M × $25/M output = $25.00
+            first="user_message",
+            events=[
+                ev("user_message", 0),
+                ev("text", 3),
+                ev("tool_call", 1.5, tool_call_id="t1"),  # 1.5 s before "text": out of order
+                ev("tool_call", 4, tool_call_id="t2"),
+            ],
+            tools=[
+                tool("t1", "Bash", emitted=3, result=5),
+                tool("t2", "Read", emitted=4, result=5),
+            ],
+        ),
+        step(
+            "s2",
+            0,
+            provider="codex",
+            append=2_000_000,  # 2M × $5/M input = $10.00
+            first="user_message",
+            events=[ev("user_message", 10), ev("tool_call", 12, tool_call_id="c1")],
+            tools=[tool("c1", "Bash", emitted=12, result=13)],
+        ),
+        step(
+            "s3",
+            0,
+            model="made-up-model",
+            append=500,
+            output=9_000_000,
+            first="user_message",
+            events=[ev("user_message", 20), ev("text", 21)],
+        ),
+    ]
+    prices = PriceTable(  # explicit rates, so the costs below are derived by hand
+        [
+            Price("claude", "Opus", "claude-opus-4-7*", 5.0, 6.25, 0.5, 25.0),
+            Price("codex", "GPT-5.5", "gpt-5.5", 5.0, None, 0.5, 30.0),
+        ]
+    )
+    con = trace_db(tmp_path_factory.mktemp("overview"), rows, prices)
+    from tracelab.report import render_report
+
+    return render_report(report_from_trace(con, []), "now")
+
+
+def _between(html: str, start: str, end: str) -> str:
+    return html[html.index(start) : html.index(end, html.index(start))]
+
+
+def test_report_opens_with_the_overview_before_integrity(overview_html):
+    html = overview_html
+    assert html.index('id="overview"') < html.index('id="integrity"')
+    overview = _between(html, '<section class="overview"', "</section>")
+    # window: every event on 2026-01-05 → one day
+    assert "2026-01-05 – 2026-01-05 UTC" in overview and "1 day<" in overview
+    # $5 + $25 (claude) + $10 (codex) = $40.0; the made-up model's step has no cost
+    assert "<strong>$40.0</strong>" in overview
+    assert "2 steps priced exactly · 1 steps unpriced" in overview
+    # top models, by steps (1 each), then by name
+    models = _between(overview, "Top models (of 3)", "</table>")
+    assert models.index("claude-opus-4-7") < models.index("gpt-5.5") < models.index("made-up")
+    assert '<td class="num">33.3%</td>' in models and "unpriced" in models
+    # top tools: Bash 2 of 3 calls, Read 1 of 3
+    tools = _between(overview, "Top tools, by calls", "</table>")
+    assert '<td>Bash</td><td class="num">2</td><td class="num">66.7%</td>' in tools
+    assert '<td>Read</td><td class="num">1</td><td class="num">33.3%</td>' in tools
+
+
+def test_integrity_findings_have_a_severity_and_no_red_failed(overview_html):
+    html = overview_html
+    integrity = _between(html, '<section class="integrity-section"', "</section>")
+    assert "FAILED" not in html
+    assert "findings: 0 errors, 1 warning, 0 info" in integrity
+    (finding,) = re.findall(r'<li><span class="sev sev-(\w+)">\w+</span> (.*?)</li>', integrity)
+    assert finding[0] == "warning"
+    assert "Timing events of a step are in time order</strong>: 1 of" in finding[1]

@@ -316,6 +316,60 @@ def _open_trace(db: Path | None, input_path: Path | None, prices: str | None, qu
 # --- analyze / figure ---------------------------------------------------------------------
 
 
+def _figure_workers() -> int:
+    """Worker processes drawing figures: `TRACELAB_FIGURE_WORKERS` if set, else two where two
+    CPUs are ours, else none (drawn in this process)."""
+    env = os.environ.get("TRACELAB_FIGURE_WORKERS", "").strip()
+    if env:
+        if not env.isdigit():
+            _fail(f"TRACELAB_FIGURE_WORKERS={env!r}: not a number of processes")
+        return int(env)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return 2 if cpus >= 2 else 0
+
+
+def _run_study(
+    db: Path | None,
+    input_path: Path | None,
+    prices: Path | None,
+    experiments: list,
+    out: Path | None,
+    figures: bool,
+):
+    """Compute every experiment once (figures drawn by worker processes meanwhile) and the
+    report's overview and integrity findings; returns the `ReportData`."""
+    from tracelab.experiments.drawing import FigurePool
+    from tracelab.experiments.runner import run_experiments
+    from tracelab.experiments.store import stamp
+    from tracelab.reportdata import gather
+
+    workers = _figure_workers() if figures else 0
+    # started before the trace is opened: no DuckDB threads yet, so the workers fork cheaply
+    pool = FigurePool(workers) if workers else None
+    try:
+        con = _open_trace(db, input_path, prices, quiet=False)
+        extras = []
+        with show.experiment_progress(len(experiments)) as on_done:
+            runs = run_experiments(
+                con,
+                experiments,
+                out=out,
+                figures=figures,
+                on_done=on_done,
+                pool=pool,
+                while_drawing=lambda: extras.append(gather(con, [], stamp(con))),
+            )
+    finally:
+        if pool is not None:
+            pool.close()
+    data = extras[0]
+    data.runs = runs
+    return data
+
+
 @app.command()
 def analyze(
     db: DbOption = None,
@@ -331,10 +385,16 @@ def analyze(
         bool, typer.Option("--list", help="List the experiments and their questions.")
     ] = False,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Tables only (faster).")] = False,
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write the HTML report here (same computation)."),
+    ] = None,
     prices: PricesOption = None,
 ) -> None:
     """Run the study's experiments (tables, figures, READMEs) into OUTPUT/<category>/<name>/."""
     from tracelab.experiments.registry import UnknownExperimentError, all_experiments, select
+    from tracelab.report import write_report
+    from tracelab.reportdata import save_extras
 
     if list_only:
         show.experiment_list(console, all_experiments())
@@ -344,13 +404,15 @@ def analyze(
     except UnknownExperimentError as exc:
         _fail(str(exc.args[0]))
     _check_output_dir(output)
-    con = _open_trace(db, input_path, prices, quiet=False)
-    from tracelab.experiments.runner import run_experiments
-
-    with show.experiment_progress(len(chosen)) as on_done:
-        runs = run_experiments(con, chosen, out=output, figures=not no_figures, on_done=on_done)
-    show.analyze_report(console, runs, output)
-    if any(not r.ok for r in runs):
+    _check_output(report_file, "html")
+    data = _run_study(db, input_path, prices, chosen, output, figures=not no_figures)
+    save_extras(output, data)
+    show.analyze_report(console, data.runs, output)
+    if report_file is not None:
+        with show.spinner(f"Writing {report_file}"):
+            write_report(data, report_file)
+        show.report_written(console, data.runs, report_file)
+    if any(not r.ok for r in data.runs):
         raise typer.Exit(1)
 
 
@@ -413,21 +475,50 @@ def report(
     output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path(
         "tracelab-report.html"
     ),
+    from_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Render from this `tracelab analyze` folder, computing nothing (with --db/-i: "
+            "check that it is of that trace).",
+        ),
+    ] = None,
     prices: PricesOption = None,
 ) -> None:
     """One self-contained HTML report: every table and figure, interactive charts, no network."""
     from tracelab.experiments.registry import all_experiments
-    from tracelab.experiments.runner import run_experiments
     from tracelab.report import write_report
 
     _check_output(output, "html")
-    con = _open_trace(db, input_path, prices, quiet=False)
-    experiments = all_experiments()
-    with show.experiment_progress(len(experiments)) as on_done:
-        runs = run_experiments(con, experiments, out=None, figures=True, on_done=on_done)
+    if from_dir is not None:
+        data = _load_analysis(from_dir, db, input_path)
+    else:
+        data = _run_study(db, input_path, prices, all_experiments(), None, figures=True)
     with show.spinner(f"Writing {output}"):
-        write_report(con, runs, output)
-    show.report_written(console, runs, output)
+        write_report(data, output)
+    show.report_written(console, data.runs, output)
+
+
+def _load_analysis(folder: Path, db: Path | None, input_path: Path | None):
+    """An analyze folder's `ReportData`; with a trace given, only if it was computed from it."""
+    from tracelab.reportdata import AnalysisFolderError, load_analysis
+
+    trace = None
+    if db is not None or input_path is not None:
+        import duckdb
+
+        from tracelab.tracedb import open_db, trace_meta
+        from tracelab.traceinput import TraceInputError, resolve_trace
+
+        try:
+            with open_db(resolve_trace(db, input_path).db) as con:
+                trace = trace_meta(con)
+        except (TraceInputError, FileNotFoundError, duckdb.Error) as exc:
+            _fail(str(exc))
+    try:
+        return load_analysis(folder, trace)
+    except AnalysisFolderError as exc:
+        _fail(str(exc))
 
 
 @app.command()

@@ -20,7 +20,8 @@ from tracelab.experiments.runner import run_experiments
 from tracelab.keys import load_or_create_key
 from tracelab.metrics.overview import headline
 from tracelab.privacy import audit_file
-from tracelab.report import write_report
+from tracelab.report import report_from_trace, write_report
+from tracelab.reportdata import save_extras
 from tracelab.sanitize import sanitize_file
 from tracelab.sources.discover import home_for
 from tracelab.synth import generate_home
@@ -67,7 +68,9 @@ def run_demo(console: Console, workdir: Path, sessions: int = 60, seed: int = 7)
         experiments = all_experiments()
         with show.experiment_progress(len(experiments)) as on_done:
             runs = run_experiments(con, experiments, out=analysis, on_done=on_done)
-        write_report(con, runs, report_html)
+        data = report_from_trace(con, runs)
+        save_extras(analysis, data)
+        write_report(data, report_html)
     failed = [r for r in runs if not r.ok]
     for run in failed:
         console.print(f"[red]failed[/] {escape(run.experiment.id)}: {escape(run.error or '')}")

@@ -568,7 +568,7 @@ def reference_overview_table(console: Console, blocks: dict[str, dict]) -> None:
 
 # --- validate -----------------------------------------------------------------------------
 
-_STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
+_STATUS_STYLE = {"PASS": "green", "INFO": "cyan", "WARNING": "yellow", "ERROR": "bold red"}
 
 
 def validation_report(console: Console, result: Any, output: Path | None) -> None:
@@ -587,10 +587,12 @@ def validation_report(console: Console, result: Any, output: Path | None) -> Non
             escape(c.spec.title),
         )
     console.print(table)
-    failed = sum(c.status == "FAIL" for c in result.checks)
-    warned = sum(c.status == "WARN" for c in result.checks)
-    verdict = "[bold green]OK[/]" if result.ok else f"[bold red]FAILED[/] ({failed} checks)"
-    console.print(f"{verdict}: {len(result.checks)} checks, {warned} warnings.")
+    from tracelab.validate import findings_text
+
+    verdict = "[bold green]OK[/]" if result.ok else "[bold red]ERRORS[/]"
+    console.print(
+        f"{verdict}: {len(result.checks)} checks; findings: {findings_text(result.counts())}."
+    )
     if output is not None:
         console.print(f"Markdown report with examples: [bold]{escape(str(output))}[/]")
     else:

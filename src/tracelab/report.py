@@ -24,18 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 
 from tracelab import __version__
 from tracelab.experiments.base import Figure, Table
-from tracelab.experiments.fmt import cost_text, count
+from tracelab.experiments.fmt import format_value
 from tracelab.experiments.registry import CATEGORIES
 from tracelab.experiments.runner import ExperimentRun
+from tracelab.experiments.store import stamp
 from tracelab.experiments.writers import NUMERIC_KINDS, PERCENTILE_NOTE, table_csv
 from tracelab.io import atomic_write_bytes
-from tracelab.metrics.costs import coverage_note, price_coverage
-from tracelab.metrics.overview import headline
-from tracelab.tracedb import trace_meta
+from tracelab.reportdata import ReportData, gather, overview_tables
 
 CATEGORY_TITLES = {
     "trace_facts": "Trace facts",
@@ -162,14 +160,9 @@ def table_html(table: Table) -> str:
     )
 
 
-def _plotly_json(interactive: Any) -> str:
+def _plotly_json(fig: Figure) -> str:
     """The chart's figure JSON, safe inside a <script> element."""
-    text = (
-        interactive.to_json()
-        if hasattr(interactive, "to_json")
-        else orjson.dumps(interactive).decode()
-    )
-    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+    return (fig.interactive_json() or "null").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def figure_html(
@@ -185,7 +178,7 @@ def figure_html(
         body = (
             f'<div class="plotly-chart frame" id="{chart_id}" data-spec="{chart_id}-spec"></div>'
             f'<script type="application/json" id="{chart_id}-spec">'
-            f"{_plotly_json(fig.interactive)}</script>"
+            f"{_plotly_json(fig)}</script>"
         )
         if png:
             body += (
@@ -245,7 +238,10 @@ def category_title(category: str) -> str:
 
 
 def toc_html(groups: list[tuple[str, list[ExperimentRun]]]) -> str:
-    parts = ['<nav class="toc" aria-label="Contents"><h2>Contents</h2><ol>']
+    parts = [
+        '<nav class="toc" aria-label="Contents"><h2>Contents</h2><ol>'
+        '<li><a href="#overview">Overview</a></li><li><a href="#integrity">Integrity</a></li>'
+    ]
     for category, runs in groups:
         items = "".join(
             f'<li><a href="#{anchor(r.experiment.id)}">{esc(r.experiment.title)}</a> '
@@ -262,92 +258,128 @@ def toc_html(groups: list[tuple[str, list[ExperimentRun]]]) -> str:
     return "".join(parts)
 
 
-def headline_table(con: duckdb.DuckDBPyConnection) -> Table:
-    """The trace at a glance, per provider and total (the one headline definition)."""
-    columns = [
-        "provider",
-        "sessions",
-        "steps",
-        "tool calls",
-        "est. cost",
-        "steps priced exactly / by fallback / unpriced",
-        "input tokens",
-        "output tokens",
-        "prefix hit rate",
-        "window (UTC)",
-    ]
-    kinds = ["text", "int", "int", "int", "text", "text", "tokens", "tokens", "pct", "text"]
-    rows = [
-        [
-            r["provider"],
-            r["sessions"],
-            r["steps"],
-            r["tool_calls"],
-            cost_text(r["cost"], r["unpriced_steps"]),
-            " / ".join(count(r[k]) for k in ("priced_exact", "priced_fallback", "unpriced_steps")),
-            r["input_tokens"],
-            r["output_tokens"],
-            r["prefix_hit_rate"],
-            _window(r["first_at"], r["last_at"]),
-        ]
-        for r in headline(con)
-    ]
-    return Table(
-        "headline",
-        "Trace headline",
-        columns,
-        rows,
-        kinds=dict(zip(columns, kinds, strict=True)),
-        note=coverage_note(price_coverage(con)),
-    )
+def _fact(label: str, value: str, note: str = "") -> str:
+    extra = f' <span class="meta">{note}</span>' if note else ""
+    return f"<div><dt>{esc(label)}</dt><dd>{value}{extra}</dd></div>"
 
 
-def _window(first: datetime | None, last: datetime | None) -> str | None:
-    if first is None or last is None:
-        return None
-    return f"{first:%Y-%m-%d} – {last:%Y-%m-%d}"
-
-
-def header_html(trace: dict[str, str], runs: list[ExperimentRun], generated: str) -> str:
+def header_html(data: ReportData, generated: str) -> str:
+    """Title and where the numbers come from (trace, build, code)."""
+    trace, runs = data.trace, data.runs
     failed = sum(not r.ok for r in runs)
     facts = [
         ("Trace", trace.get("source_file", "unknown source")),
-        ("Steps", trace.get("rows", "?")),
-        ("Tool calls", trace.get("tool_calls", "?")),
         ("Database built", trace.get("built_at", "?")),
         ("Generated", generated),
         ("TraceLab", __version__),
         ("Experiments", f"{len(runs) - failed} ok" + (f", {failed} failed" if failed else "")),
     ]
-    items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
+    items = "".join(_fact(k, esc(v)) for k, v in facts)
     return f'<header><h1>TraceLab report</h1><dl class="facts">{items}</dl></header>'
 
 
-def integrity_html(con: duckdb.DuckDBPyConnection) -> str:
-    """A one-line-per-check summary of `tracelab validate` (details: run the command)."""
-    from tracelab.validate import run_checks
+def cost_coverage_text(coverage: dict[str, Any]) -> str:
+    """'3,322 steps priced exactly · 1,284 steps unpriced' (fallback only when used), from
+    `metrics.costs.price_coverage`."""
+    parts = [f"{format_value(coverage.get('priced_exact', 0), 'int')} steps priced exactly"]
+    if coverage.get("priced_fallback"):
+        parts.append(f"{format_value(coverage['priced_fallback'], 'int')} by family fallback")
+    parts.append(f"{format_value(coverage.get('unpriced_steps', 0), 'int')} steps unpriced")
+    return " · ".join(parts)
 
-    try:
-        result = run_checks(con)
-    except duckdb.Error as exc:  # a side section must not cost the user the report
-        return f'<div class="error">Integrity checks could not run: {esc(exc)}</div>'
-    rows = [
-        [c.spec.id, c.spec.title, c.status, c.count, c.denominator, c.spec.unit]
-        for c in result.checks
+
+def _days(n: int) -> str:
+    return f"{n:,} day" + ("" if n == 1 else "s")
+
+
+def overview_html(data: ReportData) -> str:
+    """What a developer wants first: when, how much, priced how, which models and tools."""
+    ov = data.overview
+    totals, window = ov.get("totals", {}), ov.get("window")
+    coverage = ov.get("coverage", {})
+    unpriced = coverage.get("unpriced_steps", 0)
+    cost = format_value(totals.get("cost"), "usd")
+    cost_note = cost_coverage_text(coverage)
+    if unpriced:
+        cost_note = f'<span class="warn">{esc(cost_note)}</span> (no price: no cost counted)'
+    else:
+        cost_note = esc(cost_note)
+    if coverage.get("source"):
+        cost_note += f" · prices: {esc(coverage['source'])}"
+    when = esc(f"{window['first']} – {window['last']} UTC") if window else "no timestamped step"
+    facts = [
+        _fact("Window", when, esc(_days(window["days"])) if window else ""),
+        _fact("Est. cost (API prices)", f"<strong>{esc(cost)}</strong>", cost_note),
+        _fact("Sessions", esc(format_value(totals.get("sessions"), "int"))),
+        _fact("Steps", esc(format_value(totals.get("steps"), "int"))),
+        _fact("Tool calls", esc(format_value(totals.get("tool_calls"), "int"))),
+        _fact("Models", esc(format_value(totals.get("models"), "int"))),
     ]
+    tables = {t.name: t for t in overview_tables(data)}
+    side = "".join(
+        f'<div class="side">{table_html(tables[n])}</div>'
+        for n in ("top_models", "top_tools")
+        if n in tables
+    )
+    per_provider = table_html(tables["headline"]) if "headline" in tables else ""
+    return (
+        '<section class="overview" id="overview"><h2>Overview</h2>'
+        f'<dl class="facts big">{"".join(facts)}</dl>'
+        f'<div class="columns">{side}</div>{per_provider}</section>'
+    )
+
+
+_SEVERITY_ORDER = ("error", "warning", "info")
+
+
+def integrity_html(data: ReportData) -> str:
+    """`tracelab validate`'s findings, each with its severity; every check in a fold."""
+    from tracelab.validate import findings_text
+
+    if data.integrity is None:
+        return (
+            '<section class="integrity-section" id="integrity"><h2>Integrity</h2>'
+            f'<div class="error">Integrity checks could not run: {esc(data.integrity_error)}'
+            "</div></section>"
+        )
+    checks = data.integrity.get("checks", [])
+    found = [c for c in checks if not c["passed"]]
+    found.sort(key=lambda c: _SEVERITY_ORDER.index(c["severity"]))
+    counts = data.integrity.get("findings", {})
+    items = "".join(
+        f'<li><span class="sev sev-{esc(c["severity"])}">{esc(c["severity"])}</span> '
+        f"<strong>{esc(c['title'])}</strong>: {esc(format_value(c['count'], 'int'))} of "
+        f"{esc(format_value(c['denominator'], 'int'))} {esc(c['unit'])} "
+        f'<code class="meta">{esc(c["id"])}</code></li>'
+        for c in found
+    )
+    listing = f'<ul class="findings">{items}</ul>' if found else "<p>No findings.</p>"
     table = Table(
         "integrity_checks",
-        "Integrity checks (run tracelab validate for examples)",
-        ["check", "what", "status", "count", "of", "unit"],
-        rows,
+        "Every check (details and examples: tracelab validate -o checks.md)",
+        ["check", "what", "severity", "status", "count", "of", "unit"],
+        [
+            [
+                c["id"],
+                c["title"],
+                c["severity"],
+                c["status"],
+                c["count"],
+                c["denominator"],
+                c["unit"],
+            ]
+            for c in checks
+        ],
         kinds={"count": "int", "of": "int"},
     )
-    verdict = "passed" if result.ok else "FAILED"
     return (
-        '<details class="integrity"><summary>Integrity checks: '
-        f'<span class="{"ok" if result.ok else "bad"}">{verdict}</span> '
-        f"({sum(c.status == 'WARN' for c in result.checks)} warnings)</summary>"
-        f"{table_html(table)}</details>"
+        '<section class="integrity-section" id="integrity"><h2>Integrity</h2>'
+        f"<p>{len(checks)} checks of <code>tracelab validate</code>; findings: "
+        f"{esc(findings_text(counts))}. Errors break an invariant of the format (numbers built "
+        "on them are wrong); warnings are what real logs contain and the analyses tolerate; "
+        f"info is a fact about the trace.</p>{listing}"
+        f'<details class="integrity"><summary>Every check</summary>{table_html(table)}</details>'
+        "</section>"
     )
 
 
@@ -355,10 +387,11 @@ def integrity_html(con: duckdb.DuckDBPyConnection) -> str:
 
 CSS = """
 :root { --bg:#fdfdfc; --fg:#1f2328; --muted:#5e6670; --line:#d9dde3; --card:#f4f5f7;
-  --accent:#3b6fb6; --bad:#c0392b; --ok:#2e7d32; --code:#eef0f3; color-scheme: light dark; }
+  --accent:#3b6fb6; --bad:#c0392b; --ok:#2e7d32; --warn:#a46200; --code:#eef0f3;
+  color-scheme: light dark; }
 @media (prefers-color-scheme: dark) {
   :root { --bg:#15181c; --fg:#e4e7eb; --muted:#9aa3ad; --line:#343a42; --card:#1e2228;
-    --accent:#7aa7e6; --bad:#ef7564; --ok:#7bc67e; --code:#262b32; } }
+    --accent:#7aa7e6; --bad:#ef7564; --ok:#7bc67e; --warn:#e0a64a; --code:#262b32; } }
 * { box-sizing: border-box; }
 body { margin:0; background:var(--bg); color:var(--fg); line-height:1.5;
   font:15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", sans-serif; }
@@ -392,6 +425,15 @@ details > summary { cursor:pointer; font-weight:600; color:var(--muted); }
 .error { border-left:4px solid var(--bad); padding:.5rem 1rem; margin:1rem 0;
   background:var(--card); color:var(--bad); overflow-wrap:anywhere; }
 .bad { color:var(--bad); font-weight:600; } .ok { color:var(--ok); font-weight:600; }
+.warn { color:var(--warn); }
+.facts.big { font-size:1.05rem; gap:.5rem 2rem; }
+.overview { margin:1rem 0 2rem; }
+.columns { display:flex; flex-wrap:wrap; gap:0 2.5rem; }
+.findings { list-style:none; padding-left:0; } .findings li { margin:.3rem 0; }
+.sev { display:inline-block; min-width:4.6em; text-align:center; font-size:.75rem;
+  font-weight:600; padding:.05rem .4rem; border-radius:.6rem; border:1px solid currentColor; }
+.sev-error { color:var(--bad); } .sev-warning { color:var(--warn); }
+.sev-info { color:var(--muted); }
 code { font:.86em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   background:var(--code); padding:.05rem .3rem; border-radius:3px; }
 .table-wrap { overflow-x:auto; margin:1rem 0 1.4rem; }
@@ -463,10 +505,10 @@ def plotly_js() -> str:
     return get_plotlyjs().replace("</script", "<\\/script")
 
 
-def render_report(con: duckdb.DuckDBPyConnection, runs: list[ExperimentRun]) -> str:
-    """The whole report as one HTML string."""
-    trace = trace_meta(con)
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def render_report(data: ReportData, generated: str | None = None) -> str:
+    """The whole report as one HTML string (`generated`: the time shown; default now)."""
+    trace, runs = data.trace, data.runs
+    generated = generated or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     groups = _by_category(runs)
     sections: list[str] = []
     charts = 0
@@ -507,14 +549,15 @@ def render_report(con: duckdb.DuckDBPyConnection, runs: list[ExperimentRun]) -> 
 <div class="layout">
 {toc_html(groups)}
 <main>
-{header_html(trace, runs, generated)}
-{table_html(headline_table(con))}
-{integrity_html(con)}
+{header_html(data, generated)}
+{overview_html(data)}
+{integrity_html(data)}
 {failed_html}
 {"".join(sections)}
 <footer>Generated by TraceLab {esc(__version__)} on {esc(generated)}. Self-contained: no
 network needed. Each experiment's tables and figures are also written by
-<code>tracelab analyze</code>.</footer>
+<code>tracelab analyze</code>; <code>tracelab report --from</code> renders this report from
+that folder.</footer>
 </main>
 </div>
 {scripts}
@@ -523,6 +566,11 @@ network needed. Each experiment's tables and figures are also written by
 """
 
 
-def write_report(con: duckdb.DuckDBPyConnection, runs: list[ExperimentRun], output: Path) -> None:
-    """Write the self-contained HTML report of `runs` to `output` (atomically)."""
-    atomic_write_bytes(Path(output), render_report(con, runs).encode("utf-8"))
+def write_report(data: ReportData, output: Path, generated: str | None = None) -> None:
+    """Write the self-contained HTML report of `data` to `output` (atomically)."""
+    atomic_write_bytes(Path(output), render_report(data, generated).encode("utf-8"))
+
+
+def report_from_trace(con: duckdb.DuckDBPyConnection, runs: list[ExperimentRun]) -> ReportData:
+    """The report of `runs` on a (prepared) trace: overview and integrity computed here."""
+    return gather(con, runs, stamp(con))

@@ -9,9 +9,15 @@ denominator), with up to `MAX_EXAMPLES` offending rows named by `round_pk` / `se
 A check is two SQL statements over the database tables (`rounds`, `tool_calls`,
 `timing_events`) and the prepared metric tables (`tracelab.metrics.steps`):
 `population` — one row per checked item, with its `provider`; `offending` — one row per item
-that breaks the invariant, with the `round_pk` of its step and a `detail` text. Severity "fail"
-marks a broken invariant of the format; "warn" marks something real logs do contain (clock
-skew, steps without input events) that analyses already tolerate. `ok` = no "fail" check failed.
+that breaks the invariant, with the `round_pk` of its step and a `detail` text.
+
+Every finding has ONE severity (`CheckSpec.severity`), the only field that decides how it is
+shown and what the exit code is:
+- "error": a broken invariant of the format (token identities, a step counted twice): the
+  numbers built on it are wrong. `ok` is False, `tracelab validate` exits 1.
+- "warning": something real logs always contain (events written out of order by the CLI, clock
+  skew, non-positive latencies) that the analyses already tolerate; shown, exit 0.
+- "info": a fact about the trace, not a defect (steps without an input event).
 
 Duplicate keys (`trace_key`, `round_id` and `(session_id, round_index)` per session, a tool
 call id in two steps) are warnings: the public release keeps every row and has them (spec
@@ -42,7 +48,10 @@ ORDER_TOLERANCE_MS = 1000
 LONG_GAP_DAYS = 7
 MAX_EXAMPLES = 5
 
-FAIL, WARN = "fail", "warn"
+ERROR, WARNING, INFO = "error", "warning", "info"
+SEVERITIES = (ERROR, WARNING, INFO)
+#: Older names of the severities (still accepted by `CheckSpec`).
+FAIL, WARN = ERROR, WARNING
 
 
 def _txt(expr: str) -> str:
@@ -69,6 +78,10 @@ class CheckSpec:
     #: A duplicate-key check: a warning, a failure under `strict`.
     key: bool = False
 
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"check {self.id}: severity must be one of {SEVERITIES}")
+
 
 # --- 1. token identities --------------------------------------------------------------------
 
@@ -77,7 +90,7 @@ _CLAUDE_TOTAL = CheckSpec(
     title="Claude input total = prefix + append",
     description="Claude steps must satisfy `input_tokens_total = prefix_tokens + "
     "newly_append_tokens` exactly (the format's identity); a missing count breaks it too.",
-    severity=FAIL,
+    severity=ERROR,
     unit="Claude steps",
     population="SELECT provider FROM rounds WHERE provider = 'claude'",
     offending=f"""
@@ -97,7 +110,7 @@ _CLAUDE_SPLIT = CheckSpec(
     description="Where Claude's raw usage split is present: `newly_append_tokens = "
     "claude_uncached_input_tokens + claude_cache_creation_input_tokens` and `prefix_tokens = "
     "claude_cache_read_input_tokens`.",
-    severity=FAIL,
+    severity=ERROR,
     unit="Claude steps with the raw split",
     population="""
         SELECT provider FROM rounds
@@ -128,7 +141,7 @@ _CODEX_APPEND = CheckSpec(
     description="Codex steps with both `input_tokens_total` and `prefix_tokens` must have "
     "`newly_append_tokens = max(0, input_tokens_total − prefix_tokens)` (cached input is "
     "included in Codex's input count).",
-    severity=FAIL,
+    severity=ERROR,
     unit="Codex steps with input and prefix counts",
     population="""
         SELECT provider FROM rounds
@@ -152,7 +165,7 @@ _NEGATIVE = CheckSpec(
     title="No negative token counts",
     description="Every token count of a step (" + ", ".join(f"`{f}`" for f in TOKEN_FIELDS) + ") "
     "is ≥ 0 where present.",
-    severity=FAIL,
+    severity=ERROR,
     unit="steps",
     population="SELECT provider FROM rounds",
     offending=f"""
@@ -173,7 +186,7 @@ def _tool_latency_check(column: str, label: str, why: str) -> CheckSpec:
         description=f"Tool calls with a `{column}` should have it > 0. {why} Analyses keep "
         "only strictly positive effective latencies (internal if present, else wall), so "
         "these calls drop out of latency distributions.",
-        severity=WARN,
+        severity=WARNING,
         unit=f"tool calls with {label} latency",
         population=f"SELECT provider FROM tool_calls WHERE {column} IS NOT NULL",
         offending=f"""
@@ -198,7 +211,7 @@ _GENERATION = CheckSpec(
     description="Among steps with both an input event before the first model output and a "
     "model-output event, the observable generation time (`step_facts.gen_ms`) must be > 0; "
     "≤ 0 means clock skew (such steps drop out of generation-time analyses).",
-    severity=WARN,
+    severity=WARNING,
     unit="steps with a generation time",
     population="SELECT provider FROM step_facts WHERE gen_ms IS NOT NULL",
     offending=f"""
@@ -215,7 +228,7 @@ _DUP_TRACE_KEY = CheckSpec(
     description="`trace_key` is the dedup key: a second row with the same key is the same "
     "step counted twice (the public release keeps such rows). Counted: every copy after the "
     "first (by `round_pk`).",
-    severity=WARN,
+    severity=WARNING,
     key=True,
     unit="steps with a trace_key",
     population="SELECT provider FROM rounds WHERE trace_key IS NOT NULL",
@@ -233,7 +246,7 @@ _DUP_ROUND_ID = CheckSpec(
     title="round_id is unique within a session",
     description="Two steps of one session with the same `round_id` (the public dataset keeps "
     "some). Counted: every copy after the first (by `round_pk`).",
-    severity=WARN,
+    severity=WARNING,
     key=True,
     unit="steps with a round_id",
     population="SELECT provider FROM rounds WHERE round_id IS NOT NULL",
@@ -273,7 +286,7 @@ _DUP_TOOL_CALL = CheckSpec(
     description="The same (`session_id`, `tool_call_id`) in more than one step (e.g. a subagent "
     "copy of its parent's calls, or a duplicated step) counts one call several times. Counted: "
     "the copies in steps after the first.",
-    severity=WARN,
+    severity=WARNING,
     key=True,
     unit="tool calls with an id",
     population="SELECT provider FROM tool_calls WHERE tool_call_id IS NOT NULL",
@@ -302,8 +315,9 @@ _EVENT_ORDER = CheckSpec(
     title="Timing events of a step are in time order",
     description="Each timestamped event must not be earlier than the previous timestamped "
     f"event of the same step by more than {ORDER_TOLERANCE_MS} ms (tolerance for jitter "
-    "between writers). Out-of-order events make generation times wrong.",
-    severity=FAIL,
+    "between writers). Real Claude Code / Codex logs always have some (the CLI writes events from "
+    "more than one thread), so this is a warning: the generation time of such a step is wrong.",
+    severity=WARNING,
     unit="events after another timestamped event of their step",
     population=f"SELECT provider FROM ({_TIMED_EVENTS}) WHERE prev_ts IS NOT NULL",
     offending=f"""
@@ -323,7 +337,7 @@ _NO_EVENTS = CheckSpec(
     title="Every step has a timestamped event",
     description="Steps without any timing event carrying a timestamp have no start time: they "
     "drop out of every timing analysis (their tokens still count).",
-    severity=WARN,
+    severity=WARNING,
     unit="steps",
     population="SELECT provider FROM rounds",
     offending="""
@@ -342,7 +356,7 @@ _NO_FIRST_INPUT = CheckSpec(
     title="Every step has a first input event type",
     description="Steps with a null `first_input_event_type` had no user message or tool result "
     "before them; they are neither user- nor tool-initiated (informational).",
-    severity=WARN,
+    severity=INFO,
     unit="steps",
     population="SELECT provider FROM rounds",
     offending=f"""
@@ -375,7 +389,7 @@ def _session_jump_check(
         id=id,
         title=title,
         description=description,
-        severity=WARN,
+        severity=WARNING,
         unit="sessions with ≥ 2 timed steps",
         population=_TIMED_SESSIONS,
         offending=f"""
@@ -448,9 +462,8 @@ class CheckResult:
 
     @property
     def status(self) -> str:
-        if self.passed:
-            return "PASS"
-        return "FAIL" if self.spec.severity == FAIL else "WARN"
+        """PASS, or the severity of the finding in capitals (ERROR, WARNING, INFO)."""
+        return "PASS" if self.passed else self.spec.severity.upper()
 
     def share(self) -> str:
         """'1.2%' of the denominator, or '–' when there is nothing to check."""
@@ -477,14 +490,22 @@ class CheckResult:
 
 @dataclass
 class ValidationResult:
-    """Every check's outcome; `ok` unless a check of severity "fail" found something."""
+    """Every check's outcome; `ok` unless a check of severity "error" found something."""
 
     checks: list[CheckResult]
     trace: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not any(c.status == "FAIL" for c in self.checks)
+        return not self.findings(ERROR)
+
+    def findings(self, severity: str) -> list[CheckResult]:
+        """The checks of `severity` that found something."""
+        return [c for c in self.checks if not c.passed and c.spec.severity == severity]
+
+    def counts(self) -> dict[str, int]:
+        """Findings per severity, every severity present (0 when none)."""
+        return {s: len(self.findings(s)) for s in SEVERITIES}
 
     def check(self, check_id: str) -> CheckResult:
         for c in self.checks:
@@ -495,6 +516,7 @@ class ValidationResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "findings": self.counts(),
             "trace": self.trace,
             "constants": {
                 "order_tolerance_ms": ORDER_TOLERANCE_MS,
@@ -514,15 +536,13 @@ def _md(text: Any) -> str:
 
 def validation_markdown(result: ValidationResult) -> str:
     """Summary table (check, status, count / denominator), then one section per check."""
-    failed = sum(c.status == "FAIL" for c in result.checks)
-    warned = sum(c.status == "WARN" for c in result.checks)
     lines = ["# TraceLab integrity checks", ""]
     if result.trace:
         source = result.trace.get("source_file", "?")
         lines += [f"Trace: {_md(source)} ({result.trace.get('rows', '?')} steps)", ""]
-    verdict = "OK" if result.ok else "FAILED"
+    verdict = "OK" if result.ok else "ERRORS"
     lines += [
-        f"**{verdict}**: {len(result.checks)} checks, {failed} failed, {warned} warnings. "
+        f"**{verdict}**: {len(result.checks)} checks; findings: {findings_text(result.counts())}. "
         f"Tolerances: event/step order {ORDER_TOLERANCE_MS} ms, session gap {LONG_GAP_DAYS} "
         "days.",
         "",
@@ -537,6 +557,14 @@ def validation_markdown(result: ValidationResult) -> str:
     for c in result.checks:
         lines += ["", *_check_section(c)]
     return "\n".join(lines) + "\n"
+
+
+def findings_text(counts: dict[str, int]) -> str:
+    """'1 error, 3 warnings, 0 info' from `ValidationResult.counts()` (or its JSON)."""
+    plural = {ERROR: "errors", WARNING: "warnings", INFO: "info"}
+    return ", ".join(
+        f"{counts.get(s, 0)} {s if counts.get(s, 0) == 1 else plural[s]}" for s in SEVERITIES
+    )
 
 
 def _check_section(c: CheckResult) -> list[str]:

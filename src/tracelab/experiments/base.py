@@ -64,15 +64,27 @@ class Figure:
     """A drawn figure and the table of the numbers it shows (embedded in its PNG as CSV).
 
     `interactive`, if set, is a Plotly figure (`go.Figure`) the HTML report shows instead of
-    the static image.
+    the static image — or its figure JSON already (drawn in a worker process, or read back
+    from an analyze folder). `figure` is None once the figure was rendered elsewhere.
     """
 
     name: str
     title: str
-    figure: MplFigure
+    figure: MplFigure | None
     data: Table
     caption: str = ""
     interactive: Any = None
+
+    def interactive_json(self) -> str | None:
+        """The interactive chart's figure JSON (Plotly's own serialization), or None."""
+        chart = self.interactive
+        if chart is None or isinstance(chart, str):
+            return chart
+        if hasattr(chart, "to_json"):
+            return chart.to_json()
+        import orjson
+
+        return orjson.dumps(chart).decode()
 
 
 @dataclass

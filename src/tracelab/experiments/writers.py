@@ -1,8 +1,10 @@
 """Write an experiment's outputs: README.md, tables as CSV/JSON/Markdown(/LaTeX), figures.
 
 Layout: `out/<category>/<name>/` holding `README.md`, `<table>.csv|.json|.md[.tex]`,
-`<figure>.png|.svg|.csv`. Each PNG embeds the README, the figure's CSV and the code version
-(`tracelab figure extract` gets them back). The folder is staged beside its final place and
+`<figure>.png|.svg|.csv` (`<figure>.plotly.json` for an interactive chart), and
+`experiment.json`, the lossless form `tracelab report --from` reads (see `store`). Each PNG
+embeds the README, the figure's CSV and the code version (`tracelab figure extract` gets them
+back). The folder is staged beside its final place and
 swapped in only when complete, so an interrupted run leaves the previous folder intact.
 """
 
@@ -23,6 +25,7 @@ import orjson
 
 from tracelab import __version__
 from tracelab.experiments.base import Experiment, Figure, Result, Table
+from tracelab.experiments.store import EXPERIMENT_FILE, PLOTLY_SUFFIX, experiment_doc
 from tracelab.figures.pngmeta import embed
 
 PERCENTILE_NOTE = (
@@ -178,9 +181,11 @@ def write_experiment(
     result: Result,
     figures: list[Figure],
     rendered: dict[str, tuple[bytes, bytes]],
-    trace: dict[str, str],
+    stamp: dict[str, Any],
 ) -> Path:
-    """Write one experiment's folder under `out`; returns the folder."""
+    """Write one experiment's folder under `out`; returns the folder. `stamp` is the run's
+    (`store.stamp`): its trace meta goes into the README, all of it into experiment.json."""
+    trace = stamp.get("trace") or {}
     final = out / exp.category / exp.name
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = final.with_name(f".{exp.name}.{secrets.token_hex(4)}.tmp")
@@ -199,6 +204,10 @@ def write_experiment(
             (stage / f"{fig.name}.png").write_bytes(embed(png, png_texts(exp, readme, fig)))
             (stage / f"{fig.name}.svg").write_bytes(svg)
             (stage / f"{fig.name}.csv").write_text(table_csv(fig.data), encoding="utf-8")
+            chart = fig.interactive_json()
+            if chart is not None:
+                (stage / f"{fig.name}{PLOTLY_SUFFIX}").write_text(chart, encoding="utf-8")
+        (stage / EXPERIMENT_FILE).write_bytes(experiment_doc(exp, result, figures, stamp))
         _swap_in(stage, final)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

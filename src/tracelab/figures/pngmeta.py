@@ -80,3 +80,15 @@ def extract(png: bytes) -> dict[str, str]:
         except (zlib.error, UnicodeDecodeError, IndexError) as exc:
             raise PngError(f"damaged {kind.decode()} chunk: {exc}") from exc
     return texts
+
+
+def strip(png: bytes, prefix: str) -> bytes:
+    """`png` without the text chunks whose keyword starts with `prefix` (what `embed` added):
+    the image exactly as it was before embedding."""
+    key = prefix.encode("latin-1")
+    kept = [
+        (kind, body)
+        for kind, body in _chunks(png)
+        if not (kind in (b"tEXt", b"zTXt", b"iTXt") and body.startswith(key))
+    ]
+    return PNG_SIGNATURE + b"".join(_chunk(kind, body) for kind, body in kept)

@@ -175,6 +175,17 @@ def top_tools_share(
     return None
 
 
+def top_tools(con: duckdb.DuckDBPyConnection, k: int = 5) -> list[dict[str, Any]]:
+    """Over all providers: the `k` most-called tools with calls, share of all calls, errors
+    and error rate (of the calls with a status)."""
+    sql = f"""
+    SELECT rank, tool, calls, calls / grp_calls AS share, errors,
+           errors / nullif(with_status, 0) AS error_rate
+    FROM ranked WHERE rank <= {int(k)} ORDER BY rank
+    """
+    return _records(con, _ranked(group=_quote(ALL)) + sql)
+
+
 def popularity(con: duckdb.DuckDBPyConnection, top: int = 15) -> list[dict[str, Any]]:
     """Per provider: the `top` most-called tools (`mcp_*` merged into `mcp`) plus 'Other', with
     calls, share, errors and the error rate (errors / calls)."""

@@ -322,6 +322,10 @@ def test_analyze_exports_and_fit_on_the_three_files(tmp_path: Path) -> None:
                 "session/context_growth",
                 "--only",
                 "tool_calls",
+                "--only",
+                "prefix_cache/kv_cache_active_ratio",
+                "--only",
+                "session/duration_cdfs",
             ]
         )
         assert code == 0, (name, text)

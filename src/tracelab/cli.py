@@ -1086,6 +1086,81 @@ def serve(
     )
 
 
+# --- ask ----------------------------------------------------------------------------------
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question about the trace.")],
+    db: DbOption = None,
+    input_path: InputOption = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="OpenAI-compatible endpoint (default: the local model)."),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model name at --base-url.")] = None,
+    api_key_env: Annotated[
+        str, typer.Option("--api-key-env", help="Environment variable holding the API key.")
+    ] = "OPENAI_API_KEY",
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow an endpoint not on this machine (tool "
+            "results are sent there; raw logs never are).",
+        ),
+    ] = False,
+    max_turns: Annotated[int, typer.Option("--max-turns", help="Model turns per question.")] = 6,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds per question (model and queries).")
+    ] = 180.0,
+    chat: Annotated[
+        bool, typer.Option("--chat", help="Keep asking follow-up questions (empty line ends).")
+    ] = False,
+) -> None:
+    """Ask a question about a trace: an LLM answers with tools and shows its evidence."""
+    import duckdb
+
+    from tracelab.ask.backends import BackendError, make_backend
+    from tracelab.ask.display import answer_footer
+    from tracelab.ask.loop import Conversation
+    from tracelab.ask.sandbox import Sandbox
+    from tracelab.io import TraceFormatError
+    from tracelab.traceinput import TraceInputError, resolve_trace
+
+    try:
+        backend = make_backend(base_url, model, api_key_env, allow_remote)
+    except (BackendError, ImportError) as exc:
+        _fail(str(exc))
+    try:
+        with show.spinner("Opening the trace (sanitized columns only)"):
+            resolved = resolve_trace(db, input_path)
+            sandbox = Sandbox(resolved.db)
+    except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except duckdb.Error as exc:
+        _fail(f"{db or input_path}: not a readable trace database ({exc})")
+    conversation = Conversation(sandbox, backend, max_turns=max_turns, time_limit_s=timeout)
+
+    def on_event(kind: str, payload) -> None:
+        if kind == "token":
+            console.out(payload, end="", highlight=False)
+        elif kind == "tool_call":
+            console.print(f"\n[dim]→ {payload['tool']} {escape(str(payload['arguments']))}[/]")
+
+    while True:
+        console.print(f"[bold]Q:[/] {escape(question)}")
+        answer = conversation.ask(question, on_event)
+        console.print()
+        answer_footer(console, answer)
+        if not chat:
+            break
+        question = console.input("[bold]follow-up> [/]").strip()
+        if not question:
+            break
+    sandbox.close()
+
+
 # --- contribute / pool (tracelab.pool.cli) -------------------------------------------------
 
 from tracelab.pool.cli import contribute as _contribute  # noqa: E402

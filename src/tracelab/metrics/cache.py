@@ -41,6 +41,8 @@ from tracelab.metrics.steps import ms_between, prepare
 STEP_KIND_SQL = "CASE WHEN is_user THEN 'user' WHEN is_tool THEN 'tool' END"
 STEP_HIT_RATIO_SQL = "prefix / nullif(context, 0)"
 AMPLIFICATION_SQL = "sum(append) / nullif(sum(fresh), 0)"
+#: Share of steps whose own hit ratio is below 50% (a mostly missed cache).
+LOW_HIT_SHARE_SQL = f"avg(({STEP_HIT_RATIO_SQL} < 0.5)::DOUBLE)"
 KINDS = ("all", "user", "tool")
 
 SECOND_MS = 1000.0
@@ -269,7 +271,7 @@ def hit_by_gap(con: duckdb.DuckDBPyConnection, bin_sql: str) -> list[dict[str, A
                    AS step_share,
                {HIT_RATE_SQL} AS hit_rate,
                quantile_cont({ratio}, 0.5) AS median_ratio,
-               avg(({ratio} < 0.5)::DOUBLE) AS low_share
+               {LOW_HIT_SHARE_SQL} AS low_share
         FROM (
             SELECT *, {STEP_KIND_SQL} AS kind, {bin_sql} AS bin FROM step_facts
             WHERE {GAP_POPULATION} AND (is_user OR is_tool)

@@ -53,13 +53,16 @@ def headline(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[dict[
     return records(con, HEADLINE_SQL.format(key=group_key(by), by=by))
 
 
-CACHE_SAVINGS_SQL = """
-SELECT CASE WHEN grouping({key}) = 1 THEN 'total' ELSE {key} END AS {by},
-       sum(s.prefix * (s.p_input - s.p_read) / 1e6) AS cache_savings,
+#: USD the prompt cache saved on one priced step (see `cache_savings`).
+STEP_SAVINGS_SQL = "prefix * (p_input - p_read) / 1e6"
+
+CACHE_SAVINGS_SQL = f"""
+SELECT CASE WHEN grouping({{key}}) = 1 THEN 'total' ELSE {{key}} END AS {{by}},
+       sum({STEP_SAVINGS_SQL}) AS cache_savings,
        count(*) AS priced_steps
 FROM step_facts s WHERE s.priced
-GROUP BY ROLLUP ({key})
-ORDER BY grouping({key}), {by}
+GROUP BY ROLLUP ({{key}})
+ORDER BY grouping({{key}}), {{by}}
 """
 
 

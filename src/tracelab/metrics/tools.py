@@ -127,17 +127,21 @@ def _records(
     return records(con, sql, params)
 
 
+#: Over `tool_facts` rows: failed calls, finished calls (a result arrived or a status was
+#: reported), and the error rate of the calls (`ERROR_RATE_SQL`'s definition, per row).
+ERRORS_SQL = "count(*) FILTER (WHERE is_error)"
+FINISHED_SQL = "count(*) FILTER (WHERE is_error IS NOT NULL OR result_at IS NOT NULL)"
+CALL_ERROR_RATE_SQL = f"{ERRORS_SQL} / nullif(count(*), 0)"
+
 #: Calls per (group, tool) ranked by calls within the group; `{group}` is provider or 'all',
 #: `{tool}` the tool-name expression.
-_RANKED_SQL = """
+_RANKED_SQL = f"""
 ranked AS (
     SELECT *, row_number() OVER (PARTITION BY grp ORDER BY calls DESC, tool) AS rank,
            sum(calls) OVER (PARTITION BY grp) AS grp_calls
     FROM (
-        SELECT {group} AS grp, {tool} AS tool, count(*) AS calls,
-               count(*) FILTER (WHERE is_error) AS errors,
-               count(*) FILTER (WHERE is_error IS NOT NULL OR result_at IS NOT NULL)
-                   AS with_status
+        SELECT {{group}} AS grp, {{tool}} AS tool, count(*) AS calls,
+               {ERRORS_SQL} AS errors, {FINISHED_SQL} AS with_status
         FROM tool_facts GROUP BY ALL
     )
 )"""

@@ -21,17 +21,21 @@ from tracelab.experiments.llm_generation import decode_speed
 from tracelab.experiments.llm_generation import generation_time_cdf
 from tracelab.experiments.llm_generation import adjusted_prefix_append
 from tracelab.experiments.llm_generation import token_spindles
+from tracelab.experiments.llm_generation import timing_fit
+from tracelab.experiments.llm_generation import append_vs_prefix_latency
 # isort: on
 
 __all__ = [
     "adjusted_prefix_append",
     "append_by_prefix",
     "append_share",
+    "append_vs_prefix_latency",
     "decode_speed",
     "generation_time_cdf",
     "output_attribution",
     "output_schematic",
     "prefix_append_scatter",
+    "timing_fit",
     "token_distribution",
     "token_spindles",
 ]

@@ -16,6 +16,7 @@ from tracelab.experiments.prefix_cache import cache_replay
 from tracelab.experiments.prefix_cache import hit_vs_gap
 from tracelab.experiments.prefix_cache import eviction_sweep
 from tracelab.experiments.prefix_cache import human_thinking_cost
+from tracelab.experiments.prefix_cache import kv_cache_active_ratio
 # isort: on
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "hit_rate",
     "hit_vs_gap",
     "human_thinking_cost",
+    "kv_cache_active_ratio",
 ]

@@ -17,6 +17,7 @@ from tracelab.experiments.session import compaction
 from tracelab.experiments.session import cost_distribution
 from tracelab.experiments.session import timing
 from tracelab.experiments.session import session_timeline
+from tracelab.experiments.session import duration_cdfs
 from tracelab.experiments.session import session_token_steps
 # isort: on
 
@@ -24,6 +25,7 @@ __all__ = [
     "compaction",
     "context_growth",
     "cost_distribution",
+    "duration_cdfs",
     "loop_counts",
     "session_timeline",
     "session_token_steps",

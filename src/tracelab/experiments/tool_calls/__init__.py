@@ -15,15 +15,19 @@ from tracelab.experiments.tool_calls import tool_popularity
 from tracelab.experiments.tool_calls import latency_share
 from tracelab.experiments.tool_calls import tool_latency
 from tracelab.experiments.tool_calls import tool_overhead
+from tracelab.experiments.tool_calls import codex_wall_internal_gap
 from tracelab.experiments.tool_calls import tool_categories
+from tracelab.experiments.tool_calls import tool_time_by_kind
 from tracelab.experiments.tool_calls import long_tool_calls
 # isort: on
 
 __all__ = [
+    "codex_wall_internal_gap",
     "latency_share",
     "long_tool_calls",
     "tool_categories",
     "tool_latency",
     "tool_overhead",
     "tool_popularity",
+    "tool_time_by_kind",
 ]

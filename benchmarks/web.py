@@ -38,21 +38,11 @@ from pathlib import Path
 import httpx
 
 from synthtrace import write_trace
+from tracelab.web.chromium import ARGS, CHROMIUM
 
 TARGET_LISTEN_S = 2.0
 TARGET_DASHBOARD_S = 2.0
 TARGET_SESSION_S = 1.0
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def load() -> str:

@@ -21,18 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tracelab.web.chromium import ARGS, CHROMIUM
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [  # as tests/web/test_browser.py
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTH, HEIGHT = 1280, 1400
 
 

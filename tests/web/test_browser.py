@@ -20,21 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from tracelab.web.chromium import ARGS, CHROMIUM
+
 from .conftest import EXPERIMENTS, TOKEN
 
-CHROMIUM = Path("/usr/bin/chromium")
 #: Where every screenshot is also copied, so a CI run's screenshots are found in one place.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),

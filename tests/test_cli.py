@@ -355,3 +355,23 @@ def test_private_outputs_are_readable_by_the_owner_only(tmp_path: Path, small: d
     cached = cached_db_path(trace)
     assert _mode(cached) == 0o600
     assert _mode(cached.parent) == 0o700 and _mode(cache_dir()) == 0o700
+
+
+def test_out_of_range_options_are_one_error_line(tmp_path: Path) -> None:
+    """The `tracelab` command (cli.run) prints a usage error as one `error:` line, exit 2."""
+    import subprocess
+    import sys
+
+    for args in (
+        ["collect", "--workers", "0", "-o", str(tmp_path / "t.jsonl")],
+        ["synth", "--workers", "0", "-o", str(tmp_path / "h")],
+        ["demo", "--sessions", "-3"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "tracelab.cli", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, lines)
+        assert "Invalid value" in lines[0], lines
+        assert "Traceback" not in done.stderr

@@ -1170,5 +1170,27 @@ app.command("contribute")(_contribute)
 app.add_typer(_pool_app, name="pool")
 
 
+def run() -> None:
+    """The `tracelab` command: the app, with a usage error (an option out of its range, a
+    missing argument) printed as one `error:` line and exit 2 instead of a framed panel."""
+    import click
+
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError:  # the help is already printed
+        raise SystemExit(2) from None
+    except click.exceptions.UsageError as exc:
+        where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+        err.print(f"[bold red]error:[/] {escape(where + exc.format_message())}", soft_wrap=True)
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Abort:
+        err.print("Aborted.")
+        raise SystemExit(1) from None
+    except click.exceptions.ClickException as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.format_message())}", soft_wrap=True)
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()

@@ -12,9 +12,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from orjson import JSONDecodeError
-from orjson import loads as _loads
-
 from tracelab.schema import (
     REASONING,
     TEXT,
@@ -34,7 +31,7 @@ from tracelab.sources.common import (
     content_chars,
     latency_ms,
     lean,
-    load_refused,
+    load_line,
     seconds_to_ms,
 )
 
@@ -156,14 +153,8 @@ class ClaudeParser:
     # length is taken without a call.
 
     def feed(self, line: bytes | memoryview) -> None:
-        try:
-            record = _loads(line)
-        except JSONDecodeError:
-            record = load_refused(line, self.issues)
-            if record is None:
-                return
-        if type(record) is not dict:
-            self.issues.not_object += 1
+        record = load_line(line, self.issues)
+        if record is None:
             return
         kind = record.get("type")
         if kind in CONVERSATION_TYPES:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from orjson import JSONDecodeError
-from orjson import loads as _loads
 
 from tracelab.schema import (
     REASONING,
@@ -36,7 +34,7 @@ from tracelab.sources.common import (
     event,
     latency_ms,
     lean,
-    load_refused,
+    load_line,
     seconds_to_ms,
 )
 
@@ -154,14 +152,8 @@ class CodexParser:
     # --- feeding ------------------------------------------------------------------------
 
     def feed(self, line: bytes | memoryview) -> None:
-        try:
-            record = _loads(line)
-        except JSONDecodeError:
-            record = load_refused(line, self.issues)
-            if record is None:
-                return
-        if type(record) is not dict:
-            self.issues.not_object += 1
+        record = load_line(line, self.issues)
+        if record is None:
             return
         kind = record.get("type")
         payload = record.get("payload")

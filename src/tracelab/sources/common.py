@@ -211,7 +211,7 @@ def _loads_repaired(line: bytes | memoryview) -> Any:
     return _scrub(record)
 
 
-def load_line(line: bytes, issues: ParseIssues) -> dict | None:
+def load_line(line: bytes | memoryview, issues: ParseIssues) -> dict | None:
     """Parse one JSONL line; repair invalid UTF-8 (keep the row), count what is unreadable."""
     try:
         record = orjson.loads(line)
@@ -224,8 +224,7 @@ def load_line(line: bytes, issues: ParseIssues) -> dict | None:
 
 
 def load_refused(line: bytes | memoryview, issues: ParseIssues) -> dict | None:
-    """`load_line` of a line orjson refused (the parsers call orjson inline on the hot path
-    and come here only then): repaired when possible, else counted."""
+    """`load_line` of a line orjson refused: repaired when possible, else counted."""
     try:
         record = _loads_repaired(line)
     except (ValueError, RecursionError):

@@ -1,10 +1,11 @@
 """The cost of a step — one definition, in SQL — and how much of a trace is priced.
 
 `prepare_costs(con, source)` resolves the price source once per distinct model
-(`pricing.register_prices` → TEMP `price_rates`) and materializes TEMP `step_costs`, one row per
-step, which `metrics.steps` joins into `step_facts`. The rates of a step are those of its
-model's band that holds the step's start time (`started_at`, else `ended_at`; a step with
-neither pays the latest price) and its context C = prefix + append (context-length tiers).
+(`pricing.register_prices` → TEMP `price_rates`); `metrics.steps` prices every step with the
+SQL below while it builds `step_facts` (no table of its own: one pass, no join of 357k rows).
+The rates of a step are those of its model's band that holds the step's start time
+(`started_at`, else `ended_at`; a step with neither pays the latest price) and its context
+C = prefix + append (context-length tiers).
 
 Cost of a step (USD; rates per million tokens; the reference's formula, amendments §14.7,
 with the cache-write tiers split):
@@ -47,49 +48,46 @@ CREATE OR REPLACE TEMP MACRO output_cost(output_tokens, p_output) AS
 #: The optional raw fields (a database of an older format may lack them: they read as null).
 _TIER_FIELDS = ("claude_cache_creation_1h_input_tokens",)
 
-STEP_COSTS_SQL = """
-CREATE OR REPLACE TEMP TABLE step_costs AS
-WITH s AS (
-    SELECT r.round_pk, r.provider, r.model,
-           coalesce(r.started_at, r.ended_at, '9999-12-31'::TIMESTAMPTZ) AS price_ts,
-           coalesce(r.prefix_tokens, 0) AS prefix,
-           coalesce(r.newly_append_tokens, 0) AS append,
-           coalesce(r.output_tokens, 0) AS output,
-           r.claude_cache_creation_input_tokens AS creation,
-           {creation_1h} AS creation_1h
-    FROM rounds r
-),
-w AS (
-    SELECT s.*, cache_write_tokens(s.creation, s.append) AS cache_write
-    FROM s
-),
-priced AS (
-    SELECT w.round_pk, w.prefix, w.append, w.output, w.cache_write,
-           w.creation_1h IS NOT NULL AS cache_write_split,
-           cache_write_1h_tokens(w.creation_1h, w.cache_write) AS cache_write_1h,
-           pr.price_match, pr.price_group,
-           pr.p_input, pr.p_write_5m, pr.p_write_1h, pr.p_read, pr.p_output
-    FROM w LEFT JOIN price_rates pr
-        ON pr.provider = w.provider AND pr.model = w.model
-        AND w.price_ts >= pr.valid_from AND w.price_ts < pr.valid_to
-        AND w.prefix + w.append > pr.context_above AND w.prefix + w.append <= pr.context_upto
-)
-SELECT round_pk, price_match, price_group,
-       p_input, p_write_5m, p_write_1h, p_read, p_output,
-       cache_write, cache_write_split,
-       cache_write - cache_write_1h AS cache_write_5m, cache_write_1h,
-       (append - cache_write) * p_input / 1e6 AS cost_input,
-       (cache_write - cache_write_1h) * p_write_5m / 1e6 AS cost_write_5m,
-       cache_write_1h * p_write_1h / 1e6 AS cost_write_1h,
-       append_cost(append, cache_write, cache_write_1h, p_input, p_write_5m, p_write_1h)
-           AS cost_append,
-       prefix_cost(prefix, p_read) AS cost_prefix,
-       output_cost(output, p_output) AS cost_output,
-       cost_append + cost_prefix + cost_output AS cost_total
-FROM priced
-"""
+#: The step columns the cost needs, beyond `provider`, `model`, `started_at`, `ended_at` and
+#: the null-free token counts `prefix`, `append`, `output`: cache-write tokens W and W_1h and
+#: whether the log splits them (hidden helper columns of `step_facts`' input; `{creation}`,
+#: `{creation_1h}`: the raw fields' SQL).
+STEP_WRITE_COLUMNS = """
+    cache_write_tokens({creation}, {append}) AS _cache_write,
+    cache_write_1h_tokens({creation_1h}, _cache_write) AS _cache_write_1h,
+    {creation_1h} IS NOT NULL AS _cache_write_split"""
 
-#: The `step_costs` columns `step_facts` carries (every one but the key).
+#: The hidden helper columns of `STEP_WRITE_COLUMNS` (excluded from `step_facts`).
+HIDDEN_COLUMNS = ("_cache_write", "_cache_write_1h", "_cache_write_split")
+
+#: The step's band: its model's rates in force at its start (`started_at`, else `ended_at`; a
+#: step with neither pays the latest price) for its context C = prefix + append. `{s}`: the
+#: step relation's alias.
+BAND_JOIN = """
+LEFT JOIN price_rates pr
+    ON pr.provider = {s}.provider AND pr.model = {s}.model
+    AND coalesce({s}.started_at, {s}.ended_at, '9999-12-31'::TIMESTAMPTZ) >= pr.valid_from
+    AND coalesce({s}.started_at, {s}.ended_at, '9999-12-31'::TIMESTAMPTZ) < pr.valid_to
+    AND {s}.prefix + {s}.append > pr.context_above AND {s}.prefix + {s}.append <= pr.context_upto"""
+
+#: The cost columns of a step (`STEP_COST_COLUMNS`, in that order) over the step relation
+#: `{s}` (with `STEP_WRITE_COLUMNS`) joined to its band `pr` (`BAND_JOIN`).
+STEP_COST_SELECT = """
+    pr.price_match, pr.price_group,
+    pr.p_input, pr.p_write_5m, pr.p_write_1h, pr.p_read, pr.p_output,
+    {s}._cache_write AS cache_write, {s}._cache_write_split AS cache_write_split,
+    {s}._cache_write - {s}._cache_write_1h AS cache_write_5m,
+    {s}._cache_write_1h AS cache_write_1h,
+    ({s}.append - {s}._cache_write) * pr.p_input / 1e6 AS cost_input,
+    ({s}._cache_write - {s}._cache_write_1h) * pr.p_write_5m / 1e6 AS cost_write_5m,
+    {s}._cache_write_1h * pr.p_write_1h / 1e6 AS cost_write_1h,
+    append_cost({s}.append, {s}._cache_write, {s}._cache_write_1h,
+                pr.p_input, pr.p_write_5m, pr.p_write_1h) AS cost_append,
+    prefix_cost({s}.prefix, pr.p_read) AS cost_prefix,
+    output_cost({s}.output, pr.p_output) AS cost_output,
+    cost_append + cost_prefix + cost_output AS cost_total"""
+
+#: The cost columns `step_facts` carries.
 STEP_COST_COLUMNS = (
     "price_match",
     "price_group",
@@ -112,21 +110,30 @@ STEP_COST_COLUMNS = (
 )
 
 
-def _field(con: duckdb.DuckDBPyConnection, name: str) -> str:
-    """`r.<name>`, or a typed null when `rounds` has no such column (an older database)."""
+def raw_field(con: duckdb.DuckDBPyConnection, name: str, alias: str = "r") -> str:
+    """`<alias>.<name>`, or a typed null when `rounds` has no such column (an older database)."""
     present = scalar(
         con,
         "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'rounds' AND column_name = ?",
         [name],
     )
-    return f"r.{name}" if present else "NULL::BIGINT"
+    return f"{alias}.{name}" if present else "NULL::BIGINT"
+
+
+def step_write_columns(con: duckdb.DuckDBPyConnection, alias: str = "r") -> str:
+    """`STEP_WRITE_COLUMNS` over `rounds` (aliased `alias`), in SQL on `con`."""
+    return STEP_WRITE_COLUMNS.format(
+        creation=f"{alias}.claude_cache_creation_input_tokens",
+        creation_1h=raw_field(con, _TIER_FIELDS[0], alias),
+        append=f"coalesce({alias}.newly_append_tokens, 0)",
+    )
 
 
 def prepare_costs(con: duckdb.DuckDBPyConnection, source: PriceSource) -> None:
-    """TEMP `price_rates`, `price_source` and `step_costs` on `con` (see the module doc)."""
+    """TEMP `price_rates` and `price_source` and the cost macros on `con` (see the module
+    doc); `metrics.steps` prices each step in SQL as it builds `step_facts`."""
     register_prices(con, source)
     con.execute(COST_MACROS)
-    con.execute(STEP_COSTS_SQL.format(creation_1h=_field(con, _TIER_FIELDS[0])))
 
 
 #: Steps priced exactly / by fallback / not at all, and cache-write tokens per tier (tokens of

@@ -61,7 +61,13 @@ from __future__ import annotations
 
 import duckdb
 
-from tracelab.metrics.costs import STEP_COST_COLUMNS, prepare_costs
+from tracelab.metrics.costs import (
+    BAND_JOIN,
+    HIDDEN_COLUMNS,
+    STEP_COST_SELECT,
+    prepare_costs,
+    step_write_columns,
+)
 from tracelab.pricing import PriceSource, default_source
 
 OUTPUT_EVENTS = "('reasoning', 'text', 'tool_call')"
@@ -205,7 +211,7 @@ WITH base AS (
            coalesce(r.input_tokens_total, prefix + append) AS input_total,
            r.tool_call_count, r.started_at, r.ended_at, o.seq,
            o.prev_context, o.prev_output, o.prev_prefix, o.prev_append, o.request_no,
-           o.prev_pk
+           o.prev_pk, {{write_columns}}
     FROM rounds r JOIN step_order o USING (round_pk)
 ),
 ordered AS (
@@ -214,7 +220,7 @@ ordered AS (
            prev_context, prev_output, prev_prefix, prev_append, request_no
     FROM base
 )
-SELECT s.*,
+SELECT s.* EXCLUDE ({", ".join(HIDDEN_COLUMNS)}),
        s.context - s.prev_context AS growth,
        CASE WHEN s.prev_context IS NOT NULL THEN
            least(greatest(greatest(s.context - s.prev_context, 0) - s.prev_output, 0), s.append)
@@ -225,8 +231,8 @@ SELECT s.*,
        hw.human_wait_ms, tw.tool_wait_ms,
        CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN tw.tool_wait_ms END
            AS idle_gap_ms,
-       c.price_match IS NOT NULL AS priced,
-       {", ".join(f"c.{col}" for col in STEP_COST_COLUMNS)}
+       pr.price_match IS NOT NULL AS priced,
+       {STEP_COST_SELECT.format(s="s")}
 FROM ordered s
 LEFT JOIN step_events ev USING (round_pk)
 LEFT JOIN step_gen_start gs USING (round_pk)
@@ -234,7 +240,7 @@ LEFT JOIN step_tool_wait tw USING (round_pk)
 LEFT JOIN (
     SELECT round_pk, arg_min(wait_ms, event_pos) AS human_wait_ms FROM human_waits GROUP BY ALL
 ) hw USING (round_pk)
-LEFT JOIN step_costs c USING (round_pk)
+{BAND_JOIN.format(s="s")}
 ORDER BY s.round_pk
 """
 
@@ -265,7 +271,7 @@ _PREPARED_MARKER = "_tracelab_metrics_prepared"
 #: Tables `prepare` builds only to assemble `step_facts`; dropped once it exists (at 334k steps
 #: they hold about 120 MB of the fact tables' 490). `step_events`, `result_calls`,
 #: `tool_facts`, `human_waits` stay: analyses query them.
-_INTERMEDIATE_TABLES = ("step_order", "step_gen_start", "step_tool_wait", "step_costs")
+_INTERMEDIATE_TABLES = ("step_order", "step_gen_start", "step_tool_wait")
 
 
 def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -> None:
@@ -290,7 +296,7 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -
     ):
         con.execute(sql)
     prepare_costs(con, prices if prices is not None else default_source())
-    con.execute(STEP_FACTS_SQL)
+    con.execute(STEP_FACTS_SQL.format(write_columns=step_write_columns(con)))
     con.execute(REQUEST_FACTS_SQL)
     for table in _INTERMEDIATE_TABLES:  # folded into step_facts: their memory goes back
         con.execute(f"DROP TABLE {table}")

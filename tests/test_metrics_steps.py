@@ -250,6 +250,36 @@ JOIN tool_calls t ON e.session_id = t.session_id AND e.tool_call_id = t.tool_cal
 WHERE e.event_type = 'tool_result' GROUP BY e.round_pk
 """
 
+#: A step's generation start (the latest input event by position before its first output event)
+#: and request start (the latest user_message timestamped ≤ its earliest output event), each
+#: straight from its events (`metrics.steps` takes a shortcut when input precedes output).
+NAIVE_STARTS = """
+WITH firsts AS (
+    SELECT round_pk,
+           min(event_pos) FILTER (WHERE event_type IN ('reasoning', 'text', 'tool_call')) AS pos,
+           min(timestamp) FILTER (WHERE event_type IN ('reasoning', 'text', 'tool_call')) AS ts
+    FROM timing_events GROUP BY round_pk
+)
+SELECT s.round_pk,
+       (SELECT e.timestamp FROM timing_events e
+        WHERE e.round_pk = s.round_pk AND e.event_type IN ('user_message', 'tool_result')
+          AND e.event_pos < f.pos AND e.timestamp IS NOT NULL
+        ORDER BY e.event_pos DESC LIMIT 1) AS gen_start_ts,
+       CASE WHEN f.pos IS NOT NULL THEN
+           (SELECT max(e.timestamp) FROM timing_events e
+            WHERE e.round_pk = s.round_pk AND e.event_type = 'user_message'
+              AND e.timestamp <= f.ts)
+       END AS request_start_ts
+FROM step_facts s LEFT JOIN firsts f USING (round_pk)
+"""
+
+#: Steps with an input event after their first output event (the shortcut does not hold).
+INPUT_AFTER_OUTPUT = """
+SELECT count(DISTINCT i.round_pk) FROM timing_events i JOIN timing_events o USING (round_pk)
+WHERE i.event_type IN ('user_message', 'tool_result')
+  AND o.event_type IN ('reasoning', 'text', 'tool_call') AND i.event_pos > o.event_pos
+"""
+
 
 def _random_rows(seed: int) -> list[dict]:
     """Sessions with repeated round indexes, steps without events, user messages anywhere in a
@@ -292,3 +322,17 @@ def test_waits_match_the_literal_definitions(tmp_path, seed):
     ).fetchall()
     naive = con.execute(f"SELECT * FROM ({NAIVE_TOOL_WAIT}) WHERE ms IS NOT NULL ORDER BY 1")
     assert tool_waits == naive.fetchall()
+
+
+def test_generation_and_request_starts_match_the_literal_definitions(tmp_path):
+    """Over traces whose steps put input events anywhere (after an output event too, with and
+    without timestamps): the shortcut and its exact fallback give the literal values."""
+    fallback_steps = 0
+    for seed in range(16):
+        con = trace_db(tmp_path / str(seed), _random_rows(seed))
+        got = con.execute(
+            "SELECT round_pk, gen_start_ts, request_start_ts FROM step_facts ORDER BY 1"
+        ).fetchall()
+        assert got == con.execute(NAIVE_STARTS + " ORDER BY 1").fetchall()
+        fallback_steps += con.execute(INPUT_AFTER_OUTPUT).fetchone()[0]
+    assert fallback_steps > 0  # the random traces do reach the fallback

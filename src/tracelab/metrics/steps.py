@@ -82,11 +82,70 @@ def ms_between(a: str, b: str) -> str:
     return _MS.format(a=a, b=b)
 
 
+#: One pass over the events, no join: per step with events, the position of its first
+#: model-output event and of its last event, the last output event, the earliest and latest
+#: output timestamps, the latest reasoning / visible-output timestamps, the first user message,
+#: the first event's type, the earliest and latest timestamps, the position of the first event
+#: that is no tool_result (`lead_end`: the step's leading tool results come before it), the
+#: last event's timestamp (null if none), and what the generation and request starts need: the
+#: position and timestamp of the last input event and the latest user message.
+STEP_EVENTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE step_events AS
+SELECT round_pk,
+       min(event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_pos,
+       max(event_pos) AS last_pos,
+       arg_max(timestamp, event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS last_out_ts,
+       min(timestamp) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_ts,
+       max(timestamp) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS max_out_ts,
+       max(timestamp) FILTER (WHERE event_type = 'reasoning') AS reasoning_ts,
+       max(timestamp) FILTER (WHERE event_type IN ('text', 'tool_call')) AS last_visible_ts,
+       arg_min(timestamp, event_pos) FILTER (WHERE event_type = 'user_message') AS first_user_ts,
+       arg_min(event_type, event_pos) AS first_event_type,
+       min(timestamp) AS first_ts, max(timestamp) AS max_ts,
+       min(event_pos) FILTER (WHERE event_type <> 'tool_result') AS lead_end,
+       arg_max_null(timestamp, event_pos) AS last_ts,
+       max(event_pos) FILTER (WHERE event_type IN {INPUT_EVENTS}) AS in_last_pos,
+       arg_max(timestamp, event_pos) FILTER (WHERE event_type IN {INPUT_EVENTS}) AS in_last_ts,
+       max(timestamp) FILTER (WHERE event_type = 'user_message') AS user_max_ts
+FROM timing_events GROUP BY round_pk
+"""
+
+#: A step's generation start: the latest input event (by position) before its first output
+#: event. Its request start (amendments §14.2): the latest user_message timestamped ≤ its
+#: earliest model-output event (null: the step opens no request). Both null without output.
+#: When every input event precedes the first output (and every user message its time), they
+#: are the step's last input event and latest user message (`step_events`, no second pass);
+#: the other steps (rare: input after output) are computed from their events in
+#: `step_gen_fix`. Over `step_events ev LEFT JOIN step_gen_fix gx`.
+GEN_START_TS = """CASE WHEN ev.first_out_pos IS NULL THEN NULL
+     WHEN ev.in_last_pos < ev.first_out_pos THEN ev.in_last_ts ELSE gx.gen_start_ts END"""
+REQUEST_START_TS = """CASE
+     WHEN ev.first_out_pos IS NULL OR ev.first_out_ts IS NULL OR ev.user_max_ts IS NULL THEN NULL
+     WHEN ev.user_max_ts <= ev.first_out_ts THEN ev.user_max_ts ELSE gx.request_start_ts END"""
+
+#: Both starts by their definitions, for the steps whose shortcut above does not hold.
+GEN_FIX_SQL = f"""
+CREATE OR REPLACE TEMP TABLE step_gen_fix AS
+SELECT e.round_pk,
+       arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_pos < s.first_out_pos)
+           AS gen_start_ts,
+       max(e.timestamp) FILTER (
+           WHERE e.event_type = 'user_message' AND e.timestamp <= s.first_out_ts
+       ) AS request_start_ts
+FROM timing_events e JOIN (
+    SELECT round_pk, first_out_pos, first_out_ts FROM step_events
+    WHERE first_out_pos IS NOT NULL
+      AND (in_last_pos >= first_out_pos OR user_max_ts > first_out_ts)
+) s USING (round_pk)
+WHERE e.event_type IN {INPUT_EVENTS}
+GROUP BY e.round_pk
+"""
+
 #: Each step's place in its session and what it needs of the steps before: one window (one
 #: sort) over a few narrow columns, so neither `step_facts` nor `human_waits` needs one.
 #: `prev_event_ts` is the timestamp of the session's last event before the step (the last
 #: event of the nearest earlier step that has events; steps without events are skipped).
-STEP_ORDER_SQL = """
+STEP_ORDER_SQL = f"""
 CREATE OR REPLACE TEMP TABLE step_order AS
 SELECT round_pk, session_id, row_number() OVER w AS seq, is_user,
        lag(prefix + append) OVER w AS prev_context,
@@ -102,10 +161,10 @@ FROM (
            coalesce(r.prefix_tokens, 0) AS prefix,
            coalesce(r.newly_append_tokens, 0) AS append,
            coalesce(r.output_tokens, 0) AS output,
-           CASE WHEN ev.round_pk IS NOT NULL THEN {'ts': ev.last_ts} END AS last_event,
-           gs.request_start_ts IS NOT NULL AS opens
+           CASE WHEN ev.round_pk IS NOT NULL THEN {{'ts': ev.last_ts}} END AS last_event,
+           ({REQUEST_START_TS}) IS NOT NULL AS opens
     FROM rounds r LEFT JOIN step_events ev USING (round_pk)
-    LEFT JOIN step_gen_start gs USING (round_pk)
+    LEFT JOIN step_gen_fix gx USING (round_pk)
 )
 WINDOW w AS (PARTITION BY session_id ORDER BY round_index, round_pk)
 """
@@ -117,46 +176,6 @@ SELECT t.*,
        o.seq, o.is_user
 FROM tool_calls t
 JOIN step_order o USING (round_pk)
-"""
-
-#: One pass over the events, no join: per step with events, the position of its first
-#: model-output event and of its last event, the last output event, the earliest and latest
-#: output timestamps, the latest reasoning / visible-output timestamps, the first user message,
-#: the first event's type, the earliest and latest timestamps, the position of the first event
-#: that is no tool_result (`lead_end`: the step's leading tool results come before it) and the
-#: last event's timestamp (null if none).
-STEP_EVENTS_SQL = f"""
-CREATE OR REPLACE TEMP TABLE step_events AS
-SELECT round_pk,
-       min(event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_pos,
-       max(event_pos) AS last_pos,
-       arg_max(timestamp, event_pos) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS last_out_ts,
-       min(timestamp) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS first_out_ts,
-       max(timestamp) FILTER (WHERE event_type IN {OUTPUT_EVENTS}) AS max_out_ts,
-       max(timestamp) FILTER (WHERE event_type = 'reasoning') AS reasoning_ts,
-       max(timestamp) FILTER (WHERE event_type IN ('text', 'tool_call')) AS last_visible_ts,
-       arg_min(timestamp, event_pos) FILTER (WHERE event_type = 'user_message') AS first_user_ts,
-       arg_min(event_type, event_pos) AS first_event_type,
-       min(timestamp) AS first_ts, max(timestamp) AS max_ts,
-       min(event_pos) FILTER (WHERE event_type <> 'tool_result') AS lead_end,
-       arg_max_null(timestamp, event_pos) AS last_ts
-FROM timing_events GROUP BY round_pk
-"""
-
-#: Per step, from its input events: the generation span's start (the latest input event before
-#: the step's first output event) and the request start (amendments §14.2: the latest
-#: user_message timestamped ≤ the earliest model-output event; null: the step opens no request).
-GEN_START_SQL = f"""
-CREATE OR REPLACE TEMP TABLE step_gen_start AS
-SELECT e.round_pk,
-       arg_max(e.timestamp, e.event_pos) FILTER (WHERE e.event_pos < s.first_out_pos)
-           AS gen_start_ts,
-       max(e.timestamp) FILTER (
-           WHERE e.event_type = 'user_message' AND e.timestamp <= s.first_out_ts
-       ) AS request_start_ts
-FROM timing_events e JOIN step_events s USING (round_pk)
-WHERE e.event_type IN {INPUT_EVENTS} AND s.first_out_pos IS NOT NULL
-GROUP BY e.round_pk
 """
 
 #: Every tool_result event with the calls it answers (matched by session and tool_call_id; a call
@@ -225,9 +244,11 @@ SELECT s.* EXCLUDE ({", ".join(HIDDEN_COLUMNS)}),
        CASE WHEN s.prev_context IS NOT NULL THEN
            least(greatest(greatest(s.context - s.prev_context, 0) - s.prev_output, 0), s.append)
        END AS fresh,
-       gs.gen_start_ts, ev.last_out_ts, ev.reasoning_ts, ev.last_visible_ts, ev.first_user_ts,
-       ev.max_out_ts, ev.first_ts, ev.first_event_type, gs.request_start_ts,
-       {ms_between("gs.gen_start_ts", "ev.last_out_ts")} AS gen_ms,
+       {GEN_START_TS} AS gen_start_ts,
+       ev.last_out_ts, ev.reasoning_ts, ev.last_visible_ts, ev.first_user_ts,
+       ev.max_out_ts, ev.first_ts, ev.first_event_type,
+       {REQUEST_START_TS} AS request_start_ts,
+       {ms_between(GEN_START_TS, "ev.last_out_ts")} AS gen_ms,
        hw.human_wait_ms, tw.tool_wait_ms,
        CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN tw.tool_wait_ms END
            AS idle_gap_ms,
@@ -235,7 +256,7 @@ SELECT s.* EXCLUDE ({", ".join(HIDDEN_COLUMNS)}),
        {STEP_COST_SELECT.format(s="s")}
 FROM ordered s
 LEFT JOIN step_events ev USING (round_pk)
-LEFT JOIN step_gen_start gs USING (round_pk)
+LEFT JOIN step_gen_fix gx USING (round_pk)
 LEFT JOIN step_tool_wait tw USING (round_pk)
 LEFT JOIN (
     SELECT round_pk, arg_min(wait_ms, event_pos) AS human_wait_ms FROM human_waits GROUP BY ALL
@@ -271,7 +292,7 @@ _PREPARED_MARKER = "_tracelab_metrics_prepared"
 #: Tables `prepare` builds only to assemble `step_facts`; dropped once it exists (at 334k steps
 #: they hold about 120 MB of the fact tables' 490). `step_events`, `result_calls`,
 #: `tool_facts`, `human_waits` stay: analyses query them.
-_INTERMEDIATE_TABLES = ("step_order", "step_gen_start", "step_tool_wait")
+_INTERMEDIATE_TABLES = ("step_order", "step_gen_fix", "step_tool_wait")
 
 
 def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -> None:
@@ -287,7 +308,7 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -
         return
     for sql in (
         STEP_EVENTS_SQL,
-        GEN_START_SQL,
+        GEN_FIX_SQL,
         STEP_ORDER_SQL,
         TOOL_FACTS_SQL,
         HUMAN_WAITS_SQL,

@@ -89,8 +89,15 @@ def local_zone() -> str:
 
 def cached_json(store: TraceStore, tz: str) -> bytes:
     """The dashboard of `store` in zone `tz`, computed once and kept encoded (a warm request
-    is a memory copy)."""
-    return store.disk_cached(f"dashboard-v4-{tz}", lambda con: _dumps(dashboard(con, tz)))
+    is a memory copy). Only its activity charts depend on the zone: the rest is computed once
+    per trace, so a browser in another zone than the one precomputed at start-up (even an
+    alias of it, `UTC` for `Etc/UTC`) waits for one query, not the whole dashboard again."""
+
+    def compute(con: duckdb.DuckDBPyConnection) -> bytes:
+        rest = store.cached("dashboard-zone-free", zone_free)
+        return _dumps(_assemble(tz, *activity(con, tz), rest))
+
+    return store.disk_cached(f"dashboard-v4-{tz}", compute)
 
 
 def warm(store: TraceStore) -> None:
@@ -353,7 +360,11 @@ def _link(row: dict[str, Any], step: int | None) -> dict[str, Any]:
 
 def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
     """Everything the Dashboard page draws, in one response (cached per trace and zone)."""
-    days, hours = activity(con, tz)
+    return _assemble(tz, *activity(con, tz), zone_free(con))
+
+
+def zone_free(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The dashboard's parts that do not depend on the time zone (JSON-ready)."""
     tool_cdf = quantile_curve(
         con, f"FROM tool_facts WHERE {tools.POSITIVE}", tools.LATENCY, "provider"
     )
@@ -361,10 +372,7 @@ def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
     wait_cdf = quantile_curve(con, "FROM human_waits WHERE wait_ms > 0", "wait_ms", "provider")
     return jsonable(
         {
-            "timezone": tz,
             "providers": providers(con),
-            "daily": days,
-            "hour_weekday": hours,
             "cost_by_model": cost_by_model(con),
             "cost_by_project": cost_by_project(con),
             "tool_latency_cdf": _curve(tool_cdf),
@@ -378,3 +386,13 @@ def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
             "highlights": highlights(con),
         }
     )
+
+
+def _assemble(
+    tz: str, days: list[dict[str, Any]], hours: list[dict[str, Any]], rest: dict[str, Any]
+) -> dict[str, Any]:
+    """The dashboard of zone `tz`: its activity charts and the zone-free parts, in the
+    response's key order."""
+    out = {"timezone": tz, "providers": rest["providers"]}
+    out |= {"daily": jsonable(days), "hour_weekday": jsonable(hours)}
+    return out | {k: v for k, v in rest.items() if k != "providers"}

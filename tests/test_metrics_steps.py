@@ -336,3 +336,29 @@ def test_generation_and_request_starts_match_the_literal_definitions(tmp_path):
         assert got == con.execute(NAIVE_STARTS + " ORDER BY 1").fetchall()
         fallback_steps += con.execute(INPUT_AFTER_OUTPUT).fetchone()[0]
     assert fallback_steps > 0  # the random traces do reach the fallback
+
+
+def test_tool_and_request_facts_are_built_on_request(tmp_path):
+    """`prepare(con, tables=…)` builds only what is asked (and what step_facts is made of);
+    the tables built later are those a full prepare builds at once."""
+    from tracelab.metrics.steps import STEP_TABLES, prepare
+    from tracelab.tracedb import open_db
+
+    full = trace_db(tmp_path, _random_rows(3))
+    con = open_db(tmp_path / "trace.duckdb")
+
+    def temp_tables() -> set[str]:
+        rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+        return {name for (name,) in rows}
+
+    prepare(con, tables=STEP_TABLES)
+    assert set(STEP_TABLES) <= temp_tables()
+    assert not {"tool_facts", "request_facts"} & temp_tables()
+    prepare(con, tables=("request_facts",))
+    assert "request_facts" in temp_tables() and "tool_facts" not in temp_tables()
+    prepare(con)
+    for table, key in (("tool_facts", "round_pk, tool_pos"), ("request_facts", "1, 2, 3")):
+        sql = f"SELECT * FROM {table} ORDER BY {key}"
+        assert con.execute(sql).fetchall() == full.execute(sql).fetchall()
+    with pytest.raises(ValueError, match="no fact table 'tool_fact'"):
+        prepare(con, tables=("tool_fact",))

@@ -283,12 +283,20 @@ def _price_source(prices: str | None):
         _fail(f"price table: {exc}")
 
 
-def _open_trace(db: Path | None, input_path: Path | None, prices: str | None, quiet: bool):
-    """Resolve --db / -i, open the database read-only and prepare the metric tables."""
+def _open_trace(
+    db: Path | None,
+    input_path: Path | None,
+    prices: str | None,
+    quiet: bool,
+    steps_only: bool = False,
+):
+    """Resolve --db / -i, open the database read-only and prepare the metric tables (with
+    `steps_only`, `step_facts` and its own tables: a command that reads no tool or request
+    facts does not pay for them)."""
     import duckdb
 
     from tracelab.io import TraceFormatError
-    from tracelab.metrics.steps import prepare
+    from tracelab.metrics.steps import FACT_TABLES, STEP_TABLES, prepare
     from tracelab.tracedb import check_tables, open_db
     from tracelab.traceinput import TraceInputError, cached_db_path, resolve_trace
 
@@ -303,7 +311,7 @@ def _open_trace(db: Path | None, input_path: Path | None, prices: str | None, qu
             resolved = resolve_trace(db, input_path)
             con = open_db(resolved.db)
             check_tables(con, resolved.db)
-            prepare(con, price_source)
+            prepare(con, price_source, tables=STEP_TABLES if steps_only else FACT_TABLES)
     except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
         _fail(str(exc))
     except duckdb.Error as exc:
@@ -538,7 +546,7 @@ def validate(
     from tracelab.validate import run_checks
 
     _check_output(output, "markdown")
-    con = _open_trace(db, input_path, None, quiet=as_json)
+    con = _open_trace(db, input_path, None, quiet=as_json, steps_only=True)
     with show.spinner("Running integrity checks", quiet=as_json):
         result = run_checks(con, strict=strict)
     if output is not None:
@@ -588,7 +596,7 @@ def export_replay_csv_command(
     if rate is not None and not rate > 0:
         _fail(f"--rate must be > 0 sessions per second, got {rate}")
     _check_output(output, "csv")
-    con = _open_trace(db, input_path, None, quiet=False)
+    con = _open_trace(db, input_path, None, quiet=False, steps_only=True)
     with show.spinner(f"Writing {output}"):
         if fmt == "reference":
             report = export_reference_csv(
@@ -617,7 +625,7 @@ def export_mooncake_command(
     from tracelab.export.mooncake import export_mooncake
 
     _check_output(output, "jsonl")
-    con = _open_trace(db, input_path, None, quiet=False)
+    con = _open_trace(db, input_path, None, quiet=False, steps_only=True)
     with show.spinner(f"Writing {output}"):
         report = export_mooncake(con, output, block_size=block_size)
     show.mooncake_report(console, report, output)
@@ -642,7 +650,7 @@ def export_vllm_multiturn_command(
     from tracelab.export.vllm_multiturn import export_vllm_multiturn
 
     _check_output(output, "json")
-    con = _open_trace(db, input_path, None, quiet=False)
+    con = _open_trace(db, input_path, None, quiet=False, steps_only=True)
     with show.spinner(f"Writing {output}"):
         report = export_vllm_multiturn(con, output, max_sessions=max_sessions, min_steps=min_steps)
     show.vllm_multiturn_report(console, report, output)
@@ -764,7 +772,9 @@ def usage(
         db, input_path = None, source
     try:
         facts = ensure_facts(
-            source, prices_key(prices), lambda: _open_trace(db, input_path, prices, quiet)
+            source,
+            prices_key(prices),
+            lambda: _open_trace(db, input_path, prices, quiet, steps_only=True),
         )
         con = open_usage(facts.path)
         result = usage_report(con, query)

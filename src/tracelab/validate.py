@@ -41,7 +41,7 @@ import duckdb
 
 from tracelab.experiments.fmt import format_value
 from tracelab.metrics.sql import records, rows
-from tracelab.metrics.steps import ms_between, prepare
+from tracelab.metrics.steps import STEP_TABLES, ms_between, prepare
 from tracelab.schema import TOKEN_FIELDS
 
 ORDER_TOLERANCE_MS = 1000
@@ -627,6 +627,6 @@ def run_checks(con: duckdb.DuckDBPyConnection, strict: bool = False) -> Validati
     with `strict`, duplicate keys are failures instead of warnings."""
     from tracelab.tracedb import trace_meta
 
-    prepare(con)
+    prepare(con, tables=STEP_TABLES)  # no tool or request facts needed
     specs = [replace(s, severity=FAIL) if strict and s.key else s for s in CHECKS]
     return ValidationResult([run_check(con, spec) for spec in specs], trace_meta(con))

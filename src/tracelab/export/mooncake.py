@@ -48,7 +48,7 @@ import orjson
 
 from tracelab.export.workload import WORKLOAD_SQL, stream_rows
 from tracelab.io import atomic_path
-from tracelab.metrics.steps import prepare
+from tracelab.metrics.steps import STEP_TABLES, prepare
 
 #: Tokens per KV-cache block: Mooncake's traces use 512.
 DEFAULT_BLOCK_SIZE = 512
@@ -109,7 +109,7 @@ def export_mooncake(
     if block_size < 1:
         raise ValueError(f"block size must be ≥ 1 token, got {block_size}")
     started = time.perf_counter()
-    prepare(con)
+    prepare(con, tables=STEP_TABLES)  # no tool or request facts needed
     output = Path(output)
     rows = sessions = blocks = next_id = 0
     previous: dict[str, list[int]] = {}  # session → hash_ids of its latest step (open sessions)

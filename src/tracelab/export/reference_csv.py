@@ -35,7 +35,7 @@ from pathlib import Path
 import duckdb
 
 from tracelab.io import atomic_path
-from tracelab.metrics.steps import prepare
+from tracelab.metrics.steps import STEP_TABLES, prepare
 
 COLUMNS = (
     "id",
@@ -128,7 +128,7 @@ def export_reference_csv(
 
     started = time.perf_counter()
     session_arrivals(0, arrival, rate)  # bad options fail before any work
-    prepare(con)
+    prepare(con, tables=STEP_TABLES)  # no tool or request facts needed
     sessions = [s for (s,) in con.execute(SESSIONS_SQL).fetchall()]
     ids = session_ids(len(sessions))
     arrivals = session_arrivals(len(sessions), arrival, rate)

@@ -37,7 +37,7 @@ import duckdb
 
 from tracelab.export.workload import SESSION_ORDER, WORKLOAD_SQL
 from tracelab.io import atomic_path
-from tracelab.metrics.steps import prepare
+from tracelab.metrics.steps import STEP_TABLES, prepare
 
 COLUMNS = (
     "session_id",
@@ -92,7 +92,7 @@ class ExportReport:
 def export_replay_csv(con: duckdb.DuckDBPyConnection, output: Path) -> ExportReport:
     """Write the replay CSV of the trace on `con` to `output` (atomically); `.gz` compresses."""
     started = time.perf_counter()
-    prepare(con)
+    prepare(con, tables=STEP_TABLES)  # no tool or request facts needed
     output = Path(output)
     compression = "gzip" if output.name.endswith(".gz") else "none"
     with atomic_path(output) as tmp:

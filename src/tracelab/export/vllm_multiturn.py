@@ -63,7 +63,7 @@ import orjson
 
 from tracelab.export.workload import SESSION_ORDER, WORKLOAD_SQL, stream_rows
 from tracelab.io import atomic_path
-from tracelab.metrics.steps import prepare
+from tracelab.metrics.steps import STEP_TABLES, prepare
 
 #: Characters of synthesized content per token (≈ English text with BPE tokenizers).
 CHARS_PER_TOKEN = 4
@@ -182,7 +182,7 @@ def export_vllm_multiturn(
     if max_sessions is not None and max_sessions < 0:
         raise ValueError(f"max_sessions must be ≥ 0, got {max_sessions}")
     started = time.perf_counter()
-    prepare(con)
+    prepare(con, tables=STEP_TABLES)  # no tool or request facts needed
     output = Path(output)
     rows = stream_rows(con, VLLM_SQL, {"min_steps": min_steps, "max_sessions": max_sessions})
     with atomic_path(output) as tmp:

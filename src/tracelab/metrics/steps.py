@@ -2,7 +2,11 @@
 
 `prepare(con)` materializes TEMP tables on a (read-only) trace-database connection; every
 experiment, the summary, the report and the exports query them instead of re-deriving anything.
-They follow the metric definitions of the spec (`analyses.md`) literally:
+`step_facts` comes with the tables it is made of (`step_events`, `result_calls`,
+`human_waits`); `tool_facts` and `request_facts` are built when a caller names them
+(`prepare(con, tables=…)`; by default every table), so a command or page that reads only the
+step facts does not pay for them. They follow the metric definitions of the spec
+(`analyses.md`) literally:
 
 `step_facts` — one row per step (`round_pk`):
   seq            1-based position in its session: ORDER BY round_index, then ingestion order
@@ -58,6 +62,8 @@ They follow the metric definitions of the spec (`analyses.md`) literally:
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import duckdb
 
@@ -169,13 +175,14 @@ FROM (
 WINDOW w AS (PARTITION BY session_id ORDER BY round_index, round_pk)
 """
 
-TOOL_FACTS_SQL = """
+#: A call's effective latency: its internal latency if reported, else its wall latency.
+EFFECTIVE_LATENCY = "coalesce({t}.tool_internal_latency_ms, {t}.tool_wall_latency_ms)"
+
+TOOL_FACTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE tool_facts AS
-SELECT t.*,
-       coalesce(t.tool_internal_latency_ms, t.tool_wall_latency_ms) AS effective_latency_ms,
-       o.seq, o.is_user
+SELECT t.*, {EFFECTIVE_LATENCY.format(t="t")} AS effective_latency_ms, s.seq, s.is_user
 FROM tool_calls t
-JOIN step_order o USING (round_pk)
+JOIN step_facts s USING (round_pk)
 """
 
 #: Every tool_result event with the calls it answers (matched by session and tool_call_id; a call
@@ -184,11 +191,12 @@ JOIN step_order o USING (round_pk)
 #: by the tool wait below and the eviction sweep's gaps (`metrics.cache`).
 RESULT_CALLS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE result_calls AS
-SELECT e.round_pk, e.event_pos, t.round_pk AS call_round_pk, t.effective_latency_ms,
+SELECT e.round_pk, e.event_pos, t.round_pk AS call_round_pk,
+       {EFFECTIVE_LATENCY.format(t="t")} AS effective_latency_ms,
        CASE WHEN t.result_at >= t.emitted_at THEN {ms_between("t.emitted_at", "t.result_at")}
        END AS wall_ms
 FROM timing_events e
-JOIN tool_facts t ON e.session_id = t.session_id AND e.tool_call_id = t.tool_call_id
+JOIN tool_calls t ON e.session_id = t.session_id AND e.tool_call_id = t.tool_call_id
 WHERE e.event_type = 'tool_result'
 """
 
@@ -290,27 +298,53 @@ FROM (
 
 _PREPARED_MARKER = "_tracelab_metrics_prepared"
 #: Tables `prepare` builds only to assemble `step_facts`; dropped once it exists (at 334k steps
-#: they hold about 120 MB of the fact tables' 490). `step_events`, `result_calls`,
-#: `tool_facts`, `human_waits` stay: analyses query them.
+#: they hold about 120 MB of the fact tables' 490). `step_events`, `result_calls` and
+#: `human_waits` stay: analyses query them.
 _INTERMEDIATE_TABLES = ("step_order", "step_gen_fix", "step_tool_wait")
 
+#: What `prepare` builds: `step_facts` with the tables it is made of (`STEP_TABLES`), and the
+#: two tables derived from it, each only when asked for (`ON_DEMAND`).
+STEP_TABLES = ("step_facts", "step_events", "result_calls", "human_waits")
+ON_DEMAND = {"tool_facts": TOOL_FACTS_SQL, "request_facts": REQUEST_FACTS_SQL}
+FACT_TABLES = (*STEP_TABLES, *ON_DEMAND)
 
-def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -> None:
-    """Materialize the fact tables on `con` (TEMP, so a read-only database works); idempotent.
 
-    `prices` (a `tracelab.pricing` source) defaults to the genai-prices database.
+def prepare(
+    con: duckdb.DuckDBPyConnection,
+    prices: PriceSource | None = None,
+    tables: Iterable[str] = FACT_TABLES,
+) -> None:
+    """Materialize the fact `tables` on `con` (TEMP, so a read-only database works), by default
+    all of them; idempotent: a table already there is kept, so a caller names what it reads
+    and pays for nothing else (`tool_facts` and `request_facts` are built on first request).
+
+    `prices` (a `tracelab.pricing` source, default the genai-prices database) prices the steps
+    when `step_facts` is built; a later call's prices change nothing.
     """
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
-        [_PREPARED_MARKER],
-    ).fetchone()[0]
-    if exists:
-        return
+    wanted = set(tables)
+    unknown = wanted - set(FACT_TABLES)
+    if unknown:
+        raise ValueError(f"no fact table {sorted(unknown)[0]!r}")
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name IN ?",
+            [[_PREPARED_MARKER, *ON_DEMAND]],
+        ).fetchall()
+    }
+    if _PREPARED_MARKER not in present:
+        _prepare_steps(con, prices)
+    for name, sql in ON_DEMAND.items():
+        if name in wanted and name not in present:
+            con.execute(sql)
+
+
+def _prepare_steps(con: duckdb.DuckDBPyConnection, prices: PriceSource | None) -> None:
+    """`step_facts` and the tables it is made of (`STEP_TABLES`)."""
     for sql in (
         STEP_EVENTS_SQL,
         GEN_FIX_SQL,
         STEP_ORDER_SQL,
-        TOOL_FACTS_SQL,
         HUMAN_WAITS_SQL,
         RESULT_CALLS_SQL,
         TOOL_WAIT_SQL,
@@ -318,7 +352,6 @@ def prepare(con: duckdb.DuckDBPyConnection, prices: PriceSource | None = None) -
         con.execute(sql)
     prepare_costs(con, prices if prices is not None else default_source())
     con.execute(STEP_FACTS_SQL.format(write_columns=step_write_columns(con)))
-    con.execute(REQUEST_FACTS_SQL)
     for table in _INTERMEDIATE_TABLES:  # folded into step_facts: their memory goes back
         con.execute(f"DROP TABLE {table}")
     con.execute(f"CREATE TEMP TABLE {_PREPARED_MARKER} AS SELECT 1 AS done")

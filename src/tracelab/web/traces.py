@@ -30,10 +30,15 @@ import duckdb
 
 from tracelab import __version__
 from tracelab.io import atomic_write_bytes
-from tracelab.metrics.steps import prepare
+from tracelab.metrics.steps import STEP_TABLES, prepare
 from tracelab.paths import cache_dir, private_dir
 from tracelab.pricing import PriceSource
 from tracelab.tracedb import check_tables, open_db, trace_meta
+
+#: The fact tables a store prepares when it opens: what the Dashboard and the session pages
+#: read. Others (`request_facts`) are built by the first metric that asks (`prepare` is
+#: idempotent per table), off the first page's path.
+PAGE_TABLES = (*STEP_TABLES, "tool_facts")
 
 
 @dataclass
@@ -69,7 +74,7 @@ class TraceStore:
                 con = open_db(self.db)
                 try:
                     check_tables(con, self.db)
-                    prepare(con, self.prices)
+                    prepare(con, self.prices, tables=PAGE_TABLES)
                 except BaseException:
                     con.close()
                     raise

@@ -83,27 +83,32 @@
       yaxis: { title: { text: spec.y[0] } },
     }, {}, "No rows to draw.");
   }
+  // Element.append shows a null as the text "null": the optional parts are filtered out.
+  function fill(node, parts) {
+    node.append.apply(node, parts.filter(function (p) { return p !== null && p !== undefined; }));
+    return node;
+  }
   // One tool call: what was asked (a metric call, or the SQL), the SQL that ran, the table, a chart.
   function evidenceView(ev, n) {
     var title = "Evidence " + n + " · " + ev.tool;
     var box = el("section", { class: "card ask-ev", "data-tool": ev.tool });
     if (ev.error) {
-      box.append(el("h3", { text: title }),
+      fill(box, [el("h3", { text: title }),
         ev.tool === "metric" ? el("pre", { class: "ask-call", text: "metric " + JSON.stringify(ev.arguments) }) : null,
         ev.tool === "sql" && ev.arguments.query ? el("pre", { class: "ask-sql", text: ev.arguments.query }) : null,
-        el("div", { class: "error ask-tool-error", text: "tool error: " + ev.error }));
+        el("div", { class: "error ask-tool-error", text: "tool error: " + ev.error })]);
       return { node: box, draw: function () {} };
     }
     var sql = ev.sql + (ev.params && ev.params.length ? "\n-- parameters: " + ev.params.map(function (p) { return JSON.stringify(p); }).join(", ") : "");
     var rows = ev.rows.length + " row" + (ev.rows.length === 1 ? "" : "s") + " in " + ev.seconds.toFixed(2) + " s";
     var chart = ev.chart ? el("div", { class: "ask-chart" }) : null;
-    box.append(
+    fill(box, [
       el("h3", { text: title }),
       el("div", { class: "note", text: rows + (ev.truncated ? " (cut at the row cap)" : "") }),
       ev.tool === "metric" ? el("pre", { class: "ask-call", text: "metric " + JSON.stringify(ev.arguments) }) : null,
       el("pre", { class: "ask-sql", text: sql }),
       el("div", { class: "ask-table" }, [resultTable(ev)]),
-      chart);
+      chart]);
     return { node: box, draw: function () { if (chart) drawChart(chart, ev); } };
   }
 
@@ -118,7 +123,7 @@
       count: 0,
     };
     view.node.append(el("p", { class: "ask-q" }, [el("strong", { text: "Q: " }), question]),
-      view.status, view.answer, view.notes, view.evidence);
+      view.answer, view.status, view.notes, view.evidence);
     return view;
   }
   function note(view, cls, text) { view.notes.append(el("div", { class: cls, text: text })); }

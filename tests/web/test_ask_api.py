@@ -191,3 +191,30 @@ def test_the_page_is_served_and_in_the_nav(client) -> None:
     r = client.get("/ask")
     assert r.status_code == 200 and "/static/pages/ask.js" in r.text
     assert 'href="/ask"' in client.get("/").text
+
+
+def test_ask_an_uploaded_trace_then_delete_it(make_client, small_trace) -> None:
+    """An upload is askable like the served trace; deleting it also closes its Ask sandbox and
+    deletes the sanitized copy the sandbox queried (nothing of a removed upload stays)."""
+    from .test_upload_lifecycle import _upload
+
+    sessions = len({(r["provider"], r["session_id"]) for r in read_rows(small_trace.trace)})
+    turns = [
+        {"tool_calls": [{"name": "metric", "arguments": {"metric": "sessions"}}]},
+        {"content": f"There are {sessions} sessions."},
+    ]
+    with serving(turns) as endpoint:
+        client = make_client()
+        tid = _upload(client, "trace.jsonl.gz", small_trace.trace.read_bytes())["trace_id"]
+        r = client.post(
+            "/api/ask",
+            json={"trace": tid, "question": "how many sessions?", "base_url": endpoint.url},
+            headers=auth(),
+        )
+        answer = next(e["data"] for e in _events(r) if e["kind"] == "answer")
+    assert answer["evidence"][0]["rows"] == [[sessions]] and answer["ungrounded"] == []
+    service = client.app.state.tracelab.ask
+    copy = service._sandboxes[tid][2].path
+    assert copy.is_file()
+    assert client.delete(f"/api/uploads/{tid}", headers=auth()).status_code == 200
+    assert tid not in service._sandboxes and not copy.exists()

@@ -214,7 +214,28 @@ def test_ask_an_uploaded_trace_then_delete_it(make_client, small_trace) -> None:
         answer = next(e["data"] for e in _events(r) if e["kind"] == "answer")
     assert answer["evidence"][0]["rows"] == [[sessions]] and answer["ungrounded"] == []
     service = client.app.state.tracelab.ask
-    copy = service._sandboxes[tid][2].path
+    copy = service._sandboxes[tid].sandbox.path
     assert copy.is_file()
     assert client.delete(f"/api/uploads/{tid}", headers=auth()).status_code == 200
     assert tid not in service._sandboxes and not copy.exists()
+
+
+def test_an_idle_sandbox_is_closed_and_a_follow_up_opens_it_again(make_client) -> None:
+    turns = [
+        {"tool_calls": [{"name": "metric", "arguments": {"metric": "steps"}}]},
+        {"content": "Counted."},
+        {"tool_calls": [{"name": "metric", "arguments": {"metric": "steps"}}]},
+        {"content": "Counted again."},
+    ]
+    with serving(turns) as endpoint:
+        client = make_client(idle_close_s=None)  # no reaper thread: closed by hand below
+        service = client.app.state.tracelab.ask
+        first = _events(_ask(client, question="steps?", base_url=endpoint.url))
+        rows = next(e["data"] for e in first if e["kind"] == "answer")["evidence"][0]["rows"]
+        assert service.close_idle(3600) == 0  # just used: kept
+        assert service.close_idle(0) == 1 and service._sandboxes == {}
+        conv = first[0]["data"]["id"]
+        again = _events(_ask(client, question="again?", conversation=conv))
+    answer = next(e["data"] for e in again if e["kind"] == "answer")
+    assert answer["text"] == "Counted again." and answer["evidence"][0]["rows"] == rows
+    assert "main" in service._sandboxes  # opened again for the follow-up

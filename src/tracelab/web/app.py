@@ -89,6 +89,7 @@ def create_app(
     load_uploads(state.traces)  # earlier runs' uploads, listed and servable again
     if idle_close_s is not None and idle_close_s > 0:
         state.traces.start_reaper(idle_close_s)
+        state.ask.start_reaper(idle_close_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -40,6 +40,7 @@ from pydantic import BaseModel, Field
 
 from tracelab.ask.backends import Backend, BackendError, RemoteRefused, make_backend
 from tracelab.ask.loop import DEFAULT_MAX_TURNS, DEFAULT_TIME_LIMIT_S, Conversation
+from tracelab.ask.sandbox import Sandbox
 from tracelab.ask.settings import DEFAULT_API_KEY_ENV, BackendSettings
 from tracelab.web.traces import TraceStore
 
@@ -150,16 +151,27 @@ class _Chat:
     last_used: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class _Held:
+    """A trace's open sandbox and the database state it was built from."""
+
+    db: Path
+    stamp: tuple[int, int]
+    sandbox: Sandbox
+    last_used: float = field(default_factory=time.monotonic)
+
+
 class AskService:
     """The Ask page's sandboxes (one per trace) and conversations."""
 
     def __init__(self, defaults: BackendSettings | None = None) -> None:
         """`defaults`: the backend the page starts with (`serve --ask-…`; none: local)."""
         self.defaults = defaults or BackendSettings()
-        self._sandboxes: dict[str, Any] = {}  # trace id → (db path, stamp, Sandbox)
+        self._sandboxes: dict[str, _Held] = {}  # by trace id
         self._sandbox_locks: dict[str, threading.Lock] = {}
         self._chats: dict[str, _Chat] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
 
     # --- settings --------------------------------------------------------------------------
 
@@ -188,24 +200,57 @@ class AskService:
 
     # --- sandboxes -------------------------------------------------------------------------
 
-    def sandbox(self, store: TraceStore):
+    def sandbox(self, store: TraceStore) -> Sandbox:
         """The trace's sandbox, opened on first use (the public copy is built then, once per
-        database state); a changed database file gets a new one."""
-        from tracelab.ask.sandbox import Sandbox
-
+        database state) or again after an idle close; a changed database file gets a new one."""
         st = store.db.stat()
         stamp = (st.st_size, st.st_mtime_ns)
         with self._lock:
             lock = self._sandbox_locks.setdefault(store.id, threading.Lock())
         with lock:
             held = self._sandboxes.get(store.id)
-            if held is not None and held[0] == store.db and held[1] == stamp:
-                return held[2]
+            if held is not None and (held.db, held.stamp) == (store.db, stamp):
+                held.last_used = time.monotonic()
+                return held.sandbox
             if held is not None:
-                held[2].close()
+                held.sandbox.close()
             sandbox = Sandbox(store.db, prices=store.prices)
-            self._sandboxes[store.id] = (store.db, stamp, sandbox)
+            self._sandboxes[store.id] = _Held(store.db, stamp, sandbox)
             return sandbox
+
+    def _drop(self, held: list[_Held], delete: bool = False) -> None:
+        for h in held:
+            h.sandbox.close()
+            if delete:
+                h.sandbox.path.unlink(missing_ok=True)
+
+    def close_idle(self, idle_s: float) -> int:
+        """Close the sandboxes unused for `idle_s` seconds and not answering (their DuckDB
+        memory is released; the next question opens one again). Returns how many closed."""
+        now = time.monotonic()
+        with self._lock:
+            busy = {c.trace for c in self._chats.values() if c.busy.locked()}
+            idle = [
+                t
+                for t, h in self._sandboxes.items()
+                if t not in busy and now - h.last_used >= idle_s
+            ]
+            dropped = [self._sandboxes.pop(t) for t in idle]
+        self._drop(dropped)
+        return len(dropped)
+
+    def start_reaper(self, idle_s: float) -> threading.Thread:
+        """A daemon thread running `close_idle(idle_s)` (as `TraceRegistry.start_reaper` does
+        for the traces' own connections) until `close`."""
+
+        def run() -> None:
+            period = min(max(idle_s / 4, 0.01), 30.0)
+            while not self._stop.wait(period):
+                self.close_idle(idle_s)
+
+        thread = threading.Thread(target=run, daemon=True, name="ask-idle-close")
+        thread.start()
+        return thread
 
     def sweep(self, live: set[str]) -> None:
         """Forget conversations unused too long (or too many) and close the sandboxes of
@@ -223,17 +268,15 @@ class AskService:
                     chat.busy.release()
             gone = [t for t in self._sandboxes if t not in live]
             dropped = [self._sandboxes.pop(t) for t in gone]
-        for _, _, sandbox in dropped:
-            sandbox.close()
-            sandbox.path.unlink(missing_ok=True)
+        self._drop(dropped, delete=True)
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
             dropped = list(self._sandboxes.values())
             self._sandboxes.clear()
             self._chats.clear()
-        for _, _, sandbox in dropped:
-            sandbox.close()
+        self._drop(dropped)
 
     # --- conversations ---------------------------------------------------------------------
 
@@ -284,18 +327,24 @@ class AskService:
 
         def run() -> None:
             try:
-                if chat.conversation is None:
+                if store.id not in self._sandboxes:
                     emit("status", "opening the trace (sanitized columns only)")
+                sandbox = self.sandbox(store)  # opened again if an idle close released it
+                if chat.conversation is None:
                     chat.conversation = Conversation(
-                        self.sandbox(store), chat.backend,
+                        sandbox, chat.backend,
                         max_turns=chat.max_turns, time_limit_s=chat.time_limit_s,
                     )  # fmt: skip
+                chat.conversation.sandbox = sandbox
                 emit("status", f"asking {chat.backend.label}")
                 chat.conversation.ask(question, emit)
             except Exception as exc:  # a failure is the stream's error event, never a dead page
                 emit("error", _one_line(exc))
             finally:
                 chat.last_used = time.monotonic()
+                held = self._sandboxes.get(store.id)
+                if held is not None:
+                    held.last_used = chat.last_used
                 chat.busy.release()
                 events.put(None)
 

@@ -142,7 +142,6 @@ class _Chat:
 
     id: str
     trace: str
-    db: Path
     backend: Backend
     max_turns: int
     time_limit_s: float
@@ -265,6 +264,7 @@ class AskService:
                     chat.busy.acquire(blocking=False)
                 ):
                     del self._chats[chat.id]
+                    _close_backend(chat.backend)
                     chat.busy.release()
             gone = [t for t in self._sandboxes if t not in live]
             dropped = [self._sandboxes.pop(t) for t in gone]
@@ -275,7 +275,10 @@ class AskService:
         with self._lock:
             dropped = list(self._sandboxes.values())
             self._sandboxes.clear()
+            chats = list(self._chats.values())
             self._chats.clear()
+        for chat in chats:
+            _close_backend(chat.backend)
         self._drop(dropped)
 
     # --- conversations ---------------------------------------------------------------------
@@ -308,9 +311,7 @@ class AskService:
             raise HTTPException(403, str(exc)) from None
         except (BackendError, ImportError) as exc:
             raise HTTPException(503, f"no backend available: {exc}") from None
-        chat = _Chat(
-            secrets.token_hex(8), store.id, store.db, backend, body.max_turns, body.time_limit_s
-        )
+        chat = _Chat(secrets.token_hex(8), store.id, backend, body.max_turns, body.time_limit_s)
         with self._lock:
             self._chats[chat.id] = chat
         return chat
@@ -357,6 +358,13 @@ class AskService:
             yield _frame("done", None)
 
         return frames()
+
+
+def _close_backend(backend: Backend) -> None:
+    """An endpoint backend's HTTP client is closed with its conversation."""
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()
 
 
 def _one_line(exc: BaseException) -> str:

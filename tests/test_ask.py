@@ -318,6 +318,29 @@ def test_cli_ask_with_an_endpoint(trace: Path, tmp_path: Path) -> None:
     assert "step_facts" in result.output  # the query is shown
 
 
+def test_cli_ask_prices_the_cost_metric_with_prices(trace: Path, tmp_path: Path) -> None:
+    """`ask --prices FILE` prices the cost facts the model queries, as every other command does."""
+    table = tmp_path / "prices.csv"
+    table.write_text(
+        "provider,model_group,model_glob,match,input,cache_write_5m,cache_read,output\n"
+        "claude,Test,claude-*,exact,1000,0,0,0\n"
+    )
+    turns = [
+        {"tool_calls": [{"name": "metric",
+                         "arguments": {"metric": "cost_usd", "group_by": ["provider"]}}]},
+        {"content": "claude cost 1.06 USD."},
+    ]  # fmt: skip
+    with serving(turns) as endpoint:
+        args = ["ask", "cost?", "--db", str(trace), "--base-url", endpoint.url]
+        result = CliRunner().invoke(app, [*args, "--prices", str(table)])
+    assert result.exit_code == 0, result.output
+    # By hand: claude appends 1000 + 50 + 10 uncached tokens at $1000 per million = $1.06; the
+    # codex step has no row in the file, so it is unpriced.
+    assert "1.06" in result.output and "numbers not found" not in result.output
+    bad = CliRunner().invoke(app, ["ask", "q", "--db", str(trace), "--prices", str(tmp_path)])
+    assert bad.exit_code == 2 and "price table" in bad.output
+
+
 def test_not_a_trace_database(tmp_path: Path) -> None:
     bad = tmp_path / "x.duckdb"
     duckdb.connect(str(bad)).close()

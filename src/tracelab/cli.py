@@ -1137,6 +1137,7 @@ def ask(
     chat: Annotated[
         bool, typer.Option("--chat", help="Keep asking follow-up questions (empty line ends).")
     ] = False,
+    prices: PricesOption = None,
 ) -> None:
     """Ask a question about a trace: an LLM answers with tools and shows its evidence."""
     import duckdb
@@ -1148,6 +1149,7 @@ def ask(
     from tracelab.io import TraceFormatError
     from tracelab.traceinput import TraceInputError, resolve_trace
 
+    price_source = _price_source(prices)
     try:
         backend = make_backend(base_url, model, api_key_env, allow_remote)
     except (BackendError, ImportError) as exc:
@@ -1155,7 +1157,7 @@ def ask(
     try:
         with show.spinner("Opening the trace (sanitized columns only)"):
             resolved = resolve_trace(db, input_path)
-            sandbox = Sandbox(resolved.db)
+            sandbox = Sandbox(resolved.db, prices=price_source)
     except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
         _fail(str(exc))
     except duckdb.Error as exc:

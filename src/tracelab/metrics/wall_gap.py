@@ -10,6 +10,11 @@ positive wall.
 Categories: **execution_like** = `EXECUTION_LIKE`; for the gap buckets `write_stdin` is its own
 category and the remaining valid calls are `other_both_timed`; for the per-category sums
 `direct_human` = {request_user_input} and **other** is everything else (write_stdin included).
+
+The **approval audit** classes the valid execution_like and write_stdin calls by the
+`sandbox_permissions` of their raw `function_call` record. The raw logs are read by
+`sources.codex_permissions` (only the class comes back); here the classes become the TEMP table
+`approval_classes` (round_pk, tool_pos, class) and are summed in SQL like every other gap.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ GAP_BUCKETS = (
 GAP_OVER = (("1s", 1_000), ("10s", 10_000), ("1m", 60_000), ("10m", 600_000), ("1h", 3_600_000))
 TOP_EXAMPLES = 50
 ALL = "all"
+#: The approval audit's calls (valid ones), its examples and their gap threshold (ms; also
+#: the threshold of its "gap > 1 m" counts).
+AUDIT_TOOLS = (*EXECUTION_LIKE, "write_stdin")
+AUDIT_EXAMPLES = 200
+AUDIT_EXAMPLE_GAP_MS = 60_000
 
 
 def _in(names: tuple[str, ...]) -> str:
@@ -173,8 +183,85 @@ def top_gaps(con: duckdb.DuckDBPyConnection, n: int = TOP_EXAMPLES) -> list[dict
     )
 
 
-def raw_paths_available(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether Codex steps carry the raw log path (`session_file`: private traces only)."""
+def audit_calls(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int, str | None, str | None]]:
+    """The approval audit's calls: valid Codex execution_like / write_stdin calls as (round_pk,
+    tool_pos, the step's raw log `session_file` — null unless the trace is private —, call
+    id), in file order."""
     prepare(con)
-    row = con.execute("SELECT count(session_file) FROM rounds WHERE provider = 'codex'").fetchone()
-    return bool(row and row[0])
+    return con.execute(
+        f"""
+        WITH c AS ({CODEX_CALLS})
+        SELECT c.round_pk, c.tool_pos, r.session_file, c.tool_call_id
+        FROM c JOIN rounds r USING (round_pk)
+        WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)}
+        ORDER BY c.round_pk, c.tool_pos
+        """
+    ).fetchall()
+
+
+def register_classes(
+    con: duckdb.DuckDBPyConnection, keys: list[tuple[int, int]], classes: list[str]
+) -> None:
+    """TEMP table `approval_classes` (round_pk, tool_pos, class): the class of each audit call."""
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "round_pk": pa.array([k[0] for k in keys], pa.int64()),
+            "tool_pos": pa.array([k[1] for k in keys], pa.int64()),
+            "class": pa.array(classes, pa.string()),
+        }
+    )
+    con.register("_approval_classes_arrow", table)
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE approval_classes AS SELECT * FROM _approval_classes_arrow"
+        )
+    finally:
+        con.unregister("_approval_classes_arrow")
+
+
+_AUDITED = f"""
+WITH c AS ({CODEX_CALLS})
+SELECT c.*, a.class FROM c JOIN approval_classes a USING (round_pk, tool_pos)
+"""
+
+
+def approval_by_class(
+    con: duckdb.DuckDBPyConnection, by_bucket: bool = False
+) -> list[dict[str, Any]]:
+    """Per (tool, class[, gap bucket]) of the audited calls: calls, Σ wall / internal / gap, and
+    calls with gap > 1 m; buckets in their order (only those with calls)."""
+    pos = "CASE " + " ".join(
+        f"WHEN gap <= {ms} THEN {i}" for i, (_, ms) in enumerate(GAP_BUCKETS) if ms is not None
+    )
+    bucket = f"{BUCKET_SQL} AS bucket, {pos} ELSE {len(GAP_BUCKETS) - 1} END AS pos"
+    keys = "tool, class, bucket, pos" if by_bucket else "tool, class"
+    return records(
+        con,
+        f"""
+        WITH a AS ({_AUDITED}), b AS (SELECT *, {bucket} FROM a)
+        SELECT {keys.removesuffix(", pos")}, count(*) AS calls, sum(wall) AS wall_ms,
+               sum(internal) AS internal_ms, sum(gap) AS gap_ms,
+               count(*) FILTER (WHERE gap > {AUDIT_EXAMPLE_GAP_MS}) AS gap_over_1m
+        FROM b GROUP BY {keys} ORDER BY {keys}
+        """,
+    )
+
+
+def approval_examples(
+    con: duckdb.DuckDBPyConnection, n: int = AUDIT_EXAMPLES
+) -> list[dict[str, Any]]:
+    """The `n` audited calls with the largest gap above `AUDIT_EXAMPLE_GAP_MS` (ties: file
+    order, then tool index)."""
+    return records(
+        con,
+        f"""
+        WITH a AS ({_AUDITED})
+        SELECT session_id, round_pk, tool_index, tool, tool_call_id, class, emitted_at,
+               result_at, wall AS wall_ms, internal AS internal_ms, gap AS gap_ms, is_error,
+               model
+        FROM a WHERE gap > {AUDIT_EXAMPLE_GAP_MS}
+        ORDER BY gap DESC, round_pk, tool_index LIMIT {int(n)}
+        """,
+    )

@@ -21,6 +21,7 @@ from rawlogs import (
     x_turn,
     x_user,
 )
+from tracebuilder import step, tool, trace_db
 from tracelab.experiments.tool_calls.codex_wall_internal_gap import codex_wall_internal_gap
 from tracelab.keys import load_or_create_key
 from tracelab.metrics import wall_gap
@@ -137,6 +138,9 @@ def test_every_class_on_a_hand_written_log(private_trace, tmp_path):
 
 def test_skipped_with_its_reason(private_trace, tmp_path):
     trace, raw = private_trace
+    claude_only = trace_db(tmp_path / "claude", [step("c", 0, tools=[tool("t", "Bash", 0, 1)])])
+    text = codex_wall_internal_gap.compute(claude_only).text
+    assert "no valid Codex execution_like or write_stdin call" in text
     public = tmp_path / "public.jsonl"
     sanitize_file(trace, public, load_or_create_key())
     result = codex_wall_internal_gap.compute(_con(public, tmp_path))
@@ -148,13 +152,43 @@ def test_skipped_with_its_reason(private_trace, tmp_path):
     assert not [t for t in result.tables if t.name.startswith("codex_approval")]
 
 
-def test_an_unreadable_log_makes_its_calls_raw_missing(private_trace, tmp_path):
+def test_reading_the_logs_lists_unreadable_ones(private_trace, tmp_path):
     _, raw = private_trace
-    got = cp.classify_calls(
-        [(str(raw), "e1"), (str(tmp_path / "gone.jsonl"), "x"), (str(raw), "p1"), (str(raw), "w1")]
+    empty = write(tmp_path / "empty.jsonl", b"")
+    gone = str(tmp_path / "gone.jsonl")
+    got = cp.read_logs([str(raw), gone, str(empty), str(raw)])
+    # the three function_call records of the rollout (p1 is a custom_tool_call): each log once
+    assert sorted(got.records) == [
+        (str(raw), "e1", "require_escalated"),
+        (str(raw), "e2", "sandbox_use_default"),
+        (str(raw), "w1", "no_escalation_arg"),
+    ]
+    assert (got.files, got.unreadable) == (3, [gone])
+
+
+def test_an_unreadable_log_of_several_makes_its_calls_raw_missing(tmp_path):
+    home = tmp_path / "home"
+    write(codex_path(home), _rollout())
+    other = "01a7c9e4-0000-7000-8000-000000000002"
+    raw2 = write(
+        codex_path(home, session=other, stamp="10-05-00"), [x_meta(other), *_rollout()[1:]]
     )
-    assert got.classes == ["require_escalated", "raw_missing", "raw_missing", "no_escalation_arg"]
-    assert (got.files, got.unreadable) == (2, [str(tmp_path / "gone.jsonl")])
+    trace = tmp_path / "trace.jsonl"
+    run(home, output=trace)
+    raw2.unlink()
+    result = codex_wall_internal_gap.compute(_con(trace, tmp_path))
+    by_class = {(r[0], r[1]): r[2] for r in result.table("codex_approval_by_class").rows}
+    # the readable log's 4 calls as before; the gone log's 4 calls are all raw_missing
+    assert by_class == {
+        ("apply_patch", "raw_missing"): 2,
+        ("exec_command", "raw_missing"): 2,
+        ("exec_command", "require_escalated"): 1,
+        ("exec_command", "sandbox_use_default"): 1,
+        ("write_stdin", "no_escalation_arg"): 1,
+        ("write_stdin", "raw_missing"): 1,
+    }
+    assert "against 2 raw Codex logs" in result.text
+    assert "1 of the logs could not be read" in result.text
 
 
 @needs_fixtures
@@ -177,4 +211,5 @@ def test_the_real_codex_fixture(tmp_path):
     ]
     assert result.table("codex_approval_examples").rows == []
     assert "against 1 raw Codex log: no_escalation_arg 9" in result.text
-    assert len(wall_gap.audit_calls(con)) == 9
+    files, calls, unnamed = wall_gap.audit_files(con)
+    assert (len(files), calls, unnamed) == (1, 9, 0) and files[0].endswith(".jsonl")

@@ -14,7 +14,8 @@ category and the remaining valid calls are `other_both_timed`; for the per-categ
 The **approval audit** classes the valid execution_like and write_stdin calls by the
 `sandbox_permissions` of their raw `function_call` record. The raw logs are read by
 `sources.codex_permissions` (only the class comes back); here the classes become the TEMP table
-`approval_classes` (round_pk, tool_pos, class) and are summed in SQL like every other gap.
+`raw_call_classes` (session_file, call id, class), joined to the calls by the raw log their step
+was read from and the call id, and summed in SQL like every other gap.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import duckdb
 from tracelab.metrics.sql import dist_sql, records
 from tracelab.metrics.steps import prepare
 from tracelab.metrics.tools import TOOL
+from tracelab.sources.codex_permissions import RAW_MISSING
 
 EXECUTION_LIKE = ("exec_command", "shell_command", "shell", "apply_patch")
 DIRECT_HUMAN = ("request_user_input",)
@@ -183,47 +185,59 @@ def top_gaps(con: duckdb.DuckDBPyConnection, n: int = TOP_EXAMPLES) -> list[dict
     )
 
 
-def audit_calls(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int, str | None, str | None]]:
-    """The approval audit's calls: valid Codex execution_like / write_stdin calls as (round_pk,
-    tool_pos, the step's raw log `session_file` — null unless the trace is private —, call
-    id), in file order."""
+def audit_files(con: duckdb.DuckDBPyConnection) -> tuple[list[str], int, int]:
+    """The approval audit's population — valid Codex execution_like / write_stdin calls —:
+    the raw logs its steps were read from (`session_file`, a private trace's only), the number
+    of its calls and of those whose step names no log."""
     prepare(con)
-    return con.execute(
+    files = con.execute(
         f"""
         WITH c AS ({CODEX_CALLS})
-        SELECT c.round_pk, c.tool_pos, r.session_file, c.tool_call_id
-        FROM c JOIN rounds r USING (round_pk)
-        WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)}
-        ORDER BY c.round_pk, c.tool_pos
+        SELECT DISTINCT r.session_file FROM c JOIN rounds r USING (round_pk)
+        WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)} AND r.session_file IS NOT NULL
+        ORDER BY 1
         """
     ).fetchall()
+    [(calls, unnamed)] = con.execute(
+        f"""
+        WITH c AS ({CODEX_CALLS})
+        SELECT count(*), count(*) FILTER (WHERE r.session_file IS NULL)
+        FROM c JOIN rounds r USING (round_pk) WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)}
+        """
+    ).fetchall()
+    return [f for (f,) in files], calls, unnamed
 
 
-def register_classes(
-    con: duckdb.DuckDBPyConnection, keys: list[tuple[int, int]], classes: list[str]
+def register_raw_classes(
+    con: duckdb.DuckDBPyConnection, records: list[tuple[str, str, str]]
 ) -> None:
-    """TEMP table `approval_classes` (round_pk, tool_pos, class): the class of each audit call."""
+    """TEMP table `raw_call_classes` (session_file, tool_call_id, class): the class of each
+    `function_call` record of the raw logs read (`sources.codex_permissions.read_logs`)."""
     import pyarrow as pa
 
+    columns = zip(*records, strict=True) if records else ((), (), ())
     table = pa.table(
-        {
-            "round_pk": pa.array([k[0] for k in keys], pa.int64()),
-            "tool_pos": pa.array([k[1] for k in keys], pa.int64()),
-            "class": pa.array(classes, pa.string()),
-        }
+        dict(zip(("session_file", "tool_call_id", "class"), columns, strict=True)),
+        schema=pa.schema([(n, pa.string()) for n in ("session_file", "tool_call_id", "class")]),
     )
-    con.register("_approval_classes_arrow", table)
+    con.register("_raw_call_classes_arrow", table)
     try:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE approval_classes AS SELECT * FROM _approval_classes_arrow"
+            "CREATE OR REPLACE TEMP TABLE raw_call_classes AS SELECT * FROM _raw_call_classes_arrow"
         )
     finally:
-        con.unregister("_approval_classes_arrow")
+        con.unregister("_raw_call_classes_arrow")
 
 
+#: The audited calls with their class: the step's raw log's record for the call id, else
+#: `raw_missing` (no `function_call` record: a custom tool call, or a log that is gone).
 _AUDITED = f"""
 WITH c AS ({CODEX_CALLS})
-SELECT c.*, a.class FROM c JOIN approval_classes a USING (round_pk, tool_pos)
+SELECT c.*, coalesce(k.class, '{RAW_MISSING}') AS class
+FROM c JOIN rounds r USING (round_pk)
+LEFT JOIN raw_call_classes k
+    ON k.session_file = r.session_file AND k.tool_call_id = c.tool_call_id
+WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)} AND r.session_file IS NOT NULL
 """
 
 

@@ -5,11 +5,15 @@ A Codex `function_call` record's `arguments` (a JSON string) may carry `sandbox_
 `require_escalated` when the model asked to run outside the sandbox — the call then waits for
 the user's approval. The normalized trace keeps only the private raw input, which a sanitized
 trace drops and the database never holds, so the audit reads the logs themselves, by the
-`session_file` a private trace names. Only the class leaves this module, never an argument.
+`session_file` a private trace names. Only the class leaves this module, never an argument; a
+call with no `function_call` record (a `custom_tool_call`, a log that is gone) is `raw_missing`
+where the records are joined to the calls (`metrics.wall_gap`).
 """
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -54,47 +58,55 @@ def permission_class(arguments: Any) -> str:
 
 def file_classes(path: str) -> dict[str, str]:
     """call_id → class of every `function_call` record of one rollout file (the first record
-    of a call id wins, as in the parser). Unreadable lines are skipped; OSError propagates."""
+    of a call id wins, as in the parser). Only the lines holding the record's type are parsed
+    (found by a byte search over the mapped file); unreadable lines are skipped, OSError
+    propagates."""
     issues = ParseIssues()
     classes: dict[str, str] = {}
     with open(path, "rb") as fh:
-        for line in fh:
-            if _NEEDLE not in line:
-                continue
-            record = load_line(line, issues)
-            if record is None or record.get("type") != "response_item":
-                continue
-            payload = record.get("payload")
-            if not isinstance(payload, dict) or payload.get("type") != "function_call":
-                continue
-            call_id = payload.get("call_id")
-            if isinstance(call_id, str) and call_id not in classes:
-                classes[call_id] = permission_class(payload.get("arguments"))
+        if os.fstat(fh.fileno()).st_size == 0:
+            return classes
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            pos = data.find(_NEEDLE)
+            while pos >= 0:
+                start = data.rfind(b"\n", 0, pos) + 1
+                end = data.find(b"\n", pos)
+                end = len(data) if end < 0 else end
+                _add(classes, load_line(data[start:end], issues))
+                pos = data.find(_NEEDLE, end)
     return classes
 
 
-@dataclass
-class RawClasses:
-    """The classes of the calls asked for, and which raw files could not be read."""
+def _add(classes: dict[str, str], record: dict | None) -> None:
+    if record is None or record.get("type") != "response_item":
+        return
+    payload = record.get("payload")
+    if not isinstance(payload, dict) or payload.get("type") != "function_call":
+        return
+    call_id = payload.get("call_id")
+    if isinstance(call_id, str) and call_id not in classes:
+        classes[call_id] = permission_class(payload.get("arguments"))
 
-    classes: list[str] = field(default_factory=list)
+
+@dataclass
+class RawLogs:
+    """The class of every `function_call` record of the logs read: (file, call id, class)."""
+
+    records: list[tuple[str, str, str]] = field(default_factory=list)
     files: int = 0
     unreadable: list[str] = field(default_factory=list)
 
 
-def classify_calls(calls: Iterable[tuple[str, str]]) -> RawClasses:
-    """The class of each (session_file, call_id), in order: its file's `function_call` record,
-    else `raw_missing` (no such record, or the file cannot be read — listed in `unreadable`).
-    Each file is read once."""
-    calls = list(calls)
-    by_file: dict[str, dict[str, str]] = {}
-    out = RawClasses()
-    for path in dict.fromkeys(p for p, _ in calls):
+def read_logs(paths: Iterable[str]) -> RawLogs:
+    """Every `function_call` record's class in each raw log; logs that cannot be read (moved,
+    deleted, no permission) are listed, not raised."""
+    out = RawLogs()
+    for path in dict.fromkeys(paths):
+        out.files += 1
         try:
-            by_file[path] = file_classes(path)
-        except OSError:
-            by_file[path] = {}
+            classes = file_classes(path)
+        except (OSError, ValueError):  # ValueError: a file mmap refuses
             out.unreadable.append(path)
-    out.files = len(by_file)
-    out.classes = [by_file[p].get(call_id, RAW_MISSING) for p, call_id in calls]
+            continue
+        out.records.extend((path, call_id, cls) for call_id, cls in classes.items())
     return out

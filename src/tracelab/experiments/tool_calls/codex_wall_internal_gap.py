@@ -183,25 +183,24 @@ def codex_wall_internal_gap(con: duckdb.DuckDBPyConnection) -> Result:
 
 def _approval_audit(con: duckdb.DuckDBPyConnection) -> tuple[list[Table], str]:
     """The audit's tables and its sentence; no tables (and the reason) when it cannot run."""
-    calls = m.audit_calls(con)
-    named = [c for c in calls if c[2] is not None]
+    files, calls, unnamed = m.audit_files(con)
     if not calls:
         reason = "the trace has no valid Codex execution_like or write_stdin call"
-    elif not named:
+    elif not files:
         reason = (
             "this trace does not name its raw Codex logs (a sanitized or public trace never "
             "does; analyze the private trace `tracelab collect` wrote)"
         )
     else:
-        raw = cp.classify_calls((path, call_id) for _, _, path, call_id in named)
+        raw = cp.read_logs(files)
         if len(raw.unreadable) == raw.files:
             reason = (
                 f"none of the {_logs(raw.files)} this trace names can be read here (moved or "
                 "deleted since it was collected?)"
             )
         else:
-            m.register_classes(con, [(c[0], c[1]) for c in named], raw.classes)
-            return _audit_tables(con), _audit_text(con, raw, len(calls) - len(named))
+            m.register_raw_classes(con, raw.records)
+            return _audit_tables(con), _audit_text(con, raw, unnamed)
     return [], NO_AUDIT.format(reason=reason)
 
 
@@ -252,7 +251,7 @@ def _audit_tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
     ]
 
 
-def _audit_text(con: duckdb.DuckDBPyConnection, raw: cp.RawClasses, unnamed: int) -> str:
+def _audit_text(con: duckdb.DuckDBPyConnection, raw: cp.RawLogs, unnamed: int) -> str:
     per_class: dict[str, list[float]] = {}
     for r in m.approval_by_class(con):
         sums = per_class.setdefault(r["class"], [0, 0])
@@ -263,7 +262,8 @@ def _audit_text(con: duckdb.DuckDBPyConnection, raw: cp.RawClasses, unnamed: int
         for cls, (n, gap) in sorted(per_class.items(), key=lambda kv: (-kv[1][0], kv[0]))
     )
     text = (
-        f"Approval audit of {count(len(raw.classes))} valid execution_like / write_stdin calls "
+        f"Approval audit of {count(sum(n for n, _ in per_class.values()))} valid "
+        "execution_like / write_stdin calls "
         f"against {_logs(raw.files)}: {parts}."
     )
     if raw.unreadable:

@@ -158,7 +158,7 @@ def test_reading_the_logs_lists_unreadable_ones(private_trace, tmp_path):
     gone = str(tmp_path / "gone.jsonl")
     got = cp.read_logs([str(raw), gone, str(empty), str(raw)])
     # the three function_call records of the rollout (p1 is a custom_tool_call): each log once
-    assert sorted(got.records) == [
+    assert sorted(zip(got.session_files, got.call_ids, got.classes, strict=True)) == [
         (str(raw), "e1", "require_escalated"),
         (str(raw), "e2", "sandbox_use_default"),
         (str(raw), "w1", "no_escalation_arg"),

@@ -190,36 +190,31 @@ def audit_files(con: duckdb.DuckDBPyConnection) -> tuple[list[str], int, int]:
     the raw logs its steps were read from (`session_file`, a private trace's only), the number
     of its calls and of those whose step names no log."""
     prepare(con)
-    files = con.execute(
+    per_file = con.execute(
         f"""
         WITH c AS ({CODEX_CALLS})
-        SELECT DISTINCT r.session_file FROM c JOIN rounds r USING (round_pk)
-        WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)} AND r.session_file IS NOT NULL
-        ORDER BY 1
+        SELECT r.session_file, count(*) FROM c JOIN rounds r USING (round_pk)
+        WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)}
+        GROUP BY 1 ORDER BY 1 NULLS FIRST
         """
     ).fetchall()
-    [(calls, unnamed)] = con.execute(
-        f"""
-        WITH c AS ({CODEX_CALLS})
-        SELECT count(*), count(*) FILTER (WHERE r.session_file IS NULL)
-        FROM c JOIN rounds r USING (round_pk) WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)}
-        """
-    ).fetchall()
-    return [f for (f,) in files], calls, unnamed
+    files = [f for f, _ in per_file if f is not None]
+    unnamed = sum(n for f, n in per_file if f is None)
+    return files, sum(n for _, n in per_file), unnamed
 
 
 def register_raw_classes(
-    con: duckdb.DuckDBPyConnection, records: list[tuple[str, str, str]]
+    con: duckdb.DuckDBPyConnection,
+    session_files: list[str],
+    call_ids: list[str],
+    classes: list[str],
 ) -> None:
     """TEMP table `raw_call_classes` (session_file, tool_call_id, class): the class of each
     `function_call` record of the raw logs read (`sources.codex_permissions.read_logs`)."""
     import pyarrow as pa
 
-    columns = zip(*records, strict=True) if records else ((), (), ())
-    table = pa.table(
-        dict(zip(("session_file", "tool_call_id", "class"), columns, strict=True)),
-        schema=pa.schema([(n, pa.string()) for n in ("session_file", "tool_call_id", "class")]),
-    )
+    columns = {"session_file": session_files, "tool_call_id": call_ids, "class": classes}
+    table = pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
     con.register("_raw_call_classes_arrow", table)
     try:
         con.execute(

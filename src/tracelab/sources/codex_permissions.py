@@ -32,6 +32,7 @@ SANDBOX_PREFIX = "sandbox_"
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 #: Every line holding a function_call record contains this (`function_call_output` does not).
 _NEEDLE = b'function_call"'
+_ARG = b"sandbox_permissions"
 
 
 def permission_class(arguments: Any) -> str:
@@ -72,12 +73,15 @@ def file_classes(path: str) -> dict[str, str]:
                 start = data.rfind(b"\n", 0, pos) + 1
                 end = data.find(b"\n", pos)
                 end = len(data) if end < 0 else end
-                _add(classes, load_line(data[start:end], issues))
+                line = data[start:end]
+                _add(classes, load_line(line, issues), _ARG in line)
                 pos = data.find(_NEEDLE, end)
     return classes
 
 
-def _add(classes: dict[str, str], record: dict | None) -> None:
+def _add(classes: dict[str, str], record: dict | None, has_arg: bool) -> None:
+    """Record a function_call's class; its arguments are parsed only when the line names the
+    argument at all (most do not, and they are `no_escalation_arg` without parsing)."""
     if record is None or record.get("type") != "response_item":
         return
     payload = record.get("payload")
@@ -85,14 +89,19 @@ def _add(classes: dict[str, str], record: dict | None) -> None:
         return
     call_id = payload.get("call_id")
     if isinstance(call_id, str) and call_id not in classes:
-        classes[call_id] = permission_class(payload.get("arguments"))
+        classes[call_id] = (
+            permission_class(payload.get("arguments")) if has_arg else NO_ESCALATION_ARG
+        )
 
 
 @dataclass
 class RawLogs:
-    """The class of every `function_call` record of the logs read: (file, call id, class)."""
+    """The class of every `function_call` record of the logs read, as three columns: the log
+    (`session_file`), the call id, the class."""
 
-    records: list[tuple[str, str, str]] = field(default_factory=list)
+    session_files: list[str] = field(default_factory=list)
+    call_ids: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
     files: int = 0
     unreadable: list[str] = field(default_factory=list)
 
@@ -108,5 +117,7 @@ def read_logs(paths: Iterable[str]) -> RawLogs:
         except (OSError, ValueError):  # ValueError: a file mmap refuses
             out.unreadable.append(path)
             continue
-        out.records.extend((path, call_id, cls) for call_id, cls in classes.items())
+        out.session_files.extend([path] * len(classes))
+        out.call_ids.extend(classes)
+        out.classes.extend(classes.values())
     return out

@@ -199,8 +199,9 @@ def _approval_audit(con: duckdb.DuckDBPyConnection) -> tuple[list[Table], str]:
                 "deleted since it was collected?)"
             )
         else:
-            m.register_raw_classes(con, raw.records)
-            return _audit_tables(con), _audit_text(con, raw, unnamed)
+            m.register_raw_classes(con, raw.session_files, raw.call_ids, raw.classes)
+            by_class = m.approval_by_class(con)
+            return _audit_tables(con, by_class), _audit_text(by_class, raw, unnamed)
     return [], NO_AUDIT.format(reason=reason)
 
 
@@ -208,7 +209,7 @@ def _logs(n: int) -> str:
     return f"{count(n)} raw Codex log{'' if n == 1 else 's'}"
 
 
-def _audit_tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
+def _audit_tables(con: duckdb.DuckDBPyConnection, by_class: list[dict[str, Any]]) -> list[Table]:
     tool_class = {"tool": ("tool", "text"), "class": ("class", "text")}
     examples = [
         r | {"emitted_at": _iso(r["emitted_at"]), "result_at": _iso(r["result_at"])}
@@ -218,7 +219,7 @@ def _audit_tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
         _table(
             "codex_approval_by_class",
             "Approval audit: audited calls per tool and approval class",
-            m.approval_by_class(con),
+            by_class,
             {**tool_class, **AUDIT_SUMS},
         ),
         _table(
@@ -251,9 +252,9 @@ def _audit_tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
     ]
 
 
-def _audit_text(con: duckdb.DuckDBPyConnection, raw: cp.RawLogs, unnamed: int) -> str:
+def _audit_text(by_class: list[dict[str, Any]], raw: cp.RawLogs, unnamed: int) -> str:
     per_class: dict[str, list[float]] = {}
-    for r in m.approval_by_class(con):
+    for r in by_class:
         sums = per_class.setdefault(r["class"], [0, 0])
         sums[0] += r["calls"]
         sums[1] += r["gap_ms"]

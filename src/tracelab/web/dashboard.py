@@ -87,6 +87,38 @@ def local_zone() -> str:
     return next((valid_tz(z) for z in candidates if z and z in _zones()), DEFAULT_TZ)
 
 
+#: Names of UTC that a browser reports as "UTC" (ECMA-402 canonicalizes the zone's IANA links:
+#: chromium on a machine whose /etc/localtime is Etc/UTC asks for tz=UTC).
+UTC_ALIASES = frozenset(
+    [
+        "Etc/UTC",
+        "Etc/UCT",
+        "Etc/Universal",
+        "Etc/Zulu",
+        "UCT",
+        "Universal",
+        "Zulu",
+        "Etc/GMT",
+        "Etc/GMT0",
+        "Etc/GMT+0",
+        "Etc/GMT-0",
+        "GMT",
+        "GMT0",
+        "GMT+0",
+        "GMT-0",
+        "Etc/Greenwich",
+        "Greenwich",
+    ]
+)
+
+
+def browser_zone() -> str:
+    """`local_zone()` as a browser on this machine names it: the zone the dashboard is
+    precomputed for at start-up (a different name would cost the first page a query)."""
+    zone = local_zone()
+    return "UTC" if zone in UTC_ALIASES else zone
+
+
 def cached_json(store: TraceStore, tz: str) -> bytes:
     """The dashboard of `store` in zone `tz`, computed once and kept encoded (a warm request
     is a memory copy). Only its activity charts depend on the zone: the rest is computed once
@@ -104,7 +136,7 @@ def warm(store: TraceStore) -> None:
     """At start-up: the dashboard for this machine's zone (from the disk cache when this
     database was served before), then the fact tables and the overview, so the first visit
     to either page finds them ready."""
-    cached_json(store, local_zone())
+    cached_json(store, browser_zone())
     store.warm()
     store.cached("overview", overview)
 

@@ -18,19 +18,15 @@ if TYPE_CHECKING:
     from tracelab.pricing import PriceSource
 
 
-def _quietly(fn: Callable, store) -> None:
-    """`fn(store)` in a thread: an error shows on the first request that needs it."""
-    with contextlib.suppress(Exception):
-        fn(store)
-
-
-def _start_warming(store, warm: Callable) -> None:
-    """`warm(store)` and what the served trace is (`provenance.apply`: its own scan of the
-    database, ~0.1 s) in two threads, so the fact tables do not wait for it."""
+def _quietly_warm(store, warm: Callable) -> None:
+    """What the served trace is (`provenance.apply`), then `warm(store)`, in a thread: an
+    error shows on the first request that needs it."""
     from tracelab.web.provenance import apply
 
-    threading.Thread(target=_quietly, args=(warm, store), daemon=True).start()
-    threading.Thread(target=_quietly, args=(apply, store), daemon=True).start()
+    with contextlib.suppress(Exception):
+        apply(store)
+    with contextlib.suppress(Exception):
+        warm(store)
 
 
 class ListenError(OSError):
@@ -91,7 +87,7 @@ def serve(
         from tracelab.web.traces import main_store
 
         main = main_store(db, source, label=label, prices=prices, detect=False)
-        _start_warming(main, warm)
+        threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
 
     import uvicorn
 

@@ -63,8 +63,13 @@ def _prepare_one(args: tuple[int, str, str]) -> dict:
     i, trace, workdir = args
     prepared = prepare(Path(trace), Path(workdir), f"contributor-{i:03d}-key".encode())
     Path(trace).unlink()
-    return {"path": str(prepared.path), "size": prepared.size, "sha256": prepared.sha256,
-            "rows": prepared.rows, "sessions": prepared.sessions}
+    return {
+        "path": str(prepared.path),
+        "size": prepared.size,
+        "sha256": prepared.sha256,
+        "rows": prepared.rows,
+        "sessions": prepared.sessions,
+    }
 
 
 def _split_by_session(trace: Path, parts: list[Path]) -> None:
@@ -74,14 +79,13 @@ def _split_by_session(trace: Path, parts: list[Path]) -> None:
     per = lines / len(parts)
     outs = [open(p, "wb") for p in parts]  # noqa: SIM115 - closed below
     try:
-        part, written, session = 0, 0, None
-        for line in open(trace, "rb"):  # noqa: SIM115 - read to the end
+        part, session = 0, None
+        for written, line in enumerate(open(trace, "rb")):  # noqa: SIM115 - read to the end
             sid = orjson.loads(line)["session_id"]
             if sid != session and written >= per * (part + 1) and part < len(parts) - 1:
                 part += 1
             session = sid
             outs[part].write(line.rstrip(b"\n") + b"\n")
-            written += 1
     finally:
         for out in outs:
             out.close()
@@ -103,8 +107,17 @@ def contributions(root: Path, contributors: int, sessions_per: int, seed: int) -
     summary = generate_home(home, sessions=contributors * sessions_per, seed=seed)
     print(f"  synth: {summary.steps} steps in {time.perf_counter() - t0:.0f} s")
     env = {**os.environ, "TRACELAB_CACHE_DIR": str(root / "cache")}
-    cmd = [sys.executable, "-m", "tracelab.cli", "collect", "--home", str(home), "-o", str(trace),
-           "--no-cache"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tracelab.cli",
+        "collect",
+        "--home",
+        str(home),
+        "-o",
+        str(trace),
+        "--no-cache",
+    ]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     shutil.rmtree(home)
     work = [root / "c" / f"{i:03d}" for i in range(contributors)]
@@ -130,7 +143,7 @@ def _cpu_seconds(pid: int | str = "self") -> float:
 
 def drive(url: str, plan: Path, mode: str, chunk: int, deadline: float) -> None:
     """Run every contribution of `plan` at once; print one JSON line of timings."""
-    from tracelab.pool.client import Prepared, PoolClient
+    from tracelab.pool.client import PoolClient, Prepared
 
     data = orjson.loads(plan.read_bytes())
     items, tokens = data["items"], data["tokens"]
@@ -147,8 +160,12 @@ def drive(url: str, plan: Path, mode: str, chunk: int, deadline: float) -> None:
                 offset += len(chunk_bytes)
 
     def pool(i: int) -> None:
-        prepared = Prepared(path=Path(items[i]["path"]), size=items[i]["size"],
-                            sha256=items[i]["sha256"], rows=items[i]["rows"])
+        prepared = Prepared(
+            path=Path(items[i]["path"]),
+            size=items[i]["size"],
+            sha256=items[i]["sha256"],
+            rows=items[i]["rows"],
+        )
         with PoolClient(url, tokens[i], patience_s=deadline, chunk_bytes=chunk) as client:
             client.contribute(prepared)
 
@@ -174,8 +191,11 @@ def drive(url: str, plan: Path, mode: str, chunk: int, deadline: float) -> None:
     for t in threads:
         t.join(max(0.0, end - time.perf_counter()))
     wall = time.perf_counter() - started
-    print(json.dumps({"wall": wall, "times": times, "failures": failures,
-                      "cpu": _cpu_seconds() - cpu}))
+    print(
+        json.dumps(
+            {"wall": wall, "times": times, "failures": failures, "cpu": _cpu_seconds() - cpu}
+        )
+    )
 
 
 def sink_app():
@@ -193,8 +213,13 @@ def sink_app():
             received += len(message.get("body", b""))
             more = message.get("more_body", False)
         body = orjson.dumps({"received": received})
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return app
@@ -228,10 +253,23 @@ def _wait_healthy(url: str, path: str) -> None:
 
 
 def _run_driver(url: str, plan: Path, mode: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--drive", url, "--plan", str(plan), "--mode", mode,
-           "--chunk-mb", str(args.chunk_mb), "--deadline", str(args.deadline)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                         timeout=args.deadline + 60)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--drive",
+        url,
+        "--plan",
+        str(plan),
+        "--mode",
+        mode,
+        "--chunk-mb",
+        str(args.chunk_mb),
+        "--deadline",
+        str(args.deadline),
+    ]
+    out = subprocess.run(
+        cmd, check=True, capture_output=True, text=True, timeout=args.deadline + 60
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -259,8 +297,12 @@ def _gzip_baseline(items: list[dict]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contributors", type=int, default=50)
-    parser.add_argument("--sessions-per", type=int, default=120,
-                        help="synthetic sessions per contributor (~100 steps each)")
+    parser.add_argument(
+        "--sessions-per",
+        type=int,
+        default=120,
+        help="synthetic sessions per contributor (~100 steps each)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--chunk-mb", type=int, default=8)
@@ -306,8 +348,11 @@ def main() -> int:
         pool_dir = root / "pool"
         tokens = Tokens(Pool(pool_dir).root)
         plan = root / "plan.json"
-        plan.write_bytes(orjson.dumps({
-            "items": items, "tokens": [tokens.add(f"c{i:03d}") for i in range(len(items))]}))
+        plan.write_bytes(
+            orjson.dumps(
+                {"items": items, "tokens": [tokens.add(f"c{i:03d}") for i in range(len(items))]}
+            )
+        )
         port = 18000 + os.getpid() % 1000
 
         sink = _serve([sys.executable, __file__, "--sink", str(port)], args.cores)
@@ -321,18 +366,45 @@ def main() -> int:
 
         port += 1
         url = f"http://127.0.0.1:{port}"
-        server = _serve([
-            sys.executable, "-m", "tracelab.cli", "pool", "serve", "--dir", str(pool_dir),
-            "--port", str(port), "--max-uploads", str(args.contributors + 8),
-            "--address-rate", "100000",
-        ], args.cores)
+        server = _serve(
+            [
+                sys.executable,
+                "-m",
+                "tracelab.cli",
+                "pool",
+                "serve",
+                "--dir",
+                str(pool_dir),
+                "--port",
+                str(port),
+                "--max-uploads",
+                str(args.contributors + 8),
+                "--address-rate",
+                "100000",
+            ],
+            args.cores,
+        )
         spy = None
         try:
             _wait_healthy(url, "/v1/health")
             if args.py_spy:
-                spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.pid), "--rate",
-                                        "200", "--format", "raw", "--threads", "--gil", "-o",
-                                        str(args.py_spy)], stdout=subprocess.DEVNULL)
+                spy = subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(server.pid),
+                        "--rate",
+                        "200",
+                        "--format",
+                        "raw",
+                        "--threads",
+                        "--native",
+                        "-o",
+                        str(args.py_spy),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                )
                 time.sleep(1)
             load_before = os.getloadavg()[0]
             cpu0 = _cpu_seconds(server.pid)
@@ -365,8 +437,10 @@ def main() -> int:
     )
     if times:
         print(f"contribution time p50: {statistics.median(times):.2f} s, p99: {p99:.2f} s")
-    print(f"server: peak RSS {rss:.0f} MB, CPU {cpu:.1f} s ({cpu / mb * 1000:.0f} ms per MB); "
-          f"clients CPU {run['cpu']:.1f} s")
+    print(
+        f"server: peak RSS {rss:.0f} MB, CPU {cpu:.1f} s ({cpu / mb * 1000:.0f} ms per MB); "
+        f"clients CPU {run['cpu']:.1f} s"
+    )
     print(
         f"baselines: gzip -dc | wc -l {mb / gzip_wall:.1f} MB/s; sink upload (HTTP only) "
         f"{mb / sink_run['wall']:.1f} MB/s (server CPU {sink_cpu:.1f} s, clients "

@@ -121,9 +121,17 @@ def _inflated(path: Path, limits: Limits) -> Iterator[bytes]:
             raise UploadRejected("the upload is a truncated gzip stream (it ends early)")
 
 
+def _longest_line_fits(block: bytes | memoryview, max_row_bytes: int) -> bool:
+    """True when no line of `block` can be longer than `max_row_bytes`: every aligned window
+    of half that width holds a newline (a longer line would cover a whole window). A few
+    `find` calls per block, each stopping at the window's first newline."""
+    half = max(1, max_row_bytes // 2)
+    return all(block.find(b"\n", start, start + half) >= 0 for start in range(0, len(block), half))
+
+
 def _check_line_lengths(block: bytes, first_line: int, limits: Limits) -> None:
     """Reject the first line of `block` (complete lines) longer than the bytes-per-row cap."""
-    if len(block) <= limits.max_row_bytes:
+    if len(block) <= limits.max_row_bytes or _longest_line_fits(block, limits.max_row_bytes):
         return
     import numpy as np
 
@@ -137,28 +145,41 @@ def _check_line_lengths(block: bytes, first_line: int, limits: Limits) -> None:
 def inflate_blocks(path: Path, limits: Limits, block_bytes: int = _BLOCK) -> Iterator[Block]:
     """Yield the upload as blocks of complete lines (about `block_bytes` each; the last line
     gets a newline), enforcing every byte cap; a line is cut off as soon as its pending bytes
-    pass the bytes-per-row cap, so a newline-free gigabyte is never buffered."""
-    pending = bytearray()
-    line = 1  # number of the first line in `pending`
+    pass the bytes-per-row cap, so a newline-free gigabyte is never buffered.
+
+    The inflated pieces are kept as they come and joined once per block (one copy)."""
+    pieces: list[bytes | memoryview] = []
+    pending = 0  # bytes in `pieces`
+    tail = 0  # bytes after the last newline seen (the current line so far)
+    line = 1  # number of the first line in `pieces`
     for out in _inflated(path, limits):
-        pending += out
-        if len(pending) >= block_bytes and (cut := pending.rfind(b"\n")) >= 0:
-            block = bytes(pending[: cut + 1])
-            del pending[: cut + 1]
+        cut = out.rfind(b"\n")
+        if cut < 0:
+            tail += len(out)
+        else:
+            tail = len(out) - cut - 1
+        if cut >= 0 and pending + cut + 1 >= block_bytes:
+            view = memoryview(out)
+            pieces.append(view[: cut + 1])
+            block = b"".join(pieces)
+            pieces, pending = [view[cut + 1 :]], len(out) - cut - 1
             _check_line_lengths(block, line, limits)
             yield Block(line, block)
             line += block.count(b"\n")
-        if len(pending) > limits.max_row_bytes:
-            tail = pending.rfind(b"\n") + 1
-            if len(pending) - tail > limits.max_row_bytes:
-                _check_line_lengths(bytes(pending[:tail]), line, limits)
-                raise _row_too_big(line + pending.count(b"\n", 0, tail), limits)
-    if pending.strip():
-        if not pending.endswith(b"\n"):
-            pending += b"\n"
-        block = bytes(pending)
-        _check_line_lengths(block, line, limits)
-        yield Block(line, block)
+        else:
+            pieces.append(out)
+            pending += len(out)
+        if tail > limits.max_row_bytes:
+            done = b"".join(pieces)
+            complete = done.rfind(b"\n") + 1
+            _check_line_lengths(done[:complete], line, limits)
+            raise _row_too_big(line + done.count(b"\n", 0, complete), limits)
+    rest = b"".join(pieces)
+    if rest.strip():
+        if not rest.endswith(b"\n"):
+            rest += b"\n"
+        _check_line_lengths(rest, line, limits)
+        yield Block(line, rest)
 
 
 @dataclass(frozen=True)

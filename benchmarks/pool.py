@@ -22,7 +22,7 @@ end: upload → chunks → finish → validation → dedup → commit accepted. 
   chunks to a uvicorn app that only counts the bytes — the HTTP transport alone. Note the load
   average: other processes share the machine.
 
-    uv run python benchmarks/pool.py [--contributors 50] [--sessions-per 120] [--cores 2]
+    uv run python benchmarks/pool.py [--contributors 50] [--sessions-per 250] [--cores 2]
                                      [--keep DIR] [--py-spy FILE]
 
 Bounded: every client gives up after `--deadline` seconds, the servers are stopped at the
@@ -225,6 +225,84 @@ def sink_app():
     return app
 
 
+# --- where one upload's CPU goes ---------------------------------------------------------------
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, every thread (Arrow and DuckDB work in their own)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def breakdown(items: list[dict], root: Path) -> list[tuple[str, float]]:
+    """CPU ms per MB of compressed upload of each ingest stage, run one after the other in this
+    process on the same uploads (the server interleaves them; their sum is its floor)."""
+    import hashlib
+    import io
+    import zlib
+
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    from tracelab.pool import fastcheck, ingest
+    from tracelab.pool.fingerprint import session_fingerprints
+    from tracelab.pool.storage import Pool
+    from tracelab.pool.validate import Limits, inflate_blocks
+    from tracelab.schema import PUBLIC_ARROW_SCHEMA
+
+    paths = [Path(c["path"]) for c in items]
+    mb = sum(p.stat().st_size for p in paths) / 1e6
+    limits = Limits()
+    out: list[tuple[str, float]] = []
+
+    def stage(name: str, fn) -> object:
+        started = _cpu()
+        result = fn()
+        out.append((name, (_cpu() - started) / mb * 1000))
+        return result
+
+    def raw_inflate() -> None:
+        for p in paths:
+            d, data = zlib.decompressobj(wbits=31), p.read_bytes()
+            while data:
+                d.decompress(data, 1 << 20)
+                data = d.unconsumed_tail
+
+    stage("sha256 of the upload", lambda: [hashlib.sha256(p.read_bytes()) for p in paths])
+    stage("zlib inflate alone (floor)", raw_inflate)
+    blocks = stage(
+        "inflate to blocks, byte caps",
+        lambda: [b.data for p in paths for b in inflate_blocks(p, limits)],
+    )
+    opts = fastcheck._parse_options()
+    stage(
+        "Arrow JSON parse, public schema",
+        lambda: [pj.read_json(io.BytesIO(b), parse_options=opts) for b in blocks],
+    )
+    tables = stage(
+        "check_block (parse + audit)", lambda: [fastcheck.check_block(b) for b in blocks]
+    )
+    staged = [root / f"stage{i}.parquet" for i in range(len(tables))]
+
+    def write() -> None:
+        for table, path in zip(tables, staged, strict=True):
+            with ingest._parquet_writer(path, PUBLIC_ARROW_SCHEMA) as w:
+                w.write_table(table)
+
+    stage("Parquet (zstd) staging", write)
+    pool = Pool(root / "breakdown-pool")
+    with ingest._connection(pool) as con:
+        stage(
+            "session fingerprints (DuckDB sort)",
+            lambda: [session_fingerprints(con, p) for p in staged],
+        )
+        stage("manifest numbers (DuckDB)", lambda: [ingest._numbers(con, p) for p in staged])
+    assert all(pq.read_metadata(p).num_rows for p in staged)
+    return out
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -309,6 +387,13 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=600.0)
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the contributions here")
     parser.add_argument("--py-spy", type=Path, help="record the server's profile (raw stacks)")
+    parser.add_argument(
+        "--breakdown",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time each ingest stage in-process on N contributions",
+    )
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--plan", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="pool", help=argparse.SUPPRESS)
@@ -341,6 +426,8 @@ def main() -> int:
             f"in {time.perf_counter() - t0:.0f} s"
         )
         gzip_wall = _gzip_baseline(items)
+        if args.breakdown:
+            stages = breakdown(items[: args.breakdown], root)
 
         from tracelab.pool.access import Tokens
         from tracelab.pool.storage import Pool
@@ -448,6 +535,12 @@ def main() -> int:
         f"{sink_run['wall'] / wall:.2f}x sink"
     )
     print(f"target ≥ {TARGET_MBPS:.0f} MB/s: {'met' if mbps >= TARGET_MBPS else 'NOT met'}")
+    if args.breakdown:
+        print(
+            f"CPU per MB compressed, stage by stage ({args.breakdown} contributions, in-process):"
+        )
+        for name, ms in stages:
+            print(f"  {name:38s} {ms:6.1f} ms")
     for failure in failures[:5]:
         print("failed:", failure)
     return 1 if failures else 0

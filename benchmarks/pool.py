@@ -378,7 +378,7 @@ def main() -> int:
     parser.add_argument(
         "--sessions-per",
         type=int,
-        default=120,
+        default=250,
         help="synthetic sessions per contributor (~100 steps each)",
     )
     parser.add_argument("--seed", type=int, default=0)

@@ -133,6 +133,33 @@ def contributions(root: Path, contributors: int, sessions_per: int, seed: int) -
     return items
 
 
+def merged(items: list[dict], n: int, root: Path) -> list[dict]:
+    """The contributions as `n` larger uploads: their gzip files concatenated (a valid
+    multi-member gzip), to see that the server's memory does not follow upload size."""
+    import hashlib
+
+    out = []
+    for k in range(n):
+        group = items[k::n]
+        path = root / f"merged{k}.jsonl.gz"
+        h = hashlib.sha256()
+        with open(path, "wb") as dst:
+            for item in group:
+                data = Path(item["path"]).read_bytes()
+                h.update(data)
+                dst.write(data)
+        out.append(
+            {
+                "path": str(path),
+                "size": path.stat().st_size,
+                "sha256": h.hexdigest(),
+                "rows": sum(i["rows"] for i in group),
+                "sessions": sum(i["sessions"] for i in group),
+            }
+        )
+    return out
+
+
 # --- the driver (a child process): N concurrent contributors ---------------------------------
 
 
@@ -416,6 +443,8 @@ def main() -> int:
         t0 = time.perf_counter()
         print("preparing the contributions (synth → collect → each contributor's prepare) …")
         items = contributions(cache, args.contributors, args.sessions_per, args.seed)
+        if args.merge:
+            items = merged(items, args.merge, root)
         total_bytes = sum(c["size"] for c in items)
         total_rows = sum(c["rows"] for c in items)
         sizes = sorted(c["size"] for c in items)

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _READ = 1 << 20
-_INFLATE_STEP = 4 << 20
+#: Inflated bytes per zlib call: 1 MB stays in cache (4 MB costs ~1/4 more CPU per byte).
+_INFLATE_STEP = 1 << 20
 #: Inflated bytes handed to the vectorized check at once (memory stays a few blocks).
 _BLOCK = 8 << 20
 _INT64 = -(1 << 63)

@@ -85,9 +85,9 @@ def _inflated(path: Path, limits: Limits) -> Iterator[bytes]:
         gz = fh.read(2) == b"\x1f\x8b"
         fh.seek(0)
         inflater = zlib.decompressobj(wbits=31) if gz else None
-        consumed = inflated = 0
+        read = inflated = 0
         while raw := fh.read(_READ):
-            consumed += len(raw)
+            read += len(raw)
             data = raw
             while data:
                 if inflater is None:
@@ -111,7 +111,9 @@ def _inflated(path: Path, limits: Limits) -> Iterator[bytes]:
                         f"{human_bytes(limits.max_inflated_bytes)} (the inflated-size cap)",
                         cap="inflated_bytes",
                     )
-                if gz and _ratio_exceeded(inflated, consumed, limits):
+                # the ratio of what zlib has taken so far (not what was read ahead): a bomb is
+                # caught after its first inflated step, whatever the step size
+                if gz and _ratio_exceeded(inflated, read - len(data), limits):
                     raise UploadRejected(
                         f"the upload expands more than {limits.max_ratio:g}:1 (the "
                         "compression-ratio cap; this looks like a gzip bomb)",

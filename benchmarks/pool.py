@@ -415,6 +415,13 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the contributions here")
     parser.add_argument("--py-spy", type=Path, help="record the server's profile (raw stacks)")
     parser.add_argument(
+        "--merge",
+        type=int,
+        default=0,
+        metavar="K",
+        help="send the contributions as K larger uploads (memory vs upload size)",
+    )
+    parser.add_argument(
         "--breakdown",
         type=int,
         default=0,

@@ -47,6 +47,7 @@ from tracelab.pool.stats import pool_stats
 from tracelab.pool.storage import Pool
 from tracelab.pool.uploads import ACCEPTED, PROCESSING, REJECTED, UploadError, Uploads
 from tracelab.pool.validate import Limits
+from tracelab.privacy import ISO_TIMESTAMP_RE
 from tracelab.rejection import UploadRejected, human_bytes
 
 LICENCE = "CC-BY-4.0"
@@ -278,7 +279,10 @@ def _consent(value: Any) -> dict[str, Any]:
     return {
         "licence": LICENCE,
         "accepted": True,
-        "accepted_at": stamp[:40] if isinstance(stamp, str) else None,
+        # the client's clock, kept only when it is a timestamp (nothing free-form is stored)
+        "accepted_at": stamp
+        if isinstance(stamp, str) and ISO_TIMESTAMP_RE.fullmatch(stamp)
+        else None,
         "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

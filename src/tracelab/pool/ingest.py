@@ -260,6 +260,7 @@ def _entry(
         "models": dict(sorted(models.items())),
         "providers": dict(sorted(providers.items())),
         "users": users or [],
+        "consent": consent,
     }
 
 

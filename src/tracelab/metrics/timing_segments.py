@@ -90,10 +90,13 @@ timed AS (
            prefix, append, total, CASE WHEN total > 0 THEN prefix / total END AS hit_rate,
            output, reasoning, visible, segment_tokens, tool_calls, tool_errors
     FROM seg
+),
+kept AS (SELECT * FROM timed WHERE duration_ms > 0),
+p99 AS (
+    SELECT fit_group, quantile_cont(duration_ms, 0.99) AS trim_p99 FROM kept GROUP BY fit_group
 )
-SELECT *, quantile_cont(duration_ms, 0.99) OVER (PARTITION BY fit_group) AS trim_p99,
-       duration_ms <= quantile_cont(duration_ms, 0.99) OVER (PARTITION BY fit_group) AS in_trim
-FROM timed WHERE duration_ms > 0
+SELECT kept.*, p99.trim_p99, kept.duration_ms <= p99.trim_p99 AS in_trim
+FROM kept JOIN p99 ON kept.fit_group IS NOT DISTINCT FROM p99.fit_group
 ORDER BY round_pk, seg_no
 """
 

@@ -97,7 +97,6 @@ p99 AS (
 )
 SELECT kept.*, p99.trim_p99, kept.duration_ms <= p99.trim_p99 AS in_trim
 FROM kept JOIN p99 ON kept.fit_group IS NOT DISTINCT FROM p99.fit_group
-ORDER BY round_pk, seg_no
 """
 
 

@@ -28,6 +28,10 @@ REASONING_PROVIDER = "codex"
 #: Kind suffix of a full segment (input event → the latest tool call).
 FULL_SUFFIX = "_to_tool_call"
 
+#: Orders events latest first, the first in event order on ties: one integer (timestamp in µs,
+#: then −position in the low 32 bits) compares faster than a struct of the two.
+LATEST_KEY = "epoch_us(e.ts)::HUGEINT * 4294967296 - e.event_pos"
+
 SEGMENTS_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS timing_segments AS
 WITH ev AS (
@@ -44,11 +48,9 @@ ends AS (
 ),
 starts AS (
     SELECT e.round_pk,
-           arg_max(e.event_type, {{'t': e.ts, 'p': -e.event_pos}})
-               FILTER (WHERE e.ts <= n.tc_ts) AS tc_start,
+           arg_max(e.event_type, {LATEST_KEY}) FILTER (WHERE e.ts <= n.tc_ts) AS tc_start,
            max(e.ts) FILTER (WHERE e.ts <= n.tc_ts) AS tc_start_ts,
-           arg_max(e.event_type, {{'t': e.ts, 'p': -e.event_pos}})
-               FILTER (WHERE e.ts <= n.r_ts) AS r_start,
+           arg_max(e.event_type, {LATEST_KEY}) FILTER (WHERE e.ts <= n.r_ts) AS r_start,
            max(e.ts) FILTER (WHERE e.ts <= n.r_ts) AS r_start_ts
     FROM ev e JOIN ends n USING (round_pk)
     WHERE e.event_type IN ('user_message', 'tool_result')

@@ -141,11 +141,12 @@ def fit_group(group: str, pks: Any, d: Any, x: Any) -> GroupFit:
     test, train = order[: split_size(n)], order[split_size(n) :]
     out.test_pks = [int(v) for v in pks[test]]
     dt, xt = d[test], x[test]
-    w_train, w_test = 1 / (d[train] + SMOOTH_MS), 1 / (dt + SMOOTH_MS)
+    dtr, xtr = d[train], x[train]
+    w_train, w_test = 1 / (dtr + SMOOTH_MS), 1 / (dt + SMOOTH_MS)
     targets = {
-        "raw": (x[train], d[train]),
-        "log": (x[train], np.log(d[train])),
-        "weighted": (x[train] * w_train[:, None], d[train] * w_train),
+        "raw": (xtr, dtr),
+        "log": (xtr, np.log(dtr)),
+        "weighted": (xtr * w_train[:, None], dtr * w_train),
     }
     for name, (a, b) in targets.items():
         beta = lstsq(a, b)

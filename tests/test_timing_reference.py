@@ -177,3 +177,56 @@ def test_trim_is_the_groups_linear_p99(tmp_path):
         want = float(np.percentile(by_group[g], 99))
         assert p99 == pytest.approx(want, rel=1e-12)
         assert kept == (d <= p99)
+
+
+# ----------------------------------------------------------------------------- Mann–Whitney
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1]),
+            st.integers(1, 8).map(lambda v: v * 100.0),
+            st.sampled_from(["append", "prefix"]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_p_slower_matches_pair_counting(rows):
+    """P per bucket from mid-ranks = (#pairs with the append row slower + ½ #ties) / #pairs."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TEMP TABLE ap_candidates (round_pk INTEGER, provider VARCHAR, model VARCHAR, "
+        "kind VARCHAR, total_bin INTEGER, out_bin INTEGER, cls VARCHAR, duration_ms DOUBLE, "
+        "append_share DOUBLE)"
+    )
+    con.executemany(
+        "INSERT INTO ap_candidates VALUES (?, 'p', 'm', 'k', ?, 0, ?, ?, 0.5)",
+        [(i, b, c, d) for i, (b, d, c) in enumerate(rows)],
+    )
+    con.execute(
+        "CREATE TEMP TABLE ap_buckets AS SELECT provider, model, kind, total_bin, out_bin, "
+        "count(*) FILTER (WHERE cls = 'append') AS append_rows, "
+        "count(*) FILTER (WHERE cls = 'prefix') AS prefix_rows, "
+        "count(*) FILTER (WHERE cls = 'append') * count(*) FILTER (WHERE cls = 'prefix') AS pairs, "
+        "100.0 AS median_prefix_ms FROM ap_candidates GROUP BY ALL"
+    )
+    con.execute(ap.NORMALIZED_SQL)
+    got = dict(
+        con.execute(
+            "SELECT b.total_bin, (sum(r.midrank) FILTER (WHERE r.cls = 'append') "
+            "- b.append_rows * (b.append_rows + 1) / 2.0) / b.pairs "
+            "FROM ap_rows r JOIN ap_buckets b USING (total_bin) WHERE b.pairs > 0 "
+            "GROUP BY b.total_bin, b.append_rows, b.pairs"
+        ).fetchall()
+    )
+    for bucket in (0, 1):
+        a = [d for b, d, c in rows if b == bucket and c == "append"]
+        p = [d for b, d, c in rows if b == bucket and c == "prefix"]
+        if not a or not p:
+            assert bucket not in got
+            continue
+        wins = sum((x > y) + 0.5 * (x == y) for x in a for y in p)
+        assert got[bucket] == pytest.approx(wins / (len(a) * len(p)), abs=1e-12)

@@ -83,15 +83,16 @@ SELECT *, append_rows * prefix_rows AS pairs, median_append_ms / median_prefix_m
 FROM b WHERE append_rows >= {MIN_CLASS_ROWS} AND prefix_rows >= {MIN_CLASS_ROWS}
 """
 
-#: The classified rows of qualifying buckets with their normalized duration and mid-rank.
+#: The classified rows of qualifying buckets with their normalized duration and mid-rank: the
+#: mean of a row's first rank and its last tied one (rows ≤ it), over one sort per bucket.
 NORMALIZED_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS ap_rows AS
 SELECT c.round_pk, {", ".join(f"c.{k}" for k in BUCKET_KEY.split(", "))}, c.cls,
        c.duration_ms, c.append_share, c.duration_ms / b.median_prefix_ms AS norm,
-       rank() OVER (PARTITION BY {BUCKET_KEY} ORDER BY c.duration_ms)
-           + (count(*) OVER (PARTITION BY {BUCKET_KEY}, c.duration_ms) - 1) / 2.0 AS midrank
+       (rank() OVER w + count(*) OVER (w RANGE UNBOUNDED PRECEDING)) / 2.0 AS midrank
 FROM ap_candidates c JOIN ap_buckets b USING ({BUCKET_KEY})
 WHERE c.cls IS NOT NULL
+WINDOW w AS (PARTITION BY {BUCKET_KEY} ORDER BY c.duration_ms)
 """
 
 

@@ -4,7 +4,7 @@ hand-built traces; every expected number is worked out by hand in a comment.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt  # Agg: set by tracelab.figures.style
+import matplotlib.pyplot as plt  # Agg: set by tracelab.figures.style on first use
 import pytest
 
 from tracebuilder import ev, step, tool, trace_db

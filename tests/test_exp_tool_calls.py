@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 
-import matplotlib.pyplot as plt  # Agg: set by tracelab.figures.style
+import matplotlib.pyplot as plt  # Agg: set by tracelab.figures.style on first use
 import pytest
 
 from tracebuilder import ev, step, tool, trace_db

@@ -502,9 +502,10 @@ def check_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 #: DuckDB memory limit of an analysis connection (`TRACELAB_MEMORY_LIMIT` overrides it). Its
 #: TEMP fact tables and the analyses' queries live in DuckDB's buffer pool, which by default may
 #: grow to 80 % of RAM; bounded, the larger operators spill to a private folder instead. At
-#: 357k steps the fact tables peak near 1 GB unbounded, about 0.8 GB (RSS) at this limit, with
-#: no measurable slowdown.
-ANALYSIS_MEMORY_LIMIT = "700MB"
+#: 357k steps the process peaks near 1.6 GB unbounded, about 0.84 GB (RSS) at 700 MB and 0.75 GB
+#: at this limit; with the figure workers `analyze --report` then stays under 1 GB in all (PSS
+#: 0.95 GB, 1.04 GB at 700 MB) for about 2 % more CPU.
+ANALYSIS_MEMORY_LIMIT = "600MB"
 
 
 def _bound_memory(con: duckdb.DuckDBPyConnection) -> None:

@@ -36,6 +36,11 @@ class Table:
     latex: bool = False
     note: str = ""
     row_kinds: list[str] | None = None
+    #: formatted_rows' last answer and what it was computed from (Markdown, LaTeX and the
+    #: report each format the same table: 600k cells per study run).
+    _formatted: tuple[Any, list[list[str]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def kind(self, column: str) -> str:
         if self.row_kinds is not None and column != self.columns[0]:
@@ -43,13 +48,28 @@ class Table:
         return self.kinds.get(column, "text")
 
     def formatted_rows(self) -> list[list[str]]:
+        """Every cell as displayed (`fmt.format_value` of its kind); do not modify the lists."""
+        key = (
+            id(self.rows),
+            len(self.rows),
+            tuple(self.columns),
+            tuple(self.kinds.items()),
+            None if self.row_kinds is None else tuple(self.row_kinds),
+        )
+        if self._formatted is not None and self._formatted[0] == key:
+            return self._formatted[1]
         if self.row_kinds is not None:
-            return [
+            out = [
                 [format_value(row[0]), *(format_value(v, kind) for v in row[1:])]
                 for row, kind in zip(self.rows, self.row_kinds, strict=True)
             ]
-        kinds = [self.kind(c) for c in self.columns]
-        return [[format_value(v, k) for v, k in zip(row, kinds, strict=True)] for row in self.rows]
+        else:
+            kinds = [self.kind(c) for c in self.columns]
+            out = [
+                [format_value(v, k) for v, k in zip(row, kinds, strict=True)] for row in self.rows
+            ]
+        self._formatted = (key, out)
+        return out
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]

@@ -48,11 +48,18 @@ def _check_keyword(key: str) -> bytes:
     return raw
 
 
+#: zlib level of the text chunks: level 9 took 4× the time of 6 for 2 % fewer bytes (4.3 MB of
+#: README/CSV/code text over a study run's figures: 0.48 vs 0.11 CPU-s, 0.96 vs 0.98 MB).
+TEXT_LEVEL = 6
+
+
 def embed(png: bytes, texts: dict[str, str]) -> bytes:
     """Return `png` with each text added as a compressed iTXt chunk just before IEND."""
     chunks = _chunks(png)
     extra = b"".join(
-        _chunk(b"iTXt", _check_keyword(k) + b"\0\x01\x00\0\0" + zlib.compress(v.encode(), 9))
+        _chunk(
+            b"iTXt", _check_keyword(k) + b"\0\x01\x00\0\0" + zlib.compress(v.encode(), TEXT_LEVEL)
+        )
         for k, v in texts.items()
     )
     head = PNG_SIGNATURE + b"".join(_chunk(kind, body) for kind, body in chunks[:-1])

@@ -49,12 +49,15 @@ WITH base AS (
     FROM timing_segments
     WHERE is_full AND total >= {MIN_TOTAL} AND duration_ms >= {MIN_DURATION_MS}
 ),
+p99 AS (
+    SELECT provider, model, kind, quantile_cont(duration_ms, 0.99) AS p99
+    FROM base GROUP BY ALL
+),
 trimmed AS (
-    SELECT * FROM (
-        SELECT *, quantile_cont(duration_ms, 0.99) OVER (PARTITION BY provider, model, kind)
-                      AS p99
-        FROM base
-    ) WHERE duration_ms <= p99
+    SELECT base.*, p99.p99 FROM base JOIN p99
+        ON base.provider IS NOT DISTINCT FROM p99.provider
+       AND base.model IS NOT DISTINCT FROM p99.model AND base.kind IS NOT DISTINCT FROM p99.kind
+    WHERE duration_ms <= p99.p99
 )
 SELECT *,
        CASE WHEN append_share >= {APPEND_SHARE} AND append >= {MIN_APPEND} THEN 'append'
@@ -80,15 +83,16 @@ SELECT *, append_rows * prefix_rows AS pairs, median_append_ms / median_prefix_m
 FROM b WHERE append_rows >= {MIN_CLASS_ROWS} AND prefix_rows >= {MIN_CLASS_ROWS}
 """
 
-#: The classified rows of qualifying buckets with their normalized duration and mid-rank.
+#: The classified rows of qualifying buckets with their normalized duration and mid-rank: the
+#: mean of a row's first rank and its last tied one (rows ≤ it), over one sort per bucket.
 NORMALIZED_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS ap_rows AS
 SELECT c.round_pk, {", ".join(f"c.{k}" for k in BUCKET_KEY.split(", "))}, c.cls,
        c.duration_ms, c.append_share, c.duration_ms / b.median_prefix_ms AS norm,
-       rank() OVER (PARTITION BY {BUCKET_KEY} ORDER BY c.duration_ms)
-           + (count(*) OVER (PARTITION BY {BUCKET_KEY}, c.duration_ms) - 1) / 2.0 AS midrank
+       (rank() OVER w + count(*) OVER (w RANGE UNBOUNDED PRECEDING)) / 2.0 AS midrank
 FROM ap_candidates c JOIN ap_buckets b USING ({BUCKET_KEY})
 WHERE c.cls IS NOT NULL
+WINDOW w AS (PARTITION BY {BUCKET_KEY} ORDER BY c.duration_ms)
 """
 
 
@@ -97,24 +101,26 @@ def threshold_sql(partition: str) -> str:
     on `norm` and its balanced accuracy; one row per partition (threshold null: none beats 0.5).
 
     Integer numerators keep the comparisons exact: BA = (a_gt·np + p_le·na) / (2·na·np).
+    Rows are counted per distinct value first, so the running sums are over distinct values
+    (a window over every row with a whole-partition FILTER count took 14 s on the pool).
     """
     part = f"PARTITION BY {partition}" if partition else ""
     key = f"{partition}, " if partition else ""
     group = f"GROUP BY {partition}" if partition else ""
     return f"""
-    WITH cum AS (
+    WITH counts AS (
+        SELECT {key}norm, count(*) FILTER (WHERE cls = 'append') AS a,
+               count(*) FILTER (WHERE cls = 'prefix') AS p
+        FROM ap_rows GROUP BY ALL
+    ),
+    cum AS (
         SELECT {key}norm,
-               sum((cls = 'append')::INTEGER) OVER (
-                   {part} ORDER BY norm RANGE UNBOUNDED PRECEDING) AS a_le,
-               sum((cls = 'prefix')::INTEGER) OVER (
-                   {part} ORDER BY norm RANGE UNBOUNDED PRECEDING) AS p_le,
-               count(*) FILTER (WHERE cls = 'append') OVER ({part}) AS na,
-               count(*) FILTER (WHERE cls = 'prefix') OVER ({part}) AS np
-        FROM ap_rows
+               sum(a) OVER ({part} ORDER BY norm ROWS UNBOUNDED PRECEDING)::BIGINT AS a_le,
+               sum(p) OVER ({part} ORDER BY norm ROWS UNBOUNDED PRECEDING)::BIGINT AS p_le,
+               sum(a) OVER ({part})::BIGINT AS na, sum(p) OVER ({part})::BIGINT AS np
+        FROM counts
     ),
-    scored AS (
-        SELECT DISTINCT {key}norm, na, np, (na - a_le) * np + p_le * na AS num FROM cum
-    ),
+    scored AS (SELECT {key}norm, na, np, (na - a_le) * np + p_le * na AS num FROM cum),
     best AS (
         SELECT {key}any_value(na) AS na, any_value(np) AS np,
                max(num) AS num, arg_max(norm, {{'n': num, 'v': -norm}}) AS thr

@@ -81,7 +81,11 @@ def design(p: Any, a: Any, o: Any) -> Any:
     import numpy as np
 
     p, a, o = (np.asarray(x, dtype=float) / TOKEN_UNIT for x in (p, a, o))
-    return np.column_stack([np.ones_like(p), p, a, o, p * p, a * a, o * o, p * a, p * o, a * o])
+    out = np.empty((len(p), len(FEATURES)))
+    out[:, 0] = 1.0
+    for j, col in enumerate((p, a, o, p * p, a * a, o * o, p * a, p * o, a * o), start=1):
+        out[:, j] = col
+    return out
 
 
 def lstsq(a: Any, b: Any) -> Any:
@@ -137,11 +141,12 @@ def fit_group(group: str, pks: Any, d: Any, x: Any) -> GroupFit:
     test, train = order[: split_size(n)], order[split_size(n) :]
     out.test_pks = [int(v) for v in pks[test]]
     dt, xt = d[test], x[test]
-    w_train, w_test = 1 / (d[train] + SMOOTH_MS), 1 / (dt + SMOOTH_MS)
+    dtr, xtr = d[train], x[train]
+    w_train, w_test = 1 / (dtr + SMOOTH_MS), 1 / (dt + SMOOTH_MS)
     targets = {
-        "raw": (x[train], d[train]),
-        "log": (x[train], np.log(d[train])),
-        "weighted": (x[train] * w_train[:, None], d[train] * w_train),
+        "raw": (xtr, dtr),
+        "log": (xtr, np.log(dtr)),
+        "weighted": (xtr * w_train[:, None], dtr * w_train),
     }
     for name, (a, b) in targets.items():
         beta = lstsq(a, b)
@@ -158,26 +163,40 @@ def fit_group(group: str, pks: Any, d: Any, x: Any) -> GroupFit:
     return out
 
 
+#: The trimmed segments with their fit group's number in group order (names fetched apart, so
+#: the rows sort and travel as integers, not 600k strings).
+FIT_ROWS_SQL = """
+WITH g AS (
+    SELECT fit_group, row_number() OVER (ORDER BY fit_group) - 1 AS gid
+    FROM (SELECT DISTINCT fit_group FROM timing_segments WHERE in_trim)
+)
+SELECT g.gid, s.round_pk, s.duration_ms, s.prefix, s.append, s.segment_tokens
+FROM timing_segments s JOIN g ON s.fit_group IS NOT DISTINCT FROM g.fit_group
+WHERE s.in_trim ORDER BY g.gid, s.round_pk, s.seg_no
+"""
+
+
 def fit_all(con: duckdb.DuckDBPyConnection) -> list[GroupFit]:
     """Every fit group of the trimmed segments, in group order."""
     import numpy as np
 
     prepare_segments(con)
-    cols = con.execute(
-        """
-        SELECT fit_group, round_pk, duration_ms, prefix, append, segment_tokens
-        FROM timing_segments WHERE in_trim ORDER BY fit_group, round_pk, seg_no
-        """
-    ).fetchnumpy()
-    groups = np.asarray(cols["fit_group"], dtype=object)
-    if len(groups) == 0:
+    names = [
+        str(r[0])
+        for r in con.execute(
+            "SELECT DISTINCT fit_group FROM timing_segments WHERE in_trim ORDER BY fit_group"
+        ).fetchall()
+    ]
+    cols = con.execute(FIT_ROWS_SQL).fetchnumpy()
+    gid = np.asarray(cols["gid"])
+    if len(gid) == 0:
         return []
     d = np.asarray(cols["duration_ms"], dtype=float)
     pks = np.asarray(cols["round_pk"])
     x = design(cols["prefix"], cols["append"], cols["segment_tokens"])
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    ends = np.r_[starts[1:], len(groups)]
+    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    ends = np.r_[starts[1:], len(gid)]
     return [
-        fit_group(str(groups[s]), pks[s:e], d[s:e], x[s:e])
+        fit_group(names[int(gid[s])], pks[s:e], d[s:e], x[s:e])
         for s, e in zip(starts, ends, strict=True)
     ]

@@ -15,6 +15,11 @@ timestamp are ignored.
 - Segments with a duration ≤ 0 are dropped; `duration_ms` is rounded to 3 decimals.
 - `fit_group` = `provider::model::kind` (a missing model is `(unknown)`); `trim_p99` is the
   group's linear 99th percentile of duration, `in_trim` = duration ≤ it (the fits' trim).
+
+The table keeps what the analyses read (step key `round_pk`, `round_index`, kind, start/end
+event, duration, tokens, fit group, trim). The reference's segment CSV also lists the session,
+ISO times, hit rate, visible tokens and the step's tool calls/errors: all in `step_facts` /
+`tool_calls` by `round_pk`; carrying them here cost a third of the table's build time.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from tracelab.metrics.steps import ms_between, prepare
 REASONING_PROVIDER = "codex"
 #: Kind suffix of a full segment (input event → the latest tool call).
 FULL_SUFFIX = "_to_tool_call"
+
+#: Orders events latest first, the first in event order on ties: one integer (timestamp in µs,
+#: then −position in the low 32 bits) compares faster than a struct of the two.
+LATEST_KEY = "epoch_us(e.ts)::HUGEINT * 4294967296 - e.event_pos"
 
 SEGMENTS_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS timing_segments AS
@@ -44,28 +53,20 @@ ends AS (
 ),
 starts AS (
     SELECT e.round_pk,
-           arg_max(e.event_type, {{'t': e.ts, 'p': -e.event_pos}})
-               FILTER (WHERE e.ts <= n.tc_ts) AS tc_start,
+           arg_max(e.event_type, {LATEST_KEY}) FILTER (WHERE e.ts <= n.tc_ts) AS tc_start,
            max(e.ts) FILTER (WHERE e.ts <= n.tc_ts) AS tc_start_ts,
-           arg_max(e.event_type, {{'t': e.ts, 'p': -e.event_pos}})
-               FILTER (WHERE e.ts <= n.r_ts) AS r_start,
+           arg_max(e.event_type, {LATEST_KEY}) FILTER (WHERE e.ts <= n.r_ts) AS r_start,
            max(e.ts) FILTER (WHERE e.ts <= n.r_ts) AS r_start_ts
     FROM ev e JOIN ends n USING (round_pk)
     WHERE e.event_type IN ('user_message', 'tool_result')
     GROUP BY e.round_pk
 ),
-errs AS (
-    SELECT round_pk, count(*) FILTER (WHERE is_error) AS tool_errors
-    FROM tool_calls GROUP BY round_pk
-),
 step AS (
-    SELECT s.round_pk, s.provider, s.session_id, s.round_index, s.model, s.prefix, s.append,
+    SELECT s.round_pk, s.provider, s.round_index, s.model, s.prefix, s.append,
            s.input_total AS total, s.output, s.reasoning,
-           greatest(0, s.output - coalesce(s.reasoning, 0)) AS visible,
-           coalesce(s.tool_call_count, 0) AS tool_calls, coalesce(x.tool_errors, 0) AS tool_errors,
            n.tc_ts, n.r_ts, st.tc_start, st.tc_start_ts, st.r_start, st.r_start_ts
     FROM step_facts s JOIN ends n USING (round_pk)
-    LEFT JOIN starts st USING (round_pk) LEFT JOIN errs x USING (round_pk)
+    LEFT JOIN starts st USING (round_pk)
 ),
 seg AS (
     SELECT *, 0 AS seg_no, provider || '_' || tc_start || '{FULL_SUFFIX}' AS kind,
@@ -82,19 +83,20 @@ seg AS (
     FROM step WHERE provider = '{REASONING_PROVIDER}' AND r_ts IS NOT NULL AND tc_ts >= r_ts
 ),
 timed AS (
-    SELECT round_pk, seg_no, provider, session_id, round_index,
+    SELECT round_pk, seg_no, provider, round_index,
            coalesce(model, '(unknown)') AS model,
            kind, provider || '::' || coalesce(model, '(unknown)') || '::' || kind AS fit_group,
-           is_full, start_event, start_ts, end_event, end_ts,
+           is_full, start_event, end_event,
            round({ms_between("start_ts", "end_ts")}, 3) AS duration_ms,
-           prefix, append, total, CASE WHEN total > 0 THEN prefix / total END AS hit_rate,
-           output, reasoning, visible, segment_tokens, tool_calls, tool_errors
+           prefix, append, total, segment_tokens
     FROM seg
+),
+kept AS (SELECT * FROM timed WHERE duration_ms > 0),
+p99 AS (
+    SELECT fit_group, quantile_cont(duration_ms, 0.99) AS trim_p99 FROM kept GROUP BY fit_group
 )
-SELECT *, quantile_cont(duration_ms, 0.99) OVER (PARTITION BY fit_group) AS trim_p99,
-       duration_ms <= quantile_cont(duration_ms, 0.99) OVER (PARTITION BY fit_group) AS in_trim
-FROM timed WHERE duration_ms > 0
-ORDER BY round_pk, seg_no
+SELECT kept.*, p99.trim_p99, kept.duration_ms <= p99.trim_p99 AS in_trim
+FROM kept JOIN p99 ON kept.fit_group IS NOT DISTINCT FROM p99.fit_group
 """
 
 

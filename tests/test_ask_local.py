@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from tracebuilder import ev, step
 from tracelab.ask import catalog
 from tracelab.ask.backends import state_result
-from tracelab.ask.local import FEW_SHOT, call_grammar, render_call
+from tracelab.ask.local import FEW_SHOT, call_grammar, local_name, to_arguments
 from tracelab.cli import app
 from tracelab.io import write_rows
 
@@ -41,7 +41,25 @@ def test_few_shot_examples_are_valid_calls_and_no_benchmark_question() -> None:
     questions = {t["question"].lower() for t in orjson.loads(TASKS.read_bytes())}
     for question, call in FEW_SHOT:
         assert question.lower() not in questions  # the benchmark must not grade its examples
-        catalog.build_query(**call)  # raises CatalogError on an invalid call
+        assert list(call) == ["metric", "group_by", "filters", "order", "limit"]  # every key
+        catalog.build_query(**to_arguments(call))  # raises CatalogError on an invalid call
+
+
+def test_to_arguments_drops_the_written_defaults_and_maps_aliases() -> None:
+    call = {"metric": "avg_steps_per_request", "group_by": "none", "filters": {},
+            "order": "default", "limit": 0}  # fmt: skip
+    assert to_arguments(call) == {"metric": "steps_per_request"}
+    call = {"metric": "steps", "group_by": "day", "filters": {"provider": "codex"},
+            "order": "value_desc", "limit": 3}  # fmt: skip
+    assert to_arguments(call) == {"metric": "steps", "group_by": ["day"],
+                                  "filters": {"provider": "codex"}, "order": "value_desc",
+                                  "limit": 3}  # fmt: skip
+
+
+def test_no_local_metric_name_is_a_prefix_of_another() -> None:
+    names = [local_name(m.name) for m in catalog.METRICS]
+    assert len(set(names)) == len(names)
+    assert [(a, b) for a in names for b in names if a != b and b.startswith(a)] == []
 
 
 def _rule(grammar: str, name: str) -> str:
@@ -51,18 +69,14 @@ def _rule(grammar: str, name: str) -> str:
 def test_grammar_allows_each_metric_only_its_groupings_and_filters() -> None:
     grammar = call_grammar()
     for m in catalog.METRICS:
-        assert f'"\\"{m.name}\\""' in _rule(grammar, f"{m.relation.replace('_', '-')}-call")
+        rule = _rule(grammar, f"{m.relation.replace('_', '-')}-call")
+        assert f'"\\"{local_name(m.name)}\\""' in rule
     # "tool" groups and filters tool calls, not steps (catalog.GROUPINGS / FILTERS)
-    assert '"\\"tool\\""' in _rule(grammar, "tool-calls-g")
-    assert '"\\"tool\\""' not in _rule(grammar, "steps-g")
+    assert '"\\"tool\\""' in _rule(grammar, "tool-calls-call")
+    assert '"\\"tool\\""' not in _rule(grammar, "steps-call")
     assert '"\\"tool\\": "' in _rule(grammar, "tool-calls-f")
     assert '"\\"tool\\": "' not in _rule(grammar, "steps-f")
-    assert '"\\"project\\""' not in _rule(grammar, "requests-g")
-
-
-def test_render_call_writes_every_key_in_grammar_order() -> None:
-    text = render_call({"limit": 3, "metric": "steps", "group_by": ["day"]})
-    assert text == '{"metric": "steps", "group_by": ["day"], "filters": {}, "limit": 3}'
+    assert '"\\"project\\""' not in _rule(grammar, "requests-call")
 
 
 def test_state_result_states_every_value_as_returned() -> None:

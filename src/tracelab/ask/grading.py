@@ -4,7 +4,8 @@ The expected values come from running the task's canonical query on the same tra
 grades on any trace. Rules, applied to the answer *text*:
 
 - `exact`: the single expected value (first cell) appears: a number equal after rounding to
-  the decimals the answer wrote (or as a percent), a text case-insensitively.
+  the decimals the answer wrote (or as a percent), a text case-insensitively. A number that
+  rounds a non-zero value to 0 ("0" for 0.43) states none of its digits and does not count.
 - `numeric`: as `exact`, but a number within a relative tolerance (default 1 %).
 - `set` (order-insensitive): every row's label (first column) and values (other columns,
   numeric tolerance) appear.
@@ -38,6 +39,8 @@ def _number_matches(value: float, text: str, rel: float) -> bool:
         slack = 0.5 * 10**-decimals + 1e-9
         candidates = (value, value * 100) if abs(value) <= 1 else (value,)
         for candidate in candidates:
+            if candidate != 0 and round(candidate, decimals) == 0:
+                continue  # "0" states no digit of 0.43: it is not that value rounded
             if abs(candidate - n) <= max(slack, rel * abs(candidate)):
                 return True
     return False

@@ -98,6 +98,11 @@ def test_grader_does_not_take_a_rounded_zero_for_a_ratio() -> None:
     assert grade("bash_share 0.43.", [[0.43]], "numeric").correct
     assert grade("43% of calls", [[0.43]], "numeric").correct
     assert grade("0 errors", [[0]], "exact").correct
+    # a model name is no number; a listing of every row is no single answer
+    assert not grade("model claude-opus-4-7; steps 1415.", [[7]], "exact").correct
+    hours = " | ".join(f"hour_of_day {h}; steps {10 + h}" for h in range(5))
+    assert not grade(hours, [[3]], "exact").correct  # 3 is there, among 10 numbers
+    assert grade("day 2026-01-05; steps 405.", [["2026-01-05"]], "exact").correct
 
 
 @pytest.fixture(scope="module")

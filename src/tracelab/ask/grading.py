@@ -7,6 +7,8 @@ grades on any trace. Rules, applied to the answer *text*:
   the decimals the answer wrote (or as a percent), a text case-insensitively. A number that
   rounds a non-zero value to 0 ("0" for 0.43) states none of its digits and does not count.
 - `numeric`: as `exact`, but a number within a relative tolerance (default 1 %).
+  For both, an answer stating more than `MAX_NUMBERS` numbers is a listing, not an answer
+  (a table of every hour contains the busiest one).
 - `set` (order-insensitive): every row's label (first column) and values (other columns,
   numeric tolerance) appear.
 - `ordered`: every row's label appears, in the result's order.
@@ -22,6 +24,7 @@ from tracelab.ask.loop import _as_float, numbers_in
 
 GRADES = ("exact", "numeric", "set", "ordered")
 DEFAULT_TOLERANCE = 0.01
+MAX_NUMBERS = 6
 
 
 @dataclass
@@ -74,6 +77,8 @@ def grade(
     if not expected:
         return Grade(False, "the canonical query returned no rows")
     if rule in ("exact", "numeric"):
+        if len(numbers_in(text)) > MAX_NUMBERS:
+            return Grade(False, f"states more than {MAX_NUMBERS} numbers for one value")
         value = expected[0][0]
         rel = 0.0 if rule == "exact" else tolerance
         ok = value_in(value, text, rel)

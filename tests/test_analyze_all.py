@@ -70,6 +70,27 @@ def test_analyze_runs_every_experiment(analyzed):
                 assert (folder / f"{stem}.csv").is_file() and (folder / f"{stem}.json").is_file()
 
 
+def test_the_reference_extras_run_end_to_end(analyzed):
+    """The timeout schematic is drawn, and the approval audit runs: the synthetic trace is a
+    private one whose raw Codex logs are still at hand."""
+    _, out, runs, _, _ = analyzed
+    ran = {r.experiment.id: r for r in runs}
+    folder = out / "prefix_cache" / "timeout_miss_pattern"
+    assert (folder / "timeout_miss_steps.csv").is_file()
+    assert (folder / "timeout_miss_pattern.png").is_file()
+    assert (folder / "timeout_miss_pattern.plotly.json").is_file()
+    gap = ran["tool_calls/codex_wall_internal_gap"].result
+    by_class = gap.table("codex_approval_by_class").records()
+    assert by_class and "Approval audit of" in gap.text
+    # the synthetic writer gives no call a sandbox_permissions argument; its apply_patch is a
+    # custom_tool_call, which has no function_call record
+    assert {r["class"] for r in by_class} <= {"no_escalation_arg", "raw_missing"}
+    assert all(r["class"] == "raw_missing" for r in by_class if r["tool"] == "apply_patch")
+    assert (
+        out / "tool_calls" / "codex_wall_internal_gap" / "codex_approval_by_class.csv"
+    ).is_file()
+
+
 def test_every_png_embeds_its_readme_data_and_version(analyzed):
     _, out, _, _, _ = analyzed
     pngs = sorted(out.rglob("*.png"))

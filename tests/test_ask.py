@@ -9,13 +9,13 @@ per provider claude 3, codex 1; tool error rate of Bash 1/2 = 0.5, of Read 0/1 =
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from ask_endpoint import serving
 from tracebuilder import ev, step, tool
 from tracelab.ask import catalog
 from tracelab.ask.backends import OpenAIBackend, RemoteRefused, is_loopback_url, scripted
@@ -303,42 +303,42 @@ def test_grounding_accepts_rounding_and_percent() -> None:
 
 def test_cli_ask_with_an_endpoint(trace: Path, tmp_path: Path) -> None:
     """The CLI end to end against a loopback OpenAI-compatible server (a scripted stand-in)."""
-    import http.server
-
-    from tracelab.ask.backends import _sse_body
-
     turns = [
         {"tool_calls": [{"name": "metric",
                          "arguments": {"metric": "steps", "group_by": ["provider"]}}]},
         {"content": "claude has 3 steps and codex 1."},
     ]  # fmt: skip
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = _sse_body(turns.pop(0))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/v1"
+    with serving(turns) as endpoint:
         result = CliRunner().invoke(
-            app, ["ask", "how many steps per provider?", "--db", str(trace), "--base-url", url]
+            app,
+            ["ask", "how many steps per provider?", "--db", str(trace), "--base-url", endpoint.url],
         )
-    finally:
-        server.shutdown()
     assert result.exit_code == 0, result.output
     assert "claude has 3 steps and codex 1." in result.output
     assert "step_facts" in result.output  # the query is shown
+
+
+def test_cli_ask_prices_the_cost_metric_with_prices(trace: Path, tmp_path: Path) -> None:
+    """`ask --prices FILE` prices the cost facts the model queries, as every other command does."""
+    table = tmp_path / "prices.csv"
+    table.write_text(
+        "provider,model_group,model_glob,match,input,cache_write_5m,cache_read,output\n"
+        "claude,Test,claude-*,exact,1000,0,0,0\n"
+    )
+    turns = [
+        {"tool_calls": [{"name": "metric",
+                         "arguments": {"metric": "cost_usd", "group_by": ["provider"]}}]},
+        {"content": "claude cost 1.06 USD."},
+    ]  # fmt: skip
+    with serving(turns) as endpoint:
+        args = ["ask", "cost?", "--db", str(trace), "--base-url", endpoint.url]
+        result = CliRunner().invoke(app, [*args, "--prices", str(table)])
+    assert result.exit_code == 0, result.output
+    # By hand: claude appends 1000 + 50 + 10 uncached tokens at $1000 per million = $1.06; the
+    # codex step has no row in the file, so it is unpriced.
+    assert "1.06" in result.output and "numbers not found" not in result.output
+    bad = CliRunner().invoke(app, ["ask", "q", "--db", str(trace), "--prices", str(tmp_path)])
+    assert bad.exit_code == 2 and "price table" in bad.output
 
 
 def test_not_a_trace_database(tmp_path: Path) -> None:

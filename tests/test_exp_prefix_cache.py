@@ -378,7 +378,8 @@ def _run_all(con: duckdb.DuckDBPyConnection, png: bool = False) -> dict:
     import matplotlib.pyplot as plt
 
     names = {"hit_rate", "fresh_tokens", "cache_replay", "hit_vs_gap", "eviction_sweep"}
-    assert names | {"human_thinking_cost", "kv_cache_active_ratio"} <= {e.name for e in EXPERIMENTS}
+    extras = {"human_thinking_cost", "kv_cache_active_ratio", "timeout_miss_pattern"}
+    assert names | extras <= {e.name for e in EXPERIMENTS}
     out = {}
     for exp in EXPERIMENTS:
         result = exp.compute(con)

@@ -1048,18 +1048,37 @@ def serve(
             "memory (0: never).",
         ),
     ] = 10.0,
+    ask_base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ask-base-url",
+            help="The Ask page's default OpenAI-compatible endpoint (default: the local model).",
+        ),
+    ] = None,
+    ask_model: Annotated[
+        str | None, typer.Option("--ask-model", help="Model name at --ask-base-url.")
+    ] = None,
+    ask_api_key_env: Annotated[
+        str,
+        typer.Option(
+            "--ask-api-key-env", help="Environment variable holding the Ask endpoint's API key."
+        ),
+    ] = "OPENAI_API_KEY",
 ) -> None:
     """The local web app: explore a trace in the browser; nothing leaves the machine.
 
     Without --db / -i it collects your ~/.claude and ~/.codex in the background (or offers the
-    SYNTHETIC demo trace when there are no logs).
+    SYNTHETIC demo trace when there are no logs). The Ask page's endpoint, if not on this
+    machine, is used only once its remote switch is turned on in the page.
     """
+    from tracelab.ask.settings import BackendSettings
     from tracelab.io import TraceFormatError
     from tracelab.traceinput import TraceInputError, resolve_trace
     from tracelab.web.server import ListenError, listen
     from tracelab.web.server import serve as run_server
 
     price_source = _price_source(prices)
+    ask_defaults = BackendSettings(ask_base_url, ask_model, ask_api_key_env)
     try:
         sock = listen(host, port)  # before any work: a port in use is one line, not a traceback
     except ListenError as exc:
@@ -1083,6 +1102,7 @@ def serve(
         prices=price_source,
         sock=sock,
         idle_close_s=idle_minutes * 60,
+        ask=ask_defaults,
     )
 
 
@@ -1117,6 +1137,7 @@ def ask(
     chat: Annotated[
         bool, typer.Option("--chat", help="Keep asking follow-up questions (empty line ends).")
     ] = False,
+    prices: PricesOption = None,
 ) -> None:
     """Ask a question about a trace: an LLM answers with tools and shows its evidence."""
     import duckdb
@@ -1128,6 +1149,7 @@ def ask(
     from tracelab.io import TraceFormatError
     from tracelab.traceinput import TraceInputError, resolve_trace
 
+    price_source = _price_source(prices)
     try:
         backend = make_backend(base_url, model, api_key_env, allow_remote)
     except (BackendError, ImportError) as exc:
@@ -1135,7 +1157,7 @@ def ask(
     try:
         with show.spinner("Opening the trace (sanitized columns only)"):
             resolved = resolve_trace(db, input_path)
-            sandbox = Sandbox(resolved.db)
+            sandbox = Sandbox(resolved.db, prices=price_source)
     except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
         _fail(str(exc))
     except duckdb.Error as exc:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tracelab import __version__
-from tracelab.paths import cache_dir
+from tracelab.paths import cache_dir, private_dir
 
 
 class UsageError(ValueError):
@@ -30,11 +30,7 @@ class UsageError(ValueError):
 
 def usage_dir() -> Path:
     """The private cache folder of `usage` (created 0700)."""
-    path = cache_dir() / "usage"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):
-        path.chmod(0o700)
-    return path
+    return private_dir(cache_dir() / "usage")
 
 
 def default_trace(home_paths: list[Path]) -> Path:

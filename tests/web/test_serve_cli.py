@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from tracelab.ask.settings import BackendSettings
 from tracelab.cli import app
 
 
@@ -21,6 +22,19 @@ def test_serve_resolves_the_trace_and_passes_the_options(monkeypatch, small_trac
     assert r.exit_code == 0, r.output
     assert seen["source"] == small_trace.trace and seen["db"].suffix == ".duckdb"
     assert (seen["host"], seen["port"], seen["open_browser"]) == ("127.0.0.1", 9123, False)
+    assert seen["ask"] == BackendSettings(None, None, "OPENAI_API_KEY")  # the local model
+
+
+def test_serve_passes_the_ask_backend(monkeypatch, small_trace) -> None:
+    seen = {}
+    monkeypatch.setattr("tracelab.web.server.serve", lambda db, source, **kw: seen.update(kw))
+    r = CliRunner().invoke(
+        app,
+        ["serve", "--db", str(small_trace.db), "--no-browser", "--ask-base-url",
+         "http://127.0.0.1:8000/v1", "--ask-model", "qwen", "--ask-api-key-env", "MY_KEY"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert seen["ask"] == BackendSettings("http://127.0.0.1:8000/v1", "qwen", "MY_KEY")
 
 
 def test_serve_fails_cleanly_on_a_missing_trace(tmp_path) -> None:

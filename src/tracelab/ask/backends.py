@@ -22,8 +22,11 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from tracelab.ask.settings import DEFAULT_API_KEY_ENV
+
 TokenSink = Callable[[str], None]
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+#: How the CLI allows a remote endpoint (the web page names its remote switch instead).
+CLI_REMOTE_HINT = "pass --allow-remote to allow it"
 
 
 class BackendError(Exception):
@@ -74,11 +77,13 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def check_remote(base_url: str, allow_remote: bool) -> None:
+def check_remote(base_url: str, allow_remote: bool, hint: str = CLI_REMOTE_HINT) -> None:
+    """The one rule of `--allow-remote` and the Ask page's remote switch: an endpoint not on
+    loopback needs the user's explicit consent. `hint` says how to give it."""
     if not allow_remote and not is_loopback_url(base_url):
         raise RemoteRefused(
             f"{base_url} is not on this machine: tool results (tables computed from your "
-            "trace) would be sent there; pass --allow-remote to allow it"
+            f"trace) would be sent there; {hint}"
         )
 
 
@@ -296,10 +301,11 @@ def make_backend(
     model: str | None,
     api_key_env: str = DEFAULT_API_KEY_ENV,
     allow_remote: bool = False,
+    remote_hint: str = CLI_REMOTE_HINT,
 ) -> Backend:
     """The backend the CLI / page options name: an endpoint, or the local model by default."""
     if base_url:
-        check_remote(base_url, allow_remote)
+        check_remote(base_url, allow_remote, remote_hint)
         key = os.environ.get(api_key_env) if api_key_env else None
         return OpenAIBackend(base_url, model or "default", key, allow_remote=allow_remote)
     from tracelab.ask.local import LocalBackend

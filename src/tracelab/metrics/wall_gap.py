@@ -10,6 +10,12 @@ positive wall.
 Categories: **execution_like** = `EXECUTION_LIKE`; for the gap buckets `write_stdin` is its own
 category and the remaining valid calls are `other_both_timed`; for the per-category sums
 `direct_human` = {request_user_input} and **other** is everything else (write_stdin included).
+
+The **approval audit** classes the valid execution_like and write_stdin calls by the
+`sandbox_permissions` of their raw `function_call` record. The raw logs are read by
+`sources.codex_permissions` (only the class comes back); here the classes become the TEMP table
+`raw_call_classes` (session_file, call id, class), joined to the calls by the raw log their step
+was read from and the call id, and summed in SQL like every other gap.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import duckdb
 from tracelab.metrics.sql import dist_sql, records
 from tracelab.metrics.steps import prepare
 from tracelab.metrics.tools import TOOL
+from tracelab.sources.codex_permissions import RAW_MISSING
 
 EXECUTION_LIKE = ("exec_command", "shell_command", "shell", "apply_patch")
 DIRECT_HUMAN = ("request_user_input",)
@@ -39,6 +46,11 @@ GAP_BUCKETS = (
 GAP_OVER = (("1s", 1_000), ("10s", 10_000), ("1m", 60_000), ("10m", 600_000), ("1h", 3_600_000))
 TOP_EXAMPLES = 50
 ALL = "all"
+#: The approval audit's calls (valid ones), its examples and their gap threshold (ms; also
+#: the threshold of its "gap > 1 m" counts).
+AUDIT_TOOLS = (*EXECUTION_LIKE, "write_stdin")
+AUDIT_EXAMPLES = 200
+AUDIT_EXAMPLE_GAP_MS = 60_000
 
 
 def _in(names: tuple[str, ...]) -> str:
@@ -173,8 +185,92 @@ def top_gaps(con: duckdb.DuckDBPyConnection, n: int = TOP_EXAMPLES) -> list[dict
     )
 
 
-def raw_paths_available(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether Codex steps carry the raw log path (`session_file`: private traces only)."""
+def audit_files(con: duckdb.DuckDBPyConnection) -> tuple[list[str], int, int]:
+    """The approval audit's population — valid Codex execution_like / write_stdin calls —:
+    the raw logs its steps were read from (`session_file`, a private trace's only), the number
+    of its calls and of those whose step names no log."""
     prepare(con)
-    row = con.execute("SELECT count(session_file) FROM rounds WHERE provider = 'codex'").fetchone()
-    return bool(row and row[0])
+    per_file = con.execute(
+        f"""
+        WITH c AS ({CODEX_CALLS})
+        SELECT r.session_file, count(*) FROM c JOIN rounds r USING (round_pk)
+        WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)}
+        GROUP BY 1 ORDER BY 1 NULLS FIRST
+        """
+    ).fetchall()
+    files = [f for f, _ in per_file if f is not None]
+    unnamed = sum(n for f, n in per_file if f is None)
+    return files, sum(n for _, n in per_file), unnamed
+
+
+def register_raw_classes(
+    con: duckdb.DuckDBPyConnection,
+    session_files: list[str],
+    call_ids: list[str],
+    classes: list[str],
+) -> None:
+    """TEMP table `raw_call_classes` (session_file, tool_call_id, class): the class of each
+    `function_call` record of the raw logs read (`sources.codex_permissions.read_logs`)."""
+    import pyarrow as pa
+
+    columns = {"session_file": session_files, "tool_call_id": call_ids, "class": classes}
+    table = pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
+    con.register("_raw_call_classes_arrow", table)
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE raw_call_classes AS SELECT * FROM _raw_call_classes_arrow"
+        )
+    finally:
+        con.unregister("_raw_call_classes_arrow")
+
+
+#: The audited calls with their class: the step's raw log's record for the call id, else
+#: `raw_missing` (no `function_call` record: a custom tool call, or a log that is gone).
+_AUDITED = f"""
+WITH c AS ({CODEX_CALLS})
+SELECT c.*, coalesce(k.class, '{RAW_MISSING}') AS class
+FROM c JOIN rounds r USING (round_pk)
+LEFT JOIN raw_call_classes k
+    ON k.session_file = r.session_file AND k.tool_call_id = c.tool_call_id
+WHERE c.valid AND c.tool IN {_in(AUDIT_TOOLS)} AND r.session_file IS NOT NULL
+"""
+
+
+def approval_by_class(
+    con: duckdb.DuckDBPyConnection, by_bucket: bool = False
+) -> list[dict[str, Any]]:
+    """Per (tool, class[, gap bucket]) of the audited calls: calls, Σ wall / internal / gap, and
+    calls with gap > 1 m; buckets in their order (only those with calls)."""
+    pos = "CASE " + " ".join(
+        f"WHEN gap <= {ms} THEN {i}" for i, (_, ms) in enumerate(GAP_BUCKETS) if ms is not None
+    )
+    bucket = f"{BUCKET_SQL} AS bucket, {pos} ELSE {len(GAP_BUCKETS) - 1} END AS pos"
+    keys = "tool, class, bucket, pos" if by_bucket else "tool, class"
+    return records(
+        con,
+        f"""
+        WITH a AS ({_AUDITED}), b AS (SELECT *, {bucket} FROM a)
+        SELECT {keys.removesuffix(", pos")}, count(*) AS calls, sum(wall) AS wall_ms,
+               sum(internal) AS internal_ms, sum(gap) AS gap_ms,
+               count(*) FILTER (WHERE gap > {AUDIT_EXAMPLE_GAP_MS}) AS gap_over_1m
+        FROM b GROUP BY {keys} ORDER BY {keys}
+        """,
+    )
+
+
+def approval_examples(
+    con: duckdb.DuckDBPyConnection, n: int = AUDIT_EXAMPLES
+) -> list[dict[str, Any]]:
+    """The `n` audited calls with the largest gap above `AUDIT_EXAMPLE_GAP_MS` (ties: file
+    order, then tool index)."""
+    return records(
+        con,
+        f"""
+        WITH a AS ({_AUDITED})
+        SELECT session_id, round_pk, tool_index, tool, tool_call_id, class, emitted_at,
+               result_at, wall AS wall_ms, internal AS internal_ms, gap AS gap_ms, is_error,
+               model
+        FROM a WHERE gap > {AUDIT_EXAMPLE_GAP_MS}
+        ORDER BY gap DESC, round_pk, tool_index LIMIT {int(n)}
+        """,
+    )

@@ -103,6 +103,7 @@ def router(state: AppState) -> APIRouter:
     def upload_delete(upload_id: str) -> dict[str, Any]:
         if not delete_upload(state.traces, upload_id):
             raise HTTPException(404, f"no upload {upload_id!r}")
+        state.ask.sweep({t.id for t in state.traces.all()})  # its Ask sandbox and copy too
         return {"deleted": upload_id}
 
     @api.get("/jobs/{job_id}")

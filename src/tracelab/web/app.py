@@ -17,9 +17,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
+from tracelab.ask.settings import BackendSettings
 from tracelab.pricing import PriceSource
 from tracelab.sources.discover import Home
-from tracelab.web import api, contribute, dashboard, pages
+from tracelab.web import api, ask, contribute, dashboard, pages
+from tracelab.web.ask import AskService
 from tracelab.web.security import GuardMiddleware, allowed_hosts, new_token
 from tracelab.web.state import AppState
 from tracelab.web.traces import TraceStore, main_store
@@ -47,6 +49,7 @@ def create_app(
     experiment_ids: list[str] | None = None,
     warm: bool = False,
     main: TraceStore | None = None,
+    ask_defaults: BackendSettings | None = None,
 ) -> FastAPI:
     """The web app over trace database `db` (or, without one, over the user's collected logs).
 
@@ -59,12 +62,14 @@ def create_app(
     `upload_quota`: bytes the uploads folder may hold (uploads and their traces, together).
     `idle_close_s`: a trace unused this long closes its database connection (its memory is
     released; the next page opens it again); None keeps connections open.
+    `ask_defaults`: the Ask page's backend (`serve --ask-base-url …`; None: the local model).
     """
     state = AppState(
         token=token or new_token(),
         upload_limit=upload_limit,
         quota=UploadQuota(upload_quota),
         experiment_ids=experiment_ids,
+        ask=AskService(ask_defaults),
     )
     # Every trace of this server (served, collected, demo, uploaded) uses the same prices.
     state.traces.prices = prices
@@ -84,10 +89,12 @@ def create_app(
     load_uploads(state.traces)  # earlier runs' uploads, listed and servable again
     if idle_close_s is not None and idle_close_s > 0:
         state.traces.start_reaper(idle_close_s)
+        state.ask.start_reaper(idle_close_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        state.ask.close()
         state.traces.close()
 
     app = FastAPI(
@@ -96,6 +103,7 @@ def create_app(
     app.state.tracelab = state
     app.include_router(api.router(state))
     app.include_router(contribute.router(state))
+    app.include_router(ask.router(state))
     app.include_router(pages.router(state))
     app.mount("/static", StaticFiles(directory=pages.static_dir()), name="static")
     app.add_middleware(GuardMiddleware, hosts=allowed_hosts(host, port), token=state.token)

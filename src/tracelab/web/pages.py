@@ -28,9 +28,12 @@ PAGES: dict[str, str] = {
     "session": "Session",
     "experiments": "Experiments",
     "compare": "Compare",
+    "ask": "Ask",
     "contribute": "Contribute",
 }
-NAV = ("overview", "analyze", "dashboard", "sessions", "experiments", "compare", "contribute")
+NAV = (
+    "overview", "analyze", "dashboard", "sessions", "experiments", "compare", "ask", "contribute",
+)  # fmt: skip
 
 
 def static_dir() -> Path:

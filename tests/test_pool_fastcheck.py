@@ -16,7 +16,7 @@ from conftest import REAL_HOME, needs_fixtures
 from pool_support import KEY_A, prepared, private_traces
 from tracelab.io import read_rows, write_rows
 from tracelab.pool.fastcheck import SAFE_VALUE, check_block
-from tracelab.pool.fingerprint import session_fingerprints
+from tracelab.pool.fingerprint import TOKENS, session_fingerprints
 from tracelab.privacy import string_leaks
 
 
@@ -117,3 +117,59 @@ def test_the_fingerprint_follows_its_definition(tmp_path: Path) -> None:
     assert fps[("claude", "s_1")] == f"fp1:{h.hexdigest()}"
     assert fps[("claude", "s_2")] != fps[("claude", "s_1")]
     assert len(fps) == 2
+
+
+def _fingerprint_by_definition(rows: list[dict]) -> dict[tuple[str, str], str]:
+    """The module docstring's definition, step by step in Python (rows in upload order)."""
+    steps: dict[tuple[str, str], list] = {}
+    for i, row in enumerate(rows):
+        times = [e["timestamp"] for e in row.get("timing_events") or () if e.get("timestamp")]
+        line = [row.get("model"), times[0] if times else None, *(row.get(t) for t in TOKENS)]
+        key = (row["provider"], row["session_id"])
+        steps.setdefault(key, []).append((row["round_index"], i, orjson.dumps(line) + b"\n"))
+    out = {}
+    for (provider, session), lines in steps.items():
+        h = hashlib.sha256(f"fp1\x00{provider}\x00".encode())
+        for *_, line in sorted(lines):
+            h.update(line)
+        out[(provider, session)] = f"fp1:{h.hexdigest()}"
+    return out
+
+
+_MODEL = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["m", "gpt-5", "\x1f\\u001F"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["s_1", "s_2", "s_3"]),
+            st.integers(0, 4),
+            _MODEL,
+            st.one_of(st.none(), st.integers(-(1 << 63), (1 << 63) - 1)),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.integers(1, 7),
+)
+def test_the_fingerprint_of_any_steps_matches_the_definition(tmp_path_factory, steps, batch):
+    # Any model string (control characters, a literal `\u001F`, non-ASCII), extreme token
+    # counts, sessions interleaved and split across DuckDB's output batches of `batch` rows.
+    import duckdb
+
+    rows = [
+        {
+            "provider": "codex",
+            "session_id": session,
+            "round_index": index,
+            "model": model,
+            "output_tokens": tokens,
+            "timing_events": [{"timestamp": "2026-01-01T00:00:01Z"}],
+        }
+        for session, index, model, tokens in steps
+    ]
+    path = tmp_path_factory.mktemp("fp") / "rows.parquet"
+    write_rows(rows, path)
+    with duckdb.connect() as con:
+        assert session_fingerprints(con, path, batch_rows=batch) == _fingerprint_by_definition(rows)

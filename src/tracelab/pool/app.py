@@ -15,16 +15,19 @@ Endpoints (JSON; every error is `{"error": "<one line>"}` with a 4xx status):
 Why it is shaped this way: the server trusts nothing a client sends. Body sizes are checked
 against the route's cap from `Content-Length` before a byte is read (413), and counted while
 streaming; requests are rate-limited per address before routing and per token after; every
-request's outcome goes to the audit log. Ingest (validation, dedup, commit) runs in one
-background worker, so the accepted contributions are committed one at a time; its job status
-is on disk, so a client polling across a server restart gets its answer.
+request's outcome goes to the audit log. Ingest (validation, dedup, commit) runs in background
+workers, one per CPU, which check uploads in parallel and commit them one at a time
+(`ingest`); the job status is on disk, so a client polling across a server restart gets its
+answer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +47,7 @@ from tracelab.pool.stats import pool_stats
 from tracelab.pool.storage import Pool
 from tracelab.pool.uploads import ACCEPTED, PROCESSING, REJECTED, UploadError, Uploads
 from tracelab.pool.validate import Limits
+from tracelab.privacy import ISO_TIMESTAMP_RE
 from tracelab.rejection import UploadRejected, human_bytes
 
 LICENCE = "CC-BY-4.0"
@@ -133,11 +137,39 @@ def _secs(wait: float) -> str:
     return str(max(1, int(wait + 0.999)))
 
 
+def _import_ingest_libraries() -> None:
+    """Load Arrow and DuckDB while the server starts, not when the first upload waits."""
+    import duckdb  # noqa: F401
+    import pyarrow.compute
+    import pyarrow.json
+    import pyarrow.parquet  # noqa: F401
+
+    from tracelab.schema import PUBLIC_ARROW_SCHEMA  # noqa: F401
+
+
+def default_ingest_workers() -> int:
+    """One ingest worker per CPU this process may use (the work is in zlib, Arrow and DuckDB,
+    which release the GIL), at most 8: each holds a few blocks and a DuckDB connection."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(8, cpus))
+
+
 class PoolContext:
     """Everything the routes share: the pool, its uploads, access control, the worker."""
 
-    def __init__(self, pool_dir: Path, policy: AccessPolicy, limits: Limits, max_uploads: int):
+    def __init__(
+        self,
+        pool_dir: Path,
+        policy: AccessPolicy,
+        limits: Limits,
+        max_uploads: int,
+        ingest_workers: int | None = None,
+    ):
         self.pool = Pool(pool_dir)
+        self.ingest_workers = ingest_workers or default_ingest_workers()
         self.policy = policy
         self.limits = limits
         self.uploads = Uploads(self.pool.uploads_dir, max_active=max_uploads)
@@ -149,9 +181,12 @@ class PoolContext:
     def start(self) -> None:
         """Own the pool, clean what a crash left, queue the uploads it had accepted."""
         self.pool.acquire()
+        threading.Thread(target=_import_ingest_libraries, daemon=True).start()
         recovery = self.pool.recover()
         expired = self.uploads.expire()
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool-ingest")
+        self.worker = ThreadPoolExecutor(
+            max_workers=self.ingest_workers, thread_name_prefix="pool-ingest"
+        )
         pending = self.uploads.pending()
         for upload_id in pending:
             self.worker.submit(self.run_ingest, upload_id)
@@ -244,7 +279,10 @@ def _consent(value: Any) -> dict[str, Any]:
     return {
         "licence": LICENCE,
         "accepted": True,
-        "accepted_at": stamp[:40] if isinstance(stamp, str) else None,
+        # the client's clock, kept only when it is a timestamp (nothing free-form is stored)
+        "accepted_at": stamp
+        if isinstance(stamp, str) and ISO_TIMESTAMP_RE.fullmatch(stamp)
+        else None,
         "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -255,9 +293,13 @@ def create_app(
     policy: AccessPolicy | None = None,
     limits: Limits | None = None,
     max_uploads: int = 16,
+    ingest_workers: int | None = None,
 ) -> FastAPI:
-    """The pool app; the pool is opened (and recovered) when the app starts."""
-    ctx = PoolContext(Path(pool_dir), policy or AccessPolicy(), limits or Limits(), max_uploads)
+    """The pool app; the pool is opened (and recovered) when the app starts. Uploads are
+    ingested by `ingest_workers` threads (default: one per CPU)."""
+    ctx = PoolContext(
+        Path(pool_dir), policy or AccessPolicy(), limits or Limits(), max_uploads, ingest_workers
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -26,7 +26,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from tracelab.privacy import (
-    _ISO_TIMESTAMP_RE,
+    ISO_TIMESTAMP_RE,
     NESTED_ID_SHAPES,
     PSEUDONYM_HEX_CHARS,
     PSEUDONYM_PREFIXES,
@@ -51,10 +51,13 @@ _PROVIDER = "(?:" + "|".join(PROVIDERS) + ")"
 #: Values that pass `string_leaks` by construction: after its pseudonym substitution only
 #: known provider names, colons and a short digit run are left, which no detector matches.
 SAFE_VALUE = (
-    f"^(?:{_ISO_TIMESTAMP_RE.pattern}"
+    f"^(?:{ISO_TIMESTAMP_RE.pattern}"
     f"|(?:{_PROVIDER}:){{0,2}}{_PSEUDO}(?::{_PSEUDO})?(?::[0-9]{{1,9}})?)$"
 )
 _NESTED = {"tools": PUBLIC_TOOL_FIELDS, "timing_events": TIMING_EVENT_FIELDS}
+#: Arrow parses a block in pieces of this size on its thread pool (a single upload uses every
+#: core); a line longer than this is a parse error, and the exact check decides that block.
+_PARSE_BLOCK = 2 << 20
 
 
 @cache
@@ -88,7 +91,7 @@ def parse_block(block: bytes) -> pa.Table | None:
     try:
         return pj.read_json(
             io.BytesIO(block),
-            read_options=pj.ReadOptions(use_threads=True, block_size=max(1 << 20, len(block))),
+            read_options=pj.ReadOptions(use_threads=True, block_size=_PARSE_BLOCK),
             parse_options=_parse_options(),
         )
     except (pa.ArrowException, ValueError):  # ValueError: invalid UTF-8 among others
@@ -96,20 +99,24 @@ def parse_block(block: bytes) -> pa.Table | None:
 
 
 def _strings(table: pa.Table) -> list[tuple[str, pa.Array]]:
-    """(field, values) of every string column, nested list-of-struct fields flattened."""
+    """(field, distinct non-null values) of every string column, nested list-of-struct fields
+    flattened. The checks below hold for every value iff they hold for every distinct one,
+    and most columns repeat their values (sessions, models, tool names), so the regular
+    expressions run over far fewer strings."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     out = []
     for name in table.column_names:
         column = table.column(name)
         if pa.types.is_string(column.type):
-            out.append((name, column))
+            out.append((name, pc.drop_null(pc.unique(column))))
         elif name in _NESTED:
-            for chunk in column.chunks:
-                items = chunk.flatten()
-                for child in items.type:
-                    if pa.types.is_string(child.type):
-                        out.append((f"{name}.{child.name}", items.field(child.name)))
+            items = [chunk.flatten() for chunk in column.chunks]
+            for child in column.type.value_type:
+                if pa.types.is_string(child.type):
+                    values = pa.chunked_array([i.field(child.name) for i in items], child.type)
+                    out.append((f"{name}.{child.name}", pc.drop_null(pc.unique(values))))
     return out
 
 
@@ -142,10 +149,9 @@ def _shapes_ok(strings: list[tuple[str, pa.Array]]) -> bool:
         shape = ROW_ID_SHAPES.get(field) or ("." in field and NESTED_ID_SHAPES.get(name))
         if not shape:
             continue
-        present = pc.drop_null(values)
         if (
-            len(present)
-            and not pc.all(pc.match_substring_regex(present, f"^(?:{shape.pattern})$")).as_py()
+            len(values)
+            and not pc.all(pc.match_substring_regex(values, f"^(?:{shape.pattern})$")).as_py()
         ):
             return False
     return True
@@ -155,11 +161,10 @@ def _audit_ok(strings: list[tuple[str, pa.Array]]) -> bool:
     import pyarrow.compute as pc
 
     for _field, values in strings:
-        present = pc.drop_null(values)
-        if not len(present):
+        if not len(values):
             continue
-        rest = present.filter(pc.invert(pc.match_substring_regex(present, SAFE_VALUE)))
-        for value in pc.unique(rest).to_pylist():
+        rest = values.filter(pc.invert(pc.match_substring_regex(values, SAFE_VALUE)))
+        for value in rest.to_pylist():
             if string_leaks(value):
                 return False
     return True

@@ -45,7 +45,7 @@ _BATCH = 50_000
 
 
 def session_fingerprints(
-    con: duckdb.DuckDBPyConnection, parquet: Path
+    con: duckdb.DuckDBPyConnection, parquet: Path, batch_rows: int = _BATCH
 ) -> dict[tuple[str, str], str]:
     """Session (provider, id) → fingerprint, for every session of the Parquet file."""
     tokens = ", ".join(TOKENS)
@@ -60,7 +60,7 @@ def session_fingerprints(
     out: dict[tuple[str, str], str] = {}
     session: tuple[str, str] | None = None
     h = None
-    while batch := result.fetchmany(_BATCH):
+    while batch := result.fetchmany(batch_rows):
         for provider, session_id, *key in batch:
             if (provider, session_id) != session:
                 if h is not None:

@@ -9,8 +9,9 @@ in DuckDB (bounded memory, spilling to the staging folder); only when some sessi
 duplicates is the file filtered batch by batch. Memory does not grow with the upload (only a
 fingerprint per session is kept).
 
-Ingest runs one upload at a time (the app's single ingest worker): the dedup decision and the
-commit that relies on it never interleave with another contribution's.
+Uploads are validated, staged and fingerprinted in parallel (the app runs one ingest worker
+per CPU; Arrow, zlib and DuckDB release the GIL); the dedup decision and the commit that
+relies on it hold `Pool.commit_lock`, so they never interleave with another contribution's.
 """
 
 from __future__ import annotations
@@ -95,57 +96,88 @@ def ingest_upload(
         pool.staged_file(".parquet") as kept,
         _connection(pool) as con,
     ):
+        # the heavy part, on this upload's bytes alone: uploads are checked in parallel
         _stage(valid_tables(path, limits), staged_all)
         crash_point("ingest.validated")
         fingerprints = session_fingerprints(con, staged_all)
-        in_pool = pool.fingerprints()
-        seen: set[str] = set()
-        keep: list[tuple[str, str]] = []
-        already = repeated = 0
-        for session, fp in fingerprints.items():
-            if fp in in_pool:
-                already += 1
-            elif fp in seen:
-                repeated += 1
+        numbers = _numbers(con, staged_all)
+        # the dedup decision and the commit that relies on it: one upload at a time
+        with pool.commit_lock:
+            existing = pool.by_content(actual)
+            if existing is not None:  # the same bytes were committed while these were checked
+                return receipt(pool, existing, contributor, duplicate_upload=True)
+            seen: set[str] = set()
+            keep: list[tuple[str, str]] = []
+            already = repeated = 0
+            for session, fp in fingerprints.items():
+                if pool.has_fingerprint(fp):
+                    already += 1
+                elif fp in seen:
+                    repeated += 1
+                else:
+                    seen.add(fp)
+                    keep.append(session)
+            if not keep:
+                return {
+                    "contribution_id": None,
+                    "rows_accepted": 0,
+                    "sessions_new": 0,
+                    "sessions_in_pool": already,
+                    "sessions_repeated_in_upload": repeated,
+                    "duplicate_upload": False,
+                    "committed_at": None,
+                    "content_sha256": actual,
+                    "withdrawal_token": None,
+                }
+            if len(keep) == len(fingerprints):
+                source = staged_all
             else:
-                seen.add(fp)
-                keep.append(session)
-        if not keep:
-            return {
-                "contribution_id": None,
-                "rows_accepted": 0,
-                "sessions_new": 0,
-                "sessions_in_pool": already,
-                "sessions_repeated_in_upload": repeated,
-                "duplicate_upload": False,
-                "committed_at": None,
-                "content_sha256": actual,
-                "withdrawal_token": None,
-            }
-        if len(keep) == len(fingerprints):
-            source = staged_all
-        else:
-            _filter_sessions(staged_all, kept, set(keep))
-            source = kept
-        entry = _entry(pool, con, source, actual, contributor, consent, already)
-        entry["fingerprints"] = sorted(fingerprints[s] for s in keep)
-        entry["sessions_repeated_in_upload"] = repeated
-        entry["upload_id"] = upload_id
-        crash_point("ingest.staged")
-        committed = pool.commit(source, entry)
+                _filter_sessions(staged_all, kept, set(keep))
+                source = kept
+                numbers = _numbers(con, source)
+            entry = _entry(pool, numbers, actual, contributor, consent, already)
+            entry["fingerprints"] = sorted(fingerprints[s] for s in keep)
+            entry["sessions_repeated_in_upload"] = repeated
+            entry["upload_id"] = upload_id
+            crash_point("ingest.staged")
+            committed = pool.commit(source, entry)
     out = receipt(pool, committed, contributor)
     out["sessions_repeated_in_upload"] = repeated
     return out
 
 
-def _stage(tables: Iterator[pa.Table], path: Path) -> None:
-    """Write the validated tables to one Parquet file as they come."""
+#: Columns whose values repeat from row to row (a session's, a user's): dictionary-encoded.
+#: The others (times, ids, counts) are nearly unique per row, where a dictionary only costs
+#: time; without them a contribution's file is smaller and ~1/6 faster to write.
+_DICTIONARY_COLUMNS = (
+    "provider",
+    "project",
+    "session_id",
+    "parent_session_id",
+    "model",
+    "user",
+    "store",
+    "first_input_event_type",
+)
+
+
+def _parquet_writer(path: Path, schema: pa.Schema):
     import pyarrow.parquet as pq
 
+    return pq.ParquetWriter(
+        path,
+        schema,
+        compression="zstd",
+        use_dictionary=[c for c in _DICTIONARY_COLUMNS if c in schema.names],
+    )
+
+
+def _stage(tables: Iterator[pa.Table], path: Path) -> None:
+    """Write the validated tables to one Parquet file as they come."""
     from tracelab.schema import PUBLIC_ARROW_SCHEMA
 
     try:
-        with pq.ParquetWriter(path, PUBLIC_ARROW_SCHEMA, compression="zstd") as out:
+        with _parquet_writer(path, PUBLIC_ARROW_SCHEMA) as out:
             for table in tables:
                 out.write_table(table)
     except (OverflowError, ValueError) as exc:
@@ -190,17 +222,9 @@ def _connection(pool: Pool) -> Iterator[duckdb.DuckDBPyConnection]:
     yield con  # DuckDB deletes its spill files itself; `Pool.recover` clears what a crash left
 
 
-def _entry(
-    pool: Pool,
-    con: duckdb.DuckDBPyConnection,
-    source: Path,
-    sha256: str,
-    contributor: str,
-    consent: dict[str, Any],
-    already: int,
-) -> dict[str, Any]:
-    """The manifest entry: the kept rows' numbers, computed in SQL over the kept file."""
-    rows, sessions, tool_calls, first, last, models, providers, users = con.execute(
+def _numbers(con: duckdb.DuckDBPyConnection, source: Path) -> tuple:
+    """The manifest entry's numbers of a staged file's rows, computed in SQL."""
+    return con.execute(
         f"""
         SELECT count(*), count(DISTINCT (provider, session_id)),
                coalesce(sum(len(coalesce(tools, []))), 0),
@@ -211,6 +235,18 @@ def _entry(
         """,
         [str(source)],
     ).fetchone()
+
+
+def _entry(
+    pool: Pool,
+    numbers: tuple,
+    sha256: str,
+    contributor: str,
+    consent: dict[str, Any],
+    already: int,
+) -> dict[str, Any]:
+    """The manifest entry of the kept rows (`numbers` from `_numbers`)."""
+    rows, sessions, tool_calls, first, last, models, providers, users = numbers
     return {
         "id": pool.new_id(),
         "committed_at": utc_now(),
@@ -224,6 +260,7 @@ def _entry(
         "models": dict(sorted(models.items())),
         "providers": dict(sorted(providers.items())),
         "users": users or [],
+        "consent": consent,
     }
 
 
@@ -235,7 +272,7 @@ def _filter_sessions(src: Path, dst: Path, keep: set[tuple[str, str]]) -> None:
 
     wanted = pa.array(sorted(f"{p}\x00{s}" for p, s in keep))
     source = pq.ParquetFile(src)
-    with pq.ParquetWriter(dst, source.schema_arrow, compression="zstd") as out:
+    with _parquet_writer(dst, source.schema_arrow) as out:
         for batch in source.iter_batches(batch_size=20_000):
             key = pc.binary_join_element_wise(batch["provider"], batch["session_id"], "\x00")
             out.write_table(pa.Table.from_batches([batch]).filter(pc.is_in(key, wanted)))

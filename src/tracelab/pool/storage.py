@@ -18,7 +18,8 @@ start `recover` deletes what no manifest entry owns (a renamed file whose manife
 happened, the file of a withdrawn contribution, staging leftovers).
 
 One process owns a pool at a time (an exclusive `flock` on `pool.lock`); inside it, commits
-and withdrawals are serialized by a lock, so the dedup decisions they rely on stay true.
+and withdrawals are serialized by `commit_lock`, so the dedup decisions they rely on stay
+true, while readers of the manifest (`lock`) never wait for a commit's fsyncs.
 """
 
 from __future__ import annotations
@@ -103,7 +104,11 @@ class Pool:
         for sub in ("contributions", "uploads", "staging"):
             (self.root / sub).mkdir(exist_ok=True, mode=0o700)
         self.lock = threading.RLock()
+        #: held by a dedup decision and its commit, and by a withdrawal: what one decides on
+        #: (the pool's fingerprints and contents) cannot change under it
+        self.commit_lock = threading.RLock()
         self._lock_fd: int | None = None
+        self._fingerprints: set[str] | None = None
         self._manifest = self._read_manifest()
 
     # --- paths ----------------------------------------------------------------------------
@@ -158,8 +163,9 @@ class Pool:
         return data
 
     def reload(self) -> None:
-        with self.lock:
+        with self.commit_lock, self.lock:
             self._manifest = self._read_manifest()
+            self._fingerprints = None
 
     def contributions(self, *, active_only: bool = True) -> list[dict[str, Any]]:
         """Manifest entries in commit order (a copy)."""
@@ -185,18 +191,37 @@ class Pool:
     def fingerprints(self) -> set[str]:
         """Session fingerprints of every active contribution."""
         with self.lock:
-            return {
+            return set(self._fingerprint_set())
+
+    def has_fingerprint(self, fingerprint: str) -> bool:
+        """Whether an active contribution holds a session with this fingerprint (a set kept
+        beside the manifest: no scan of every entry per session)."""
+        with self.lock:
+            return fingerprint in self._fingerprint_set()
+
+    def _fingerprint_set(self) -> set[str]:
+        if self._fingerprints is None:
+            self._fingerprints = {
                 fp
                 for entry in self._manifest["contributions"]
                 if entry["status"] == "active"
                 for fp in entry["fingerprints"]
             }
+        return self._fingerprints
 
-    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+    def _write_manifest(self, manifest: dict[str, Any], added: list[str] | None = None) -> None:
+        """Replace the manifest on disk, then in memory. The caller holds `commit_lock` (one
+        writer); readers (`self.lock`) are not held up by the fsyncs and see the manifest
+        before or after, never between. `added`: the only fingerprints that changed."""
         data = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         crash_point("manifest.before_replace")
         durable_write(self.manifest_path, data + b"\n", mode=0o600)
-        self._manifest = manifest
+        with self.lock:
+            self._manifest = manifest
+            if added is not None and self._fingerprints is not None:
+                self._fingerprints.update(added)  # kept up to date, not rebuilt per commit
+            else:
+                self._fingerprints = None
 
     # --- commit / withdraw ------------------------------------------------------------------
 
@@ -216,7 +241,7 @@ class Pool:
 
     def commit(self, staged: Path, entry: dict[str, Any]) -> dict[str, Any]:
         """Move a staged Parquet file into the pool and record `entry` in the manifest."""
-        with self.lock:
+        with self.commit_lock:
             target = self.parquet_path(entry["id"])
             entry = {**entry, "status": "active", "file": f"contributions/{target.name}"}
             fsync_file(staged)
@@ -225,9 +250,10 @@ class Pool:
             crash_point("commit.after_rename")
             fsync_dir(self.contributions_dir)
             crash_point("commit.before_manifest")
-            manifest = {**self._manifest}
-            manifest["contributions"] = [*self._manifest["contributions"], entry]
-            self._write_manifest(manifest)
+            with self.lock:
+                manifest = {**self._manifest}
+                manifest["contributions"] = [*self._manifest["contributions"], entry]
+            self._write_manifest(manifest, added=list(entry.get("fingerprints", ())))
             crash_point("commit.after_manifest")
             return dict(entry)
 
@@ -241,8 +267,8 @@ class Pool:
 
     def withdraw(self, contribution_id: str) -> dict[str, Any]:
         """Mark a contribution withdrawn (its fingerprints dropped), then delete its file."""
-        with self.lock:
-            entries = self._manifest["contributions"]
+        with self.commit_lock:
+            entries = self.contributions(active_only=False)
             index = next((i for i, e in enumerate(entries) if e["id"] == contribution_id), None)
             if index is None:
                 raise KeyError(contribution_id)
@@ -280,8 +306,9 @@ class Pool:
     def recover(self) -> Recovery:
         """Delete what no manifest entry owns; report active entries whose file is missing."""
         report = Recovery()
-        with self.lock:
+        with self.commit_lock, self.lock:
             self._manifest = self._read_manifest()
+            self._fingerprints = None
             active = {e["id"] for e in self._manifest["contributions"] if e["status"] == "active"}
             for path in sorted(self.contributions_dir.iterdir()):
                 if path.suffix == ".parquet" and path.stem in active:

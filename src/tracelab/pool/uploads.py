@@ -15,6 +15,7 @@ import contextlib
 import re
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -53,6 +54,8 @@ class Uploads:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.max_active = max_active
         self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._receiving: set[str] | None = None  # read from disk once, then kept up to date
 
     def _dir(self, upload_id: str) -> Path:
         if not UPLOAD_ID_RE.fullmatch(upload_id or ""):
@@ -71,13 +74,21 @@ class Uploads:
     def _ids(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if UPLOAD_ID_RE.fullmatch(p.name))
 
-    def active_count(self) -> int:
-        count = 0
+    def _scan_receiving(self) -> set[str]:
+        found = set()
         for upload_id in self._ids():
             with contextlib.suppress(UploadError):
                 if self._read(upload_id)[2]["state"] == RECEIVING:
-                    count += 1
-        return count
+                    found.add(upload_id)
+        return found
+
+    def active_count(self) -> int:
+        """Uploads still receiving chunks (the folders are scanned once; `set_status` keeps
+        the count, so starting an upload does not read every upload's status)."""
+        with self._lock:
+            if self._receiving is None:
+                self._receiving = self._scan_receiving()
+            return len(self._receiving)
 
     def start(self, *, size: int, sha256: str, consent: dict, contributor: str) -> dict[str, Any]:
         if self.active_count() >= self.max_active:
@@ -103,6 +114,12 @@ class Uploads:
     def set_status(self, upload_id: str, state: str, **extra: Any) -> None:
         status = {"state": state, "updated": utc_now(), **extra}
         durable_write(self._dir(upload_id) / "status.json", orjson.dumps(status), 0o600)
+        with self._lock:
+            if self._receiving is not None:
+                if state == RECEIVING:
+                    self._receiving.add(upload_id)
+                else:
+                    self._receiving.discard(upload_id)
 
     def describe(self, upload_id: str, contributor: str | None = None) -> dict[str, Any]:
         """The status a client polls: offset received, state, message, receipt."""
@@ -208,4 +225,6 @@ class Uploads:
             if stale or not UPLOAD_ID_RE.fullmatch(path.name):
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
                 removed += 1
+        with self._lock:
+            self._receiving = None  # scanned again on next use
         return removed

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _READ = 1 << 20
-_INFLATE_STEP = 4 << 20
+#: Inflated bytes per zlib call: 1 MB stays in cache (4 MB costs ~1/4 more CPU per byte).
+_INFLATE_STEP = 1 << 20
 #: Inflated bytes handed to the vectorized check at once (memory stays a few blocks).
 _BLOCK = 8 << 20
 _INT64 = -(1 << 63)
@@ -84,9 +85,9 @@ def _inflated(path: Path, limits: Limits) -> Iterator[bytes]:
         gz = fh.read(2) == b"\x1f\x8b"
         fh.seek(0)
         inflater = zlib.decompressobj(wbits=31) if gz else None
-        consumed = inflated = 0
+        read = inflated = 0
         while raw := fh.read(_READ):
-            consumed += len(raw)
+            read += len(raw)
             data = raw
             while data:
                 if inflater is None:
@@ -110,7 +111,9 @@ def _inflated(path: Path, limits: Limits) -> Iterator[bytes]:
                         f"{human_bytes(limits.max_inflated_bytes)} (the inflated-size cap)",
                         cap="inflated_bytes",
                     )
-                if gz and _ratio_exceeded(inflated, consumed, limits):
+                # the ratio of what zlib has taken so far (not what was read ahead): a bomb is
+                # caught after its first inflated step, whatever the step size
+                if gz and _ratio_exceeded(inflated, read - len(data), limits):
                     raise UploadRejected(
                         f"the upload expands more than {limits.max_ratio:g}:1 (the "
                         "compression-ratio cap; this looks like a gzip bomb)",
@@ -121,9 +124,17 @@ def _inflated(path: Path, limits: Limits) -> Iterator[bytes]:
             raise UploadRejected("the upload is a truncated gzip stream (it ends early)")
 
 
+def _longest_line_fits(block: bytes | memoryview, max_row_bytes: int) -> bool:
+    """True when no line of `block` can be longer than `max_row_bytes`: every aligned window
+    of half that width holds a newline (a longer line would cover a whole window). A few
+    `find` calls per block, each stopping at the window's first newline."""
+    half = max(1, max_row_bytes // 2)
+    return all(block.find(b"\n", start, start + half) >= 0 for start in range(0, len(block), half))
+
+
 def _check_line_lengths(block: bytes, first_line: int, limits: Limits) -> None:
     """Reject the first line of `block` (complete lines) longer than the bytes-per-row cap."""
-    if len(block) <= limits.max_row_bytes:
+    if len(block) <= limits.max_row_bytes or _longest_line_fits(block, limits.max_row_bytes):
         return
     import numpy as np
 
@@ -134,31 +145,50 @@ def _check_line_lengths(block: bytes, first_line: int, limits: Limits) -> None:
         raise _row_too_big(first_line + int(over[0]), limits)
 
 
+def _newlines(block: bytes) -> int:
+    import numpy as np
+
+    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))  # 2x bytes.count
+
+
 def inflate_blocks(path: Path, limits: Limits, block_bytes: int = _BLOCK) -> Iterator[Block]:
     """Yield the upload as blocks of complete lines (about `block_bytes` each; the last line
     gets a newline), enforcing every byte cap; a line is cut off as soon as its pending bytes
-    pass the bytes-per-row cap, so a newline-free gigabyte is never buffered."""
-    pending = bytearray()
-    line = 1  # number of the first line in `pending`
+    pass the bytes-per-row cap, so a newline-free gigabyte is never buffered.
+
+    The inflated pieces are kept as they come and joined once per block (one copy)."""
+    pieces: list[bytes | memoryview] = []
+    pending = 0  # bytes in `pieces`
+    tail = 0  # bytes after the last newline seen (the current line so far)
+    line = 1  # number of the first line in `pieces`
     for out in _inflated(path, limits):
-        pending += out
-        if len(pending) >= block_bytes and (cut := pending.rfind(b"\n")) >= 0:
-            block = bytes(pending[: cut + 1])
-            del pending[: cut + 1]
+        cut = out.rfind(b"\n")
+        if cut < 0:
+            tail += len(out)
+        else:
+            tail = len(out) - cut - 1
+        if cut >= 0 and pending + cut + 1 >= block_bytes:
+            view = memoryview(out)
+            pieces.append(view[: cut + 1])
+            block = b"".join(pieces)
+            pieces, pending = [view[cut + 1 :]], len(out) - cut - 1
             _check_line_lengths(block, line, limits)
             yield Block(line, block)
-            line += block.count(b"\n")
-        if len(pending) > limits.max_row_bytes:
-            tail = pending.rfind(b"\n") + 1
-            if len(pending) - tail > limits.max_row_bytes:
-                _check_line_lengths(bytes(pending[:tail]), line, limits)
-                raise _row_too_big(line + pending.count(b"\n", 0, tail), limits)
-    if pending.strip():
-        if not pending.endswith(b"\n"):
-            pending += b"\n"
-        block = bytes(pending)
-        _check_line_lengths(block, line, limits)
-        yield Block(line, block)
+            line += _newlines(block)
+        else:
+            pieces.append(out)
+            pending += len(out)
+        if tail > limits.max_row_bytes:
+            done = b"".join(pieces)
+            complete = done.rfind(b"\n") + 1
+            _check_line_lengths(done[:complete], line, limits)
+            raise _row_too_big(line + done.count(b"\n", 0, complete), limits)
+    rest = b"".join(pieces)
+    if rest.strip():
+        if not rest.endswith(b"\n"):
+            rest += b"\n"
+        _check_line_lengths(rest, line, limits)
+        yield Block(line, rest)
 
 
 @dataclass(frozen=True)

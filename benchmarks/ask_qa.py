@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from tracelab.ask.backends import make_backend, scripted
+from tracelab.ask.backends import make_backend, scripted, state_result
 from tracelab.ask.grading import DEFAULT_TOLERANCE, grade
 from tracelab.ask.loop import Conversation
 from tracelab.ask.sandbox import Sandbox
@@ -37,23 +37,9 @@ TASKS = Path(__file__).with_name("ask_qa_tasks.json")
 LEVELS = ("easy", "medium", "hard")
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
 def state_last_result(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The scripted final turn: every row of the last tool result, stated as text."""
-    result = orjson.loads(messages[-1]["content"])
-    if "error" in result:
-        return {"content": f"The tool failed: {result['error']}"}
-    rows = result["rows"]
-    if len(rows) == 1 and len(rows[0]) == 1:
-        return {"content": f"The answer is {_fmt(rows[0][0])}."}
-    lines = ["; ".join(f"{c} {_fmt(v)}" for c, v in zip(result["columns"], row, strict=True))
-             for row in rows]  # fmt: skip
-    return {"content": "Result — " + " | ".join(lines) + "."}
+    """The scripted final turn: the last tool result stated row by row (as the local model's)."""
+    return {"content": state_result(messages[-1]["content"])}
 
 
 def load_tasks(path: Path = TASKS) -> list[dict[str, Any]]:

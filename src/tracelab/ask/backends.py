@@ -205,6 +205,37 @@ def _error_text(resp: httpx.Response) -> str:
     return _short(data.get("error", data) if isinstance(data, dict) else data)
 
 
+def format_value(value: Any) -> str:
+    """A result cell as an answer writes it: six significant digits, never an exponent (a
+    large value keeps its integer digits and two decimals)."""
+    if not isinstance(value, float):
+        return str(value)
+    text = f"{value:.6g}"
+    if "e" not in text:
+        return text
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.10f}".rstrip("0").rstrip(".")
+
+
+def state_result(tool_content: str) -> str:
+    """A tool message (`Evidence.for_model`) stated as an answer: every value of every row, as
+    returned. The local model's answer and the scripted backend's, so both only repeat
+    numbers that a tool computed."""
+    try:
+        result = orjson.loads(tool_content)
+    except orjson.JSONDecodeError:
+        return "The tool returned no readable result."
+    if "error" in result:
+        return f"The tool failed: {result['error']}"
+    columns, rows = result.get("columns") or [], result.get("rows") or []
+    if not rows:
+        return "The query returned no rows."
+    if len(rows) == 1 and len(columns) == 1:
+        return f"{columns[0]}: {format_value(rows[0][0])}."
+    lines = ["; ".join(f"{c} {format_value(v)}" for c, v in zip(columns, row, strict=False))
+             for row in rows]  # fmt: skip
+    return " | ".join(lines) + (" (more rows were cut)" if result.get("note") else "") + "."
+
+
 # --- the scripted test double ---------------------------------------------------------------
 
 #: A scripted turn: {"content": str, "tool_calls": [{"name": …, "arguments": {…}}]}, or a

@@ -4,8 +4,11 @@ The expected values come from running the task's canonical query on the same tra
 grades on any trace. Rules, applied to the answer *text*:
 
 - `exact`: the single expected value (first cell) appears: a number equal after rounding to
-  the decimals the answer wrote (or as a percent), a text case-insensitively.
+  the decimals the answer wrote (or as a percent), a text case-insensitively. A number that
+  rounds a non-zero value to 0 ("0" for 0.43) states none of its digits and does not count.
 - `numeric`: as `exact`, but a number within a relative tolerance (default 1 %).
+  For both, an answer stating more than `MAX_NUMBERS` numbers is a listing, not an answer
+  (a table of every hour contains the busiest one).
 - `set` (order-insensitive): every row's label (first column) and values (other columns,
   numeric tolerance) appear.
 - `ordered`: every row's label appears, in the result's order.
@@ -21,6 +24,7 @@ from tracelab.ask.loop import _as_float, numbers_in
 
 GRADES = ("exact", "numeric", "set", "ordered")
 DEFAULT_TOLERANCE = 0.01
+MAX_NUMBERS = 6
 
 
 @dataclass
@@ -38,6 +42,8 @@ def _number_matches(value: float, text: str, rel: float) -> bool:
         slack = 0.5 * 10**-decimals + 1e-9
         candidates = (value, value * 100) if abs(value) <= 1 else (value,)
         for candidate in candidates:
+            if candidate != 0 and round(candidate, decimals) == 0:
+                continue  # "0" states no digit of 0.43: it is not that value rounded
             if abs(candidate - n) <= max(slack, rel * abs(candidate)):
                 return True
     return False
@@ -71,6 +77,8 @@ def grade(
     if not expected:
         return Grade(False, "the canonical query returned no rows")
     if rule in ("exact", "numeric"):
+        if len(numbers_in(text)) > MAX_NUMBERS:
+            return Grade(False, f"states more than {MAX_NUMBERS} numbers for one value")
         value = expected[0][0]
         rel = 0.0 if rule == "exact" else tolerance
         ok = value_in(value, text, rel)

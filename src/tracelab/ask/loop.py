@@ -68,7 +68,8 @@ class Answer:
         }
 
 
-_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\d])")
+#: Not inside a name or a date: "claude-opus-4-7" and "2026-01-05" hold no number 7 or 5.
+_NUMBER = re.compile(r"(?<![\w.-])-?\d[\d,]*(?:\.\d+)?(?![\d])")
 
 
 def numbers_in(text: str) -> list[str]:

@@ -77,11 +77,22 @@ _GAP_OVER = ", ".join(
     f"count(*) FILTER (WHERE gap > {ms}) AS gap_over_{label}" for label, ms in GAP_OVER
 )
 
-BUCKET_SQL = (
-    "CASE "
-    + " ".join(f"WHEN gap <= {ms} THEN '{label}'" for label, ms in GAP_BUCKETS if ms is not None)
-    + f" ELSE '{GAP_BUCKETS[-1][0]}' END"
-)
+
+def _bucket_case(value: str) -> str:
+    """SQL of a call's gap bucket (upper-inclusive, `GAP_BUCKETS`), as `value` formats it with
+    the bucket's `label` and position `i`."""
+    last = len(GAP_BUCKETS) - 1
+    whens = " ".join(
+        f"WHEN gap <= {ms} THEN {value.format(label=label, i=i)}"
+        for i, (label, ms) in enumerate(GAP_BUCKETS)
+        if ms is not None
+    )
+    return f"CASE {whens} ELSE {value.format(label=GAP_BUCKETS[last][0], i=last)} END"
+
+
+#: A call's gap bucket: its label, and its position in `GAP_BUCKETS` (for ordering).
+BUCKET_SQL = _bucket_case("'{label}'")
+BUCKET_POS_SQL = _bucket_case("{i}")
 BUCKET_CATEGORY_SQL = (
     f"CASE WHEN tool IN {_in(EXECUTION_LIKE)} THEN 'execution_like' "
     "WHEN tool = 'write_stdin' THEN 'write_stdin' ELSE 'other_both_timed' END"
@@ -241,10 +252,7 @@ def approval_by_class(
 ) -> list[dict[str, Any]]:
     """Per (tool, class[, gap bucket]) of the audited calls: calls, Σ wall / internal / gap, and
     calls with gap > 1 m; buckets in their order (only those with calls)."""
-    pos = "CASE " + " ".join(
-        f"WHEN gap <= {ms} THEN {i}" for i, (_, ms) in enumerate(GAP_BUCKETS) if ms is not None
-    )
-    bucket = f"{BUCKET_SQL} AS bucket, {pos} ELSE {len(GAP_BUCKETS) - 1} END AS pos"
+    bucket = f"{BUCKET_SQL} AS bucket, {BUCKET_POS_SQL} AS pos"
     keys = "tool, class, bucket, pos" if by_bucket else "tool, class"
     return records(
         con,

@@ -42,7 +42,7 @@ from tracelab.ask.backends import Backend, BackendError, RemoteRefused, make_bac
 from tracelab.ask.loop import DEFAULT_MAX_TURNS, DEFAULT_TIME_LIMIT_S, Conversation
 from tracelab.ask.sandbox import Sandbox
 from tracelab.ask.settings import DEFAULT_API_KEY_ENV, BackendSettings
-from tracelab.web.traces import TraceStore
+from tracelab.web.traces import TraceStore, start_idle_reaper
 
 MAX_QUESTION_CHARS = 2000
 MAX_TURNS_LIMIT = 20
@@ -239,17 +239,11 @@ class AskService:
         return len(dropped)
 
     def start_reaper(self, idle_s: float) -> threading.Thread:
-        """A daemon thread running `close_idle(idle_s)` (as `TraceRegistry.start_reaper` does
-        for the traces' own connections) until `close`."""
-
-        def run() -> None:
-            period = min(max(idle_s / 4, 0.01), 30.0)
-            while not self._stop.wait(period):
-                self.close_idle(idle_s)
-
-        thread = threading.Thread(target=run, daemon=True, name="ask-idle-close")
-        thread.start()
-        return thread
+        """A daemon thread running `close_idle(idle_s)` until `close` (`start_idle_reaper`, as
+        for the traces' own connections)."""
+        return start_idle_reaper(
+            self._stop, idle_s, lambda: self.close_idle(idle_s), "ask-idle-close"
+        )
 
     def sweep(self, live: set[str]) -> None:
         """Forget conversations unused too long (or too many) and close the sandboxes of

@@ -41,6 +41,22 @@ from tracelab.tracedb import check_tables, open_db, trace_meta
 PAGE_TABLES = (*STEP_TABLES, "tool_facts")
 
 
+def start_idle_reaper(
+    stop: threading.Event, idle_s: float, close_idle: Callable[[], object], name: str
+) -> threading.Thread:
+    """A daemon thread calling `close_idle()` every quarter of `idle_s` (at most every 30 s)
+    until `stop` is set: how the server releases what has been unused for `idle_s`."""
+
+    def run() -> None:
+        period = min(max(idle_s / 4, 0.01), 30.0)
+        while not stop.wait(period):
+            close_idle()
+
+    thread = threading.Thread(target=run, daemon=True, name=name)
+    thread.start()
+    return thread
+
+
 @dataclass
 class TraceStore:
     """One trace database opened read-only, with its fact tables prepared on first use."""
@@ -267,17 +283,13 @@ class TraceRegistry:
 
     def start_reaper(self, idle_s: float) -> threading.Thread:
         """A daemon thread closing the connection of every store unused for `idle_s` seconds
-        (checked every quarter of it, at most every 30 s) until `close`."""
+        until `close` (`start_idle_reaper`)."""
 
-        def run() -> None:
-            period = min(max(idle_s / 4, 0.01), 30.0)
-            while not self._stop.wait(period):
-                for store in self.all():
-                    store.close_if_idle(idle_s)
+        def close_idle() -> None:
+            for store in self.all():
+                store.close_if_idle(idle_s)
 
-        thread = threading.Thread(target=run, daemon=True, name="trace-idle-close")
-        thread.start()
-        return thread
+        return start_idle_reaper(self._stop, idle_s, close_idle, "trace-idle-close")
 
     def all(self) -> list[TraceStore]:
         with self._lock:

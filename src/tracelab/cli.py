@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from tracelab import __version__
 from tracelab import display as show
+from tracelab.ask.settings import DEFAULT_API_KEY_ENV
 
 app = typer.Typer(
     help="TraceLab — collect, sanitize and analyze coding-agent (Claude Code, Codex CLI) traces.",
@@ -1073,7 +1074,7 @@ def serve(
         typer.Option(
             "--ask-api-key-env", help="Environment variable holding the Ask endpoint's API key."
         ),
-    ] = "OPENAI_API_KEY",
+    ] = DEFAULT_API_KEY_ENV,
 ) -> None:
     """The local web app: explore a trace in the browser; nothing leaves the machine.
 
@@ -1131,7 +1132,7 @@ def ask(
     model: Annotated[str | None, typer.Option("--model", help="Model name at --base-url.")] = None,
     api_key_env: Annotated[
         str, typer.Option("--api-key-env", help="Environment variable holding the API key.")
-    ] = "OPENAI_API_KEY",
+    ] = DEFAULT_API_KEY_ENV,
     allow_remote: Annotated[
         bool,
         typer.Option(

@@ -333,11 +333,9 @@ def _figure_workers() -> int:
         if not env.isdigit():
             _fail(f"TRACELAB_FIGURE_WORKERS={env!r}: not a number of processes")
         return int(env)
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return 2 if cpus >= 2 else 0
+    from tracelab.workers import usable_cpus
+
+    return 2 if usable_cpus() >= 2 else 0
 
 
 def _run_study(

@@ -23,6 +23,14 @@ from typing import Any
 PRELOAD = ("tracelab.sources.reader", "tracelab.synth.generator")
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the platform tells, else every CPU)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 #: Native threads that survive a fork by design (their library's atfork handlers): pyarrow's
 #: jemalloc background purger. (OpenBLAS, numpy's, is too but is named like any thread; the
 #: CLI caps it at one thread, none beside the main one.)

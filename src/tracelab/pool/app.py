@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import threading
 import time
@@ -49,6 +48,7 @@ from tracelab.pool.uploads import ACCEPTED, PROCESSING, REJECTED, UploadError, U
 from tracelab.pool.validate import Limits
 from tracelab.privacy import ISO_TIMESTAMP_RE
 from tracelab.rejection import UploadRejected, human_bytes
+from tracelab.workers import usable_cpus
 
 LICENCE = "CC-BY-4.0"
 JSON_BODY_CAP = 64 << 10
@@ -150,11 +150,7 @@ def _import_ingest_libraries() -> None:
 def default_ingest_workers() -> int:
     """One ingest worker per CPU this process may use (the work is in zlib, Arrow and DuckDB,
     which release the GIL), at most 8: each holds a few blocks and a DuckDB connection."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(8, cpus))
+    return max(1, min(8, usable_cpus()))
 
 
 class PoolContext:

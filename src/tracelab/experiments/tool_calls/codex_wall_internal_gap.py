@@ -38,6 +38,24 @@ AUDIT_SUMS = {
     "gap > 1 m": ("gap_over_1m", "int"),
 }
 
+#: The columns every example table (top gaps, approval audit) starts with: which call it is …
+EXAMPLE_CALL = {
+    "session": ("session_id", "text"),
+    "round_pk": ("round_pk", "int"),
+    "tool index": ("tool_index", "int"),
+    "tool": ("tool", "text"),
+    "call id": ("tool_call_id", "text"),
+}
+#: … and its times (`_example_rows` writes the two instants as ISO text).
+EXAMPLE_TIMES = {
+    "emitted at": ("emitted_at", "text"),
+    "result at": ("result_at", "text"),
+    "wall": ("wall_ms", "ms"),
+    "internal": ("internal_ms", "ms"),
+    "gap": ("gap_ms", "ms"),
+}
+EXAMPLE_TAIL = {"error": ("is_error", "text"), "model": ("model", "text")}
+
 
 def _names(names: tuple[str, ...]) -> str:
     return ", ".join(f"`{n}`" for n in names)
@@ -89,10 +107,6 @@ def codex_wall_internal_gap(con: duckdb.DuckDBPyConnection) -> Result:
     per_tool = m.per_tool_gaps(con)
     categories = m.by_category(con)
     over = {f"gap > {label}": (f"gap_over_{label}", "int") for label, _ in m.GAP_OVER}
-    top = [
-        r | {"emitted_at": _iso(r["emitted_at"]), "result_at": _iso(r["result_at"])}
-        for r in m.top_gaps(con)
-    ]
     tables = [
         _table(
             "codex_gap_coverage",
@@ -158,22 +172,13 @@ def codex_wall_internal_gap(con: duckdb.DuckDBPyConnection) -> Result:
         _table(
             "codex_gap_top_examples",
             f"The {m.TOP_EXAMPLES} valid calls with the largest gap",
-            top,
+            _example_rows(m.top_gaps(con)),
             {
-                "session": ("session_id", "text"),
-                "round_pk": ("round_pk", "int"),
-                "tool index": ("tool_index", "int"),
-                "tool": ("tool", "text"),
-                "call id": ("tool_call_id", "text"),
-                "emitted at": ("emitted_at", "text"),
-                "result at": ("result_at", "text"),
-                "wall": ("wall_ms", "ms"),
-                "internal": ("internal_ms", "ms"),
-                "gap": ("gap_ms", "ms"),
+                **EXAMPLE_CALL,
+                **EXAMPLE_TIMES,
                 "input chars": ("input_chars", "int"),
                 "result chars": ("result_chars", "int"),
-                "error": ("is_error", "text"),
-                "model": ("model", "text"),
+                **EXAMPLE_TAIL,
             },
         ),
     ]
@@ -211,10 +216,6 @@ def _logs(n: int) -> str:
 
 def _audit_tables(con: duckdb.DuckDBPyConnection, by_class: list[dict[str, Any]]) -> list[Table]:
     tool_class = {"tool": ("tool", "text"), "class": ("class", "text")}
-    examples = [
-        r | {"emitted_at": _iso(r["emitted_at"]), "result_at": _iso(r["result_at"])}
-        for r in m.approval_examples(con)
-    ]
     return [
         _table(
             "codex_approval_by_class",
@@ -232,22 +233,8 @@ def _audit_tables(con: duckdb.DuckDBPyConnection, by_class: list[dict[str, Any]]
             "codex_approval_examples",
             f"Approval audit: the {m.AUDIT_EXAMPLES} audited calls with the largest gap over "
             f"{m.AUDIT_EXAMPLE_GAP_MS // 1000} s",
-            examples,
-            {
-                "session": ("session_id", "text"),
-                "round_pk": ("round_pk", "int"),
-                "tool index": ("tool_index", "int"),
-                "tool": ("tool", "text"),
-                "call id": ("tool_call_id", "text"),
-                "class": ("class", "text"),
-                "emitted at": ("emitted_at", "text"),
-                "result at": ("result_at", "text"),
-                "wall": ("wall_ms", "ms"),
-                "internal": ("internal_ms", "ms"),
-                "gap": ("gap_ms", "ms"),
-                "error": ("is_error", "text"),
-                "model": ("model", "text"),
-            },
+            _example_rows(m.approval_examples(con)),
+            {**EXAMPLE_CALL, "class": ("class", "text"), **EXAMPLE_TIMES, **EXAMPLE_TAIL},
         ),
     ]
 
@@ -275,6 +262,11 @@ def _audit_text(by_class: list[dict[str, Any]], raw: cp.RawLogs, unnamed: int) -
     if unnamed:
         text += f" {count(unnamed)} calls of steps without a raw log path are not audited."
     return text
+
+
+def _example_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Example rows with their emitted / result instants as ISO text (UTC as `Z`)."""
+    return [r | {k: _iso(r[k]) for k in ("emitted_at", "result_at")} for r in rows]
 
 
 def _iso(ts: Any) -> str | None:

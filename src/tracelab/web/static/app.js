@@ -30,16 +30,21 @@
     if (options.method && options.method !== "GET") headers["X-TraceLab-Token"] = token;
     return fetch(path, Object.assign({}, options, { headers: headers })).then(function (r) {
       return r.text().then(function (text) {
-        var body = null;
-        try { body = text ? JSON.parse(text) : null; } catch (e) { body = { error: text }; }
-        if (!r.ok) {
-          var err = new Error((body && body.error) || ("HTTP " + r.status));
-          err.status = r.status;
-          throw err;
-        }
+        var body = parseBody(text);
+        if (!r.ok) throw httpError(r.status, body);
         return body;
       });
     });
+  }
+  // A response's text as JSON (null when empty; {error: text} when it is not JSON).
+  function parseBody(text) {
+    try { return text ? JSON.parse(text) : null; } catch (e) { return { error: text }; }
+  }
+  // The Error of a failed response: its body's one-line `error`, else its HTTP status.
+  function httpError(status, body) {
+    var err = new Error((body && body.error) || ("HTTP " + status));
+    err.status = status;
+    return err;
   }
   function post(path) { return api(path, { method: "POST" }); }
   function del(path) { return api(path, { method: "DELETE" }); }
@@ -304,7 +309,7 @@
   }
 
   window.TL = {
-    el: el, api: api, post: post, del: del, tapi: tapi, fmt: fmt, format: format, plot: plot, card: card,
+    el: el, api: api, post: post, del: del, parseBody: parseBody, httpError: httpError, tapi: tapi, fmt: fmt, format: format, plot: plot, card: card,
     noData: noData, hasData: hasData, palette: palette, traceName: traceName,
     table: table, cssVar: cssVar, providerColor: providerColor, pollJob: pollJob, jobText: jobText,
     progressBar: progressBar, ready: ready, link: link, content: content, fail: fail,

@@ -16,11 +16,7 @@
       body: JSON.stringify(body),
     }).then(function (r) {
       if (r.ok) return r;
-      return r.text().then(function (text) {
-        var message = null;
-        try { message = JSON.parse(text).error; } catch (e) { message = text; }
-        throw Object.assign(new Error(message || ("HTTP " + r.status)), { status: r.status });
-      });
+      return r.text().then(function (text) { throw TL.httpError(r.status, TL.parseBody(text)); });
     });
   }
   // Calls onEvent({kind, data}) for each `data:` line of the event stream, as it arrives.

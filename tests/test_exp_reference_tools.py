@@ -7,24 +7,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt  # Agg: set by tracelab.figures.style on first use
 import pytest
 
-from tracebuilder import ev, step, tool, trace_db
+from tracebuilder import tool, tool_step, trace_db
 from tracelab.experiments.tool_calls.codex_wall_internal_gap import codex_wall_internal_gap
 from tracelab.experiments.tool_calls.tool_time_by_kind import tool_time_by_kind
 from tracelab.metrics import tool_time, wall_gap
-
-
-def _step(session: str, provider: str, calls: list[dict], index: int = 0) -> dict:
-    """One user-initiated step emitting `calls` (tool() entries, renumbered in order)."""
-    for i, call in enumerate(calls):
-        call["tool_index"] = i
-    return step(
-        session,
-        index,
-        provider=provider,
-        first="user_message",
-        events=[ev("user_message", index * 100), ev("text", index * 100 + 1)],
-        tools=calls,
-    )
 
 
 def _call(call_id: str, name: str | None = "Bash", **kwargs) -> dict:
@@ -52,7 +38,7 @@ def kinds_con(tmp_path_factory):
         _call("x2", "Bash", internal_ms=500),
         _call("x3", "Zed", internal_ms=2_000),  # ties mcp_github_x, appears later in the file
     ]
-    rows = [_step("k", "claude", claude), _step("kx", "codex", codex)]
+    rows = [tool_step("k", "claude", claude), tool_step("kx", "codex", codex)]
     return trace_db(tmp_path_factory.mktemp("kinds"), rows)
 
 
@@ -123,7 +109,7 @@ def gap_con(tmp_path_factory):
         _call("a1", "wait_agent", wall_ms=120_000),  # wall only
     ]
     claude = [_call("c1", "Bash", wall_ms=9_999, internal_ms=1)]  # not Codex: left out
-    rows = [_step("g", "codex", codex), _step("gc", "claude", claude)]
+    rows = [tool_step("g", "codex", codex), tool_step("gc", "claude", claude)]
     return trace_db(tmp_path_factory.mktemp("gap"), rows)
 
 

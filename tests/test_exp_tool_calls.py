@@ -10,7 +10,7 @@ import io
 import matplotlib.pyplot as plt  # Agg: set by tracelab.figures.style on first use
 import pytest
 
-from tracebuilder import ev, step, tool, trace_db
+from tracebuilder import ev, step, tool, tool_step, trace_db
 from tracelab.experiments.tool_calls.latency_share import latency_share
 from tracelab.experiments.tool_calls.tool_categories import tool_categories
 from tracelab.experiments.tool_calls.tool_latency import tool_latency
@@ -19,20 +19,6 @@ from tracelab.experiments.tool_calls.tool_popularity import tool_popularity
 from tracelab.metrics import tools as m
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _step(session: str, provider: str, calls: list[dict], index: int = 0) -> dict:
-    """One user-initiated step emitting `calls` (tool() entries, renumbered in order)."""
-    for i, call in enumerate(calls):
-        call["tool_index"] = i
-    return step(
-        session,
-        index,
-        provider=provider,
-        first="user_message",
-        events=[ev("user_message", index * 100), ev("text", index * 100 + 1)],
-        tools=calls,
-    )
 
 
 def _call(call_id: str, name: str = "Bash", **kwargs) -> dict:
@@ -57,7 +43,7 @@ def latency_con(tmp_path_factory):
         _call("t11", wall_ms=-5),  # negative (clock skew): excluded
         _call("t12"),  # no latency at all: excluded
     ]
-    return trace_db(tmp_path_factory.mktemp("latency"), [_step("lat", "claude", calls)])
+    return trace_db(tmp_path_factory.mktemp("latency"), [tool_step("lat", "claude", calls)])
 
 
 def test_latency_bins_edges_fallback_and_exclusions(latency_con):
@@ -105,7 +91,7 @@ def popularity_con(tmp_path_factory):
         _call("x3", "exec_command", internal_ms=300),
         _call("p1", "apply_patch", internal_ms=400),
     ]
-    rows = [_step("pc", "claude", claude), _step("px", "codex", codex)]
+    rows = [tool_step("pc", "claude", claude), tool_step("px", "codex", codex)]
     return trace_db(tmp_path_factory.mktemp("popularity"), rows)
 
 
@@ -145,7 +131,7 @@ def test_popularity_merges_mcp_tools(tmp_path):
         _call("m3", "mcp_notes_read", is_error=False),
         _call("b1", "Bash"),
     ]
-    con = trace_db(tmp_path, [_step("mcp", "claude", calls)])
+    con = trace_db(tmp_path, [tool_step("mcp", "claude", calls)])
     rows = {r["tool"]: r for r in m.popularity(con)}
     assert set(rows) == {"mcp", "Bash"}
     assert (rows["mcp"]["calls"], rows["mcp"]["errors"]) == (3, 1)
@@ -197,7 +183,7 @@ def overhead_con(tmp_path_factory):
         _call("c6", "exec_command", internal_ms=400),  # no wall: not timed
     ]
     claude = [_call("k1", "Bash", wall_ms=700)]
-    rows = [_step("oc", "codex", codex), _step("ok", "claude", claude)]
+    rows = [tool_step("oc", "codex", codex), tool_step("ok", "claude", claude)]
     return trace_db(tmp_path_factory.mktemp("overhead"), rows)
 
 
@@ -271,7 +257,7 @@ def test_categories_shares(tmp_path):
         _call("c", "FancyNewTool", wall_ms=0),  # a call, but no time
         _call("d", "Read", wall_ms=1_000),
     ]
-    con = trace_db(tmp_path, [_step("cat", "claude", calls)])
+    con = trace_db(tmp_path, [tool_step("cat", "claude", calls)])
     rows = {r["category"]: r for r in m.categories(con)}
     # 4 calls → 25% each; time 3000 + 1000 + 1000 = 5000 ms
     assert list(rows) == ["shell/exec", "file read", "MCP", "other"]  # CATEGORY_ORDER
@@ -356,7 +342,7 @@ def test_a_call_without_status_is_a_non_error_call(tmp_path):
         tool("f2", "Edit", emitted=0, result=2),  # finished, no flag → success
         tool("f3", "Edit", emitted=0, result=None),  # interrupted: a non-error call
     ]
-    con = trace_db(tmp_path, [_step("fin", "claude", calls)])
+    con = trace_db(tmp_path, [tool_step("fin", "claude", calls)])
     edit = next(r for r in m.popularity(con) if r["tool"] == "Edit")
     # 1 error among 3 calls → 1/3 (the old rule: 1 of the 2 finished calls → 50%)
     assert (edit["errors"], edit["with_status"], edit["calls"]) == (1, 2, 3)

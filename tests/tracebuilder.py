@@ -131,6 +131,20 @@ def step(
     }
 
 
+def tool_step(session: str, provider: str, calls: list[dict], index: int = 0) -> dict[str, Any]:
+    """One user-initiated step emitting `calls` (tool() entries, renumbered in order)."""
+    for i, call in enumerate(calls):
+        call["tool_index"] = i
+    return step(
+        session,
+        index,
+        provider=provider,
+        first="user_message",
+        events=[ev("user_message", index * 100), ev("text", index * 100 + 1)],
+        tools=calls,
+    )
+
+
 def trace_db(
     tmp_path: Path, rows: list[dict[str, Any]], prices: PriceSource | None = None
 ) -> duckdb.DuckDBPyConnection:

@@ -318,6 +318,19 @@ def test_cli_ask_with_an_endpoint(trace: Path, tmp_path: Path) -> None:
     assert "step_facts" in result.output  # the query is shown
 
 
+@pytest.mark.parametrize(
+    "option",
+    [["--max-turns", "0"], ["--max-turns", "21"], ["--timeout", "0"], ["--timeout", "-1"],
+     ["--timeout", "901"]],
+)  # fmt: skip
+def test_cli_limits_out_of_range_are_usage_errors(trace: Path, option: list[str]) -> None:
+    """The CLI takes the Ask page's limits (1–20 turns, 0 < seconds ≤ 900): no question runs."""
+    args = ["ask", "q", "--db", str(trace), "--base-url", "http://127.0.0.1:9/v1", *option]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and option[0] in result.output
+    assert "turn(s)" not in result.output
+
+
 def test_cli_ask_prices_the_cost_metric_with_prices(trace: Path, tmp_path: Path) -> None:
     """`ask --prices FILE` prices the cost facts the model queries, as every other command does."""
     table = tmp_path / "prices.csv"

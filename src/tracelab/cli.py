@@ -12,6 +12,7 @@ from typing import Annotated
 # without it, `collect` and `synth` may fork their workers directly (see tracelab.workers).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import click
 import orjson
 import typer
 from rich.console import Console
@@ -19,7 +20,13 @@ from rich.markup import escape
 
 from tracelab import __version__
 from tracelab import display as show
-from tracelab.ask.settings import DEFAULT_API_KEY_ENV
+from tracelab.ask.settings import (
+    DEFAULT_API_KEY_ENV,
+    DEFAULT_MAX_TURNS,
+    DEFAULT_TIME_LIMIT_S,
+    MAX_TIME_LIMIT_S,
+    MAX_TURNS_LIMIT,
+)
 
 app = typer.Typer(
     help="TraceLab — collect, sanitize and analyze coding-agent (Claude Code, Codex CLI) traces.",
@@ -1139,10 +1146,18 @@ def ask(
             "results are sent there; raw logs never are).",
         ),
     ] = False,
-    max_turns: Annotated[int, typer.Option("--max-turns", help="Model turns per question.")] = 6,
+    max_turns: Annotated[
+        int,
+        typer.Option("--max-turns", min=1, max=MAX_TURNS_LIMIT, help="Model turns per question."),
+    ] = DEFAULT_MAX_TURNS,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds per question (model and queries).")
-    ] = 180.0,
+        float,
+        typer.Option(
+            "--timeout",
+            click_type=click.FloatRange(0, MAX_TIME_LIMIT_S, min_open=True),
+            help="Seconds per question (model and queries).",
+        ),
+    ] = DEFAULT_TIME_LIMIT_S,
     chat: Annotated[
         bool, typer.Option("--chat", help="Keep asking follow-up questions (empty line ends).")
     ] = False,

@@ -18,10 +18,8 @@ from typing import Any
 
 from tracelab.ask.backends import Backend, BackendError
 from tracelab.ask.sandbox import Sandbox
+from tracelab.ask.settings import DEFAULT_MAX_TURNS, DEFAULT_TIME_LIMIT_S
 from tracelab.ask.tools import Evidence, call_tool, tool_specs
-
-DEFAULT_MAX_TURNS = 6
-DEFAULT_TIME_LIMIT_S = 180.0
 
 SYSTEM_PROMPT = """You answer questions about the user's coding-agent trace (each step is one
 model call of a Claude Code or Codex session) by calling tools, then answering briefly.

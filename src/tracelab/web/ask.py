@@ -39,14 +39,19 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from tracelab.ask.backends import Backend, BackendError, RemoteRefused, make_backend
-from tracelab.ask.loop import DEFAULT_MAX_TURNS, DEFAULT_TIME_LIMIT_S, Conversation
+from tracelab.ask.loop import Conversation
 from tracelab.ask.sandbox import Sandbox
-from tracelab.ask.settings import DEFAULT_API_KEY_ENV, BackendSettings
+from tracelab.ask.settings import (
+    DEFAULT_API_KEY_ENV,
+    DEFAULT_MAX_TURNS,
+    DEFAULT_TIME_LIMIT_S,
+    MAX_TIME_LIMIT_S,
+    MAX_TURNS_LIMIT,
+    BackendSettings,
+)
 from tracelab.web.traces import TraceStore, start_idle_reaper
 
 MAX_QUESTION_CHARS = 2000
-MAX_TURNS_LIMIT = 20
-MAX_TIME_LIMIT_S = 900.0
 #: Conversations kept per server (the least recently used beyond it are forgotten), and how
 #: long an unused one is kept.
 MAX_CONVERSATIONS = 32

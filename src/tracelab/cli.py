@@ -1087,14 +1087,28 @@ def serve(
     SYNTHETIC demo trace when there are no logs). The Ask page's endpoint, if not on this
     machine, is used only once its remote switch is turned on in the page.
     """
-    from tracelab.ask.settings import BackendSettings
+    from tracelab.ask.settings import (
+        BackendSettings,
+        SettingsError,
+        check_base_url,
+        check_key_env,
+    )
     from tracelab.io import TraceFormatError
     from tracelab.traceinput import TraceInputError, resolve_trace
     from tracelab.web.server import ListenError, listen
     from tracelab.web.server import serve as run_server
 
     price_source = _price_source(prices)
-    ask_defaults = BackendSettings(ask_base_url, ask_model, ask_api_key_env)
+    # the Ask page's rules for its backend, checked before the server starts
+    try:
+        ask_url = check_base_url(ask_base_url)
+    except SettingsError as exc:
+        _fail(f"--ask-base-url: {exc}")
+    try:
+        ask_key_env = check_key_env(ask_api_key_env)
+    except SettingsError as exc:
+        _fail(f"--ask-api-key-env: {exc}")
+    ask_defaults = BackendSettings(ask_url, ask_model, ask_key_env)
     try:
         sock = listen(host, port)  # before any work: a port in use is one line, not a traceback
     except ListenError as exc:

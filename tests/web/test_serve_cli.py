@@ -3,6 +3,7 @@ fails before anything listens, and a non-loopback host gets its warning."""
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from tracelab.ask.settings import BackendSettings
@@ -35,6 +36,28 @@ def test_serve_passes_the_ask_backend(monkeypatch, small_trace) -> None:
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert seen["ask"] == BackendSettings("http://127.0.0.1:8000/v1", "qwen", "MY_KEY")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--ask-base-url", "notaurl", "http:// or https://"),
+        ("--ask-base-url", "http://me:secret@127.0.0.1:8000/v1", "must not hold credentials"),
+        ("--ask-api-key-env", "sk-abc.def", "name of an environment variable"),
+    ],
+)
+def test_serve_refuses_bad_ask_settings_before_serving(
+    monkeypatch, small_trace, option: str, value: str, message: str
+) -> None:
+    """The Ask page's own rules (`ask.settings`), as one line before the server starts; a
+    secret in the value is never echoed."""
+    started = []
+    monkeypatch.setattr("tracelab.web.server.serve", lambda *a, **kw: started.append(1))
+    r = CliRunner().invoke(
+        app, ["serve", "--db", str(small_trace.db), "--no-browser", option, value]
+    )
+    assert r.exit_code == 2 and f"{option}: " in r.output and message in r.output
+    assert "secret" not in r.output and "sk-abc" not in r.output and not started
 
 
 def test_serve_fails_cleanly_on_a_missing_trace(tmp_path) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import queue
-import re
 import secrets
 import threading
 import time
@@ -31,7 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, HTTPException
@@ -42,12 +40,14 @@ from tracelab.ask.backends import Backend, BackendError, RemoteRefused, make_bac
 from tracelab.ask.loop import Conversation
 from tracelab.ask.sandbox import Sandbox
 from tracelab.ask.settings import (
-    DEFAULT_API_KEY_ENV,
     DEFAULT_MAX_TURNS,
     DEFAULT_TIME_LIMIT_S,
     MAX_TIME_LIMIT_S,
     MAX_TURNS_LIMIT,
     BackendSettings,
+    SettingsError,
+    check_base_url,
+    check_key_env,
 )
 from tracelab.web.traces import TraceStore, start_idle_reaper
 
@@ -58,7 +58,6 @@ MAX_CONVERSATIONS = 32
 CONVERSATION_IDLE_S = 3600.0
 #: What the page's switch is called in a refusal (`check_remote`'s hint).
 REMOTE_HINT = "turn on the remote switch to allow it"
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 class AskRequest(BaseModel):
@@ -108,37 +107,19 @@ def question_text(raw: str) -> str:
 
 
 def endpoint_url(raw: str | None) -> str | None:
-    """The base URL checked (http/https, a host, no credentials); empty: the local model."""
-    url = (raw or "").strip()
-    if not url:
-        return None
+    """`settings.check_base_url`, refused as a 422."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        host = None
-    if parts.scheme not in ("http", "https") or not host:
-        raise HTTPException(422, "the base URL must be an http:// or https:// address")
-    if parts.username or parts.password:
-        # never echoed: it holds a secret
-        raise HTTPException(
-            422,
-            "the base URL must not hold credentials: put the key in an environment variable "
-            "of the server and name it as the key variable",
-        )
-    return url
+        return check_base_url(raw)
+    except SettingsError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def key_env_name(raw: str | None) -> str:
-    """An environment variable's *name*; something else (a pasted key) is refused unechoed."""
-    name = (raw or "").strip() or DEFAULT_API_KEY_ENV
-    if not _ENV_NAME.fullmatch(name):
-        raise HTTPException(
-            422,
-            "the key variable must be the name of an environment variable (letters, digits, "
-            "_), e.g. OPENAI_API_KEY — never the key itself",
-        )
-    return name
+    """`settings.check_key_env`, refused as a 422 (never echoing the value)."""
+    try:
+        return check_key_env(raw)
+    except SettingsError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 @dataclass

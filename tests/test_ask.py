@@ -331,6 +331,18 @@ def test_cli_limits_out_of_range_are_usage_errors(trace: Path, option: list[str]
     assert "turn(s)" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--base-url", "ftp://127.0.0.1/v1"), ("--api-key-env", "sk-live.0123")],
+)
+def test_cli_bad_backend_settings_are_one_line(trace: Path, option: str, value: str) -> None:
+    """The Ask page's rules for a base URL and a key variable, named by the CLI's option."""
+    base = [] if option == "--base-url" else ["--base-url", "http://127.0.0.1:9/v1"]
+    result = CliRunner().invoke(app, ["ask", "q", "--db", str(trace), *base, option, value])
+    assert result.exit_code == 2 and f"error: {option}: " in result.output
+    assert "sk-live" not in result.output
+
+
 def test_cli_ask_prices_the_cost_metric_with_prices(trace: Path, tmp_path: Path) -> None:
     """`ask --prices FILE` prices the cost facts the model queries, as every other command does."""
     table = tmp_path / "prices.csv"

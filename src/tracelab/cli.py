@@ -1087,28 +1087,15 @@ def serve(
     SYNTHETIC demo trace when there are no logs). The Ask page's endpoint, if not on this
     machine, is used only once its remote switch is turned on in the page.
     """
-    from tracelab.ask.settings import (
-        BackendSettings,
-        SettingsError,
-        check_base_url,
-        check_key_env,
-    )
     from tracelab.io import TraceFormatError
     from tracelab.traceinput import TraceInputError, resolve_trace
     from tracelab.web.server import ListenError, listen
     from tracelab.web.server import serve as run_server
 
     price_source = _price_source(prices)
-    # the Ask page's rules for its backend, checked before the server starts
-    try:
-        ask_url = check_base_url(ask_base_url)
-    except SettingsError as exc:
-        _fail(f"--ask-base-url: {exc}")
-    try:
-        ask_key_env = check_key_env(ask_api_key_env)
-    except SettingsError as exc:
-        _fail(f"--ask-api-key-env: {exc}")
-    ask_defaults = BackendSettings(ask_url, ask_model, ask_key_env)
+    ask_defaults = _backend_settings(  # checked before the server starts
+        ask_base_url, ask_model, ask_api_key_env, prefix="--ask-"
+    )
     try:
         sock = listen(host, port)  # before any work: a port in use is one line, not a traceback
     except ListenError as exc:
@@ -1137,6 +1124,22 @@ def serve(
 
 
 # --- ask ----------------------------------------------------------------------------------
+
+
+def _backend_settings(base_url: str | None, model: str | None, key_env: str, prefix: str = "--"):
+    """The chat backend options checked by the Ask page's rules (`ask.settings`): a bad value
+    is one `error:` line naming its option (`<prefix>base-url`, `<prefix>api-key-env`)."""
+    from tracelab.ask.settings import BackendSettings, SettingsError, check_base_url, check_key_env
+
+    try:
+        url = check_base_url(base_url)
+    except SettingsError as exc:
+        _fail(f"{prefix}base-url: {exc}")
+    try:
+        name = check_key_env(key_env)
+    except SettingsError as exc:
+        _fail(f"{prefix}api-key-env: {exc}")
+    return BackendSettings(url, model, name)
 
 
 @app.command()
@@ -1188,8 +1191,11 @@ def ask(
     from tracelab.traceinput import TraceInputError, resolve_trace
 
     price_source = _price_source(prices)
+    settings = _backend_settings(base_url, model, api_key_env)
     try:
-        backend = make_backend(base_url, model, api_key_env, allow_remote)
+        backend = make_backend(
+            settings.base_url, settings.model, settings.api_key_env, allow_remote
+        )
     except (BackendError, ImportError) as exc:
         _fail(str(exc))
     try:

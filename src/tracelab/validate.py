@@ -8,8 +8,9 @@ denominator), with up to `MAX_EXAMPLES` offending rows named by `round_pk` / `se
 
 A check is two SQL statements over the database tables (`rounds`, `tool_calls`,
 `timing_events`) and the prepared metric tables (`tracelab.metrics.steps`):
-`population` — one row per checked item, with its `provider`; `offending` — one row per item
-that breaks the invariant, with the `round_pk` of its step and a `detail` text.
+`population` — one row per checked item, with its `provider` (or, `counted`, the items counted
+per provider); `offending` — one row per item that breaks the invariant, with the `round_pk` of
+its step and a `detail` text.
 
 Every finding has ONE severity (`CheckSpec.severity`), the only field that decides how it is
 shown and what the exit code is:
@@ -77,6 +78,9 @@ class CheckSpec:
     offending: str
     #: A duplicate-key check: a warning, a failure under `strict`.
     key: bool = False
+    #: `population` gives (provider, count) rows instead of one row per item (a count that
+    #: needs no pass of its own over the items).
+    counted: bool = False
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -222,6 +226,24 @@ _GENERATION = CheckSpec(
 
 # --- 3. duplicates --------------------------------------------------------------------------
 
+
+def _copies(table: str, key: str, not_null: str | None = None) -> str:
+    """The rows of `table` whose `key` (columns) an earlier row (by `round_pk`) already has,
+    with `first_pk`, the first row's `round_pk`; rows with a null `not_null` column (default:
+    `key`) are not keys. The keys seen more than once are found by a grouped count first, so
+    only their rows are joined back (no window over every row)."""
+    columns = [c.strip() for c in key.split(",")]
+    same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM d.{c}" for c in columns)  # as PARTITION BY
+    where = f"{not_null or key} IS NOT NULL"
+    return f"""(
+        SELECT t.*, d.first_pk
+        FROM {table} t
+        JOIN (SELECT {key}, min(round_pk) AS first_pk FROM {table} WHERE {where}
+              GROUP BY ALL HAVING count(*) > 1) d ON {same}
+        WHERE t.{where} AND t.round_pk <> d.first_pk
+    )"""
+
+
 _DUP_TRACE_KEY = CheckSpec(
     id="duplicates.trace_key",
     title="trace_key is unique",
@@ -232,12 +254,9 @@ _DUP_TRACE_KEY = CheckSpec(
     key=True,
     unit="steps with a trace_key",
     population="SELECT provider FROM rounds WHERE trace_key IS NOT NULL",
-    offending="""
+    offending=f"""
         SELECT round_pk, 'copy of round_pk ' || first_pk AS detail
-        FROM (SELECT round_pk, trace_key,
-                     min(round_pk) OVER (PARTITION BY trace_key) AS first_pk
-              FROM rounds WHERE trace_key IS NOT NULL)
-        WHERE round_pk <> first_pk
+        FROM {_copies("rounds", "trace_key")}
     """,
 )
 
@@ -253,10 +272,7 @@ _DUP_ROUND_ID = CheckSpec(
     offending=f"""
         SELECT round_pk, 'round_id ' || {_txt("round_id")} || ' first at round_pk ' || first_pk
                AS detail
-        FROM (SELECT round_pk, round_id,
-                     min(round_pk) OVER (PARTITION BY session_id, round_id) AS first_pk
-              FROM rounds WHERE round_id IS NOT NULL)
-        WHERE round_pk <> first_pk
+        FROM {_copies("rounds", "session_id, round_id", "round_id")}
     """,
 )
 
@@ -270,13 +286,10 @@ _DUP_ROUND_INDEX = CheckSpec(
     key=True,
     unit="steps with a round_index",
     population="SELECT provider FROM rounds WHERE round_index IS NOT NULL",
-    offending="""
+    offending=f"""
         SELECT round_pk, 'round_index ' || round_index || ' first at round_pk ' || first_pk
                AS detail
-        FROM (SELECT round_pk, round_index,
-                     min(round_pk) OVER (PARTITION BY session_id, round_index) AS first_pk
-              FROM rounds WHERE round_index IS NOT NULL)
-        WHERE round_pk <> first_pk
+        FROM {_copies("rounds", "session_id, round_index", "round_index")}
     """,
 )
 
@@ -293,10 +306,7 @@ _DUP_TOOL_CALL = CheckSpec(
     offending=f"""
         SELECT round_pk, {_txt("tool_name")} || ' ' || tool_call_id || ' first in round_pk '
                || first_pk AS detail
-        FROM (SELECT round_pk, tool_name, tool_call_id,
-                     min(round_pk) OVER (PARTITION BY session_id, tool_call_id) AS first_pk
-              FROM tool_calls WHERE tool_call_id IS NOT NULL)
-        WHERE round_pk <> first_pk
+        FROM {_copies("tool_calls", "session_id, tool_call_id", "tool_call_id")}
     """,
 )
 
@@ -319,7 +329,12 @@ _EVENT_ORDER = CheckSpec(
     "more than one thread), so this is a warning: the generation time of such a step is wrong.",
     severity=WARNING,
     unit="events after another timestamped event of their step",
-    population=f"SELECT provider FROM ({_TIMED_EVENTS}) WHERE prev_ts IS NOT NULL",
+    # every timestamped event but the first of its step (a step has one provider)
+    population="""
+        SELECT provider, count(timestamp) - count(DISTINCT round_pk) FILTER (timestamp IS NOT NULL)
+        FROM timing_events GROUP BY provider
+    """,
+    counted=True,
     offending=f"""
         SELECT round_pk,
                'event ' || event_pos || ' (' || {_txt("event_type")} || ') is '
@@ -340,14 +355,21 @@ _NO_EVENTS = CheckSpec(
     severity=WARNING,
     unit="steps",
     population="SELECT provider FROM rounds",
+    # `step_events` has a row per step with events, `first_ts` null when none is timestamped;
+    # only those few steps' events are counted again for the detail
     offending="""
-        SELECT r.round_pk,
-               CASE WHEN coalesce(e.events, 0) = 0 THEN 'no timing events'
+        WITH untimed AS (
+            SELECT r.round_pk, ev.round_pk IS NOT NULL AS has_events
+            FROM rounds r LEFT JOIN step_events ev USING (round_pk)
+            WHERE ev.first_ts IS NULL
+        )
+        SELECT u.round_pk,
+               CASE WHEN NOT u.has_events THEN 'no timing events'
                     ELSE e.events || ' events, none with a timestamp' END AS detail
-        FROM rounds r
-        LEFT JOIN (SELECT round_pk, count(*) AS events, count(timestamp) AS timed
-                   FROM timing_events GROUP BY round_pk) e USING (round_pk)
-        WHERE coalesce(e.timed, 0) = 0
+        FROM untimed u
+        LEFT JOIN (SELECT round_pk, count(*) AS events FROM timing_events
+                   WHERE round_pk IN (SELECT round_pk FROM untimed WHERE has_events)
+                   GROUP BY round_pk) e USING (round_pk)
     """,
 )
 
@@ -375,8 +397,9 @@ _TIMED_STEPS = f"""
     WHERE started_at IS NOT NULL AND ended_at IS NOT NULL
     WINDOW w AS (PARTITION BY session_id ORDER BY seq)
 """
-_TIMED_SESSIONS = f"""
-    SELECT any_value(provider) AS provider FROM ({_TIMED_STEPS})
+_TIMED_SESSIONS = """
+    SELECT any_value(provider) AS provider FROM step_facts
+    WHERE started_at IS NOT NULL AND ended_at IS NOT NULL
     GROUP BY session_id HAVING count(*) >= 2
 """
 
@@ -595,9 +618,12 @@ _HITS = "_tracelab_validate_hits"
 
 def run_check(con: duckdb.DuckDBPyConnection, spec: CheckSpec) -> CheckResult:
     """Count one check's population and offending items (per provider) and fetch examples."""
-    population = dict(
-        rows(con, f"SELECT coalesce(provider, '?'), count(*) FROM ({spec.population}) GROUP BY ALL")
+    counts = (
+        f"SELECT coalesce(p, '?'), sum(n)::BIGINT FROM ({spec.population}) _(p, n) GROUP BY ALL"
+        if spec.counted
+        else f"SELECT coalesce(provider, '?'), count(*) FROM ({spec.population}) GROUP BY ALL"
     )
+    population = {p: n for p, n in rows(con, counts) if n}
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_HITS} AS {spec.offending}")
     hits = dict(
         rows(

@@ -295,6 +295,11 @@ def sweep_grid_ms(points: int = SWEEP_POINTS) -> list[float]:
 #: The eviction sweep's steps (amendments §14.3), one row per step: its order in the session
 #: (round_index, first activity, file order), fresh clipped to [0, append] against that
 #: predecessor, the idle gap by its first timing event, and whether it is covered.
+#: In a session whose round_index values are distinct (at most one null), that order is the
+#: session order of `step_facts` (seq: round_index, then file order), so a step's predecessor is
+#: its `prev_pk` and no window is needed; ties sit next to each other in that order, so a
+#: session has one iff a step's predecessor has its round_index. Only the steps of such
+#: sessions go through the window.
 EVICTION_STEPS_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS eviction_steps AS
 WITH tc AS (
@@ -302,16 +307,36 @@ WITH tc AS (
            max(greatest(emitted_at, result_at)) AS last_tool
     FROM tool_calls GROUP BY round_pk
 ),
-ordered AS (
+steps AS (
     SELECT s.round_pk, s.provider, s.session_id, s.context, s.prefix, s.append, s.gen_ms,
-           s.first_event_type, s.first_ts, ev.lead_end,
-           row_number() OVER w AS ord,
-           lag(s.round_pk) OVER w IS NOT NULL AS has_prev,
-           lag(s.context) OVER w AS prev_context, lag(s.output) OVER w AS prev_output,
-           lag(greatest(ev.max_ts, tc.last_tool)) OVER w AS prev_last_activity
+           s.first_event_type, s.first_ts, ev.lead_end, s.round_index, s.output,
+           s.seq, s.prev_pk, s.prev_context, s.prev_output,
+           least(s.first_ts, tc.first_tool) AS first_activity,
+           greatest(ev.max_ts, tc.last_tool) AS last_activity
     FROM step_facts s LEFT JOIN step_events ev USING (round_pk) LEFT JOIN tc USING (round_pk)
-    WINDOW w AS (PARTITION BY s.session_id
-                 ORDER BY s.round_index, least(s.first_ts, tc.first_tool) NULLS LAST, s.round_pk)
+),
+linked AS (
+    SELECT s.*, p.last_activity AS prev_last_activity,
+           s.prev_pk IS NOT NULL AND p.round_index IS NOT DISTINCT FROM s.round_index AS tie
+    FROM steps s LEFT JOIN steps p ON p.round_pk = s.prev_pk
+),
+tied AS (SELECT DISTINCT session_id FROM linked WHERE tie),
+ordered AS (
+    SELECT round_pk, provider, session_id, context, prefix, append, gen_ms,
+           first_event_type, first_ts, lead_end,
+           seq AS ord, prev_pk IS NOT NULL AS has_prev,
+           prev_context, prev_output, prev_last_activity
+    FROM linked WHERE session_id NOT IN (SELECT session_id FROM tied)
+    UNION ALL
+    SELECT round_pk, provider, session_id, context, prefix, append, gen_ms,
+           first_event_type, first_ts, lead_end,
+           row_number() OVER w AS ord,
+           lag(round_pk) OVER w IS NOT NULL AS has_prev,
+           lag(context) OVER w AS prev_context, lag(output) OVER w AS prev_output,
+           lag(last_activity) OVER w AS prev_last_activity
+    FROM steps WHERE session_id IN (SELECT session_id FROM tied)
+    WINDOW w AS (PARTITION BY session_id
+                 ORDER BY round_index, first_activity NULLS LAST, round_pk)
 ),
 tool_gap AS (
     SELECT rc.round_pk, max(rc.wall_ms) AS gap_ms

@@ -474,3 +474,64 @@ def test_empty_trace_and_untimed_step(tmp_path):
     assert "cannot be tested" in texts[output_attribution.id]
     assert "no decode speed" in texts[decode_speed.id]
     assert "No step has a positive" in texts[generation_time_cdf.id]
+
+
+#: Fig. 3's pairs as amendments §14.5 word them: consecutive timestamped steps of a (provider,
+#: session) in (round_index, first event time, file order) order, one window for every session;
+#: the kept pairs (prior output ≥ 2,000, prior input > 0, gap in [0, 240 s]) with their gain.
+NAIVE_ATTRIBUTION = """
+WITH l AS (
+    SELECT round_pk, prefix, first_ts,
+           lag(output) OVER w AS po, lag(input_total) OVER w AS pi,
+           lag(coalesce(max_out_ts, first_ts)) OVER w AS pend
+    FROM step_facts WHERE first_ts IS NOT NULL
+    WINDOW w AS (PARTITION BY provider, session_id ORDER BY round_index, first_ts, round_pk)
+)
+SELECT round_pk, po, prefix - pi AS gain FROM l
+WHERE po >= 2000 AND pi > 0
+  AND (epoch_us(first_ts) - epoch_us(pend)) / 1000.0 BETWEEN 0 AND 240000
+"""
+
+
+def _attribution_rows(seed: int) -> list[dict]:
+    """Sessions of 2–8 steps with large outputs and prefixes; per session, distinct round
+    indexes or repeated ones, now and then a step without events, (odd seeds) now and then a
+    step of the other provider; rows shuffled, so file order is not time order."""
+    import random
+
+    rnd = random.Random(seed)
+    rows = []
+    for s in range(rnd.randint(2, 5)):
+        provider = rnd.choice(["claude", "codex"])
+        distinct, at = rnd.random() < 0.5, 0.0
+        for k in range(rnd.randint(2, 8)):
+            at += rnd.choice([1, 30, 200])
+            events = [] if rnd.random() < 0.1 else [ev("user_message", at), ev("text", at + 5)]
+            prefix = rnd.choice([0, 1_000, 12_000])
+            row = step(f"s{s}", k if distinct else rnd.randint(0, 3), provider=provider,
+                       prefix=prefix, append=100, output=rnd.choice([500, 2_500, 9_000]),
+                       events=events)  # fmt: skip
+            if seed % 2 and rnd.random() < 0.15:
+                row["provider"] = "codex" if provider == "claude" else "claude"
+            row["round_id"] = row["trace_key"] = f"{provider}:s{s}:{k}"
+            rows.append(row)
+    rnd.shuffle(rows)
+    return rows
+
+
+def test_attribution_short_cut_matches_the_literal_definition(tmp_path):
+    """Sessions in session order with one provider and every step timed skip the window
+    (`metrics.generation.ATTRIBUTION_SQL`): on random traces with repeated round indexes,
+    untimed steps, two providers in one session and rows out of time order, the pairs are the
+    literal ones."""
+    pairs = 0
+    for seed in range(30):
+        con = trace_db(tmp_path / str(seed), _attribution_rows(seed))
+        g.prepare_generation(con)
+        got = con.execute(
+            "SELECT round_pk, prev_output, gain FROM attribution_pairs ORDER BY 1"
+        ).fetchall()
+        expected = con.execute(f"SELECT * FROM ({NAIVE_ATTRIBUTION}) ORDER BY 1").fetchall()
+        assert got == expected, f"seed {seed}"
+        pairs += len(expected)
+    assert pairs >= 100  # the traces do form pairs: the comparison is not over empty tables

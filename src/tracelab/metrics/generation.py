@@ -115,19 +115,38 @@ def log10_bin_sql(expr: str, per_decade: int = OUTPUT_BINS_PER_DECADE) -> str:
     return f"CAST(floor(log10({expr}) * {per_decade}) AS INTEGER)"
 
 
+#: The pairs' order is the session order of `step_facts` (seq: round_index, then file order)
+#: in a session with one provider, distinct round_index values and a timestamp on every step:
+#: there P is S's `prev_pk`, joined by key, and no window is needed. A session with a tie, a
+#: provider change or an untimed step (each seen between a step and its `prev_pk`, where ties
+#: sit next to each other) goes through the window.
 ATTRIBUTION_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS attribution_pairs AS
-WITH timed AS (
-    SELECT round_pk, provider, model, session_id, round_index, seq, prefix, append, output,
-           input_total, first_ts, coalesce(max_out_ts, first_ts) AS end_ts
-    FROM step_facts WHERE first_ts IS NOT NULL
+WITH steps AS (
+    SELECT round_pk, provider, model, session_id, round_index, seq, prev_pk, prefix, append,
+           output, input_total, first_ts, coalesce(max_out_ts, first_ts) AS end_ts
+    FROM step_facts
 ),
+by_key AS (
+    SELECT s.round_pk, s.provider, s.session_id, s.seq, s.prefix, s.append, s.first_ts,
+           p.provider AS prev_provider, p.model AS prev_model,
+           p.input_total AS prev_input, p.output AS prev_output, p.end_ts AS prev_end_ts,
+           s.first_ts IS NULL OR (s.prev_pk IS NOT NULL AND (
+               p.round_index IS NOT DISTINCT FROM s.round_index
+               OR p.provider IS DISTINCT FROM s.provider)) AS irregular
+    FROM steps s LEFT JOIN steps p ON p.round_pk = s.prev_pk
+),
+irregular AS (SELECT DISTINCT session_id FROM by_key WHERE irregular),
 linked AS (
+    SELECT * EXCLUDE (irregular) FROM by_key
+    WHERE session_id NOT IN (SELECT session_id FROM irregular)
+    UNION ALL
     SELECT round_pk, provider, session_id, seq, prefix, append, first_ts,
            lag(provider) OVER w AS prev_provider, lag(model) OVER w AS prev_model,
            lag(input_total) OVER w AS prev_input, lag(output) OVER w AS prev_output,
            lag(end_ts) OVER w AS prev_end_ts
-    FROM timed
+    FROM steps
+    WHERE first_ts IS NOT NULL AND session_id IN (SELECT session_id FROM irregular)
     WINDOW w AS (PARTITION BY provider, session_id ORDER BY round_index, first_ts, round_pk)
 ),
 pairs AS (

@@ -299,7 +299,8 @@ def sweep_grid_ms(points: int = SWEEP_POINTS) -> list[float]:
 #: session order of `step_facts` (seq: round_index, then file order), so a step's predecessor is
 #: its `prev_pk` and no window is needed; ties sit next to each other in that order, so a
 #: session has one iff a step's predecessor has its round_index. Only the steps of such
-#: sessions go through the window.
+#: sessions go through the window. The order (`links`: position, predecessor, its last
+#: activity) is built over narrow rows; the step's own columns are joined once, at the end.
 EVICTION_STEPS_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS eviction_steps AS
 WITH tc AS (
@@ -307,59 +308,55 @@ WITH tc AS (
            max(greatest(emitted_at, result_at)) AS last_tool
     FROM tool_calls GROUP BY round_pk
 ),
-steps AS (
-    SELECT s.round_pk, s.provider, s.session_id, s.context, s.prefix, s.append, s.gen_ms,
-           s.first_event_type, s.first_ts, ev.lead_end, s.round_index, s.output,
-           s.seq, s.prev_pk, s.prev_context, s.prev_output,
+acts AS (
+    SELECT s.round_pk, s.session_id, s.round_index, s.seq, s.prev_pk,
            least(s.first_ts, tc.first_tool) AS first_activity,
            greatest(ev.max_ts, tc.last_tool) AS last_activity
     FROM step_facts s LEFT JOIN step_events ev USING (round_pk) LEFT JOIN tc USING (round_pk)
 ),
-linked AS (
-    SELECT s.*, p.last_activity AS prev_last_activity,
-           s.prev_pk IS NOT NULL AND p.round_index IS NOT DISTINCT FROM s.round_index AS tie
-    FROM steps s LEFT JOIN steps p ON p.round_pk = s.prev_pk
+by_key AS (
+    SELECT a.round_pk, a.session_id, a.seq AS ord, a.prev_pk AS pred,
+           p.last_activity AS prev_last_activity,
+           a.prev_pk IS NOT NULL AND p.round_index IS NOT DISTINCT FROM a.round_index AS tie
+    FROM acts a LEFT JOIN acts p ON p.round_pk = a.prev_pk
 ),
-tied AS (SELECT DISTINCT session_id FROM linked WHERE tie),
-ordered AS (
-    SELECT round_pk, provider, session_id, context, prefix, append, gen_ms,
-           first_event_type, first_ts, lead_end,
-           seq AS ord, prev_pk IS NOT NULL AS has_prev,
-           prev_context, prev_output, prev_last_activity
-    FROM linked WHERE session_id NOT IN (SELECT session_id FROM tied)
+tied AS (SELECT DISTINCT session_id FROM by_key WHERE tie),
+links AS (
+    SELECT round_pk, ord, pred, prev_last_activity FROM by_key
+    WHERE session_id NOT IN (SELECT session_id FROM tied)
     UNION ALL
-    SELECT round_pk, provider, session_id, context, prefix, append, gen_ms,
-           first_event_type, first_ts, lead_end,
-           row_number() OVER w AS ord,
-           lag(round_pk) OVER w IS NOT NULL AS has_prev,
-           lag(context) OVER w AS prev_context, lag(output) OVER w AS prev_output,
-           lag(last_activity) OVER w AS prev_last_activity
-    FROM steps WHERE session_id IN (SELECT session_id FROM tied)
+    SELECT round_pk, row_number() OVER w, lag(round_pk) OVER w, lag(last_activity) OVER w
+    FROM acts WHERE session_id IN (SELECT session_id FROM tied)
     WINDOW w AS (PARTITION BY session_id
                  ORDER BY round_index, first_activity NULLS LAST, round_pk)
 ),
 tool_gap AS (
     SELECT rc.round_pk, max(rc.wall_ms) AS gap_ms
     FROM result_calls rc
-    JOIN ordered s ON s.round_pk = rc.round_pk
-    JOIN ordered c ON c.round_pk = rc.call_round_pk
-    WHERE s.first_event_type = 'tool_result' AND c.ord < s.ord
-      AND (s.lead_end IS NULL OR rc.event_pos < s.lead_end)
+    JOIN step_facts f ON f.round_pk = rc.round_pk
+    JOIN step_events ev ON ev.round_pk = rc.round_pk
+    JOIN links s ON s.round_pk = rc.round_pk
+    JOIN links c ON c.round_pk = rc.call_round_pk
+    WHERE f.first_event_type = 'tool_result' AND c.ord < s.ord
+      AND (ev.lead_end IS NULL OR rc.event_pos < ev.lead_end)
     GROUP BY rc.round_pk
 ),
 gaps AS (
-    SELECT o.*, {FIRST_EVENT_KIND_SQL} AS kind,
-           CASE WHEN o.has_prev THEN
-               least(greatest(greatest(o.context - o.prev_context, 0) - o.prev_output, 0),
-                     o.append)
+    SELECT o.round_pk, o.provider, o.context, o.prefix, o.append, o.gen_ms,
+           {FIRST_EVENT_KIND_SQL.replace("first_event_type", "o.first_event_type")} AS kind,
+           l.pred IS NOT NULL AS has_prev,
+           CASE WHEN l.pred IS NOT NULL THEN
+               least(greatest(greatest(o.context - p.context, 0) - p.output, 0), o.append)
            END AS fresh,
            CASE WHEN o.first_event_type = 'user_message'
-                     AND o.first_ts >= o.prev_last_activity
-                THEN {ms_between("o.prev_last_activity", "o.first_ts")}
+                     AND o.first_ts >= l.prev_last_activity
+                THEN {ms_between("l.prev_last_activity", "o.first_ts")}
                 WHEN o.first_event_type = 'tool_result' THEN tg.gap_ms END AS gap_ms
-    FROM ordered o LEFT JOIN tool_gap tg USING (round_pk)
+    FROM links l JOIN step_facts o USING (round_pk)
+    LEFT JOIN step_facts p ON p.round_pk = l.pred
+    LEFT JOIN tool_gap tg ON tg.round_pk = l.round_pk
 )
-SELECT provider, session_id, round_pk, kind, has_prev, context, prefix, append, fresh, gap_ms,
+SELECT provider, round_pk, kind, has_prev, context, prefix, append, fresh, gap_ms,
        CASE WHEN gen_ms > 0 THEN gen_ms ELSE 0 END AS gen,
        has_prev AND kind IS NOT NULL AND context > 0 AND gap_ms IS NOT NULL AS covered
 FROM gaps

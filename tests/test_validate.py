@@ -445,3 +445,103 @@ def test_duplicate_keys_warn_unless_strict(tmp_path):
     assert counts["duplicates.trace_key"] == ("WARNING", 2)
     out = runner.invoke(app, ["validate", "--db", db, "--strict"], catch_exceptions=False)
     assert out.exit_code == 1
+
+
+# --- the cheaper formulations against the literal ones -------------------------------------
+
+#: The checks as first written: windows over every row (duplicates: the first row of each key
+#: by PARTITION BY; event order: lag per step; session jumps: lag over the timed steps; steps
+#: without timed events: every event counted).
+_LITERAL = {
+    "duplicates.trace_key": """
+        SELECT round_pk, 'copy of round_pk ' || first_pk AS detail
+        FROM (SELECT round_pk, min(round_pk) OVER (PARTITION BY trace_key) AS first_pk
+              FROM rounds WHERE trace_key IS NOT NULL) WHERE round_pk <> first_pk""",
+    "duplicates.round_id": """
+        SELECT round_pk, 'round_id ' || coalesce(round_id::VARCHAR, 'null') || ' first at round_pk '
+               || first_pk AS detail
+        FROM (SELECT round_pk, round_id,
+                     min(round_pk) OVER (PARTITION BY session_id, round_id) AS first_pk
+              FROM rounds WHERE round_id IS NOT NULL) WHERE round_pk <> first_pk""",
+    "duplicates.round_index": """
+        SELECT round_pk, 'round_index ' || round_index || ' first at round_pk ' || first_pk
+        FROM (SELECT round_pk, round_index,
+                     min(round_pk) OVER (PARTITION BY session_id, round_index) AS first_pk
+              FROM rounds WHERE round_index IS NOT NULL) WHERE round_pk <> first_pk""",
+    "duplicates.tool_call": """
+        SELECT round_pk, coalesce(tool_name::VARCHAR, 'null') || ' ' || tool_call_id
+               || ' first in round_pk ' || first_pk
+        FROM (SELECT round_pk, tool_name, tool_call_id,
+                     min(round_pk) OVER (PARTITION BY session_id, tool_call_id) AS first_pk
+              FROM tool_calls WHERE tool_call_id IS NOT NULL) WHERE round_pk <> first_pk""",
+    "timing.event_order": """
+        SELECT round_pk, event_pos, event_type, prev_type
+        FROM (SELECT round_pk, event_pos, event_type, timestamp,
+                     lag(timestamp) OVER (PARTITION BY round_pk ORDER BY event_pos) AS prev_ts,
+                     lag(event_type) OVER (PARTITION BY round_pk ORDER BY event_pos) AS prev_type
+              FROM timing_events WHERE timestamp IS NOT NULL)
+        WHERE prev_ts IS NOT NULL
+          AND (epoch_us(prev_ts) - epoch_us(timestamp)) / 1000.0 > 1000""",
+    "timing.no_events": """
+        SELECT r.round_pk, coalesce(e.events, 0)
+        FROM rounds r
+        LEFT JOIN (SELECT round_pk, count(*) AS events, count(timestamp) AS timed
+                   FROM timing_events GROUP BY round_pk) e USING (round_pk)
+        WHERE coalesce(e.timed, 0) = 0""",
+}
+_LITERAL_TIMED_STEPS = """
+    SELECT round_pk, session_id, seq,
+           (epoch_us(started_at) - epoch_us(lag(ended_at) OVER w)) / 1000.0 AS gap_ms
+    FROM step_facts WHERE started_at IS NOT NULL AND ended_at IS NOT NULL
+    WINDOW w AS (PARTITION BY session_id ORDER BY seq)
+"""
+_LITERAL_JUMPS = {
+    "sessions.backward_jump": "gap_ms < -1000",
+    "sessions.long_gap": f"gap_ms > {LONG_GAP_DAYS} * 86400000.0",
+}
+
+
+def _jumbled_rows(seed: int) -> list[dict]:
+    """Random sessions (repeated round indexes, untimed steps and events, tool calls) with
+    copied steps (duplicate keys and tool call ids) and events 5 s or 9 days off."""
+    import random
+
+    from test_metrics_steps import _random_rows
+
+    rnd = random.Random(seed)
+    rows = _random_rows(seed)
+    for row in rows:
+        timed = [e for e in row["timing_events"] if e["timestamp"] is not None]
+        if timed and rnd.random() < 0.4:
+            event = rnd.choice(timed)
+            event["timestamp"] = ev("text", rnd.choice([-5, -9 * DAY, 9 * DAY]))["timestamp"]
+    rows += [copy.deepcopy(rnd.choice(rows)) for _ in range(rnd.randint(0, 2))]
+    return rows
+
+
+def test_cheaper_checks_match_the_literal_definitions(tmp_path):
+    """Counts and examples of the reformulated checks equal those of the literal windows, on
+    16 random traces."""
+    found = 0
+    for seed in range(16):
+        con = trace_db(tmp_path / str(seed), _jumbled_rows(seed))
+        result = {c.spec.id: c for c in run_checks(con).checks}
+        for check_id, sql in _LITERAL.items():
+            expected = [
+                pk for (pk,) in con.execute(f"SELECT round_pk FROM ({sql}) ORDER BY 1").fetchall()
+            ]
+            assert result[check_id].count == len(expected), check_id
+            assert [e["round_pk"] for e in result[check_id].examples] == expected[:5], check_id
+            found += len(expected)
+        for check_id, condition in _LITERAL_JUMPS.items():
+            expected = [
+                pk
+                for (pk,) in con.execute(
+                    f"SELECT round_pk FROM ({_LITERAL_TIMED_STEPS}) WHERE {condition} QUALIFY "
+                    "row_number() OVER (PARTITION BY session_id ORDER BY seq) = 1 ORDER BY 1"
+                ).fetchall()
+            ]
+            assert result[check_id].count == len(expected), check_id
+            assert [e["round_pk"] for e in result[check_id].examples] == expected[:5], check_id
+            found += len(expected)
+    assert found  # the traces break these checks: the comparison is not of zeros

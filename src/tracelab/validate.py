@@ -230,15 +230,19 @@ _GENERATION = CheckSpec(
 def _copies(table: str, key: str, not_null: str | None = None) -> str:
     """The rows of `table` whose `key` (columns) an earlier row (by `round_pk`) already has,
     with `first_pk`, the first row's `round_pk`; rows with a null `not_null` column (default:
-    `key`) are not keys. The keys seen more than once are found by a grouped count first, so
-    only their rows are joined back (no window over every row)."""
+    `key`) are not keys. No window over every row: the key hashes seen more than once are
+    counted first (one integer per row), the keys of those rows only are then grouped exactly
+    (a hash collision is only a candidate), and only their rows are joined back."""
     columns = [c.strip() for c in key.split(",")]
     same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM d.{c}" for c in columns)  # as PARTITION BY
     where = f"{not_null or key} IS NOT NULL"
     return f"""(
         SELECT t.*, d.first_pk
         FROM {table} t
-        JOIN (SELECT {key}, min(round_pk) AS first_pk FROM {table} WHERE {where}
+        JOIN (SELECT {key}, min(round_pk) AS first_pk FROM {table}
+              WHERE {where} AND hash({key}) IN (
+                  SELECT hash({key}) FROM {table} WHERE {where}
+                  GROUP BY ALL HAVING count(*) > 1)
               GROUP BY ALL HAVING count(*) > 1) d ON {same}
         WHERE t.{where} AND t.round_pk <> d.first_pk
     )"""
@@ -312,11 +316,15 @@ _DUP_TOOL_CALL = CheckSpec(
 
 # --- 4. timing-event order ------------------------------------------------------------------
 
+#: Each timestamped event with the previous timestamped event of its step: one window over
+#: the whole table in (round_pk, event_pos) order, the previous row being of the same step when
+#: its round_pk is (no partition per step: the sort is shared by both cores).
 _TIMED_EVENTS = """
-    SELECT round_pk, provider, event_pos, event_type, timestamp,
-           lag(timestamp) OVER (PARTITION BY round_pk ORDER BY event_pos) AS prev_ts,
-           lag(event_type) OVER (PARTITION BY round_pk ORDER BY event_pos) AS prev_type
+    SELECT round_pk, event_pos, event_type, timestamp,
+           lag(round_pk) OVER w AS prev_pk, lag(timestamp) OVER w AS prev_ts,
+           lag(event_type) OVER w AS prev_type
     FROM timing_events WHERE timestamp IS NOT NULL
+    WINDOW w AS (ORDER BY round_pk, event_pos)
 """
 _EVENT_BACKSTEP = ms_between("timestamp", "prev_ts")
 
@@ -341,7 +349,7 @@ _EVENT_ORDER = CheckSpec(
                || {_secs(_EVENT_BACKSTEP)} || ' before the previous ' || {_txt("prev_type")}
                AS detail
         FROM ({_TIMED_EVENTS})
-        WHERE prev_ts IS NOT NULL AND {_EVENT_BACKSTEP} > {ORDER_TOLERANCE_MS}
+        WHERE prev_pk = round_pk AND {_EVENT_BACKSTEP} > {ORDER_TOLERANCE_MS}
     """,
 )
 
@@ -389,13 +397,27 @@ _NO_FIRST_INPUT = CheckSpec(
 
 # --- 6. session clock jumps -----------------------------------------------------------------
 
+#: Each timed step (first and last event known) with the previous timed step of its session:
+#: in a session whose every step is timed that is the step's `prev_pk` (joined by key); the
+#: steps of the other sessions go through a window.
 _TIMED_STEPS = f"""
-    SELECT round_pk, provider, session_id, seq, started_at,
-           lag(ended_at) OVER w AS prev_end, lag(seq) OVER w AS prev_seq,
-           {ms_between("lag(ended_at) OVER w", "started_at")} AS gap_ms
-    FROM step_facts
-    WHERE started_at IS NOT NULL AND ended_at IS NOT NULL
-    WINDOW w AS (PARTITION BY session_id ORDER BY seq)
+    WITH untimed AS (
+        SELECT DISTINCT session_id FROM step_facts WHERE started_at IS NULL OR ended_at IS NULL
+    ),
+    linked AS (
+        SELECT s.round_pk, s.provider, s.session_id, s.seq, s.started_at,
+               p.ended_at AS prev_end, p.seq AS prev_seq
+        FROM step_facts s LEFT JOIN step_facts p ON p.round_pk = s.prev_pk
+        WHERE s.session_id NOT IN (SELECT session_id FROM untimed)
+        UNION ALL
+        SELECT round_pk, provider, session_id, seq, started_at,
+               lag(ended_at) OVER w AS prev_end, lag(seq) OVER w AS prev_seq
+        FROM step_facts
+        WHERE started_at IS NOT NULL AND ended_at IS NOT NULL
+          AND session_id IN (SELECT session_id FROM untimed)
+        WINDOW w AS (PARTITION BY session_id ORDER BY seq)
+    )
+    SELECT *, {ms_between("prev_end", "started_at")} AS gap_ms FROM linked
 """
 _TIMED_SESSIONS = """
     SELECT any_value(provider) AS provider FROM step_facts

@@ -408,13 +408,14 @@ _TIMED_STEPS = f"""
         SELECT s.round_pk, s.provider, s.session_id, s.seq, s.started_at,
                p.ended_at AS prev_end, p.seq AS prev_seq
         FROM step_facts s LEFT JOIN step_facts p ON p.round_pk = s.prev_pk
-        WHERE s.session_id NOT IN (SELECT session_id FROM untimed)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM untimed u WHERE u.session_id IS NOT DISTINCT FROM s.session_id)
         UNION ALL
         SELECT round_pk, provider, session_id, seq, started_at,
                lag(ended_at) OVER w AS prev_end, lag(seq) OVER w AS prev_seq
-        FROM step_facts
+        FROM step_facts s
         WHERE started_at IS NOT NULL AND ended_at IS NOT NULL
-          AND session_id IN (SELECT session_id FROM untimed)
+          AND EXISTS (SELECT 1 FROM untimed u WHERE u.session_id IS NOT DISTINCT FROM s.session_id)
         WINDOW w AS (PARTITION BY session_id ORDER BY seq)
     )
     SELECT *, {ms_between("prev_end", "started_at")} AS gap_ms FROM linked

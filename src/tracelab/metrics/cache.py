@@ -299,8 +299,8 @@ def sweep_grid_ms(points: int = SWEEP_POINTS) -> list[float]:
 #: session order of `step_facts` (seq: round_index, then file order), so a step's predecessor is
 #: its `prev_pk` and no window is needed; ties sit next to each other in that order, so a
 #: session has one iff a step's predecessor has its round_index. Only the steps of such
-#: sessions go through the window. The order (`links`: position, predecessor, its last
-#: activity) is built over narrow rows; the step's own columns are joined once, at the end.
+#: sessions go through the window. The order (`links`: position and predecessor) is three
+#: integers per step; the predecessor's columns and last activity are joined by key.
 EVICTION_STEPS_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS eviction_steps AS
 WITH tc AS (
@@ -308,27 +308,19 @@ WITH tc AS (
            max(greatest(emitted_at, result_at)) AS last_tool
     FROM tool_calls GROUP BY round_pk
 ),
-acts AS (
-    SELECT s.round_pk, s.session_id, s.round_index, s.seq, s.prev_pk,
-           least(s.first_ts, tc.first_tool) AS first_activity,
-           greatest(ev.max_ts, tc.last_tool) AS last_activity
-    FROM step_facts s LEFT JOIN step_events ev USING (round_pk) LEFT JOIN tc USING (round_pk)
+tied AS (
+    SELECT DISTINCT s.session_id FROM step_facts s JOIN step_facts p ON p.round_pk = s.prev_pk
+    WHERE p.round_index IS NOT DISTINCT FROM s.round_index
 ),
-by_key AS (
-    SELECT a.round_pk, a.session_id, a.seq AS ord, a.prev_pk AS pred,
-           p.last_activity AS prev_last_activity,
-           a.prev_pk IS NOT NULL AND p.round_index IS NOT DISTINCT FROM a.round_index AS tie
-    FROM acts a LEFT JOIN acts p ON p.round_pk = a.prev_pk
-),
-tied AS (SELECT DISTINCT session_id FROM by_key WHERE tie),
 links AS (
-    SELECT round_pk, ord, pred, prev_last_activity FROM by_key
-    WHERE session_id NOT IN (SELECT session_id FROM tied)
+    SELECT s.round_pk, s.seq AS ord, s.prev_pk AS pred FROM step_facts s
+    WHERE NOT EXISTS (SELECT 1 FROM tied t WHERE t.session_id IS NOT DISTINCT FROM s.session_id)
     UNION ALL
-    SELECT round_pk, row_number() OVER w, lag(round_pk) OVER w, lag(last_activity) OVER w
-    FROM acts WHERE session_id IN (SELECT session_id FROM tied)
-    WINDOW w AS (PARTITION BY session_id
-                 ORDER BY round_index, first_activity NULLS LAST, round_pk)
+    SELECT s.round_pk, row_number() OVER w, lag(s.round_pk) OVER w
+    FROM step_facts s LEFT JOIN tc USING (round_pk)
+    WHERE EXISTS (SELECT 1 FROM tied t WHERE t.session_id IS NOT DISTINCT FROM s.session_id)
+    WINDOW w AS (PARTITION BY s.session_id
+                 ORDER BY s.round_index, least(s.first_ts, tc.first_tool) NULLS LAST, s.round_pk)
 ),
 tool_gap AS (
     SELECT rc.round_pk, max(rc.wall_ms) AS gap_ms
@@ -349,11 +341,13 @@ gaps AS (
                least(greatest(greatest(o.context - p.context, 0) - p.output, 0), o.append)
            END AS fresh,
            CASE WHEN o.first_event_type = 'user_message'
-                     AND o.first_ts >= l.prev_last_activity
-                THEN {ms_between("l.prev_last_activity", "o.first_ts")}
+                     AND o.first_ts >= greatest(pev.max_ts, ptc.last_tool)
+                THEN {ms_between("greatest(pev.max_ts, ptc.last_tool)", "o.first_ts")}
                 WHEN o.first_event_type = 'tool_result' THEN tg.gap_ms END AS gap_ms
     FROM links l JOIN step_facts o USING (round_pk)
     LEFT JOIN step_facts p ON p.round_pk = l.pred
+    LEFT JOIN step_events pev ON pev.round_pk = l.pred
+    LEFT JOIN tc ptc ON ptc.round_pk = l.pred
     LEFT JOIN tool_gap tg ON tg.round_pk = l.round_pk
 )
 SELECT provider, round_pk, kind, has_prev, context, prefix, append, fresh, gap_ms,

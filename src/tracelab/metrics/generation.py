@@ -138,15 +138,17 @@ by_key AS (
 ),
 irregular AS (SELECT DISTINCT session_id FROM by_key WHERE irregular),
 linked AS (
-    SELECT * EXCLUDE (irregular) FROM by_key
-    WHERE session_id NOT IN (SELECT session_id FROM irregular)
+    SELECT * EXCLUDE (irregular) FROM by_key k
+    WHERE NOT EXISTS (
+        SELECT 1 FROM irregular i WHERE i.session_id IS NOT DISTINCT FROM k.session_id)
     UNION ALL
     SELECT round_pk, provider, session_id, seq, prefix, append, first_ts,
            lag(provider) OVER w AS prev_provider, lag(model) OVER w AS prev_model,
            lag(input_total) OVER w AS prev_input, lag(output) OVER w AS prev_output,
            lag(end_ts) OVER w AS prev_end_ts
-    FROM steps
-    WHERE first_ts IS NOT NULL AND session_id IN (SELECT session_id FROM irregular)
+    FROM steps s
+    WHERE first_ts IS NOT NULL
+      AND EXISTS (SELECT 1 FROM irregular i WHERE i.session_id IS NOT DISTINCT FROM s.session_id)
     WINDOW w AS (PARTITION BY provider, session_id ORDER BY round_index, first_ts, round_pk)
 ),
 pairs AS (

@@ -48,9 +48,17 @@ ORDER BY grouping({{key}}), {{by}}
 
 def headline(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[dict[str, Any]]:
     """One dict per provider (`by="model"`: per model) plus a 'total' row (sessions, steps,
-    tools, tokens, cost, hit rate)."""
+    tools, tokens, cost, hit rate).
+
+    Kept per connection in a TEMP table (`_headline_by_<by>`): the fact tables do not change
+    once prepared, and Table 1, the report's opening and the dashboard all ask for it (its
+    distinct counts are most of its cost)."""
     prepare(con)
-    return records(con, HEADLINE_SQL.format(key=group_key(by), by=by))
+    table = f"_headline_by_{by}"
+    sql = HEADLINE_SQL.format(key=group_key(by), by=by)
+    # rows kept in the query's order (DuckDB preserves insertion order; a scan returns it)
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} AS {sql}")
+    return records(con, f"SELECT * FROM {table}")
 
 
 #: USD the prompt cache saved on one priced step (see `cache_savings`).

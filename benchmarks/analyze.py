@@ -31,6 +31,14 @@ are wall-clock, Python start-up and imports included (what a user waits); the bu
 printed before and after each run.
 
     uv run python benchmarks/analyze.py [-n 357000] [--keep DIR | --reuse DIR] [--cores 2]
+    uv run python benchmarks/analyze.py --reuse DIR --before OLD [--reps 3]
+
+`--before OLD` (a checkout of an older commit with its own `.venv`, e.g. a `git worktree`)
+measures instead whether this code is slower than that one on the same work: each side builds
+its own database from the same trace (`build_db`) and runs `analyze --no-figures --only` the
+experiments both have, alternating old/new `--reps` times; the medians' ratio new ÷ old must
+be ≤ 1.10 (`TARGET_VS_BEFORE`). Both run with their own interpreter and nothing of this
+checkout on their path.
 
 Exit status 1 when a target is missed or an experiment failed. A script, never a unit test.
 """
@@ -57,6 +65,15 @@ TARGET_TABLES_S = 15.0
 TARGET_ALL_S = 22.0
 TARGET_RSS_MB = 2048.0
 TARGET_ALL_RSS_MB = 1024.0
+#: `--before`: this code's time ÷ the older checkout's, on the same work (median of runs).
+TARGET_VS_BEFORE = 1.10
+
+#: The experiment ids of the interpreter's tracelab (`--before`: the ones both sides have).
+IDS_SNIPPET = """
+import orjson
+from tracelab.experiments.registry import all_experiments
+print(orjson.dumps([e.id for e in all_experiments()]).decode())
+"""
 
 BUILD_SNIPPET = """
 import sys, orjson
@@ -471,6 +488,110 @@ def run(workdir: Path, n: int, reuse: bool, cores: int) -> int:
     return 0 if ok and not failed and not exits else 1
 
 
+# --- --before: the same work on an older checkout ------------------------------------------
+
+
+def _checkout_python(checkout: Path) -> Path:
+    python = checkout / ".venv" / "bin" / "python"
+    if not python.is_file():
+        sys.exit(f"--before: {python} not found (run `uv sync` in {checkout})")
+    return python
+
+
+def _describe(checkout: Path) -> str:
+    """The checkout's commit (short hash and subject), for the printout."""
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip()[:80] or "?"
+
+
+def compare_before(workdir: Path, before: Path, reps: int, cores: int) -> int:
+    """Build + `analyze --no-figures` on the experiments both have, this checkout vs `before`,
+    alternating; prints each run and the medians' ratios. Exit 1 when a ratio exceeds
+    `TARGET_VS_BEFORE` or a run failed."""
+    import statistics
+
+    src = workdir / "trace.jsonl"
+    logs = workdir / "logs-before"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {"PYTHONPATH": ""}  # each side imports its own tracelab only
+    sides = {"before": _checkout_python(before), "now": Path(sys.executable)}
+    ids = {}
+    for side, python in sides.items():
+        done = subprocess.run(
+            [str(python), "-c", IDS_SNIPPET], capture_output=True, env={**os.environ, **env}
+        )
+        if done.returncode != 0:
+            sys.exit(f"--before: cannot list the {side} experiments: {done.stderr.decode()[-300:]}")
+        ids[side] = orjson.loads(done.stdout.splitlines()[-1])
+    common = [i for i in ids["now"] if i in set(ids["before"])]
+    print(f"before: {before} ({_describe(before)})")
+    print(f"now:    {Path(__file__).resolve().parents[1]} ({_describe(Path(__file__).parent)})")
+    print(
+        f"{len(common)} experiments both have (before {len(ids['before'])}, now "
+        f"{len(ids['now'])}); {reps} alternating runs each, on {cores or 'all'} cores, "
+        f"{load_note()}"
+    )
+    only = [arg for exp_id in common for arg in ("--only", exp_id)]
+    runs: dict[tuple[str, str], list[Measured]] = {}
+    failed = False
+    for rep in range(reps):
+        for stage in ("build", "analyze --no-figures"):
+            for side, python in sides.items():
+                db = workdir / f"{side}.duckdb"
+                label = f"{side} {stage} #{rep + 1}"
+                if stage == "build":
+                    argv = [str(python), "-c", BUILD_SNIPPET, str(src), str(db)]
+                else:
+                    out = workdir / f"out-{side}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    cli = [str(python), "-c", "from tracelab.cli import app; app()"]
+                    argv = [*cli, "analyze", "--db", str(db), "--no-figures", *only, "-o", str(out)]
+                m = measure(label, argv, logs, cores, env=env)
+                if stage == "build" and m.code == 0:
+                    m.wall_s = orjson.loads(m.last_line)["seconds"]  # build_db's own time
+                failed |= m.code != 0
+                runs.setdefault((stage, side), []).append(m)
+    print()
+    print(f"{'median of ' + str(reps):<24} {'before':>16} {'now':>16} {'now ÷ before':>14}")
+    ok = not failed
+    for stage in ("build", "analyze --no-figures"):
+        before_runs, now_runs = runs[(stage, "before")], runs[(stage, "now")]
+        cells = []
+        for what, get in (("wall", lambda m: m.wall_s), ("CPU", lambda m: m.cpu_s)):
+            b = statistics.median(get(m) for m in before_runs)
+            n = statistics.median(get(m) for m in now_runs)
+            ratio = n / b if b else float("nan")
+            verdict = ""
+            if what == "wall":
+                passed = ratio <= TARGET_VS_BEFORE
+                ok &= passed
+                verdict = f"  {'PASS' if passed else 'FAIL'} (≤ {TARGET_VS_BEFORE:.2f})"
+            cells.append(
+                f"{stage + ' ' + what:<24} {b:14.2f} s {n:14.2f} s {ratio:13.2f}×{verdict}"
+            )
+        print("\n".join(cells))
+    print(f"after the runs: {load_note()}")
+    return 0 if ok else 1
+
+
+def _before_mode(args: argparse.Namespace) -> int:
+    """`--before`: on a reused trace, or a new one (kept in --keep DIR, else a temp folder)."""
+    if args.reuse:
+        if not (args.reuse / "trace.jsonl").is_file():
+            sys.exit(f"--reuse: {args.reuse / 'trace.jsonl'} does not exist")
+        return compare_before(args.reuse, args.before, args.reps, args.cores)
+    with tempfile.TemporaryDirectory(prefix="analyze-bench-") as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_trace(workdir / "trace.jsonl", args.n)
+        return compare_before(workdir, args.before, args.reps, args.cores)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=357_000, help="synthetic steps (default 357,000)")
@@ -478,7 +599,15 @@ def main() -> None:
     where.add_argument("--keep", type=Path, help="work in DIR and keep everything there")
     where.add_argument("--reuse", type=Path, help="reuse DIR/trace.jsonl (skip generation)")
     parser.add_argument("--cores", type=int, default=2, help="CPUs for the children (0: all)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="an older checkout (with its own .venv): compare build + analyze --no-figures",
+    )
+    parser.add_argument("--reps", type=int, default=3, help="--before: runs of each side")
     args = parser.parse_args()
+    if args.before:
+        sys.exit(_before_mode(args))
     if args.reuse or args.keep:
         workdir = args.reuse or args.keep
         workdir.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ from typing import Any
 import duckdb
 
 from tracelab.experiments.fmt import format_value
-from tracelab.metrics.sql import records, rows
+from tracelab.metrics.sql import rows
 from tracelab.metrics.steps import STEP_TABLES, ms_between, prepare
 from tracelab.schema import TOKEN_FIELDS
 
@@ -636,37 +636,46 @@ def _check_section(c: CheckResult) -> list[str]:
 
 # --- running --------------------------------------------------------------------------------
 
-_HITS = "_tracelab_validate_hits"
-
 
 def run_check(con: duckdb.DuckDBPyConnection, spec: CheckSpec) -> CheckResult:
-    """Count one check's population and offending items (per provider) and fetch examples."""
-    counts = (
-        f"SELECT coalesce(p, '?'), sum(n)::BIGINT FROM ({spec.population}) _(p, n) GROUP BY ALL"
+    """Count one check's population and offending items (per provider) and fetch examples, in
+    one statement (the offending items are joined to their steps once)."""
+    population = (
+        f"SELECT p, sum(n)::BIGINT FROM ({spec.population}) _(p, n) GROUP BY ALL"
         if spec.counted
-        else f"SELECT coalesce(provider, '?'), count(*) FROM ({spec.population}) GROUP BY ALL"
+        else f"SELECT provider, count(*) FROM ({spec.population}) GROUP BY ALL"
     )
-    population = {p: n for p, n in rows(con, counts) if n}
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_HITS} AS {spec.offending}")
-    hits = dict(
-        rows(
-            con,
-            f"SELECT coalesce(r.provider, '?'), count(*) FROM {_HITS} h "
-            "JOIN rounds r USING (round_pk) GROUP BY ALL",
+    sql = f"""
+        WITH hits AS MATERIALIZED (
+            SELECT o.round_pk, o.detail, r.provider, r.session_id, r.trace_key
+            FROM ({spec.offending}) o JOIN rounds r USING (round_pk)
         )
-    )
-    examples = records(
-        con,
-        f"SELECT h.round_pk, r.session_id, r.trace_key, h.detail FROM {_HITS} h "
-        f"JOIN rounds r USING (round_pk) ORDER BY h.round_pk LIMIT {MAX_EXAMPLES}",
-    )
-    con.execute(f"DROP TABLE {_HITS}")
-    providers = sorted(set(population) | set(hits))
+        SELECT 'population', coalesce(p, '?'), n, NULL, NULL, NULL, NULL FROM ({population}) _(p, n)
+        UNION ALL
+        SELECT 'hits', coalesce(provider, '?'), count(*), NULL, NULL, NULL, NULL
+        FROM hits GROUP BY ALL
+        UNION ALL
+        (SELECT 'example', NULL, NULL, round_pk, session_id, trace_key, detail
+         FROM hits ORDER BY round_pk LIMIT {MAX_EXAMPLES})
+    """
+    population_n: dict[str, int] = {}
+    hits: dict[str, int] = {}
+    examples = []
+    names = ("round_pk", "session_id", "trace_key", "detail")
+    for part, provider, n, *example in rows(con, sql):
+        if part == "population" and n:
+            population_n[provider] = population_n.get(provider, 0) + n
+        elif part == "hits":
+            hits[provider] = hits.get(provider, 0) + n
+        elif part == "example":
+            examples.append(dict(zip(names, example, strict=True)))
+    examples.sort(key=lambda e: e["round_pk"])
+    providers = sorted(set(population_n) | set(hits))
     return CheckResult(
         spec=spec,
         count=sum(hits.values()),
-        denominator=sum(population.values()),
-        by_provider={p: (hits.get(p, 0), population.get(p, 0)) for p in providers},
+        denominator=sum(population_n.values()),
+        by_provider={p: (hits.get(p, 0), population_n.get(p, 0)) for p in providers},
         examples=examples,
     )
 

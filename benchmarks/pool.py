@@ -303,7 +303,7 @@ def breakdown(items: list[dict], root: Path) -> list[tuple[str, float]]:
         "inflate to blocks, byte caps",
         lambda: [b.data for p in paths for b in inflate_blocks(p, limits)],
     )
-    opts = fastcheck._parse_options()
+    opts = fastcheck.parse_options()
     stage(
         "Arrow JSON parse, public schema",
         lambda: [pj.read_json(io.BytesIO(b), parse_options=opts) for b in blocks],

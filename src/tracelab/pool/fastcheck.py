@@ -61,7 +61,7 @@ _PARSE_BLOCK = 2 << 20
 
 
 @cache
-def _parse_options():
+def parse_options():
     import pyarrow.json as pj
 
     from tracelab.schema import PUBLIC_ARROW_SCHEMA
@@ -92,7 +92,7 @@ def parse_block(block: bytes) -> pa.Table | None:
         return pj.read_json(
             io.BytesIO(block),
             read_options=pj.ReadOptions(use_threads=True, block_size=_PARSE_BLOCK),
-            parse_options=_parse_options(),
+            parse_options=parse_options(),
         )
     except (pa.ArrowException, ValueError):  # ValueError: invalid UTF-8 among others
         return None

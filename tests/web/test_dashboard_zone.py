@@ -21,21 +21,28 @@ def test_browser_zone_names_utc_as_a_browser_does(monkeypatch, machine, browser)
 
 def test_a_second_zone_reuses_the_zone_free_parts(small_trace, tmp_path, monkeypatch) -> None:
     """The dashboard of another zone recomputes only its activity charts: same bytes as the
-    whole dashboard computed for that zone."""
+    whole dashboard computed for that zone, and the `steps` part is computed without
+    `tool_facts` (the page draws it while the `tools` part is computed)."""
     from tracelab.metrics.steps import prepare
     from tracelab.tracedb import open_db
     from tracelab.web.traces import TraceStore
 
     monkeypatch.setenv("TRACELAB_CACHE_DIR", str(tmp_path))  # nothing from an earlier run
     store = TraceStore(id="t", label="t", db=small_trace.db)
+    dashboard.part_json(store, "steps", "UTC")
+    with store.connection(()) as con:
+        sql = "SELECT table_name FROM duckdb_tables() WHERE temporary"
+        built = {n for (n,) in con.execute(sql).fetchall()}
+    assert "step_facts" in built and "tool_facts" not in built
     first = dashboard.cached_json(store, "UTC")
     calls = []
-    real = dashboard.zone_free
+    real = (dashboard.steps_part, dashboard.tools_part)
     try:
-        dashboard.zone_free = lambda con: calls.append(1) or real(con)
+        dashboard.steps_part = lambda con: calls.append(1) or real[0](con)
+        dashboard.tools_part = lambda con: calls.append(2) or real[1](con)
         second = dashboard.cached_json(store, "America/New_York")
     finally:
-        dashboard.zone_free = real
+        dashboard.steps_part, dashboard.tools_part = real
     assert calls == []  # the zone-free parts came from the store's cache
     con = open_db(small_trace.db)
     prepare(con)

@@ -81,6 +81,11 @@ class TraceStore:
     _prepared: set[str] = field(default_factory=set, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    #: Keys being computed, each with the event its computation sets when it ends.
+    _pending: dict[Any, threading.Event] = field(default_factory=dict, repr=False)
+    _pending_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: The thread inside `connection()` (holding `_lock`), if any.
+    _holder: int | None = field(default=None, repr=False)
     _last_used: float = field(default_factory=time.monotonic, repr=False)
 
     @contextlib.contextmanager
@@ -98,13 +103,15 @@ class TraceStore:
                     con.close()
                     raise
                 self._con, self._prepared = con, set()
-            wanted = set(tables) - self._prepared
-            if wanted:
-                prepare(self._con, self.prices, tables=wanted)
-                self._prepared |= wanted
+            outer, self._holder = self._holder, threading.get_ident()
             try:
+                wanted = set(tables) - self._prepared
+                if wanted:
+                    prepare(self._con, self.prices, tables=wanted)
+                    self._prepared |= wanted
                 yield self._con
             finally:
+                self._holder = outer
                 self._last_used = time.monotonic()
 
     @property
@@ -138,15 +145,39 @@ class TraceStore:
         tables: Iterable[str] = PAGE_TABLES,
     ) -> Any:
         """`compute(con)` once per key for this database file (its size and mtime included),
-        on the connection with the fact `tables` it reads prepared."""
+        on the connection with the fact `tables` it reads prepared.
+
+        A request for a key being computed waits for that key, not for the connection: the
+        warm-up computes the dashboard's parts one after the other, and the page's request for
+        the first part must not wait behind the second (the connection's lock is not fair)."""
         stamp = self._stamp()
         full_key = (key, stamp)
         if full_key in self._cache:
             return self._cache[full_key]
-        with self.connection(tables) as con:
-            if full_key not in self._cache:  # another thread may have filled it meanwhile
-                self._cache[full_key] = compute(con)
-            return self._cache[full_key]
+        with self._pending_lock:
+            running = self._pending.get(full_key)
+            if running is None:
+                self._pending[full_key] = mine = threading.Event()
+        if running is not None and self._holder == threading.get_ident():
+            # We hold the connection the other computation waits for: waiting would deadlock.
+            with self.connection(tables) as con:
+                if full_key not in self._cache:
+                    self._cache[full_key] = compute(con)
+                return self._cache[full_key]
+        if running is not None:
+            running.wait()
+            if full_key in self._cache:
+                return self._cache[full_key]
+            return self.cached(key, compute, tables)  # that computation failed: try ours
+        try:
+            with self.connection(tables) as con:
+                if full_key not in self._cache:
+                    self._cache[full_key] = compute(con)
+                return self._cache[full_key]
+        finally:
+            with self._pending_lock:
+                del self._pending[full_key]
+            mine.set()
 
     def disk_cached(
         self,

@@ -171,15 +171,19 @@
     }));
   }
 
-  // The two parts of the dashboard are asked for at once; the `steps` part (activity, cost and
-  // token charts) is drawn as soon as it arrives, the `tools` part (tool and timing charts,
-  // highlights) when it arrives and the page is laid out.
-  TL.ready().then(function (id) {
-    if (!id) { TL.content([el("p", { class: "muted", text: "No trace yet." })]); return; }
-    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-    var ask = function (part) { return TL.tapi("/dashboard?tz=" + encodeURIComponent(tz) + "&part=" + part); };
-    var stepsPart = ask("steps"), toolsPart = ask("tools");
-    var page = stepsPart.then(function (d) {
+  // The two parts of the dashboard are asked for at once, while the browser still evaluates
+  // the Plotly bundle; the `steps` part (activity, cost and token charts) is drawn as soon as
+  // it is there, the `tools` part (tool and timing charts, highlights) once it arrives too.
+  var tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  function ask(part) {
+    var answer = TL.tapi("/dashboard?tz=" + encodeURIComponent(tz) + "&part=" + part);
+    answer.catch(function () { /* shown once, by the chain that draws */ });
+    return answer;
+  }
+  var asked = TL.resolveTrace().then(function (id) { return id ? { steps: ask("steps"), tools: ask("tools") } : null; });
+  TL.ready().then(function () { return asked; }).then(function (parts) {
+    if (!parts) { TL.content([el("p", { class: "muted", text: "No trace yet." })]); return; }
+    var page = parts.steps.then(function (d) {
       var c = {
         cal: box("chart-calendar", "Daily activity", "Steps or cost (API price equivalent) per day (" + d.timezone + ")."),
         heat: box("chart-heatmap", "Hour × weekday", "Steps by local hour and weekday (" + d.timezone + ")."),
@@ -215,7 +219,7 @@
       hitBins(c.hit.div, d.hit_ratio_bins);
       return c;
     });
-    return Promise.all([page, toolsPart]).then(function (both) {
+    return Promise.all([page, parts.tools]).then(function (both) {
       var c = both[0], d = both[1];
       var logCdf = function (title) { return { xaxis: { type: "log", title: { text: title } }, yaxis: { title: { text: "share ≤ x" }, tickformat: ".0%" } }; };
       c.high.replaceWith(highlights(d.highlights));

@@ -18,7 +18,7 @@ import duckdb
 
 from tracelab.metrics.costs import COVERAGE_SELECT
 from tracelab.metrics.sql import group_key, records
-from tracelab.metrics.steps import prepare
+from tracelab.metrics.steps import STEP_TABLES, prepare
 
 HIT_RATE_SQL = "sum(prefix) / nullif(sum(prefix) + sum(append), 0)"
 
@@ -49,7 +49,7 @@ ORDER BY grouping({{key}}), {{by}}
 def headline(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[dict[str, Any]]:
     """One dict per provider (`by="model"`: per model) plus a 'total' row (sessions, steps,
     tools, tokens, cost, hit rate)."""
-    prepare(con)
+    prepare(con, tables=STEP_TABLES)
     return records(con, HEADLINE_SQL.format(key=group_key(by), by=by))
 
 
@@ -74,5 +74,5 @@ def cache_savings(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[
     those tokens would have cost sent fresh, minus what they cost read from the cache. Steps of
     unpriced models are left out (never priced at zero), like `headline`'s cost.
     """
-    prepare(con)
+    prepare(con, tables=STEP_TABLES)
     return records(con, CACHE_SAVINGS_SQL.format(key=group_key(by, "s"), by=by))

@@ -22,15 +22,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from tracelab import __version__
 from tracelab.io import atomic_write_bytes, read_rows, write_rows
 from tracelab.paths import config_dir
 from tracelab.schema import ROW_FIELDS, Row
+
+if TYPE_CHECKING:  # imported where used: `tracelab serve` imports this module at start-up
+    import httpx
 
 LICENCE = "CC-BY-4.0"
 FORMATS = ("parquet", "jsonl")
@@ -171,6 +173,8 @@ class PoolClient:
         timeout_s: float = 60.0,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
+        import httpx
+
         headers = {"User-Agent": f"tracelab/{__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -190,6 +194,8 @@ class PoolClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; transport errors, 429 and 5xx are retried until `patience_s`."""
+        import httpx
+
         deadline = time.monotonic() + self.patience_s
         delay = 0.1
         while True:
@@ -247,6 +253,8 @@ class PoolClient:
         received: int,
         progress: Callable[[int, int], None] | None,
     ) -> int:
+        import httpx
+
         size = prepared.size
         deadline = time.monotonic() + self.patience_s
         with open(prepared.path, "rb") as fh:

@@ -23,7 +23,7 @@ end: upload → chunks → finish → validation → dedup → commit accepted. 
   average: other processes share the machine.
 
     uv run python benchmarks/pool.py [--contributors 50] [--sessions-per 250] [--cores 2]
-                                     [--keep DIR] [--py-spy FILE]
+                                     [--format parquet|jsonl|both] [--keep DIR] [--py-spy FILE]
 
 Bounded: every client gives up after `--deadline` seconds, the servers are stopped at the
 end. Exit status 1 when a contribution failed. A script, never a unit test.
@@ -50,7 +50,7 @@ import httpx
 import orjson
 
 TARGET_MBPS = 50.0
-_PREP_VERSION = "synth-collect-prepare-1"
+_PREP_VERSION = "synth-collect-prepare-jsonl-2"
 
 
 # --- the contributions ------------------------------------------------------------------------
@@ -61,7 +61,8 @@ def _prepare_one(args: tuple[int, str, str]) -> dict:
     from tracelab.pool.client import prepare
 
     i, trace, workdir = args
-    prepared = prepare(Path(trace), Path(workdir), f"contributor-{i:03d}-key".encode())
+    key = f"contributor-{i:03d}-key".encode()
+    prepared = prepare(Path(trace), Path(workdir), key, fmt="jsonl")
     Path(trace).unlink()
     return {
         "path": str(prepared.path),
@@ -263,31 +264,60 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def breakdown(items: list[dict], root: Path) -> list[tuple[str, float]]:
-    """CPU ms per MB of compressed upload of each ingest stage, run one after the other in this
-    process on the same uploads (the server interleaves them; their sum is its floor)."""
+def parquet_items(items: list[dict], root: Path) -> list[dict]:
+    """The same contributions as the Parquet uploads `prepare` writes by default (converted
+    from their JSONL.gz with the client's own writer; cached beside them)."""
+    import hashlib
+
+    from tracelab.pool.client import _to_parquet
+
+    out = []
+    for item in items:
+        path = Path(item["path"]).with_name("contribution.parquet")
+        if not path.exists():
+            _to_parquet(Path(item["path"]), path)
+        data = path.read_bytes()
+        out.append(
+            {
+                **item,
+                "path": str(path),
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
+    return out
+
+
+def breakdown(items: list[dict], root: Path) -> list[tuple[str, float, float]]:
+    """CPU of each ingest stage, run one after the other in this process on the same uploads
+    (the server interleaves them; their sum is its floor): (stage, ms per MB of this format's
+    upload, µs per row)."""
     import hashlib
     import io
     import zlib
 
+    import pyarrow as pa
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
-    from tracelab.pool import fastcheck, ingest
-    from tracelab.pool.fingerprint import session_fingerprints
-    from tracelab.pool.storage import Pool
-    from tracelab.pool.validate import Limits, inflate_blocks
+    from tracelab.pool import columnar, fastcheck
+    from tracelab.pool.fingerprint import StreamingFingerprints, step_times
+    from tracelab.pool.numbers import Numbers
+    from tracelab.pool.validate import Limits, inflate_blocks, upload_tables
     from tracelab.schema import PUBLIC_ARROW_SCHEMA
 
     paths = [Path(c["path"]) for c in items]
     mb = sum(p.stat().st_size for p in paths) / 1e6
+    rows = sum(c["rows"] for c in items)
+    parquet = columnar.is_parquet(paths[0])
     limits = Limits()
-    out: list[tuple[str, float]] = []
+    out: list[tuple[str, float, float]] = []
 
     def stage(name: str, fn) -> object:
         started = _cpu()
         result = fn()
-        out.append((name, (_cpu() - started) / mb * 1000))
+        spent = _cpu() - started
+        out.append((name, spent / mb * 1000, spent / rows * 1e6))
         return result
 
     def raw_inflate() -> None:
@@ -297,36 +327,49 @@ def breakdown(items: list[dict], root: Path) -> list[tuple[str, float]]:
                 d.decompress(data, 1 << 20)
                 data = d.unconsumed_tail
 
+    def read_batches() -> list:
+        return [
+            pa.Table.from_batches([b])
+            for p in paths
+            for b in pq.ParquetFile(p).iter_batches(batch_size=columnar.BATCH_ROWS)
+        ]
+
     stage("sha256 of the upload", lambda: [hashlib.sha256(p.read_bytes()) for p in paths])
-    stage("zlib inflate alone (floor)", raw_inflate)
-    blocks = stage(
-        "inflate to blocks, byte caps",
-        lambda: [b.data for p in paths for b in inflate_blocks(p, limits)],
-    )
-    opts = fastcheck._parse_options()
-    stage(
-        "Arrow JSON parse, public schema",
-        lambda: [pj.read_json(io.BytesIO(b), parse_options=opts) for b in blocks],
-    )
+    if parquet:
+        stage("Parquet read, batch by batch (floor)", read_batches)
+    else:
+        stage("zlib inflate alone (floor)", raw_inflate)
+        blocks = stage(
+            "inflate to blocks, byte caps",
+            lambda: [b.data for p in paths for b in inflate_blocks(p, limits)],
+        )
+        opts = fastcheck.parse_options()
+        stage(
+            "Arrow JSON parse, public schema",
+            lambda: [pj.read_json(io.BytesIO(b), parse_options=opts) for b in blocks],
+        )
     tables = stage(
-        "check_block (parse + audit)", lambda: [fastcheck.check_block(b) for b in blocks]
+        "all checks: read/parse, caps, schema, audit",
+        lambda: [t for p in paths for t in upload_tables(p, limits)],
     )
-    staged = [root / f"stage{i}.parquet" for i in range(len(tables))]
+    stage("the audit alone (check_table)", lambda: [fastcheck.check_table(t) for t in tables])
+
+    def one_pass() -> None:
+        fp, numbers = StreamingFingerprints(), Numbers()
+        for t in tables:
+            first, last = step_times(t)
+            fp.update(t, first)
+            numbers.update(t, first, last)
+        assert fp.result() is not None
+
+    stage("fingerprints + manifest numbers (one pass)", one_pass)
 
     def write() -> None:
-        for table, path in zip(tables, staged, strict=True):
-            with ingest._parquet_writer(path, PUBLIC_ARROW_SCHEMA) as w:
+        for i, table in enumerate(tables):
+            with columnar.parquet_writer(root / f"stage{i}.parquet", PUBLIC_ARROW_SCHEMA) as w:
                 w.write_table(table)
 
-    stage("Parquet (zstd) staging", write)
-    pool = Pool(root / "breakdown-pool")
-    with ingest._connection(pool) as con:
-        stage(
-            "session fingerprints (DuckDB sort)",
-            lambda: [session_fingerprints(con, p) for p in staged],
-        )
-        stage("manifest numbers (DuckDB)", lambda: [ingest._numbers(con, p) for p in staged])
-    assert all(pq.read_metadata(p).num_rows for p in staged)
+    stage("the pool's Parquet file (zstd)", write)
     return out
 
 
@@ -428,6 +471,12 @@ def main() -> int:
         metavar="N",
         help="also time each ingest stage in-process on N contributions",
     )
+    parser.add_argument(
+        "--format",
+        choices=("parquet", "jsonl", "both"),
+        default="both",
+        help="what the contributors send (both: one run each, Parquet first)",
+    )
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--plan", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="pool", help=argparse.SUPPRESS)
@@ -449,97 +498,111 @@ def main() -> int:
         cache.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         print("preparing the contributions (synth → collect → each contributor's prepare) …")
-        items = contributions(cache, args.contributors, args.sessions_per, args.seed)
+        jsonl = contributions(cache, args.contributors, args.sessions_per, args.seed)
         if args.merge:
-            items = merged(items, args.merge, root)
-        total_bytes = sum(c["size"] for c in items)
-        total_rows = sum(c["rows"] for c in items)
-        sizes = sorted(c["size"] for c in items)
+            jsonl = merged(jsonl, args.merge, root)
+        print(f"  ready in {time.perf_counter() - t0:.0f} s")
+        formats = ["parquet", "jsonl"] if args.format == "both" else [args.format]
+        gzip_wall = _gzip_baseline(jsonl)
+        gzip_mb = sum(c["size"] for c in jsonl) / 1e6
         print(
-            f"{len(items)} contributions, {total_rows:,} steps, {total_bytes / 1e6:.1f} MB "
-            f"compressed (each {sizes[0] / 1e6:.1f}–{sizes[-1] / 1e6:.1f} MB, "
-            f"{min(c['rows'] for c in items):,}–{max(c['rows'] for c in items):,} steps) "
-            f"in {time.perf_counter() - t0:.0f} s"
+            f"baseline gzip -dc | wc -l on the JSONL.gz uploads: {gzip_mb / gzip_wall:.1f} MB/s "
+            f"({sum(c['rows'] for c in jsonl) / gzip_wall:,.0f} rows/s)"
         )
-        gzip_wall = _gzip_baseline(items)
-        if args.breakdown:
-            stages = breakdown(items[: args.breakdown], root)
+        failed = False
+        for n, fmt in enumerate(formats):
+            items = parquet_items(jsonl, cache) if fmt == "parquet" else jsonl
+            failed |= run_format(fmt, items, root / fmt, 18000 + (os.getpid() + 2 * n) % 1000, args)
+        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
+    return 1 if failed else 0
 
-        from tracelab.pool.access import Tokens
-        from tracelab.pool.storage import Pool
 
-        pool_dir = root / "pool"
-        tokens = Tokens(Pool(pool_dir).root)
-        plan = root / "plan.json"
-        plan.write_bytes(
-            orjson.dumps(
-                {"items": items, "tokens": [tokens.add(f"c{i:03d}") for i in range(len(items))]}
+def run_format(fmt: str, items: list[dict], root: Path, port: int, args) -> bool:
+    """The sink baseline and the pool on these uploads; print the figures. True on failures."""
+    root.mkdir(parents=True)
+    total_bytes = sum(c["size"] for c in items)
+    total_rows = sum(c["rows"] for c in items)
+    sizes = sorted(c["size"] for c in items)
+    print(
+        f"\n== {fmt}: {len(items)} contributions, {total_rows:,} steps, "
+        f"{total_bytes / 1e6:.1f} MB (each {sizes[0] / 1e6:.1f}–{sizes[-1] / 1e6:.1f} MB, "
+        f"{total_bytes / total_rows:.0f} bytes per step)"
+    )
+    stages = breakdown(items[: args.breakdown], root) if args.breakdown else []
+
+    from tracelab.pool.access import Tokens
+    from tracelab.pool.storage import Pool
+
+    pool_dir = root / "pool"
+    tokens = Tokens(Pool(pool_dir).root)
+    plan = root / "plan.json"
+    plan.write_bytes(
+        orjson.dumps(
+            {"items": items, "tokens": [tokens.add(f"c{i:03d}") for i in range(len(items))]}
+        )
+    )
+    sink = _serve([sys.executable, __file__, "--sink", str(port)], args.cores)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", "/")
+        sink_cpu0 = _cpu_seconds(sink.pid)
+        sink_run = _run_driver(f"http://127.0.0.1:{port}", plan, "sink", args)
+        sink_cpu = _cpu_seconds(sink.pid) - sink_cpu0
+    finally:
+        _stop(sink)
+
+    port += 1
+    url = f"http://127.0.0.1:{port}"
+    server = _serve(
+        [
+            sys.executable,
+            "-m",
+            "tracelab.cli",
+            "pool",
+            "serve",
+            "--dir",
+            str(pool_dir),
+            "--port",
+            str(port),
+            "--max-uploads",
+            str(args.contributors + 8),
+            "--address-rate",
+            "100000",
+        ],
+        args.cores,
+    )
+    spy = None
+    try:
+        _wait_healthy(url, "/v1/health")
+        if args.py_spy:
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(server.pid),
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--threads",
+                    "--native",
+                    "-o",
+                    f"{args.py_spy}.{fmt}",
+                ],
+                stdout=subprocess.DEVNULL,
             )
-        )
-        port = 18000 + os.getpid() % 1000
-
-        sink = _serve([sys.executable, __file__, "--sink", str(port)], args.cores)
-        try:
-            _wait_healthy(f"http://127.0.0.1:{port}", "/")
-            sink_cpu0 = _cpu_seconds(sink.pid)
-            sink_run = _run_driver(f"http://127.0.0.1:{port}", plan, "sink", args)
-            sink_cpu = _cpu_seconds(sink.pid) - sink_cpu0
-        finally:
-            _stop(sink)
-
-        port += 1
-        url = f"http://127.0.0.1:{port}"
-        server = _serve(
-            [
-                sys.executable,
-                "-m",
-                "tracelab.cli",
-                "pool",
-                "serve",
-                "--dir",
-                str(pool_dir),
-                "--port",
-                str(port),
-                "--max-uploads",
-                str(args.contributors + 8),
-                "--address-rate",
-                "100000",
-            ],
-            args.cores,
-        )
-        spy = None
-        try:
-            _wait_healthy(url, "/v1/health")
-            if args.py_spy:
-                spy = subprocess.Popen(
-                    [
-                        "py-spy",
-                        "record",
-                        "--pid",
-                        str(server.pid),
-                        "--rate",
-                        "200",
-                        "--format",
-                        "raw",
-                        "--threads",
-                        "--native",
-                        "-o",
-                        str(args.py_spy),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                )
-                time.sleep(1)
-            load_before = os.getloadavg()[0]
-            cpu0 = _cpu_seconds(server.pid)
-            run = _run_driver(url, plan, "pool", args)
-            cpu = _cpu_seconds(server.pid) - cpu0
-            rss = _peak_rss_mb(server.pid)
-            stats = httpx.get(f"{url}/v1/stats").json()
-        finally:
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(60)
-            _stop(server)
+            time.sleep(1)
+        load_before = os.getloadavg()[0]
+        cpu0 = _cpu_seconds(server.pid)
+        run = _run_driver(url, plan, "pool", args)
+        cpu = _cpu_seconds(server.pid) - cpu0
+        rss = _peak_rss_mb(server.pid)
+        stats = httpx.get(f"{url}/v1/stats").json()
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        _stop(server)
 
     wall, times, failures = run["wall"], sorted(run["times"]), run["failures"]
     mb = total_bytes / 1e6
@@ -556,30 +619,27 @@ def main() -> int:
     )
     print(
         f"end to end: {wall:.2f} s; {accepted / wall:.2f} accepted/s; "
-        f"{mbps:.1f} MB/s compressed ingested ({total_rows / wall:,.0f} steps/s)"
+        f"{mbps:.1f} MB/s of {fmt} upload ingested, {total_rows / wall:,.0f} rows/s"
     )
     if times:
         print(f"contribution time p50: {statistics.median(times):.2f} s, p99: {p99:.2f} s")
     print(
-        f"server: peak RSS {rss:.0f} MB, CPU {cpu:.1f} s ({cpu / mb * 1000:.0f} ms per MB); "
-        f"clients CPU {run['cpu']:.1f} s"
+        f"server: peak RSS {rss:.0f} MB, CPU {cpu:.1f} s ({cpu / mb * 1000:.0f} ms per MB, "
+        f"{cpu / total_rows * 1e6:.1f} µs per row); clients CPU {run['cpu']:.1f} s"
     )
     print(
-        f"baselines: gzip -dc | wc -l {mb / gzip_wall:.1f} MB/s; sink upload (HTTP only) "
-        f"{mb / sink_run['wall']:.1f} MB/s (server CPU {sink_cpu:.1f} s, clients "
-        f"{sink_run['cpu']:.1f} s); end to end = {gzip_wall / wall:.2f}x gzip, "
+        f"baseline sink upload (HTTP only) {mb / sink_run['wall']:.1f} MB/s (server CPU "
+        f"{sink_cpu:.1f} s, clients {sink_run['cpu']:.1f} s); end to end = "
         f"{sink_run['wall'] / wall:.2f}x sink"
     )
     print(f"target ≥ {TARGET_MBPS:.0f} MB/s: {'met' if mbps >= TARGET_MBPS else 'NOT met'}")
-    if args.breakdown:
-        print(
-            f"CPU per MB compressed, stage by stage ({args.breakdown} contributions, in-process):"
-        )
-        for name, ms in stages:
-            print(f"  {name:38s} {ms:6.1f} ms")
+    if stages:
+        print(f"CPU per stage ({args.breakdown} contributions, in-process):")
+        for name, ms, us in stages:
+            print(f"  {name:44s} {ms:6.1f} ms per MB  {us:5.2f} µs per row")
     for failure in failures[:5]:
         print("failed:", failure)
-    return 1 if failures else 0
+    return bool(failures)
 
 
 if __name__ == "__main__":

@@ -379,3 +379,161 @@ def test_multi_member_gzip_is_read_whole(harness, public_rows) -> None:
     status = harness.upload(data)
     assert status["state"] == "accepted" and status["receipt"]["rows_accepted"] == len(public_rows)
     assert zlib.decompress(data[: len(jsonl_gz(public_rows[:half]))], wbits=31)
+
+
+# --- Parquet uploads (the default of `tracelab contribute`) ----------------------------------
+
+
+def _parquet(rows: list[dict], table=None, **kw) -> bytes:
+    """Rows as a Parquet upload, written by pyarrow like a client would (or a given table)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracelab.schema import PUBLIC_ARROW_SCHEMA
+
+    if table is None:
+        table = pa.Table.from_pylist(rows, schema=PUBLIC_ARROW_SCHEMA)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **kw)
+    return sink.getvalue().to_pybytes()
+
+
+def _public_table(rows: list[dict]):
+    import pyarrow as pa
+
+    from tracelab.schema import PUBLIC_ARROW_SCHEMA
+
+    return pa.Table.from_pylist(rows, schema=PUBLIC_ARROW_SCHEMA)
+
+
+def test_a_parquet_upload_is_accepted_and_dedups_against_the_same_rows_as_jsonl(
+    harness, public_rows
+) -> None:
+    status = harness.upload(_parquet(public_rows))
+    assert status["state"] == "accepted", status
+    receipt = status["receipt"]
+    assert receipt["rows_accepted"] == len(public_rows)
+    # the same sessions as JSONL.gz: other bytes, same fingerprints, so nothing new
+    again = harness.upload(jsonl_gz(public_rows))["receipt"]
+    assert again["sessions_new"] == 0
+    assert again["sessions_in_pool"] == receipt["sessions_new"]
+
+
+def test_a_parquet_decompression_bomb_is_rejected_before_decoding(harness, public_rows) -> None:
+    # 9,000 rows (under the row cap) with a 4,000-byte model each: 36 MB decoded (over the
+    # 32 MiB cap), a few KB compressed
+    rows = [dict(public_rows[0], model="a" * 4000)] * 9000
+    data = _parquet(rows, compression="zstd")
+    assert len(data) < LIMITS.ratio_allowance
+    _rejected(harness, data, "decodes to more than 32 MiB", "inflated-size cap")
+    # 2,000 such rows: 8 MB decoded, under that cap, but from a few KB: the ratio cap
+    data = _parquet(rows[:2000], compression="zstd")
+    _rejected(harness, data, "decompression bomb", "compression-ratio cap")
+
+
+def test_a_truncated_or_corrupt_parquet_upload_is_rejected(harness, public_rows) -> None:
+    data = _parquet(public_rows, compression="zstd")
+    _rejected(harness, data[: len(data) // 2], "not a readable Parquet file")
+    middle = len(data) // 3
+    corrupt = (
+        data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 64]) + data[middle + 64 :]
+    )
+    _rejected(harness, corrupt, "not a readable Parquet file")
+
+
+@pytest.mark.parametrize(
+    ("column", "fragments"),
+    [
+        ("cwd", ("the upload's schema", "private field(s) cwd", "not sanitized")),
+        (
+            "favourite_colour",
+            ("the upload's schema", "outside the public schema: favourite_colour"),
+        ),
+    ],
+)
+def test_a_parquet_column_outside_the_allow_list_is_rejected_naming_it(
+    harness, public_rows, column, fragments
+) -> None:
+    import pyarrow as pa
+
+    table = _public_table(public_rows)
+    table = table.append_column(column, pa.array(["/home/alice"] * len(table)))
+    message = _rejected(harness, _parquet([], table=table), *fragments)
+    assert "/home/alice" not in message
+
+
+def test_a_parquet_nested_private_field_or_wrong_type_is_rejected(harness, public_rows) -> None:
+    import pyarrow as pa
+
+    from tracelab.schema import TOOL_FIELDS
+
+    rows = copy.deepcopy(public_rows)
+    for row in rows:
+        for tool in row.get("tools") or ():
+            tool["input"] = '{"command": "cat ~/.ssh/id_rsa"}'
+    private = pa.schema(
+        [
+            (
+                f.name,
+                pa.list_(pa.struct(list(TOOL_FIELDS.items()))) if f.name == "tools" else f.type,
+            )
+            for f in _public_table(public_rows[:1]).schema
+        ]
+    )
+    table = pa.Table.from_pylist(rows, schema=private)
+    _rejected(harness, _parquet([], table=table), "private field(s) tools[].input")
+    table = _public_table(public_rows)
+    index = table.schema.get_field_index("round_index")
+    wrong = table.set_column(index, "round_index", table.column("round_index").cast(pa.string()))
+    _rejected(harness, _parquet([], table=wrong), "column round_index is string, not int64")
+    _rejected(harness, _parquet([], table=table.drop_columns(["user"])), "missing: user")
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "reason", "field"),
+    [
+        ("model", "/home/alice/secret-project", "path-like value", "model"),
+        ("tools", "ghp_0123456789abcdefghijklmnopqrstuvwxyz", "secret", "tools[0].tool_name"),
+        ("timing_events", "/Users/bob/.ssh", "path-like value", "timing_events[0].source"),
+        ("project", "sk-ant-0123456789abcdefghijkl", "secret", "project"),
+    ],
+)
+def test_a_planted_path_or_key_in_a_parquet_string_is_rejected(
+    harness, public_rows, where, value, reason, field
+) -> None:
+    rows = copy.deepcopy(public_rows)
+    index, row = next((i, r) for i, r in enumerate(rows) if r.get("tools"))
+    if where == "tools":
+        row["tools"][0]["tool_name"] = value
+    elif where == "timing_events":
+        row["timing_events"][0]["source"] = value
+    else:
+        row[where] = value
+    message = _rejected(harness, _parquet(rows), "privacy audit failed", reason, field)
+    assert f"row {index + 1}:" in message  # rows are numbered from 1, in upload order
+    assert value not in message
+
+
+def test_one_huge_parquet_row_is_rejected(harness, public_rows) -> None:
+    rows = [public_rows[0], dict(public_rows[1], model="m" * (LIMITS.max_row_bytes + 10))]
+    _rejected(harness, _parquet(rows), "row 2 is larger than", "bytes-per-row cap")
+
+
+def test_parquet_metadata_never_reaches_the_pool_file(harness, public_rows) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    secret = "/home/alice/notes.txt"
+    table = _public_table(public_rows)
+    table = table.replace_schema_metadata({"note": secret})
+    fields = [f.with_metadata({"where": secret}) for f in table.schema]
+    table = table.cast(pa.schema(fields, metadata={"note": secret}))
+    data = _parquet([], table=table)
+    assert secret.encode() in data
+    status = harness.upload(data)
+    assert status["state"] == "accepted", status
+    (stored,) = (harness.pool_dir / "contributions").glob("*.parquet")
+    assert secret.encode() not in stored.read_bytes()
+    kept = pq.read_schema(stored)
+    assert not any(secret in str(v) for v in (kept.metadata or {}).values())
+    assert pq.read_table(stored).to_pylist() == _public_table(public_rows).to_pylist()

@@ -45,10 +45,10 @@ from tracelab.dblayout import (
     TIMESTAMP_FIELDS,
     TOOL_CONTEXT_FIELDS,
     _q,
-    duckdb_type,
     extra,
+    field_type,
 )
-from tracelab.schema import ROW_FIELDS, TIMING_EVENT_FIELDS, TOOL_FIELDS
+from tracelab.schema import ROW_FIELDS, TIMING_EVENT_FIELDS, TOOL_FIELDS, Fields
 
 TABLES = ("rounds", "tool_calls", "timing_events")
 TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
@@ -90,8 +90,8 @@ def _cast_name(want: str) -> str:
     return "TIMESTAMPTZ" if want == TIMESTAMPTZ else want
 
 
-def _want(name: str, arrow_type) -> str:
-    return TIMESTAMPTZ if name in TIMESTAMP_FIELDS else duckdb_type(arrow_type)
+def _want(name: str, fields: Fields) -> str:
+    return TIMESTAMPTZ if name in TIMESTAMP_FIELDS else field_type(fields, name)
 
 
 def _context(cols: dict[str, str], rounds: dict[str, str], name: str) -> _Col:
@@ -118,14 +118,14 @@ def _position(cols: dict[str, str], name: str, index: str | None) -> tuple[_Col,
 
 def _tool_columns(cols: dict[str, str], rounds: dict[str, str]) -> tuple[list[_Col], str]:
     pos, order = _position(cols, "tool_pos", None)
-    fields = [_field(cols, n, _want(n, TOOL_FIELDS[n])) for n in DB_TOOL_FIELDS]
+    fields = [_field(cols, n, _want(n, TOOL_FIELDS)) for n in DB_TOOL_FIELDS]
     context = [_context(cols, rounds, n) for n in TOOL_CONTEXT_FIELDS]
     return [_Col("round_pk", "t.round_pk"), pos, *fields, *context], order
 
 
 def _event_columns(cols: dict[str, str], rounds: dict[str, str]) -> tuple[list[_Col], str]:
     pos, order = _position(cols, "event_pos", "event_index")
-    fields = [_field(cols, n, _want(n, TIMING_EVENT_FIELDS[n])) for n in DB_EVENT_FIELDS]
+    fields = [_field(cols, n, _want(n, TIMING_EVENT_FIELDS)) for n in DB_EVENT_FIELDS]
     context = [_context(cols, rounds, n) for n in EVENT_CONTEXT_FIELDS]
     return [_Col("round_pk", "t.round_pk"), pos, *fields, *context], order
 
@@ -147,7 +147,7 @@ _DERIVED_TYPES = {
 
 def _round_columns(cols: dict[str, str]) -> list[_Col]:
     out = [_Col("round_pk", "t.round_pk")]
-    out += [_field(cols, n, duckdb_type(ROW_FIELDS[n])) for n in SCALAR_ROW_FIELDS]
+    out += [_field(cols, n, field_type(ROW_FIELDS, n)) for n in SCALAR_ROW_FIELDS]
     for name, want in _DERIVED_TYPES.items():
         found = _stored(cols, name, want)
         if found is None:

@@ -42,12 +42,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from tracelab import __version__
+from tracelab import __version__, schema
 from tracelab.dbadapter import present_canonical
 from tracelab.dblayout import (
     DERIVED_DOCS,
@@ -69,7 +68,6 @@ from tracelab.dblayout import (
 from tracelab.filecheck import check_trace_input
 from tracelab.io import TraceFormatError
 from tracelab.schema import (
-    ARROW_SCHEMA,
     IDENTITY_FIELDS,
     PRIVATE_ROW_FIELDS,
     PRIVATE_TOOL_FIELDS,
@@ -77,6 +75,9 @@ from tracelab.schema import (
     TIMING_EVENT_FIELDS,
     TOOL_FIELDS,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: DuckDB memory limit during the build; above it the staging table spills to disk.
 BUILD_MEMORY_LIMIT = "512MB"
@@ -129,7 +130,8 @@ def _json_columns() -> str:
     Leaving `input` out means DuckDB never materializes it; keys not listed (unknown top-level
     fields, extra struct keys) are ignored by read_json.
     """
-    items = (f"'{f.name}': '{duckdb_type(f.type, PRIVATE_TOOL_FIELDS)}'" for f in ARROW_SCHEMA)
+    fields = schema.ARROW_SCHEMA  # resolved here: reading a database needs no pyarrow
+    items = (f"'{f.name}': '{duckdb_type(f.type, PRIVATE_TOOL_FIELDS)}'" for f in fields)
     return "{" + ", ".join(items) + "}"
 
 
@@ -151,6 +153,9 @@ class _Staged:
 
 def _parquet_select(path: Path) -> tuple[str, _Staged]:
     """Select list for a Parquet source: known columns cast to the schema type, missing as NULL."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     file_schema = pq.read_schema(path)
     present = {f.name: f.type for f in file_schema}
     exprs = []

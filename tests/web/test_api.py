@@ -11,7 +11,7 @@ import pytest
 from tracelab.metrics.overview import cache_savings, headline
 from tracelab.metrics.steps import prepare
 from tracelab.tracedb import open_db
-from tracelab.web.dashboard import HIT_RATIO_BINS
+from tracelab.web.dashboard import HIT_RATIO_BINS, SCATTER_POINTS
 
 from .conftest import BASE, EXPERIMENTS, PORT, TOKEN, auth, wait_job
 
@@ -165,7 +165,7 @@ def test_dashboard_has_every_chart_and_consistent_totals(client, small_trace) ->
     assert sum(r["steps"] for r in d["daily"]) == timed
     assert sum(c["steps"] for c in d["hour_weekday"]) == timed
     assert sum(r["steps"] for r in d["cost_by_model"]) == steps
-    assert d["scatter"]["sampled"] == min(4000, d["scatter"]["population"])
+    assert d["scatter"]["sampled"] == min(SCATTER_POINTS, d["scatter"]["population"])
     for curve in d["tool_latency_cdf"].values():
         assert curve["y"][0] == 0 and curve["y"][-1] == 1
         assert curve["x"] == sorted(curve["x"])
@@ -180,6 +180,23 @@ def test_dashboard_has_every_chart_and_consistent_totals(client, small_trace) ->
     assert hit["bins"] == HIT_RATIO_BINS
     assert {c["bin"] for c in hit["counts"]} <= set(range(HIT_RATIO_BINS))
     assert sum(c["steps"] for c in hit["counts"]) == with_input
+
+
+def test_dashboard_parts_split_the_whole(client) -> None:
+    """The page's two requests together are the whole dashboard, key for key; the zone reaches
+    only the `steps` part; an unknown part is a 422."""
+    whole = client.get("/api/t/main/dashboard", params={"tz": "Asia/Tokyo"}).json()
+    steps = client.get("/api/t/main/dashboard", params={"tz": "Asia/Tokyo", "part": "steps"})
+    tools = client.get("/api/t/main/dashboard", params={"tz": "Asia/Tokyo", "part": "tools"})
+    assert steps.status_code == tools.status_code == 200
+    steps, tools = steps.json(), tools.json()
+    assert set(steps) & set(tools) == set()
+    assert steps | tools == whole
+    assert steps["timezone"] == "Asia/Tokyo" and "daily" in steps and "highlights" in tools
+    other = client.get("/api/t/main/dashboard", params={"tz": "UTC", "part": "tools"}).json()
+    assert other == tools
+    bad = client.get("/api/t/main/dashboard", params={"part": "everything"})
+    assert bad.status_code == 422
 
 
 #: The models `partial_prices` has no price for, as SQL over `rounds` (read off its CSV).

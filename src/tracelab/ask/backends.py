@@ -16,13 +16,15 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 
 from tracelab.ask.settings import DEFAULT_API_KEY_ENV
+
+if TYPE_CHECKING:  # imported where used: `tracelab serve` starts without it (~0.1 s)
+    import httpx
 
 TokenSink = Callable[[str], None]
 #: How the CLI allows a remote endpoint (the web page names its remote switch instead).
@@ -120,6 +122,8 @@ class OpenAIBackend:
         self.model = model
         self.label = f"{model} at {self.base_url}"
         self.temperature = temperature
+        import httpx
+
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(headers=headers, transport=transport, timeout=120.0)
 
@@ -133,6 +137,8 @@ class OpenAIBackend:
         on_token: TokenSink | None = None,
         deadline: float | None = None,
     ) -> Reply:
+        import httpx
+
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -274,6 +280,8 @@ class ScriptedEndpoint:
         self.requests: list[dict[str, Any]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        import httpx
+
         body = orjson.loads(request.content)
         self.requests.append(body)
         if not self.turns:
@@ -288,6 +296,8 @@ class ScriptedEndpoint:
 
 def scripted(turns: list[Turn]) -> tuple[OpenAIBackend, ScriptedEndpoint]:
     """An `OpenAIBackend` wired to a `ScriptedEndpoint` (no network, no model)."""
+    import httpx
+
     endpoint = ScriptedEndpoint(turns)
     backend = OpenAIBackend(
         "http://127.0.0.1:9/v1", "scripted", transport=httpx.MockTransport(endpoint)

@@ -18,7 +18,7 @@ import duckdb
 
 from tracelab.metrics.costs import COVERAGE_SELECT
 from tracelab.metrics.sql import group_key, records
-from tracelab.metrics.steps import prepare
+from tracelab.metrics.steps import STEP_TABLES, prepare
 
 HIT_RATE_SQL = "sum(prefix) / nullif(sum(prefix) + sum(append), 0)"
 
@@ -53,7 +53,7 @@ def headline(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[dict[
     Kept per connection in a TEMP table (`_headline_by_<by>`): the fact tables do not change
     once prepared, and Table 1, the report's opening and the dashboard all ask for it (its
     distinct counts are most of its cost)."""
-    prepare(con)
+    prepare(con, tables=STEP_TABLES)
     table = f"_headline_by_{by}"
     sql = HEADLINE_SQL.format(key=group_key(by), by=by)
     # rows kept in the query's order (DuckDB preserves insertion order; a scan returns it)
@@ -82,5 +82,5 @@ def cache_savings(con: duckdb.DuckDBPyConnection, by: str = "provider") -> list[
     those tokens would have cost sent fresh, minus what they cost read from the cache. Steps of
     unpriced models are left out (never priced at zero), like `headline`'s cost.
     """
-    prepare(con)
+    prepare(con, tables=STEP_TABLES)
     return records(con, CACHE_SAVINGS_SQL.format(key=group_key(by, "s"), by=by))

@@ -122,8 +122,9 @@ def _bins_values() -> str:
 def _records(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
 ) -> list[dict[str, Any]]:
-    """The query's rows as dicts, on a connection whose fact tables are prepared."""
-    prepare(con)
+    """The query's rows as dicts, on a connection with `tool_facts` prepared (what every query
+    here reads; it is built on `step_facts`)."""
+    prepare(con, tables=("tool_facts",))
     return records(con, sql, params)
 
 

@@ -49,11 +49,20 @@ def contribute(
     receipt_out: Annotated[
         Path | None, typer.Option("--receipt", help="Save the receipt here.")
     ] = None,
+    upload_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="What to send: parquet (checked several times faster by the pool) or jsonl "
+            "(the release's JSONL.gz).",
+        ),
+    ] = "parquet",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Donate a sanitized trace to a pool (or withdraw a contribution with its receipt)."""
     from tracelab.keys import SanitizeKeyError, load_or_create_key
     from tracelab.pool.client import (
+        FORMATS,
         ContributeError,
         PoolClient,
         default_token,
@@ -66,6 +75,8 @@ def contribute(
     cli = _cli()
     if not to:
         cli._fail("--to URL is required (the pool's address)")
+    if upload_format not in FORMATS:
+        cli._fail(f"--format must be one of {', '.join(FORMATS)}, not {upload_format!r}")
     if withdraw is not None:
         try:
             receipt = load_receipt(withdraw)
@@ -91,7 +102,7 @@ def contribute(
     with tempfile.TemporaryDirectory(prefix="tracelab-contribute-") as work:
         try:
             with cli.show.spinner("Sanitizing and auditing locally", quiet=as_json):
-                prepared = prepare(trace, Path(work), key)
+                prepared = prepare(trace, Path(work), key, upload_format)
         except SanitizeError as exc:
             cli._fail(str(exc).splitlines()[0], code=1)
         preview = prepared.preview()
@@ -139,7 +150,8 @@ def _show_preview(console, preview: dict[str, Any]) -> None:
     models = ", ".join(f"{m} ({n:,})" for m, n in preview["models"].items())
     console.print(f"  models    {escape(models)}", soft_wrap=True)
     console.print(f"  fields    {', '.join(preview['fields'])}", soft_wrap=True)
-    console.print(f"  bytes     {preview['bytes']:,} (gzip), sha256 {preview['sha256'][:16]}…")
+    kind = {"parquet": "Parquet", "jsonl": "JSONL.gz"}[preview["format"]]
+    console.print(f"  bytes     {preview['bytes']:,} ({kind}), sha256 {preview['sha256'][:16]}…")
     sample = orjson.dumps(preview["sample_row"]).decode()
     console.print(
         f"  sample    {escape(sample[:600])}{'…' if len(sample) > 600 else ''}", soft_wrap=True

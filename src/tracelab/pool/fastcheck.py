@@ -61,7 +61,7 @@ _PARSE_BLOCK = 2 << 20
 
 
 @cache
-def _parse_options():
+def parse_options():
     import pyarrow.json as pj
 
     from tracelab.schema import PUBLIC_ARROW_SCHEMA
@@ -92,31 +92,43 @@ def parse_block(block: bytes) -> pa.Table | None:
         return pj.read_json(
             io.BytesIO(block),
             read_options=pj.ReadOptions(use_threads=True, block_size=_PARSE_BLOCK),
-            parse_options=_parse_options(),
+            parse_options=parse_options(),
         )
     except (pa.ArrowException, ValueError):  # ValueError: invalid UTF-8 among others
         return None
+
+
+#: String fields whose values are (nearly) unique per row: finding their distinct values costs
+#: more than it saves, so they are checked as they are.
+_UNIQUE_PER_ROW = frozenset(
+    ("round_id", "trace_key", "timing_events.timestamp", "tools.emitted_at", "tools.result_at")
+)
 
 
 def _strings(table: pa.Table) -> list[tuple[str, pa.Array]]:
     """(field, distinct non-null values) of every string column, nested list-of-struct fields
     flattened. The checks below hold for every value iff they hold for every distinct one,
     and most columns repeat their values (sessions, models, tool names), so the regular
-    expressions run over far fewer strings."""
+    expressions run over far fewer strings (the columns of `_UNIQUE_PER_ROW` excepted)."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    def values(field: str, column: pa.ChunkedArray) -> pa.Array:
+        column = column.combine_chunks() if field in _UNIQUE_PER_ROW else pc.unique(column)
+        return pc.drop_null(column)
 
     out = []
     for name in table.column_names:
         column = table.column(name)
         if pa.types.is_string(column.type):
-            out.append((name, pc.drop_null(pc.unique(column))))
+            out.append((name, values(name, column)))
         elif name in _NESTED:
             items = [chunk.flatten() for chunk in column.chunks]
             for child in column.type.value_type:
                 if pa.types.is_string(child.type):
-                    values = pa.chunked_array([i.field(child.name) for i in items], child.type)
-                    out.append((f"{name}.{child.name}", pc.drop_null(pc.unique(values))))
+                    field = f"{name}.{child.name}"
+                    column = pa.chunked_array([i.field(child.name) for i in items], child.type)
+                    out.append((field, values(field, column)))
     return out
 
 
@@ -170,15 +182,19 @@ def _audit_ok(strings: list[tuple[str, pa.Array]]) -> bool:
     return True
 
 
+def check_table(table: pa.Table) -> bool:
+    """True if every row of this public-schema table surely passes every check; False when
+    the exact row-by-row check must decide (and name the problem)."""
+    if not (_keys_clean() and _nested_objects_ok(table) and _required_ok(table)):
+        return False
+    strings = _strings(table)
+    return _shapes_ok(strings) and _audit_ok(strings)
+
+
 def check_block(block: bytes) -> pa.Table | None:
     """The block's rows as a public-schema table if every row surely passes every check;
     None when the exact row-by-row check must decide (and name the problem)."""
     table = parse_block(block)
-    if table is None or not _keys_clean():
-        return None
-    if not (_nested_objects_ok(table) and _required_ok(table)):
-        return None
-    strings = _strings(table)
-    if not (_shapes_ok(strings) and _audit_ok(strings)):
+    if table is None or not check_table(table):
         return None
     return table

@@ -25,10 +25,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracelab.pool.columnar import parquet_writer
 from tracelab.pool.faults import crash_point
-from tracelab.pool.fingerprint import FIRST_TIME_SQL, LAST_TIME_SQL, session_fingerprints
+from tracelab.pool.fingerprint import StreamingFingerprints, session_fingerprints, step_times
+from tracelab.pool.numbers import Numbers
 from tracelab.pool.storage import Pool, utc_now
-from tracelab.pool.validate import Limits, valid_tables
+from tracelab.pool.validate import Limits, upload_tables
 from tracelab.rejection import UploadRejected
 
 if TYPE_CHECKING:
@@ -97,10 +99,10 @@ def ingest_upload(
         _connection(pool) as con,
     ):
         # the heavy part, on this upload's bytes alone: uploads are checked in parallel
-        _stage(valid_tables(path, limits), staged_all)
+        fingerprints, numbers = _stage(upload_tables(path, limits), staged_all)
         crash_point("ingest.validated")
-        fingerprints = session_fingerprints(con, staged_all)
-        numbers = _numbers(con, staged_all)
+        if fingerprints is None:  # some session's rows go back in round_index: sort them
+            fingerprints = session_fingerprints(con, staged_all)
         # the dedup decision and the commit that relies on it: one upload at a time
         with pool.commit_lock:
             existing = pool.by_content(actual)
@@ -132,9 +134,8 @@ def ingest_upload(
             if len(keep) == len(fingerprints):
                 source = staged_all
             else:
-                _filter_sessions(staged_all, kept, set(keep))
+                numbers = _filter_sessions(staged_all, kept, set(keep))
                 source = kept
-                numbers = _numbers(con, source)
             entry = _entry(pool, numbers, actual, contributor, consent, already)
             entry["fingerprints"] = sorted(fingerprints[s] for s in keep)
             entry["sessions_repeated_in_upload"] = repeated
@@ -146,44 +147,26 @@ def ingest_upload(
     return out
 
 
-#: Columns whose values repeat from row to row (a session's, a user's): dictionary-encoded.
-#: The others (times, ids, counts) are nearly unique per row, where a dictionary only costs
-#: time; without them a contribution's file is smaller and ~1/6 faster to write.
-_DICTIONARY_COLUMNS = (
-    "provider",
-    "project",
-    "session_id",
-    "parent_session_id",
-    "model",
-    "user",
-    "store",
-    "first_input_event_type",
-)
-
-
-def _parquet_writer(path: Path, schema: pa.Schema):
-    import pyarrow.parquet as pq
-
-    return pq.ParquetWriter(
-        path,
-        schema,
-        compression="zstd",
-        use_dictionary=[c for c in _DICTIONARY_COLUMNS if c in schema.names],
-    )
-
-
-def _stage(tables: Iterator[pa.Table], path: Path) -> None:
-    """Write the validated tables to one Parquet file as they come."""
+def _stage(
+    tables: Iterator[pa.Table], path: Path
+) -> tuple[dict[tuple[str, str], str] | None, tuple]:
+    """Write the validated tables to one Parquet file as they come, computing the sessions'
+    fingerprints (None when they need a sort) and the manifest's numbers in the same pass."""
     from tracelab.schema import PUBLIC_ARROW_SCHEMA
 
+    fingerprints, numbers = StreamingFingerprints(), Numbers()
     try:
-        with _parquet_writer(path, PUBLIC_ARROW_SCHEMA) as out:
+        with parquet_writer(path, PUBLIC_ARROW_SCHEMA) as out:
             for table in tables:
+                first, last = step_times(table)
+                fingerprints.update(table, first)
+                numbers.update(table, first, last)
                 out.write_table(table)
     except (OverflowError, ValueError) as exc:
         if isinstance(exc, UploadRejected):
             raise
         raise UploadRejected(f"the rows cannot be stored: {str(exc).splitlines()[0]}") from None
+    return fingerprints.result(), numbers.result()
 
 
 _local = threading.local()
@@ -222,21 +205,6 @@ def _connection(pool: Pool) -> Iterator[duckdb.DuckDBPyConnection]:
     yield con  # DuckDB deletes its spill files itself; `Pool.recover` clears what a crash left
 
 
-def _numbers(con: duckdb.DuckDBPyConnection, source: Path) -> tuple:
-    """The manifest entry's numbers of a staged file's rows, computed in SQL."""
-    return con.execute(
-        f"""
-        SELECT count(*), count(DISTINCT (provider, session_id)),
-               coalesce(sum(len(coalesce(tools, []))), 0),
-               min({FIRST_TIME_SQL}), max({LAST_TIME_SQL}),
-               histogram(coalesce(nullif(model, ''), '(none)')), histogram(provider),
-               list(DISTINCT "user" ORDER BY "user") FILTER (WHERE coalesce("user", '') <> '')
-        FROM read_parquet(?)
-        """,
-        [str(source)],
-    ).fetchone()
-
-
 def _entry(
     pool: Pool,
     numbers: tuple,
@@ -245,7 +213,7 @@ def _entry(
     consent: dict[str, Any],
     already: int,
 ) -> dict[str, Any]:
-    """The manifest entry of the kept rows (`numbers` from `_numbers`)."""
+    """The manifest entry of the kept rows (`numbers` from `Numbers.result`)."""
     rows, sessions, tool_calls, first, last, models, providers, users = numbers
     return {
         "id": pool.new_id(),
@@ -264,15 +232,20 @@ def _entry(
     }
 
 
-def _filter_sessions(src: Path, dst: Path, keep: set[tuple[str, str]]) -> None:
-    """Copy the rows of the kept sessions, batch by batch, in their order."""
+def _filter_sessions(src: Path, dst: Path, keep: set[tuple[str, str]]) -> tuple:
+    """Copy the rows of the kept sessions, batch by batch, in their order; return their
+    manifest numbers."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     wanted = pa.array(sorted(f"{p}\x00{s}" for p, s in keep))
     source = pq.ParquetFile(src)
-    with _parquet_writer(dst, source.schema_arrow) as out:
+    numbers = Numbers()
+    with parquet_writer(dst, source.schema_arrow) as out:
         for batch in source.iter_batches(batch_size=20_000):
             key = pc.binary_join_element_wise(batch["provider"], batch["session_id"], "\x00")
-            out.write_table(pa.Table.from_batches([batch]).filter(pc.is_in(key, wanted)))
+            table = pa.Table.from_batches([batch]).filter(pc.is_in(key, wanted))
+            numbers.update(table, *step_times(table))
+            out.write_table(table)
+    return numbers.result()

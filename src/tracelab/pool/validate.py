@@ -68,19 +68,13 @@ class Limits:
     max_chunk_bytes: int = 8 << 20
 
 
-def _ratio_exceeded(inflated: int, compressed: int, limits: Limits) -> bool:
+def ratio_exceeded(inflated: int, compressed: int, limits: Limits) -> bool:
     return inflated > limits.ratio_allowance and inflated > limits.max_ratio * max(compressed, 1)
 
 
 def _inflated(path: Path, limits: Limits) -> Iterator[bytes]:
     """The upload's inflated bytes in bounded pieces, every byte cap enforced as they come."""
-    size = path.stat().st_size
-    if size > limits.max_compressed_bytes:
-        raise UploadRejected(
-            f"the upload is larger than {human_bytes(limits.max_compressed_bytes)} "
-            "(the compressed-size cap)",
-            cap="compressed_bytes",
-        )
+    check_compressed_size(path, limits)
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
         fh.seek(0)
@@ -113,7 +107,7 @@ def _inflated(path: Path, limits: Limits) -> Iterator[bytes]:
                     )
                 # the ratio of what zlib has taken so far (not what was read ahead): a bomb is
                 # caught after its first inflated step, whatever the step size
-                if gz and _ratio_exceeded(inflated, read - len(data), limits):
+                if gz and ratio_exceeded(inflated, read - len(data), limits):
                     raise UploadRejected(
                         f"the upload expands more than {limits.max_ratio:g}:1 (the "
                         "compression-ratio cap; this looks like a gzip bomb)",
@@ -232,7 +226,7 @@ def _check_record(
         raise UploadRejected(f"line {lineno}: {where} holds something that is not an object")
     extra = set(item) - set(fields)
     if extra:
-        _reject_fields(lineno, extra, private, prefix=f"{where}.")
+        reject_fields(f"line {lineno}", extra, private, prefix=f"{where}.")
     for name, value in item.items():
         if not _type_ok(fields.spec[name], value):
             raise UploadRejected(
@@ -240,19 +234,19 @@ def _check_record(
             )
 
 
-def _reject_fields(
-    lineno: int, extra: set[str], private: tuple[str, ...], prefix: str = ""
-) -> None:
+def reject_fields(where: str, extra: set[str], private: tuple[str, ...], prefix: str = "") -> None:
+    """Reject fields outside the public schema (`where`: "line 7", "the upload's schema"),
+    naming them; private ones first, as the sign of an unsanitized trace."""
     found_private = sorted(f"{prefix}{k}" for k in extra if k in private)
     if found_private:
         raise UploadRejected(
-            f"line {lineno}: the row still carries private field(s) {', '.join(found_private)}: "
+            f"{where}: the row still carries private field(s) {', '.join(found_private)}: "
             "this trace is not sanitized (run `tracelab sanitize` or `tracelab contribute`)"
         )
     unknown = sorted(f"{prefix}{k}" for k in extra)
     shown = ", ".join(k[:60] for k in unknown[:5])
     raise UploadRejected(
-        f"line {lineno}: field(s) outside the public schema: {shown}"
+        f"{where}: field(s) outside the public schema: {shown}"
         + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
     )
 
@@ -263,7 +257,7 @@ def check_row(lineno: int, row: Any) -> Row:
         raise UploadRejected(f"line {lineno}: not a JSON object")
     extra = set(row) - set(PUBLIC_ROW_FIELDS)
     if extra:
-        _reject_fields(lineno, extra, PRIVATE_ROW_FIELDS)
+        reject_fields(f"line {lineno}", extra, PRIVATE_ROW_FIELDS)
     for name, value in row.items():
         spec = ROW_FIELDS.spec[name]
         if not _type_ok(spec, value):
@@ -292,26 +286,54 @@ def _audit(batch: list[Row], linenos: list[int]) -> None:
         )
 
 
-def _exact_block(block: Block) -> pa.Table:
-    """The row-by-row check of one block: the first problem rejects, naming line and field;
-    a block that passes is returned as a public-schema table."""
+def _block_rows(block: Block) -> Iterator[tuple[int, Any]]:
+    for lineno, line in block.lines():
+        if not line.strip():
+            continue
+        try:
+            yield lineno, orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise UploadRejected(f"line {lineno}: not valid JSON") from None
+
+
+def exact_rows(numbered: Iterator[tuple[int, Any]]) -> pa.Table:
+    """The row-by-row check of (line or row number, row) pairs: the first problem rejects,
+    naming the number and field; rows that pass are returned as a public-schema table."""
     import pyarrow as pa
 
     from tracelab.schema import PUBLIC_ARROW_SCHEMA
 
     rows: list[Row] = []
     linenos: list[int] = []
-    for lineno, line in block.lines():
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise UploadRejected(f"line {lineno}: not valid JSON") from None
+    for lineno, row in numbered:
         rows.append(check_row(lineno, row))
         linenos.append(lineno)
     _audit(rows, linenos)
     return pa.Table.from_pylist(rows, schema=PUBLIC_ARROW_SCHEMA)
+
+
+def upload_tables(path: Path, limits: Limits) -> Iterator[pa.Table]:
+    """The validated tables of an upload in either format, told apart by its first bytes
+    (Parquet's magic `PAR1`; anything else is read as JSONL, gzip or plain): never by what the
+    client says it sent."""
+    from tracelab.pool import columnar
+
+    check_compressed_size(path, limits)
+    if columnar.is_parquet(path):
+        return columnar.valid_tables(path, limits)
+    return valid_tables(path, limits)
+
+
+def check_compressed_size(path: Path, limits: Limits) -> int:
+    """The upload's size, rejected above the compressed-size cap."""
+    size = path.stat().st_size
+    if size > limits.max_compressed_bytes:
+        raise UploadRejected(
+            f"the upload is larger than {human_bytes(limits.max_compressed_bytes)} "
+            "(the compressed-size cap)",
+            cap="compressed_bytes",
+        )
+    return size
 
 
 def valid_tables(path: Path, limits: Limits, block_bytes: int = _BLOCK) -> Iterator[pa.Table]:
@@ -323,7 +345,7 @@ def valid_tables(path: Path, limits: Limits, block_bytes: int = _BLOCK) -> Itera
     for block in inflate_blocks(path, limits, block_bytes):
         table = check_block(block.data)
         if table is None:
-            table = _exact_block(block)
+            table = exact_rows(_block_rows(block))
         count += len(table)
         if count > limits.max_rows:
             raise UploadRejected(

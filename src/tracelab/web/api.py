@@ -165,10 +165,19 @@ def router(state: AppState) -> APIRouter:
         return {"trace": store.summary(), "meta": store.meta(), **data}
 
     @api.get("/t/{trace_id}/dashboard")
-    def dashboard_data(trace_id: str, tz: str = "UTC") -> Any:
+    def dashboard_data(
+        trace_id: str,
+        tz: str = "UTC",
+        part: str | None = Query(None, pattern="^(" + "|".join(dashboard.PARTS) + ")$"),
+    ) -> Any:
+        """The whole dashboard, or one of its `part`s (the page asks for both at once and draws
+        each as it arrives)."""
         store = store_of(trace_id)
         zone = valid_tz(tz)
-        body = dashboard.cached_json(store, zone)
+        if part is None:
+            body = dashboard.cached_json(store, zone)
+        else:
+            body = dashboard.part_json(store, part, zone)
         return Response(body, media_type="application/json")
 
     @api.get("/t/{trace_id}/sessions")

@@ -29,10 +29,13 @@ from tracelab.metrics.costs import price_coverage
 from tracelab.metrics.generation import OUTPUT_BINS_PER_DECADE, log10_bin_sql
 from tracelab.metrics.overview import cache_savings, headline
 from tracelab.metrics.sql import quantile_curve, records, scalar
-from tracelab.web.traces import TraceStore
+from tracelab.metrics.steps import STEP_TABLES, prepare
+from tracelab.web.traces import PAGE_TABLES, TraceStore
 
-#: Points of the prefix-vs-append scatter (a seeded reservoir sample of the steps).
-SCATTER_POINTS = 4000
+#: Points of the prefix-vs-append scatter (a seeded reservoir sample of the steps), drawn as SVG
+#: markers: in a fresh chromium 1,000 points draw in ~55 ms, 2,000 in ~95 ms, 4,000 in ~155 ms
+#: (~210 ms as WebGL, whose context costs more than it saves) — the page's largest chart.
+SCATTER_POINTS = 1500
 #: Hit-ratio histogram: 10 bins of 10 %, the last closed at 100 %.
 HIT_RATIO_BINS = 10
 DEFAULT_TZ = "UTC"
@@ -119,24 +122,53 @@ def browser_zone() -> str:
     return "UTC" if zone in UTC_ALIASES else zone
 
 
+#: The dashboard comes in two parts, so the page draws the first while the server computes the
+#: second: `steps` (activity, cost and token charts: the step facts only, computed first) and
+#: `tools` (tool latency and counts, the timing CDFs and the highlights: they need `tool_facts`,
+#: built only after the `steps` part is ready). Each part's fact tables (`metrics.steps`).
+PARTS = ("steps", "tools")
+PART_TABLES = {"steps": STEP_TABLES, "tools": PAGE_TABLES}
+#: Bumped when the JSON of a part changes: the disk cache of an older TraceLab is not read.
+_CACHE_VERSION = "v5"
+
+
+def part_json(store: TraceStore, part: str, tz: str) -> bytes:
+    """One part of the dashboard of `store` (zone `tz`: only the `steps` part depends on it),
+    computed once and kept encoded, in memory and on disk."""
+    if part == "steps":
+
+        def compute(con: duckdb.DuckDBPyConnection) -> bytes:
+            rest = store.cached("dashboard-steps", steps_part, tables=STEP_TABLES)
+            return _dumps(_assemble(tz, *activity(con, tz), rest))
+
+        return store.disk_cached(
+            f"dashboard-{_CACHE_VERSION}-steps-{tz}", compute, tables=STEP_TABLES
+        )
+    if part == "tools":
+        return store.disk_cached(
+            f"dashboard-{_CACHE_VERSION}-tools",
+            lambda con: _dumps(tools_part(con)),
+            tables=PAGE_TABLES,
+        )
+    raise ValueError(f"no dashboard part {part!r} (parts: {', '.join(PARTS)})")
+
+
 def cached_json(store: TraceStore, tz: str) -> bytes:
-    """The dashboard of `store` in zone `tz`, computed once and kept encoded (a warm request
-    is a memory copy). Only its activity charts depend on the zone: the rest is computed once
-    per trace, so a browser in another zone than the one precomputed at start-up (even an
-    alias of it, `UTC` for `Etc/UTC`) waits for one query, not the whole dashboard again."""
-
-    def compute(con: duckdb.DuckDBPyConnection) -> bytes:
-        rest = store.cached("dashboard-zone-free", zone_free)
-        return _dumps(_assemble(tz, *activity(con, tz), rest))
-
-    return store.disk_cached(f"dashboard-v4-{tz}", compute)
+    """The whole dashboard of `store` in zone `tz` (both parts in one object, in `dashboard`'s
+    key order). Only its activity charts depend on the zone: a browser in another zone than the
+    one precomputed at start-up (even an alias of it, `UTC` for `Etc/UTC`) waits for one query,
+    not the whole dashboard again."""
+    steps = orjson.loads(part_json(store, "steps", tz))
+    return _dumps(steps | orjson.loads(part_json(store, "tools", tz)))
 
 
 def warm(store: TraceStore) -> None:
-    """At start-up: the dashboard for this machine's zone (from the disk cache when this
-    database was served before), then the fact tables and the overview, so the first visit
-    to either page finds them ready."""
-    cached_json(store, browser_zone())
+    """At start-up: the dashboard's parts for this machine's zone (from the disk cache when this
+    database was served before; the `steps` part first, on the step facts alone), then every
+    page's fact tables and the overview, so the first visit to either page finds them ready."""
+    zone = browser_zone()
+    for part in PARTS:
+        part_json(store, part, zone)
     store.warm()
     store.cached("overview", overview)
 
@@ -391,12 +423,29 @@ def _link(row: dict[str, Any], step: int | None) -> dict[str, Any]:
 
 
 def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
-    """Everything the Dashboard page draws, in one response (cached per trace and zone)."""
-    return _assemble(tz, *activity(con, tz), zone_free(con))
+    """Everything the Dashboard page draws, in one object (both parts; see `PARTS`)."""
+    return _assemble(tz, *activity(con, tz), steps_part(con)) | tools_part(con)
 
 
-def zone_free(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """The dashboard's parts that do not depend on the time zone (JSON-ready)."""
+def steps_part(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The `steps` part's charts that do not depend on the time zone (JSON-ready): they read
+    `step_facts` only."""
+    return jsonable(
+        {
+            "providers": providers(con),
+            "cost_by_model": cost_by_model(con),
+            "cost_by_project": cost_by_project(con),
+            "scatter": scatter(con),
+            "output_hist": output_histogram(con),
+            "hit_ratio_bins": hit_ratio_bins(con),
+        }
+    )
+
+
+def tools_part(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The `tools` part (zone-free, JSON-ready): tool latency and counts (`tool_facts`), the
+    generation-time and human-wait CDFs, and the highlights."""
+    prepare(con, tables=("tool_facts",))
     tool_cdf = quantile_curve(
         con, f"FROM tool_facts WHERE {tools.POSITIVE}", tools.LATENCY, "provider"
     )
@@ -404,16 +453,10 @@ def zone_free(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     wait_cdf = quantile_curve(con, "FROM human_waits WHERE wait_ms > 0", "wait_ms", "provider")
     return jsonable(
         {
-            "providers": providers(con),
-            "cost_by_model": cost_by_model(con),
-            "cost_by_project": cost_by_project(con),
             "tool_latency_cdf": _curve(tool_cdf),
             "latency_by_tool": tools.tool_latency(con, top=12),
             "tool_counts": tools.popularity(con, top=15),
-            "scatter": scatter(con),
-            "output_hist": output_histogram(con),
             "generation_cdf": _curve(gen_cdf),
-            "hit_ratio_bins": hit_ratio_bins(con),
             "human_wait_cdf": _curve(wait_cdf),
             "highlights": highlights(con),
         }
@@ -423,8 +466,8 @@ def zone_free(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 def _assemble(
     tz: str, days: list[dict[str, Any]], hours: list[dict[str, Any]], rest: dict[str, Any]
 ) -> dict[str, Any]:
-    """The dashboard of zone `tz`: its activity charts and the zone-free parts, in the
-    response's key order."""
+    """The `steps` part of zone `tz`: its activity charts and its zone-free charts (`rest`),
+    in the response's key order."""
     out = {"timezone": tz, "providers": rest["providers"]}
     out |= {"daily": jsonable(days), "hour_weekday": jsonable(hours)}
     return out | {k: v for k, v in rest.items() if k != "providers"}

@@ -21,7 +21,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,27 +77,41 @@ class TraceStore:
     created: float | None = None
     upload_bytes: int | None = None
     _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+    #: The fact tables prepared on `_con` (a connection opened again starts with none).
+    _prepared: set[str] = field(default_factory=set, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    #: Keys being computed, each with the event its computation sets when it ends.
+    _pending: dict[Any, threading.Event] = field(default_factory=dict, repr=False)
+    _pending_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: The thread inside `connection()` (holding `_lock`), if any.
+    _holder: int | None = field(default=None, repr=False)
     _last_used: float = field(default_factory=time.monotonic, repr=False)
 
     @contextlib.contextmanager
-    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The prepared connection, held exclusively for the block (opened again if an idle
-        close released it)."""
+    def connection(
+        self, tables: Iterable[str] = PAGE_TABLES
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection with its fact `tables` prepared (by default every page's), held
+        exclusively for the block (opened again if an idle close released it)."""
         with self._lock:
             if self._con is None:
                 con = open_db(self.db)
                 try:
                     check_tables(con, self.db)
-                    prepare(con, self.prices, tables=PAGE_TABLES)
                 except BaseException:
                     con.close()
                     raise
-                self._con = con
+                self._con, self._prepared = con, set()
+            outer, self._holder = self._holder, threading.get_ident()
             try:
+                wanted = set(tables) - self._prepared
+                if wanted:
+                    prepare(self._con, self.prices, tables=wanted)
+                    self._prepared |= wanted
                 yield self._con
             finally:
+                self._holder = outer
                 self._last_used = time.monotonic()
 
     @property
@@ -124,18 +138,53 @@ class TraceStore:
         with self.connection():
             pass
 
-    def cached(self, key: Any, compute: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
-        """`compute(con)` once per key for this database file (its size and mtime included)."""
+    def cached(
+        self,
+        key: Any,
+        compute: Callable[[duckdb.DuckDBPyConnection], Any],
+        tables: Iterable[str] = PAGE_TABLES,
+    ) -> Any:
+        """`compute(con)` once per key for this database file (its size and mtime included),
+        on the connection with the fact `tables` it reads prepared.
+
+        A request for a key being computed waits for that key, not for the connection: the
+        warm-up computes the dashboard's parts one after the other, and the page's request for
+        the first part must not wait behind the second (the connection's lock is not fair)."""
         stamp = self._stamp()
         full_key = (key, stamp)
         if full_key in self._cache:
             return self._cache[full_key]
-        with self.connection() as con:
-            if full_key not in self._cache:  # another thread may have filled it meanwhile
-                self._cache[full_key] = compute(con)
-            return self._cache[full_key]
+        with self._pending_lock:
+            running = self._pending.get(full_key)
+            if running is None:
+                self._pending[full_key] = mine = threading.Event()
+        if running is not None and self._holder == threading.get_ident():
+            # We hold the connection the other computation waits for: waiting would deadlock.
+            with self.connection(tables) as con:
+                if full_key not in self._cache:
+                    self._cache[full_key] = compute(con)
+                return self._cache[full_key]
+        if running is not None:
+            running.wait()
+            if full_key in self._cache:
+                return self._cache[full_key]
+            return self.cached(key, compute, tables)  # that computation failed: try ours
+        try:
+            with self.connection(tables) as con:
+                if full_key not in self._cache:
+                    self._cache[full_key] = compute(con)
+                return self._cache[full_key]
+        finally:
+            with self._pending_lock:
+                del self._pending[full_key]
+            mine.set()
 
-    def disk_cached(self, key: str, compute: Callable[[duckdb.DuckDBPyConnection], bytes]) -> bytes:
+    def disk_cached(
+        self,
+        key: str,
+        compute: Callable[[duckdb.DuckDBPyConnection], bytes],
+        tables: Iterable[str] = PAGE_TABLES,
+    ) -> bytes:
         """Like `cached` for encoded JSON, also kept on disk per database file, so a server
         started again on the same unchanged file answers at once — without preparing the
         fact tables. The file name covers the database's path, size and mtime, the price
@@ -162,7 +211,7 @@ class TraceStore:
         if data is not None:
             self._cache[(memo, stamp)] = data
             return data
-        return self.cached(memo, load)
+        return self.cached(memo, load, tables)
 
     def _disk_path(self, key: str) -> Path:
         size, mtime = self._stamp()

@@ -273,9 +273,17 @@
       showBanner(["Could not prepare a trace: " + err.message], "error");
     });
   }
-  // Resolve the trace this page shows; null when there is none yet (the banner says why).
-  function ready() {
-    return api("/api/status").then(function (status) {
+  // The page's scripts run before the Plotly bundle (see shell.html): their first requests
+  // leave while the browser evaluates it. `loaded`: every script has run, Plotly included.
+  var loaded = new Promise(function (resolve) {
+    if (document.readyState !== "loading") resolve();
+    else document.addEventListener("DOMContentLoaded", function () { resolve(); });
+  });
+  var statusRequest = null;
+  // The trace this page shows, as soon as the server says (null when there is none yet: the
+  // banner says why); asked once per page. Charts must wait for `ready`.
+  function resolveTrace() {
+    return statusRequest || (statusRequest = api("/api/status").then(function (status) {
       TL.status = status;
       var wanted = params.get("t");
       var known = status.traces.map(function (t) { return t.id; });
@@ -295,7 +303,11 @@
         else if (startup.state === "error") showBanner(["Could not collect your logs: " + startup.error], "error");
       }
       return TL.trace ? TL.traceId : null;
-    });
+    }));
+  }
+  // `resolveTrace()` once the page's scripts (and Plotly) have all run: where drawing may start.
+  function ready() {
+    return Promise.all([resolveTrace(), loaded]).then(function (both) { return both[0]; });
   }
   function tapi(path) { return api("/api/t/" + encodeURIComponent(TL.traceId) + path); }
   function content(nodes) {
@@ -312,7 +324,7 @@
     el: el, api: api, post: post, del: del, parseBody: parseBody, httpError: httpError, tapi: tapi, fmt: fmt, format: format, plot: plot, card: card,
     noData: noData, hasData: hasData, palette: palette, traceName: traceName,
     table: table, cssVar: cssVar, providerColor: providerColor, pollJob: pollJob, jobText: jobText,
-    progressBar: progressBar, ready: ready, link: link, content: content, fail: fail,
+    progressBar: progressBar, ready: ready, resolveTrace: resolveTrace, link: link, content: content, fail: fail,
     params: params, token: token, showBanner: showBanner, traceId: null,
   };
 })();

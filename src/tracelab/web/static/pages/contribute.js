@@ -16,7 +16,7 @@
       ["date range", TL.fmt.date(p.window[0]) + " → " + TL.fmt.date(p.window[1])],
       ["models", models.join(", ") || "–"],
       ["providers", Object.keys(p.providers || {}).join(", ") || "–"],
-      ["file", TL.fmt.bytes(p.bytes) + " gzip · sha256 " + p.sha256.slice(0, 16) + "…"],
+      ["file", TL.fmt.bytes(p.bytes) + (p.format === "parquet" ? " Parquet" : " JSONL.gz") + " · sha256 " + p.sha256.slice(0, 16) + "…"],
       ["sanitized", p.sanitized_here ? "here, just now, with your pseudonym key" : "already (it passed the strict audit as is)"],
     ];
     return el("table", { class: "facts", id: "contribute-facts" }, rows.map(function (r) {

@@ -1,5 +1,5 @@
 // Dashboard: activity calendar, hour × weekday heatmap (local time), cost by model, the
-// distributions and highlights. One cached JSON response from /api/t/<id>/dashboard.
+// distributions and highlights, from the two cached parts of /api/t/<id>/dashboard.
 (function () {
   "use strict";
   var el = TL.el;
@@ -125,7 +125,7 @@
   function scatter(div, data) {
     var traces = Object.keys(data.groups).map(function (p) {
       var g = data.groups[p];
-      return { type: "scattergl", mode: "markers", name: p, x: g.x.map(function (v) { return v + 1; }), y: g.y.map(function (v) { return v + 1; }),
+      return { type: "scatter", mode: "markers", name: p, x: g.x.map(function (v) { return v + 1; }), y: g.y.map(function (v) { return v + 1; }),
         marker: { color: TL.providerColor(p), size: 4, opacity: 0.5 }, customdata: g.session.map(function (s, i) { return [s, g.step[i]]; }),
         hovertemplate: "prefix %{x}<br>append %{y}<extra>" + p + " (click: open)</extra>" };
     });
@@ -171,10 +171,19 @@
     }));
   }
 
-  TL.ready().then(function (id) {
-    if (!id) { TL.content([el("p", { class: "muted", text: "No trace yet." })]); return; }
-    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-    return TL.tapi("/dashboard?tz=" + encodeURIComponent(tz)).then(function (d) {
+  // The two parts of the dashboard are asked for at once, while the browser still evaluates
+  // the Plotly bundle; the `steps` part (activity, cost and token charts) is drawn as soon as
+  // it is there, the `tools` part (tool and timing charts, highlights) once it arrives too.
+  var tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  function ask(part) {
+    var answer = TL.tapi("/dashboard?tz=" + encodeURIComponent(tz) + "&part=" + part);
+    answer.catch(function () { /* shown once, by the chain that draws */ });
+    return answer;
+  }
+  var asked = TL.resolveTrace().then(function (id) { return id ? { steps: ask("steps"), tools: ask("tools") } : null; });
+  TL.ready().then(function () { return asked; }).then(function (parts) {
+    if (!parts) { TL.content([el("p", { class: "muted", text: "No trace yet." })]); return; }
+    var page = parts.steps.then(function (d) {
       var c = {
         cal: box("chart-calendar", "Daily activity", "Steps or cost (API price equivalent) per day (" + d.timezone + ")."),
         heat: box("chart-heatmap", "Hour × weekday", "Steps by local hour and weekday (" + d.timezone + ")."),
@@ -189,14 +198,14 @@
         hit: box("chart-hit-bins", "Step hit ratio", "Share of steps per " + (Math.round(1000 / d.hit_ratio_bins.bins) / 10) + "% bin of prefix / (prefix + append)."),
         wait: box("chart-wait-cdf", "Human wait CDF", "Time before each user message since the previous event, > 0 only."),
       };
+      c.high = el("div", { class: "highlights", id: "highlights" }, [el("p", { class: "muted", text: "Loading…" })]);
       TL.content([
-        el("h2", { text: "Highlights" }), highlights(d.highlights),
+        el("h2", { text: "Highlights" }), c.high,
         el("h2", { text: "Activity" }), el("div", { class: "grid" }, [c.cal.card, c.heat.card]),
         el("h2", { text: "Cost" }), el("div", { class: "grid" }, [c.cost.card, c.proj.card]),
         el("h2", { text: "Distributions" }),
         el("div", { class: "grid" }, [c.lcdf.card, c.lbt.card, c.tc.card, c.sc.card, c.out.card, c.gen.card, c.hit.card, c.wait.card]),
       ]);
-      var logCdf = function (title) { return { xaxis: { type: "log", title: { text: title } }, yaxis: { title: { text: "share ≤ x" }, tickformat: ".0%" } }; };
       var metric = el("select", { id: "calendar-metric", "aria-label": "calendar shows" }, [
         el("option", { value: "steps", text: "steps" }), el("option", { value: "cost", text: "cost" })]);
       metric.onchange = function () { calendar(c.cal.div, d.daily, metric.value); };
@@ -205,13 +214,19 @@
       heatmap(c.heat.div, d.hour_weekday, d.timezone);
       costByModel(c.cost.div, d.cost_by_model);
       costByProject(c.proj.div, d.cost_by_project);
+      scatter(c.sc.div, d.scatter);
+      outputHist(c.out.div, d.output_hist);
+      hitBins(c.hit.div, d.hit_ratio_bins);
+      return c;
+    });
+    return Promise.all([page, parts.tools]).then(function (both) {
+      var c = both[0], d = both[1];
+      var logCdf = function (title) { return { xaxis: { type: "log", title: { text: title } }, yaxis: { title: { text: "share ≤ x" }, tickformat: ".0%" } }; };
+      c.high.replaceWith(highlights(d.highlights));
       TL.plot(c.lcdf.div, cdfTraces(d.tool_latency_cdf), logCdf("ms (log)"), null, "No timed tool calls in this trace.");
       latencyByTool(c.lbt.div, d.latency_by_tool);
       toolCounts(c.tc.div, d.tool_counts);
-      scatter(c.sc.div, d.scatter);
-      outputHist(c.out.div, d.output_hist);
       TL.plot(c.gen.div, cdfTraces(d.generation_cdf, function (v) { return v / 1000; }), logCdf("seconds (log)"), null, "No step with a generation time > 0.");
-      hitBins(c.hit.div, d.hit_ratio_bins);
       TL.plot(c.wait.div, cdfTraces(d.human_wait_cdf, function (v) { return v / 1000; }), logCdf("seconds (log)"), null, "No human wait > 0 (it needs an event before a user message).");
       document.getElementById("content").dataset.rendered = "1";
     });

@@ -102,15 +102,19 @@ FIRST_EVENT_KIND_SQL = (
 #: Table 12's steps (amendments §14.3): every step with its predecessor's context and output,
 #: its kind by first timing event, and `fresh` = max(0, C_S − C_P) − O_P unclipped (null unless
 #: the step qualifies: a predecessor and a user_message/tool_result first event).
-#: With `{in_order}` true for a session, its predecessors in the wanted order are its session-order
-#: ones (`step_facts.prev_*`, no window needed); the other sessions' steps go through a window
-#: ordered by `{order}`.
+#: In a session whose every step has `{in_order}` true, the predecessors in the wanted order are
+#: the session-order ones (`step_facts.prev_*`, no window needed); the steps of the other
+#: sessions (a few, found without grouping every step by session) go through a window ordered
+#: by `{order}`.
 NET_FRESH_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS {{table}} AS
-WITH sessions AS (
-    SELECT session_id, {{in_order}} AS in_order FROM step_facts GROUP BY session_id
+WITH irregular AS (SELECT DISTINCT session_id FROM step_facts WHERE NOT ({{in_order}})),
+steps AS (
+    SELECT s.*, NOT EXISTS (
+        SELECT 1 FROM irregular i WHERE i.session_id IS NOT DISTINCT FROM s.session_id
+    ) AS in_order
+    FROM step_facts s
 ),
-steps AS (SELECT s.*, x.in_order FROM step_facts s JOIN sessions x USING (session_id)),
 linked AS (
     SELECT round_pk, provider, model, append, context, first_event_type, prev_context,
            prev_output, prev_pk IS NOT NULL AS has_prev
@@ -127,13 +131,14 @@ SELECT round_pk, provider, model, append, {FIRST_EVENT_KIND_SQL} AS kind, has_pr
        END AS fresh
 FROM linked
 """
-#: Predecessor orders of Table 12's fresh tokens (table, ORDER BY, "the session order is that
-#: order" per session): the reference's **file order** (round_pk; the same as the session order
-#: when round_pk grows along it), and the session order itself (seq) for synth calibration — a
-#: profile must not depend on the order of a trace's rows; the two agree on any trace whose
-#: sessions are written in round order, as collected traces are.
+#: Predecessor orders of Table 12's fresh tokens (table, ORDER BY, a step condition: a session
+#: whose every step meets it is in that order already): the reference's **file order**
+#: (round_pk; the same as the session order when round_pk grows along it), and the session
+#: order itself (seq) for synth calibration — a profile must not depend on the order of a
+#: trace's rows; the two agree on any trace whose sessions are written in round order, as
+#: collected traces are.
 FRESH_ORDERS = {
-    "file": ("net_fresh_steps", "round_pk", "bool_and(coalesce(prev_pk < round_pk, true))"),
+    "file": ("net_fresh_steps", "round_pk", "coalesce(prev_pk < round_pk, true)"),
     "session": ("net_fresh_steps_by_seq", "seq", "true"),
 }
 

@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tracelab.pool.fastcheck import check_table
-from tracelab.pool.validate import Limits, exact_rows, ratio_exceeded, reject_fields
+from tracelab.pool.validate import (
+    Limits,
+    check_row_count,
+    exact_rows,
+    ratio_exceeded,
+    reject_fields,
+)
 from tracelab.rejection import UploadRejected, human_bytes
 from tracelab.schema import (
     PRIVATE_ROW_FIELDS,
@@ -171,10 +177,7 @@ def valid_tables(path: Path, limits: Limits) -> Iterator[pa.Table]:
             "the upload is not a readable Parquet file (truncated or corrupt)"
         ) from None
     meta = source.metadata
-    if meta.num_rows > limits.max_rows:
-        raise UploadRejected(
-            f"the upload has more than {limits.max_rows:,} rows (the row cap)", cap="rows"
-        )
+    check_row_count(meta.num_rows, limits)
     declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     _check_decoded(declared, size, limits)
     _check_schema(schema)
@@ -196,17 +199,13 @@ def valid_tables(path: Path, limits: Limits) -> Iterator[pa.Table]:
             if not check_table(table):
                 table = _exact(table, count)
             count += len(table)
-            if count > limits.max_rows:
-                raise UploadRejected(
-                    f"the upload has more than {limits.max_rows:,} rows (the row cap)", cap="rows"
-                )
+            check_row_count(count, limits)
             if len(table):
                 yield table
     except (pa.ArrowException, OSError) as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
         raise UploadRejected(f"the upload is not a readable Parquet file ({first})") from None
-    if count == 0:
-        raise UploadRejected("the upload holds no rows")
+    check_row_count(count, limits, complete=True)
 
 
 def _exact(table: pa.Table, before: int) -> pa.Table:

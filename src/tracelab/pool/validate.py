@@ -347,11 +347,18 @@ def valid_tables(path: Path, limits: Limits, block_bytes: int = _BLOCK) -> Itera
         if table is None:
             table = exact_rows(_block_rows(block))
         count += len(table)
-        if count > limits.max_rows:
-            raise UploadRejected(
-                f"the upload has more than {limits.max_rows:,} rows (the row cap)", cap="rows"
-            )
+        check_row_count(count, limits)
         if len(table):
             yield table
-    if count == 0:
+    check_row_count(count, limits, complete=True)
+
+
+def check_row_count(count: int, limits: Limits, complete: bool = False) -> None:
+    """Reject an upload whose rows so far (`count`) pass the row cap, or, once `complete`,
+    that holds none (one wording for every upload format)."""
+    if count > limits.max_rows:
+        raise UploadRejected(
+            f"the upload has more than {limits.max_rows:,} rows (the row cap)", cap="rows"
+        )
+    if complete and count == 0:
         raise UploadRejected("the upload holds no rows")

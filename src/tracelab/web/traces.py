@@ -160,24 +160,29 @@ class TraceStore:
                 self._pending[full_key] = mine = threading.Event()
         if running is not None and self._holder == threading.get_ident():
             # We hold the connection the other computation waits for: waiting would deadlock.
-            with self.connection(tables) as con:
-                if full_key not in self._cache:
-                    self._cache[full_key] = compute(con)
-                return self._cache[full_key]
+            return self._compute(full_key, compute, tables)
         if running is not None:
             running.wait()
             if full_key in self._cache:
                 return self._cache[full_key]
             return self.cached(key, compute, tables)  # that computation failed: try ours
         try:
-            with self.connection(tables) as con:
-                if full_key not in self._cache:
-                    self._cache[full_key] = compute(con)
-                return self._cache[full_key]
+            return self._compute(full_key, compute, tables)
         finally:
             with self._pending_lock:
                 del self._pending[full_key]
             mine.set()
+
+    def _compute(
+        self,
+        full_key: Any,
+        compute: Callable[[duckdb.DuckDBPyConnection], Any],
+        tables: Iterable[str],
+    ) -> Any:
+        with self.connection(tables) as con:
+            if full_key not in self._cache:  # another thread may have filled it meanwhile
+                self._cache[full_key] = compute(con)
+            return self._cache[full_key]
 
     def disk_cached(
         self,

@@ -495,6 +495,21 @@ def test_open_db(tmp_path: Path) -> None:
         assert con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
 
 
+def test_memory_limit_of_a_reading_connection(tmp_path: Path, monkeypatch) -> None:
+    """600 MB by default, the caller's limit when given (analyze --no-figures: 1500 MB), and
+    TRACELAB_MEMORY_LIMIT over both."""
+    _, dst = _build(tmp_path, ".jsonl")
+    sql = "SELECT current_setting('memory_limit')"
+    monkeypatch.delenv("TRACELAB_MEMORY_LIMIT", raising=False)
+    with open_db(dst) as con:
+        assert con.execute(sql).fetchone()[0] == "572.2 MiB"  # 600 * 10**6 bytes
+    with open_db(dst, memory_limit=tracedb.TABLES_MEMORY_LIMIT) as con:
+        assert con.execute(sql).fetchone()[0] == "1.3 GiB"  # 1500 * 10**6 bytes
+    monkeypatch.setenv("TRACELAB_MEMORY_LIMIT", "300MB")
+    with open_db(dst, memory_limit="1500MB") as con:
+        assert con.execute(sql).fetchone()[0] == "286.1 MiB"  # 300 * 10**6 bytes
+
+
 def test_gzip_source_reads_like_plain(tmp_path: Path) -> None:
     plain = tmp_path / "a.jsonl"
     write_rows(sample_rows(), plain)

@@ -297,10 +297,11 @@ def _open_trace(
     prices: str | None,
     quiet: bool,
     steps_only: bool = False,
+    memory_limit: str | None = None,
 ):
-    """Resolve --db / -i, open the database read-only and prepare the metric tables (with
-    `steps_only`, `step_facts` and its own tables: a command that reads no tool or request
-    facts does not pay for them)."""
+    """Resolve --db / -i, open the database read-only (DuckDB's `memory_limit`: see
+    `tracedb.open_db`) and prepare the metric tables (with `steps_only`, `step_facts` and its
+    own tables: a command that reads no tool or request facts does not pay for them)."""
     import duckdb
 
     from tracelab.io import TraceFormatError
@@ -317,7 +318,7 @@ def _open_trace(
                     label = f"Building the trace database from {input_path} (cached for next time)"
         with show.spinner(label, quiet=quiet):
             resolved = resolve_trace(db, input_path)
-            con = open_db(resolved.db)
+            con = open_db(resolved.db, memory_limit=memory_limit)
             check_tables(con, resolved.db)
             prepare(con, price_source, tables=STEP_TABLES if steps_only else FACT_TABLES)
     except (TraceInputError, TraceFormatError, FileNotFoundError) as exc:
@@ -359,12 +360,15 @@ def _run_study(
     from tracelab.experiments.runner import run_experiments
     from tracelab.experiments.store import stamp
     from tracelab.reportdata import gather
+    from tracelab.tracedb import TABLES_MEMORY_LIMIT
 
     workers = _figure_workers() if figures else 0
     # started before the trace is opened: no DuckDB threads yet, so the workers fork cheaply
     pool = FigurePool(workers) if workers else None
+    # Tables only: nothing draws beside the queries, so they may have more memory (no spilling).
+    limit = None if figures else TABLES_MEMORY_LIMIT
     try:
-        con = _open_trace(db, input_path, prices, quiet=False)
+        con = _open_trace(db, input_path, prices, quiet=False, memory_limit=limit)
         extras = []
         with show.experiment_progress(len(experiments)) as on_done:
             runs = run_experiments(

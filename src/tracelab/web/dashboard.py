@@ -125,7 +125,7 @@ def browser_zone() -> str:
 #: The dashboard comes in two parts, so the page draws the first while the server computes the
 #: second: `steps` (activity, cost and token charts: the step facts only, computed first) and
 #: `tools` (tool latency and counts, the timing CDFs and the highlights: they need `tool_facts`,
-#: built only after the `steps` part is ready). Each part's fact tables (`metrics.steps`).
+#: built only after the `steps` part is ready). `PART_TABLES`: the fact tables each part reads.
 PARTS = ("steps", "tools")
 PART_TABLES = {"steps": STEP_TABLES, "tools": PAGE_TABLES}
 #: Bumped when the JSON of a part changes: the disk cache of an older TraceLab is not read.
@@ -135,22 +135,21 @@ _CACHE_VERSION = "v5"
 def part_json(store: TraceStore, part: str, tz: str) -> bytes:
     """One part of the dashboard of `store` (zone `tz`: only the `steps` part depends on it),
     computed once and kept encoded, in memory and on disk."""
-    if part == "steps":
-
-        def compute(con: duckdb.DuckDBPyConnection) -> bytes:
-            rest = store.cached("dashboard-steps", steps_part, tables=STEP_TABLES)
-            return _dumps(_assemble(tz, *activity(con, tz), rest))
-
-        return store.disk_cached(
-            f"dashboard-{_CACHE_VERSION}-steps-{tz}", compute, tables=STEP_TABLES
-        )
+    if part not in PART_TABLES:
+        raise ValueError(f"no dashboard part {part!r} (parts: {', '.join(PARTS)})")
+    tables = PART_TABLES[part]
     if part == "tools":
-        return store.disk_cached(
-            f"dashboard-{_CACHE_VERSION}-tools",
-            lambda con: _dumps(tools_part(con)),
-            tables=PAGE_TABLES,
-        )
-    raise ValueError(f"no dashboard part {part!r} (parts: {', '.join(PARTS)})")
+
+        def compute_tools(con: duckdb.DuckDBPyConnection) -> bytes:
+            return _dumps(tools_part(con))
+
+        return store.disk_cached(f"dashboard-{_CACHE_VERSION}-tools", compute_tools, tables)
+
+    def compute_steps(con: duckdb.DuckDBPyConnection) -> bytes:
+        rest = store.cached("dashboard-steps", steps_part, tables)
+        return _dumps(_assemble(tz, *activity(con, tz), rest))
+
+    return store.disk_cached(f"dashboard-{_CACHE_VERSION}-steps-{tz}", compute_steps, tables)
 
 
 def cached_json(store: TraceStore, tz: str) -> bytes:

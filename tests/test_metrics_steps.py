@@ -362,3 +362,42 @@ def test_tool_and_request_facts_are_built_on_request(tmp_path):
         assert con.execute(sql).fetchall() == full.execute(sql).fetchall()
     with pytest.raises(ValueError, match="no fact table 'tool_fact'"):
         prepare(con, tables=("tool_fact",))
+
+
+def test_the_dashboard_tables_need_no_step_facts(tmp_path):
+    """`step_costs`, `tool_facts` and the generation times (`GENERATION_FROM`) are built
+    without `step_facts`, with the values `step_facts` holds; the tables built only for others
+    are dropped once every reader exists, and built again if one is asked for later."""
+    from tracelab.metrics.costs import STEP_COST_COLUMNS
+    from tracelab.metrics.steps import GENERATION_FROM, GENERATION_TABLES, prepare
+    from tracelab.tracedb import open_db
+
+    full = trace_db(tmp_path, _random_rows(5))
+    con = open_db(tmp_path / "trace.duckdb")
+
+    def temp_tables() -> set[str]:
+        rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+        return {name for (name,) in rows}
+
+    prepare(con, tables=("step_costs", "tool_facts", *GENERATION_TABLES))
+    assert "step_facts" not in temp_tables()
+    assert "step_order" in temp_tables()  # tool_facts read it; human_waits, step_facts will
+    columns = ", ".join(("round_pk", "provider", "session_id", "context", *STEP_COST_COLUMNS))
+    sql = f"SELECT {columns} FROM {{}} ORDER BY round_pk"
+    costs = con.execute(sql.format("step_costs")).fetchall()
+    assert costs == full.execute(sql.format("step_facts")).fetchall()
+    assert any(row[-1] is not None for row in costs)  # some steps are priced
+    gen = f"SELECT round_pk, provider, gen_ms FROM {GENERATION_FROM} ORDER BY 1"
+    facts = "SELECT round_pk, provider, gen_ms FROM step_facts WHERE gen_ms IS NOT NULL ORDER BY 1"
+    got = [row for row in con.execute(gen).fetchall() if row[2] is not None]
+    assert got == full.execute(facts).fetchall() and got
+    sql = "SELECT * FROM tool_facts ORDER BY round_pk, tool_pos"
+    assert con.execute(sql).fetchall() == full.execute(sql).fetchall()
+    prepare(con)  # every reader of step_order and step_tool_wait now exists
+    assert not {"step_order", "step_tool_wait"} & temp_tables()
+    con.execute("DROP TABLE tool_facts")
+    prepare(con, tables=("tool_facts",))  # step_order is built again for it, then dropped
+    assert con.execute(sql).fetchall() == full.execute(sql).fetchall()
+    assert "step_order" not in temp_tables()
+    with pytest.raises(ValueError, match="no fact table 'step_order'"):
+        prepare(con, tables=("step_order",))  # built only for others

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tracelab.metrics.overview import cache_savings, headline
-from tracelab.metrics.steps import prepare
+from tracelab.metrics.steps import FACT_TABLES, prepare
 from tracelab.tracedb import open_db
 from tracelab.web.dashboard import HIT_RATIO_BINS, SCATTER_POINTS
 
@@ -240,8 +240,8 @@ def test_cost_by_project_folds_the_tail(small_trace, monkeypatch) -> None:
 
     monkeypatch.setattr(dashboard, "TOP_PROJECTS", 2)
     with open_db(small_trace.db) as con:
-        prepare(con)
-        per = dashboard.cost_by_project(con)
+        prepare(con, tables=(*FACT_TABLES, *dashboard.PART_TABLES["steps"]))
+        per = dashboard.cost_by_project(con)  # over step_costs: the same costs as step_facts
         total = con.execute("SELECT sum(cost_total) FROM step_facts").fetchone()[0]
         # null (no project) is a project of its own in the chart
         projects = con.execute("SELECT count(*) FROM (SELECT DISTINCT project FROM rounds)")

@@ -21,8 +21,9 @@ def test_browser_zone_names_utc_as_a_browser_does(monkeypatch, machine, browser)
 
 def test_a_second_zone_reuses_the_zone_free_parts(small_trace, tmp_path, monkeypatch) -> None:
     """The dashboard of another zone recomputes only its activity charts: same bytes as the
-    whole dashboard computed for that zone, and the `steps` part is computed without
-    `tool_facts` (the page draws it while the `tools` part is computed)."""
+    whole dashboard computed for that zone, and the `steps` part is computed from
+    `step_costs` alone, with no event table (the page draws it while the `tools` part is
+    computed)."""
     from tracelab.metrics.steps import prepare
     from tracelab.tracedb import open_db
     from tracelab.web.traces import TraceStore
@@ -33,7 +34,8 @@ def test_a_second_zone_reuses_the_zone_free_parts(small_trace, tmp_path, monkeyp
     with store.connection(()) as con:
         sql = "SELECT table_name FROM duckdb_tables() WHERE temporary"
         built = {n for (n,) in con.execute(sql).fetchall()}
-    assert "step_facts" in built and "tool_facts" not in built
+    assert "step_costs" in built
+    assert not built & {"step_facts", "step_events", "tool_facts", "human_waits"}
     first = dashboard.cached_json(store, "UTC")
     calls = []
     real = (dashboard.steps_part, dashboard.tools_part)

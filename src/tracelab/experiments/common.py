@@ -38,9 +38,10 @@ __all__ = [
 ]
 
 
-def providers(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Providers present in the trace: claude, codex first (the study's order), then others."""
-    present = {p for (p,) in rows(con, "SELECT DISTINCT provider FROM step_facts") if p}
+def providers(con: duckdb.DuckDBPyConnection, table: str = "step_facts") -> list[str]:
+    """Providers present in the trace (the steps of fact `table`): claude, codex first (the
+    study's order), then others."""
+    present = {p for (p,) in rows(con, f"SELECT DISTINCT provider FROM {table}") if p}
     known = [p for p in PROVIDERS if p in present]
     return known + sorted(present - set(known))
 

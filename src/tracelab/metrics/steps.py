@@ -180,9 +180,9 @@ EFFECTIVE_LATENCY = "coalesce({t}.tool_internal_latency_ms, {t}.tool_wall_latenc
 
 TOOL_FACTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE tool_facts AS
-SELECT t.*, {EFFECTIVE_LATENCY.format(t="t")} AS effective_latency_ms, s.seq, s.is_user
+SELECT t.*, {EFFECTIVE_LATENCY.format(t="t")} AS effective_latency_ms, o.seq, o.is_user
 FROM tool_calls t
-JOIN step_facts s USING (round_pk)
+JOIN step_order o USING (round_pk)
 """
 
 #: Every tool_result event with the calls it answers (matched by session and tool_call_id; a call
@@ -223,6 +223,30 @@ LEFT JOIN timing_events p
 WHERE u.event_type = 'user_message'
 """
 
+#: A step's observable generation time (ms) over `step_events ev LEFT JOIN step_gen_fix gx`.
+GEN_MS = ms_between(GEN_START_TS, "ev.last_out_ts")
+
+#: Every step's tokens and cost, from `rounds` and the price bands alone (no event, no order):
+#: what the Dashboard's cost and token charts read without waiting for the event-derived facts.
+#: The same cost SQL as `step_facts` (`costs.STEP_COST_SELECT`), so the same values; its rows
+#: are in no particular order. `{write_columns}`: `costs.step_write_columns`.
+STEP_COSTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE step_costs AS
+WITH s AS (
+    SELECT r.round_pk, r.provider, r.session_id, r.model, r.started_at, r.ended_at,
+           coalesce(r.prefix_tokens, 0) AS prefix,
+           coalesce(r.newly_append_tokens, 0) AS append,
+           coalesce(r.output_tokens, 0) AS output,
+           r.tool_call_count, {{write_columns}}
+    FROM rounds r
+)
+SELECT s.* EXCLUDE ({", ".join(HIDDEN_COLUMNS)}), s.prefix + s.append AS context,
+       pr.price_match IS NOT NULL AS priced,
+       {STEP_COST_SELECT.format(s="s")}
+FROM s
+{BAND_JOIN.format(s="s")}
+"""
+
 STEP_FACTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE step_facts AS
 WITH base AS (
@@ -256,7 +280,7 @@ SELECT s.* EXCLUDE ({", ".join(HIDDEN_COLUMNS)}),
        ev.last_out_ts, ev.reasoning_ts, ev.last_visible_ts, ev.first_user_ts,
        ev.max_out_ts, ev.first_ts, ev.first_event_type,
        {REQUEST_START_TS} AS request_start_ts,
-       {ms_between(GEN_START_TS, "ev.last_out_ts")} AS gen_ms,
+       {GEN_MS} AS gen_ms,
        hw.human_wait_ms, tw.tool_wait_ms,
        CASE WHEN s.is_user THEN hw.human_wait_ms WHEN s.is_tool THEN tw.tool_wait_ms END
            AS idle_gap_ms,
@@ -296,17 +320,54 @@ FROM (
 )
 """
 
-_PREPARED_MARKER = "_tracelab_metrics_prepared"
-#: Tables `prepare` builds only to assemble `step_facts`; dropped once it exists (at 334k steps
-#: they hold about 120 MB of the fact tables' 490). `step_events`, `result_calls` and
-#: `human_waits` stay: analyses query them.
-_INTERMEDIATE_TABLES = ("step_order", "step_gen_fix", "step_tool_wait")
+#: How each table `prepare` can build is made, and the tables it reads. `price_rates` (with the
+#: cost macros) comes from `costs.prepare_costs`; the others are the SQL above.
+_BUILDS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "price_rates": (None, ()),
+    "step_costs": (STEP_COSTS_SQL, ("price_rates",)),
+    "step_events": (STEP_EVENTS_SQL, ()),
+    "step_gen_fix": (GEN_FIX_SQL, ("step_events",)),
+    "step_order": (STEP_ORDER_SQL, ("step_events", "step_gen_fix")),
+    "human_waits": (HUMAN_WAITS_SQL, ("step_order",)),
+    "result_calls": (RESULT_CALLS_SQL, ()),
+    "step_tool_wait": (TOOL_WAIT_SQL, ("result_calls",)),
+    "tool_facts": (TOOL_FACTS_SQL, ("step_order",)),
+    "step_facts": (
+        STEP_FACTS_SQL,
+        (
+            "price_rates",
+            "step_order",
+            "step_events",
+            "step_gen_fix",
+            "step_tool_wait",
+            "human_waits",
+        ),
+    ),
+    "request_facts": (REQUEST_FACTS_SQL, ("step_facts",)),
+}
+#: Tables `prepare` builds only for others: each is dropped once every table that reads it
+#: exists, so its memory goes back (at 334k steps `step_order` holds ~25 MB); a later call
+#: that needs it again rebuilds it. `step_gen_fix` (a few rows) stays: the generation times
+#: of `GENERATION_FROM` read it.
+_INTERMEDIATE_TABLES = ("step_order", "step_tool_wait")
 
-#: What `prepare` builds: `step_facts` with the tables it is made of (`STEP_TABLES`), and the
-#: two tables derived from it, each only when asked for (`ON_DEMAND`).
+#: What callers ask `prepare` for: `step_facts` with the tables analyses query beside it
+#: (`STEP_TABLES`), and `tool_facts` and `request_facts` (only when named); `FACT_TABLES`, all
+#: of them, is what analyses read. `step_costs` is built only when named (the Dashboard's cost
+#: charts: it needs no event, so they need not wait for the rest).
 STEP_TABLES = ("step_facts", "step_events", "result_calls", "human_waits")
-ON_DEMAND = {"tool_facts": TOOL_FACTS_SQL, "request_facts": REQUEST_FACTS_SQL}
-FACT_TABLES = (*STEP_TABLES, *ON_DEMAND)
+FACT_TABLES = (*STEP_TABLES, "tool_facts", "request_facts")
+
+#: The steps' generation times (`GEN_MS`, with `provider` and `round_pk`) without
+#: `step_facts`: a relation for FROM over the tables it is made of (same values, same rows).
+GENERATION_FROM = f"""(
+    SELECT c.round_pk, c.provider, {GEN_MS} AS gen_ms
+    FROM step_costs c
+    JOIN step_events ev USING (round_pk)
+    LEFT JOIN step_gen_fix gx USING (round_pk)
+)"""
+#: What a query over `GENERATION_FROM` needs prepared.
+GENERATION_TABLES = ("step_costs", "step_events", "step_gen_fix")
 
 
 def prepare(
@@ -315,43 +376,50 @@ def prepare(
     tables: Iterable[str] = FACT_TABLES,
 ) -> None:
     """Materialize the fact `tables` on `con` (TEMP, so a read-only database works), by default
-    all of them; idempotent: a table already there is kept, so a caller names what it reads
-    and pays for nothing else (`tool_facts` and `request_facts` are built on first request).
+    all of them, with the tables they are made of; idempotent: a table already there is kept,
+    so a caller names what it reads and pays for nothing else (`tool_facts` and
+    `request_facts` are built on first request; `step_costs` needs no event).
 
     `prices` (a `tracelab.pricing` source, default the genai-prices database) prices the steps
-    when `step_facts` is built; a later call's prices change nothing.
+    when `step_costs` is built; a later call's prices change nothing.
     """
-    wanted = set(tables)
-    unknown = wanted - set(FACT_TABLES)
+    wanted = list(dict.fromkeys(tables))
+    unknown = [name for name in wanted if name not in _BUILDS or name in _INTERMEDIATE_TABLES]
     if unknown:
-        raise ValueError(f"no fact table {sorted(unknown)[0]!r}")
-    present = {
+        raise ValueError(f"no fact table {unknown[0]!r}")
+    present = _present(con)
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in present or name in order:
+            return
+        for dependency in _BUILDS[name][1]:
+            visit(dependency)
+        order.append(name)
+
+    for name in wanted:
+        visit(name)
+    for name in order:
+        sql, _ = _BUILDS[name]
+        if sql is None:
+            prepare_costs(con, prices if prices is not None else default_source())
+        elif name in ("step_costs", "step_facts"):
+            con.execute(sql.format(write_columns=step_write_columns(con)))
+        else:
+            con.execute(sql)
+        present.add(name)
+    for table in _INTERMEDIATE_TABLES:  # folded into their readers: their memory goes back
+        readers = [n for n, (_, needs) in _BUILDS.items() if table in needs]
+        if table in present and all(reader in present for reader in readers):
+            con.execute(f"DROP TABLE {table}")
+
+
+def _present(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables of `_BUILDS` that `con` holds as TEMP tables."""
+    return {
         name
         for (name,) in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name IN ?",
-            [[_PREPARED_MARKER, *ON_DEMAND]],
+            [list(_BUILDS)],
         ).fetchall()
     }
-    if _PREPARED_MARKER not in present:
-        _prepare_steps(con, prices)
-    for name, sql in ON_DEMAND.items():
-        if name in wanted and name not in present:
-            con.execute(sql)
-
-
-def _prepare_steps(con: duckdb.DuckDBPyConnection, prices: PriceSource | None) -> None:
-    """`step_facts` and the tables it is made of (`STEP_TABLES`)."""
-    for sql in (
-        STEP_EVENTS_SQL,
-        GEN_FIX_SQL,
-        STEP_ORDER_SQL,
-        HUMAN_WAITS_SQL,
-        RESULT_CALLS_SQL,
-        TOOL_WAIT_SQL,
-    ):
-        con.execute(sql)
-    prepare_costs(con, prices if prices is not None else default_source())
-    con.execute(STEP_FACTS_SQL.format(write_columns=step_write_columns(con)))
-    for table in _INTERMEDIATE_TABLES:  # folded into step_facts: their memory goes back
-        con.execute(f"DROP TABLE {table}")
-    con.execute(f"CREATE TEMP TABLE {_PREPARED_MARKER} AS SELECT 1 AS done")

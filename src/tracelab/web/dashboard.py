@@ -1,11 +1,14 @@
 """The JSON behind the Overview and Dashboard pages, computed in DuckDB over the fact tables.
 
 KPIs come from the metric functions (`metrics.overview.headline`, `cache_savings`); the charts'
-numbers are aggregates of `step_facts` / `tool_facts` / `human_waits` columns, whose metric
-definitions live in `tracelab.metrics` (cost columns, effective latency, generation time, human
-wait, the step hit ratio). Every distribution has a fixed size whatever the trace size:
-CDFs are `metrics.sql.quantile_curve` (201 quantiles), histograms are bins, and the
-prefix-vs-append scatter is a seeded reservoir sample whose size and population are reported.
+numbers are aggregates of fact-table columns whose metric definitions live in `tracelab.metrics`
+(cost columns, effective latency, generation time, human wait, the step hit ratio). The charts
+read the narrowest fact tables that hold them, so a cold server draws them before it has built
+`step_facts`: the cost and token charts read `step_costs` (rounds and prices only), the timing
+charts `tool_facts`, `human_waits` and `steps.GENERATION_FROM`. Every distribution has a fixed
+size whatever the trace size: CDFs are `metrics.sql.quantile_curve` (201 quantiles), histograms
+are bins, and the prefix-vs-append scatter is a seeded sample (by a hash of the step's key, so it
+does not depend on row order) whose size and population are reported.
 Local time: the browser sends its IANA time zone; DuckDB converts the TIMESTAMPTZ columns.
 """
 
@@ -29,13 +32,17 @@ from tracelab.metrics.costs import price_coverage
 from tracelab.metrics.generation import OUTPUT_BINS_PER_DECADE, log10_bin_sql
 from tracelab.metrics.overview import cache_savings, headline
 from tracelab.metrics.sql import quantile_curve, records, scalar
-from tracelab.metrics.steps import STEP_TABLES, prepare
-from tracelab.web.traces import PAGE_TABLES, TraceStore
+from tracelab.metrics.steps import GENERATION_FROM, GENERATION_TABLES, prepare
+from tracelab.web.traces import TraceStore
 
 #: Points of the prefix-vs-append scatter (a seeded reservoir sample of the steps), drawn as SVG
 #: markers: in a fresh chromium 1,000 points draw in ~55 ms, 2,000 in ~95 ms, 4,000 in ~155 ms
 #: (~210 ms as WebGL, whose context costs more than it saves) — the page's largest chart.
 SCATTER_POINTS = 1500
+#: The seed of the scatter's sample.
+SCATTER_SEED = 7
+#: The steps' tokens and costs (`steps.STEP_COSTS_SQL`): every chart of the `steps` part reads it.
+STEPS = "step_costs"
 #: Hit-ratio histogram: 10 bins of 10 %, the last closed at 100 %.
 HIT_RATIO_BINS = 10
 DEFAULT_TZ = "UTC"
@@ -123,11 +130,14 @@ def browser_zone() -> str:
 
 
 #: The dashboard comes in two parts, so the page draws the first while the server computes the
-#: second: `steps` (activity, cost and token charts: the step facts only, computed first) and
-#: `tools` (tool latency and counts, the timing CDFs and the highlights: they need `tool_facts`,
-#: built only after the `steps` part is ready). `PART_TABLES`: the fact tables each part reads.
+#: second: `steps` (activity, cost and token charts: `step_costs` only, computed first) and
+#: `tools` (tool latency and counts, the timing CDFs and the highlights: they need the events'
+#: tables). `PART_TABLES`: the fact tables each part reads.
 PARTS = ("steps", "tools")
-PART_TABLES = {"steps": STEP_TABLES, "tools": PAGE_TABLES}
+PART_TABLES = {
+    "steps": (STEPS,),
+    "tools": (STEPS, "tool_facts", "human_waits", *GENERATION_TABLES),
+}
 #: Bumped when the JSON of a part changes: the disk cache of an older TraceLab is not read.
 _CACHE_VERSION = "v5"
 
@@ -163,13 +173,16 @@ def cached_json(store: TraceStore, tz: str) -> bytes:
 
 def warm(store: TraceStore) -> None:
     """At start-up: the dashboard's parts for this machine's zone (from the disk cache when this
-    database was served before; the `steps` part first, on the step facts alone), then every
-    page's fact tables and the overview, so the first visit to either page finds them ready."""
+    database was served before; the `steps` part first, on `step_costs` alone), then every
+    page's fact tables and the overview, so the first visit to either page finds them ready.
+    That second stage leaves a core to the browser (`TraceStore.sparing_a_core`): on a small
+    machine it runs while the browser draws the dashboard."""
     zone = browser_zone()
     for part in PARTS:
         part_json(store, part, zone)
-    store.warm()
-    store.cached("overview", overview)
+    with store.sparing_a_core():
+        store.warm()
+        store.cached("overview", overview)
 
 
 def overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -187,10 +200,10 @@ def _curve(points: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, 
     return {g: {"x": [p[0] for p in pts], "y": [p[1] for p in pts]} for g, pts in points.items()}
 
 
-ACTIVITY_SQL = """
+ACTIVITY_SQL = f"""
 WITH local AS (
     SELECT timezone(?, started_at) AS t, provider, session_id, cost_total
-    FROM step_facts WHERE started_at IS NOT NULL
+    FROM {STEPS} WHERE started_at IS NOT NULL
 )
 SELECT grouping(CAST(t AS DATE)) = 0 AS is_daily,
        CAST(t AS DATE) AS day, provider, isodow(t) AS weekday, hour(t) AS hour,
@@ -248,7 +261,7 @@ def cost_by_model(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                sum(cost_input) AS fresh_input, sum(cost_write_5m) AS write_5m,
                sum(cost_write_1h) AS write_1h, sum(cost_output) AS output,
                sum(cost_total) AS total
-        FROM step_facts GROUP BY 1 ORDER BY total DESC NULLS LAST, steps DESC
+        FROM {STEPS} GROUP BY 1 ORDER BY total DESC NULLS LAST, steps DESC
         """,
     )
 
@@ -264,7 +277,7 @@ def cost_by_project(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             SELECT r.project, s.provider, count(*) AS steps,
                    count(DISTINCT s.session_id) AS sessions, sum(s.cost_total) AS cost,
                    count(*) FILTER (WHERE {UNPRICED}) AS unpriced_steps
-            FROM step_facts s JOIN rounds r USING (round_pk) GROUP BY ALL
+            FROM {STEPS} s JOIN rounds r USING (round_pk) GROUP BY ALL
         ),
         ranked AS (
             SELECT project, row_number() OVER (
@@ -295,18 +308,20 @@ def cost_by_project(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def scatter(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """A seeded sample of (prefix, append) per step, with the population it is drawn from."""
-    population = scalar(con, "SELECT count(*) FROM step_facts WHERE context > 0")
+    """A seeded sample of (prefix, append) per step, with the population it is drawn from: the
+    `SCATTER_POINTS` steps with input whose hash of (round_pk, seed) is smallest — the same
+    steps whatever the order the table's rows are in."""
+    population = scalar(con, f"SELECT count(*) FROM {STEPS} WHERE context > 0")
     rows = records(
         con,
         f"""
         SELECT provider, prefix, append, session_id, round_pk
-        FROM (SELECT * FROM step_facts WHERE context > 0)
-        USING SAMPLE reservoir({SCATTER_POINTS} ROWS) REPEATABLE (7)
+        FROM {STEPS} WHERE context > 0
+        ORDER BY hash(round_pk, {SCATTER_SEED}), round_pk LIMIT {SCATTER_POINTS}
         """,
     )
     groups: dict[str, dict[str, list]] = {}
-    for r in rows:
+    for r in sorted(rows, key=lambda r: r["round_pk"]):
         g = groups.setdefault(r["provider"] or "?", {"x": [], "y": [], "session": [], "step": []})
         g["x"].append(r["prefix"])
         g["y"].append(r["append"])
@@ -321,11 +336,11 @@ def output_histogram(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         con,
         f"""
         SELECT provider, {log10_bin_sql("output")} AS bin, count(*) AS steps
-        FROM step_facts WHERE output >= 1 GROUP BY ALL ORDER BY provider, bin
+        FROM {STEPS} WHERE output >= 1 GROUP BY ALL ORDER BY provider, bin
         """,
     )
     zero = records(
-        con, "SELECT provider, count(*) AS steps FROM step_facts WHERE output < 1 GROUP BY ALL"
+        con, f"SELECT provider, count(*) AS steps FROM {STEPS} WHERE output < 1 GROUP BY ALL"
     )
     return {"per_decade": OUTPUT_BINS_PER_DECADE, "bins": rows, "zero_output": zero}
 
@@ -340,7 +355,7 @@ def hit_ratio_bins(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         f"""
         SELECT provider, least(floor({STEP_HIT_RATIO_SQL} * {n})::INTEGER, {n - 1}) AS bin,
                count(*) AS steps
-        FROM step_facts WHERE context > 0 GROUP BY ALL ORDER BY provider, bin
+        FROM {STEPS} WHERE context > 0 GROUP BY ALL ORDER BY provider, bin
         """,
     )
     return {"bins": n, "counts": counts}
@@ -349,12 +364,12 @@ def hit_ratio_bins(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 def highlights(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Notable sessions and steps, each with the session (and step) it links to."""
     out: list[dict[str, Any]] = []
-    per_session = """
+    per_session = f"""
         SELECT session_id, any_value(provider) AS provider, count(*) AS steps,
                sum(cost_total) AS cost,
                epoch_ms(max(started_at)) - epoch_ms(min(started_at)) AS duration_ms,
                sum(tool_call_count) AS tool_calls
-        FROM step_facts GROUP BY session_id
+        FROM {STEPS} GROUP BY session_id
     """
     picks = (
         ("most_steps", "Longest session (steps)", "steps", "steps"),
@@ -400,7 +415,7 @@ def highlights(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         )
     big = records(
         con,
-        "SELECT session_id, provider, round_pk, context FROM step_facts "
+        f"SELECT session_id, provider, round_pk, context FROM {STEPS} "
         "ORDER BY context DESC, round_pk LIMIT 1",
     )
     if big:
@@ -423,15 +438,17 @@ def _link(row: dict[str, Any], step: int | None) -> dict[str, Any]:
 
 def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
     """Everything the Dashboard page draws, in one object (both parts; see `PARTS`)."""
+    prepare(con, tables=PART_TABLES["steps"])
     return _assemble(tz, *activity(con, tz), steps_part(con)) | tools_part(con)
 
 
 def steps_part(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """The `steps` part's charts that do not depend on the time zone (JSON-ready): they read
-    `step_facts` only."""
+    `step_costs` only."""
+    prepare(con, tables=PART_TABLES["steps"])
     return jsonable(
         {
-            "providers": providers(con),
+            "providers": providers(con, STEPS),
             "cost_by_model": cost_by_model(con),
             "cost_by_project": cost_by_project(con),
             "scatter": scatter(con),
@@ -444,11 +461,11 @@ def steps_part(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 def tools_part(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """The `tools` part (zone-free, JSON-ready): tool latency and counts (`tool_facts`), the
     generation-time and human-wait CDFs, and the highlights."""
-    prepare(con, tables=("tool_facts",))
+    prepare(con, tables=PART_TABLES["tools"])
     tool_cdf = quantile_curve(
         con, f"FROM tool_facts WHERE {tools.POSITIVE}", tools.LATENCY, "provider"
     )
-    gen_cdf = quantile_curve(con, "FROM step_facts WHERE gen_ms > 0", "gen_ms", "provider")
+    gen_cdf = quantile_curve(con, f"FROM {GENERATION_FROM} WHERE gen_ms > 0", "gen_ms", "provider")
     wait_cdf = quantile_curve(con, "FROM human_waits WHERE wait_ms > 0", "wait_ms", "provider")
     return jsonable(
         {

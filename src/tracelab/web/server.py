@@ -19,12 +19,7 @@ if TYPE_CHECKING:
 
 
 def _quietly_warm(store, warm: Callable) -> None:
-    """What the served trace is (`provenance.apply`), then `warm(store)`, in a thread: an
-    error shows on the first request that needs it."""
-    from tracelab.web.provenance import apply
-
-    with contextlib.suppress(Exception):
-        apply(store)
+    """`warm(store)`, in a thread: an error shows on the first request that needs it."""
     with contextlib.suppress(Exception):
         warm(store)
 
@@ -84,10 +79,15 @@ def serve(
     main = None
     if db is not None:
         from tracelab.web.dashboard import warm
+        from tracelab.web.provenance import apply
         from tracelab.web.traces import main_store
 
         main = main_store(db, source, label=label, prices=prices, detect=False)
         threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
+        # What the trace is, read while the warm-up's queries run (they hold no GIL), so the
+        # first page already knows whether it is SYNTHETIC.
+        with contextlib.suppress(Exception):
+            apply(main)
 
     import uvicorn
 

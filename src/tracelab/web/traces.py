@@ -133,6 +133,20 @@ class TraceStore:
         finally:
             self._lock.release()
 
+    @contextlib.contextmanager
+    def sparing_a_core(self) -> Iterator[None]:
+        """DuckDB runs on one thread fewer (at least one) for the block: background work (the
+        warm-up's second stage) leaves a core to a browser on the same machine. The setting
+        is the database's, so a request answered meanwhile also runs on fewer threads."""
+        with self.connection(()) as con:
+            threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+            con.execute(f"SET threads = {max(1, int(threads) - 1)}")
+        try:
+            yield
+        finally:
+            with self.connection(()) as con:
+                con.execute(f"SET threads = {int(threads)}")
+
     def warm(self) -> None:
         """Open the database and prepare its fact tables now (the first page is then fast)."""
         with self.connection():
@@ -268,8 +282,8 @@ def main_store(
     """The store of the served trace database `db` (built from trace file `source`, if any).
 
     With `detect`, whether it is SYNTHETIC and what its trace file is (normalized or
-    sanitized) are read from the trace now (`web.provenance.apply`, ~0.1 s); `tracelab serve`
-    does it in its warm-up thread instead, off the start-up path."""
+    sanitized) are read from the trace now (`web.provenance.apply`, ~0.06 s); `tracelab serve`
+    does it itself once its warm-up thread has started, while that thread's queries run."""
     store = TraceStore(
         id=MAIN,
         label=label or Path(source or db).name,

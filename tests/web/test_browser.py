@@ -138,9 +138,12 @@ def test_overview_upload_dashboard_session(server: str, page, home_zip: Path, tm
     assert page.locator("a.dl").count() == 2
     _shot(page, tmp_path, "2-analyze-uploaded")
 
-    # Dashboard of the uploaded trace: every chart drawn by Plotly.
-    page.click("#open-dashboard")
-    page.wait_for_selector("#content[data-rendered='1']")
+    # Dashboard of the uploaded trace: every chart drawn by Plotly; then the page tells the
+    # server it is drawn (the server's background work waited for it).
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/drawn")) as told:
+        page.click("#open-dashboard")
+        page.wait_for_selector("#content[data-rendered='1']")
+    assert told.value.response().status == 200
     plots = page.locator("#content .js-plotly-plot")
     assert plots.count() == 12
     assert page.locator("#chart-heatmap .main-svg").count() >= 1

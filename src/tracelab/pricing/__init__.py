@@ -120,6 +120,14 @@ def default_source() -> PriceSource:
     return resolve_source(None)
 
 
+def preload(source: PriceSource | None = None) -> None:
+    """Load what resolving `source`'s bands needs (default: the default source), if it loads
+    anything (genai-prices: its price database, about a second on a cold start)."""
+    load = getattr(source if source is not None else default_source(), "preload", None)
+    if load is not None:
+        load()
+
+
 PRICE_RATES_DDL = """
 CREATE OR REPLACE TEMP TABLE price_rates (
     provider VARCHAR, model VARCHAR, price_match VARCHAR, price_group VARCHAR,

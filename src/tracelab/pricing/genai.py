@@ -81,6 +81,15 @@ class GenaiPrices:
         self._dirty = True
         return bands
 
+    def preload(self) -> None:
+        """Load genai-prices now when no model has been resolved on this machine yet (an empty
+        band cache), so a later `bands` call does not pay for it: `tracelab serve` calls it in
+        a thread while its fact tables are built."""
+        if not self._cache():
+            from genai_prices.data_snapshot import get_snapshot
+
+            get_snapshot()
+
     def save(self) -> None:
         """Keep the bands resolved since the cache was read (atomic; failures ignored)."""
         if self._dirty and self._known is not None:

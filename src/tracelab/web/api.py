@@ -164,6 +164,13 @@ def router(state: AppState) -> APIRouter:
         data = store.cached("overview", dashboard.overview)
         return {"trace": store.summary(), "meta": store.meta(), **data}
 
+    @api.post("/t/{trace_id}/drawn")
+    def drawn(trace_id: str) -> dict[str, Any]:
+        """A page of this trace is drawn: the warm-up's background stage may start (see
+        `dashboard.warm`)."""
+        store_of(trace_id).drawn.set()
+        return {"ok": True}
+
     @api.get("/t/{trace_id}/dashboard")
     def dashboard_data(
         trace_id: str,

@@ -9,6 +9,7 @@ known token and talk to it through httpx.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def create_app(
     if warm:
         # Every trace's overview and dashboard are prepared in the background once it is
         # added (served, collected, demo, uploaded): the first visit finds them ready.
-        state.traces.warm_up = _quietly(dashboard.warm)
+        state.traces.warm_up = _quietly(
+            functools.partial(dashboard.warm, page_wait_s=dashboard.PAGE_WAIT_S)
+        )
     if main is not None:
         state.traces.add(main, default=True, warm=False)  # its caller is warming it
     elif db is not None:

@@ -138,8 +138,16 @@ PART_TABLES = {
     "steps": (STEPS,),
     "tools": (STEPS, "tool_facts", "human_waits", *GENERATION_TABLES),
 }
+#: The tables the `tools` part reads that need no price.
+EVENT_TABLES = tuple(t for t in PART_TABLES["tools"] if t != STEPS)
 #: Bumped when the JSON of a part changes: the disk cache of an older TraceLab is not read.
 _CACHE_VERSION = "v5"
+
+
+def _part_key(part: str, tz: str) -> str:
+    """The disk-cache key of a part (only the `steps` part depends on the zone)."""
+    zone = f"-{tz}" if part == "steps" else ""
+    return f"dashboard-{_CACHE_VERSION}-{part}{zone}"
 
 
 def part_json(store: TraceStore, part: str, tz: str) -> bytes:
@@ -153,13 +161,13 @@ def part_json(store: TraceStore, part: str, tz: str) -> bytes:
         def compute_tools(con: duckdb.DuckDBPyConnection) -> bytes:
             return _dumps(tools_part(con))
 
-        return store.disk_cached(f"dashboard-{_CACHE_VERSION}-tools", compute_tools, tables)
+        return store.disk_cached(_part_key(part, tz), compute_tools, tables)
 
     def compute_steps(con: duckdb.DuckDBPyConnection) -> bytes:
         rest = store.cached("dashboard-steps", steps_part, tables)
         return _dumps(_assemble(tz, *activity(con, tz), rest))
 
-    return store.disk_cached(f"dashboard-{_CACHE_VERSION}-steps-{tz}", compute_steps, tables)
+    return store.disk_cached(_part_key(part, tz), compute_steps, tables)
 
 
 def cached_json(store: TraceStore, tz: str) -> bytes:
@@ -171,18 +179,34 @@ def cached_json(store: TraceStore, tz: str) -> bytes:
     return _dumps(steps | orjson.loads(part_json(store, "tools", tz)))
 
 
-def warm(store: TraceStore) -> None:
+#: How long the warm-up's background stage waits for a browser to draw a page of the trace.
+PAGE_WAIT_S = 5.0
+
+
+def warm(store: TraceStore, page_wait_s: float = 0.0) -> None:
     """At start-up: the dashboard's parts for this machine's zone (from the disk cache when this
-    database was served before; the `steps` part first, on `step_costs` alone), then every
-    page's fact tables and the overview, so the first visit to either page finds them ready.
-    That second stage leaves a core to the browser (`TraceStore.sparing_a_core`): on a small
-    machine it runs while the browser draws the dashboard."""
+    database was served before), then, as background work (`TraceStore.in_background`), every
+    page's fact tables and the overview, so the first visit to any page finds them ready.
+
+    The parts' tables that need no price come first: DuckDB builds them without holding the
+    GIL while the server still imports its web stack (and genai-prices loads in its own thread,
+    `tracelab.pricing.preload`); then the `steps` part (`step_costs`), then the `tools` part.
+    The background stage waits up to `page_wait_s` for a browser to have drawn a page of the
+    trace (`TraceStore.drawn`): on a small machine it would otherwise slow the drawing of the
+    first page, and another page's first request prepares what it needs itself."""
     zone = browser_zone()
+    if not all(store.on_disk(_part_key(part, zone)) for part in PARTS):
+        with store.connection(EVENT_TABLES):
+            pass
     for part in PARTS:
         part_json(store, part, zone)
-    with store.sparing_a_core():
+    store.drawn.wait(page_wait_s)
+
+    def rest() -> None:
         store.warm()
         store.cached("overview", overview)
+
+    store.in_background(rest)
 
 
 def overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import socket
 import threading
 import webbrowser
@@ -22,6 +23,15 @@ def _quietly_warm(store, warm: Callable) -> None:
     """`warm(store)`, in a thread: an error shows on the first request that needs it."""
     with contextlib.suppress(Exception):
         warm(store)
+
+
+def _quietly_preload(prices: PriceSource | None) -> None:
+    """`pricing.preload(prices)` in a thread (the warm-up's `step_costs` needs the prices; an
+    error shows there instead)."""
+    from tracelab.pricing import preload
+
+    with contextlib.suppress(Exception):
+        preload(prices)
 
 
 class ListenError(OSError):
@@ -78,12 +88,14 @@ def serve(
         sock = listen(host, port)
     main = None
     if db is not None:
-        from tracelab.web.dashboard import warm
+        from tracelab.web.dashboard import PAGE_WAIT_S, warm
         from tracelab.web.provenance import apply
         from tracelab.web.traces import main_store
 
         main = main_store(db, source, label=label, prices=prices, detect=False)
-        threading.Thread(target=_quietly_warm, args=(main, warm), daemon=True).start()
+        warm_main = functools.partial(warm, page_wait_s=PAGE_WAIT_S)
+        threading.Thread(target=_quietly_warm, args=(main, warm_main), daemon=True).start()
+        threading.Thread(target=_quietly_preload, args=(prices,), daemon=True).start()
         # What the trace is, read while the warm-up's queries run (they hold no GIL), so the
         # first page already knows whether it is SYNTHETIC.
         with contextlib.suppress(Exception):

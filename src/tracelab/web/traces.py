@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -87,6 +88,8 @@ class TraceStore:
     #: The thread inside `connection()` (holding `_lock`), if any.
     _holder: int | None = field(default=None, repr=False)
     _last_used: float = field(default_factory=time.monotonic, repr=False)
+    #: Set when a browser has drawn a page of this trace (`POST /api/t/<id>/drawn`).
+    drawn: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @contextlib.contextmanager
     def connection(
@@ -133,19 +136,34 @@ class TraceStore:
         finally:
             self._lock.release()
 
-    @contextlib.contextmanager
-    def sparing_a_core(self) -> Iterator[None]:
-        """DuckDB runs on one thread fewer (at least one) for the block: background work (the
-        warm-up's second stage) leaves a core to a browser on the same machine. The setting
-        is the database's, so a request answered meanwhile also runs on fewer threads."""
+    def in_background(self, work: Callable[[], Any]) -> None:
+        """Run `work` (queries on this store) as background work, and wait for it: in a thread
+        of the lowest CPU priority (`lowest_priority`), with DuckDB on that thread alone
+        (`threads = 1`: no worker threads run at normal priority). A browser drawing a page
+        on the same small machine then keeps the cores; an idle machine still runs the work
+        at full speed on one core. The thread setting is the database's, so a request
+        answered meanwhile also runs on one thread."""
         with self.connection(()) as con:
-            threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-            con.execute(f"SET threads = {max(1, int(threads) - 1)}")
+            threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+            con.execute("SET threads = 1")
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            lowest_priority()
+            try:
+                work()
+            except BaseException as exc:  # raised again in the caller's thread
+                failure.append(exc)
+
         try:
-            yield
+            worker = threading.Thread(target=run, name=f"tracelab-background-{self.id}")
+            worker.start()
+            worker.join()
         finally:
             with self.connection(()) as con:
-                con.execute(f"SET threads = {int(threads)}")
+                con.execute(f"SET threads = {threads}")
+        if failure:
+            raise failure[0]
 
     def warm(self) -> None:
         """Open the database and prepare its fact tables now (the first page is then fast)."""
@@ -232,6 +250,10 @@ class TraceStore:
             return data
         return self.cached(memo, load, tables)
 
+    def on_disk(self, key: str) -> bool:
+        """Whether `disk_cached(key, …)` would answer from the disk cache."""
+        return self._disk_path(key).is_file()
+
     def _disk_path(self, key: str) -> Path:
         size, mtime = self._stamp()
         prices = self.prices.key if self.prices is not None else "default"
@@ -264,6 +286,13 @@ class TraceStore:
             if self._con is not None:
                 self._con.close()
                 self._con = None
+
+
+def lowest_priority() -> None:
+    """Give the calling thread the lowest CPU priority (nice 19; Linux sets it per thread).
+    Best effort: elsewhere, or if refused, the thread keeps its priority."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 #: The id of the served trace (`--db` / `-i`, or the collected logs).

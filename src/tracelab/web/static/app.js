@@ -310,6 +310,13 @@
     return Promise.all([resolveTrace(), loaded]).then(function (both) { return both[0]; });
   }
   function tapi(path) { return api("/api/t/" + encodeURIComponent(TL.traceId) + path); }
+  // A page marks itself drawn (`#content[data-rendered]`: tests and benchmarks wait for it) and
+  // tells the server, which holds its background work (other pages' tables) until a page is
+  // drawn: on a small machine that work would slow the drawing.
+  function rendered() {
+    document.getElementById("content").dataset.rendered = "1";
+    if (TL.traceId) api("/api/t/" + encodeURIComponent(TL.traceId) + "/drawn", { method: "POST" }).catch(function () {});
+  }
   function content(nodes) {
     var c = document.getElementById("content");
     c.replaceChildren.apply(c, nodes.filter(function (n) { return n !== null && n !== undefined; }));
@@ -321,7 +328,7 @@
   }
 
   window.TL = {
-    el: el, api: api, post: post, del: del, parseBody: parseBody, httpError: httpError, tapi: tapi, fmt: fmt, format: format, plot: plot, card: card,
+    el: el, api: api, post: post, del: del, parseBody: parseBody, httpError: httpError, tapi: tapi, rendered: rendered, fmt: fmt, format: format, plot: plot, card: card,
     noData: noData, hasData: hasData, palette: palette, traceName: traceName,
     table: table, cssVar: cssVar, providerColor: providerColor, pollJob: pollJob, jobText: jobText,
     progressBar: progressBar, ready: ready, resolveTrace: resolveTrace, link: link, content: content, fail: fail,

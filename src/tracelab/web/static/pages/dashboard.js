@@ -228,7 +228,7 @@
       toolCounts(c.tc.div, d.tool_counts);
       TL.plot(c.gen.div, cdfTraces(d.generation_cdf, function (v) { return v / 1000; }), logCdf("seconds (log)"), null, "No step with a generation time > 0.");
       TL.plot(c.wait.div, cdfTraces(d.human_wait_cdf, function (v) { return v / 1000; }), logCdf("seconds (log)"), null, "No human wait > 0 (it needs an event before a user message).");
-      document.getElementById("content").dataset.rendered = "1";
+      TL.rendered();
     });
   }).catch(TL.fail);
 })();

@@ -143,7 +143,7 @@
         var pk = ev.points[0].customdata;
         if (pk !== undefined) { inspector(insp, pk); }
       });
-      document.getElementById("content").dataset.rendered = "1";
+      TL.rendered();
       var wanted = TL.params.get("step");
       if (wanted !== null && pks.indexOf(Number(wanted)) >= 0) inspector(insp, Number(wanted));
     });

@@ -3,6 +3,10 @@
 (function () {
   "use strict";
   var el = TL.el;
+  // Axes of numbers (and of weekdays, hours, short bins) have tick labels of bounded width:
+  // they take the default margins (`automargin: false`). An automargin axis redraws its chart
+  // when a label pushes the margin, which was a third of this page's drawing time; the axes of
+  // names (models, projects, tools) and of dates keep it.
   var DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
   function byProvider(rows, key) {
@@ -43,7 +47,7 @@
       }
     }
     TL.plot(div, [{ type: "heatmap", x: weeks, y: DAYS, z: z, text: text, hoverinfo: "text", colorscale: isCost ? "Oranges" : "Greens", reversescale: !isCost, xgap: 2, ygap: 2, colorbar: { title: { text: isCost ? "USD" : "steps" } } }],
-      { yaxis: { autorange: "reversed" }, xaxis: { type: "category", showticklabels: weeks.length < 60, title: { text: "week of" } } });
+      { yaxis: { autorange: "reversed", automargin: false }, xaxis: { type: "category", showticklabels: weeks.length < 60, title: { text: "week of" } } });
     div.dataset.metric = metric;
   }
 
@@ -52,7 +56,7 @@
     var z = DAYS.map(function () { return new Array(24).fill(0); });
     cells.forEach(function (c) { z[c.weekday - 1][c.hour] = c.steps; });
     TL.plot(div, [{ type: "heatmap", x: Array.from({ length: 24 }, function (_, h) { return h; }), y: DAYS, z: z, colorscale: "Blues", reversescale: true, colorbar: { title: { text: "steps" } } }],
-      { yaxis: { autorange: "reversed" }, xaxis: { title: { text: "hour of day (" + tz + ")" }, dtick: 2 } });
+      { yaxis: { autorange: "reversed", automargin: false }, xaxis: { title: { text: "hour of day (" + tz + ")" }, dtick: 2, automargin: false } });
   }
 
   // Priced models as stacked bars; an unpriced model keeps its row, marked "unpriced".
@@ -70,7 +74,7 @@
       return { type: "bar", name: p[1], y: models, x: shown.map(function (r) { return r[p[0]]; }), orientation: "h", marker: { color: p[2] } };
     }).concat(unpriced.length ? [{ type: "scatter", mode: "text", name: "unpriced", showlegend: false, y: unpriced.map(label), x: unpriced.map(function () { return 0; }),
       text: unpriced.map(function (r) { return "  no price · " + r.steps.toLocaleString() + " steps"; }), textposition: "middle right", hoverinfo: "skip" }] : []),
-    { barmode: "stack", xaxis: { title: { text: "USD (API price equivalent)" }, rangemode: "tozero" }, yaxis: { autorange: "reversed", type: "category" }, margin: { l: 150 },
+    { barmode: "stack", xaxis: { title: { text: "USD (API price equivalent)" }, rangemode: "tozero", automargin: false }, yaxis: { autorange: "reversed", type: "category" }, margin: { l: 150 },
       height: Math.max(300, 60 + 26 * models.length) });
     if (unpriced.length) {
       div.parentNode.appendChild(el("p", { class: "note", id: "unpriced-models", text: "Unpriced (no cost counted): " + unpriced.map(function (r) { return r.model + " (" + r.steps.toLocaleString() + " steps)"; }).join(", ") + "." }));
@@ -91,7 +95,7 @@
       return { type: "bar", orientation: "h", name: p, y: g.map(name), x: g.map(function (r) { return r.cost; }), marker: { color: TL.providerColor(p) },
         customdata: g.map(function (r) { return [r.steps, r.unpriced_steps]; }),
         hovertemplate: "%{y}<br>%{x:$,.2f} · %{customdata[0]:,} steps (%{customdata[1]:,} unpriced)<extra>" + p + "</extra>" };
-    }), { barmode: "stack", xaxis: { title: { text: "USD (API price equivalent)" } },
+    }), { barmode: "stack", xaxis: { title: { text: "USD (API price equivalent)" }, automargin: false },
       yaxis: { autorange: "reversed", type: "category", categoryorder: "array", categoryarray: order, automargin: true },
       margin: { l: 150 }, height: Math.max(300, 60 + 24 * order.length) }, null, "No step has a project in this trace.");
   }
@@ -106,7 +110,7 @@
         error_x: { type: "data", symmetric: false, array: g.map(function (r) { return r.p90 - r.p50; }), arrayminus: g.map(function (r) { return r.p50 - r.p25; }) },
         customdata: g.map(function (r) { return [r.calls, r.p99]; }),
         hovertemplate: "%{y}<br>p50 %{x:.0f} ms<br>calls %{customdata[0]}<br>p99 %{customdata[1]:.0f} ms<extra></extra>" };
-    }), { xaxis: { type: "log", title: { text: "effective latency (ms, log)" } }, yaxis: { autorange: "reversed" }, margin: { l: 190 }, height: 420 }, null, "No timed tool calls in this trace.");
+    }), { xaxis: { type: "log", title: { text: "effective latency (ms, log)" }, automargin: false }, yaxis: { autorange: "reversed" }, margin: { l: 190 }, height: 420 }, null, "No timed tool calls in this trace.");
   }
 
   // Horizontal bars: tool names read along the bars instead of rotated under them.
@@ -117,7 +121,7 @@
       var g = groups[p];
       return { type: "bar", orientation: "h", name: p, y: g.map(function (r) { return r.tool; }), x: g.map(function (r) { return r.calls; }), marker: { color: TL.providerColor(p) },
         customdata: g.map(function (r) { return [r.share, r.error_rate]; }), hovertemplate: "%{y}: %{x} calls (%{customdata[0]:.1%}), errors %{customdata[1]:.1%}<extra>" + p + "</extra>" };
-    }), { barmode: "group", xaxis: { type: "log", title: { text: "calls (log)" } },
+    }), { barmode: "group", xaxis: { type: "log", title: { text: "calls (log)" }, automargin: false },
       yaxis: { type: "category", autorange: "reversed", categoryorder: "array", categoryarray: names, automargin: true },
       height: Math.max(320, 70 + 16 * names.length * Math.max(1, Object.keys(groups).length)) }, null, "No tool calls in this trace.");
   }
@@ -129,7 +133,7 @@
         marker: { color: TL.providerColor(p), size: 4, opacity: 0.5 }, customdata: g.session.map(function (s, i) { return [s, g.step[i]]; }),
         hovertemplate: "prefix %{x}<br>append %{y}<extra>" + p + " (click: open)</extra>" };
     });
-    TL.plot(div, traces, { xaxis: { type: "log", title: { text: "prefix tokens + 1 (log)" } }, yaxis: { type: "log", title: { text: "append tokens + 1 (log)" } } }, null, "No step with input tokens.");
+    TL.plot(div, traces, { xaxis: { type: "log", title: { text: "prefix tokens + 1 (log)" }, automargin: false }, yaxis: { type: "log", title: { text: "append tokens + 1 (log)" }, automargin: false } }, null, "No step with input tokens.");
     if (div.on) div.on("plotly_click", function (ev) {
       var cd = ev.points[0].customdata;
       location.href = TL.link("/session", { id: cd[0], step: cd[1] });
@@ -143,7 +147,7 @@
       var g = groups[p];
       return { type: "bar", name: p, x: g.map(function (r) { return Math.pow(10, (r.bin + 0.5) / n); }), y: g.map(function (r) { return r.steps; }),
         width: g.map(function (r) { return Math.pow(10, (r.bin + 1) / n) - Math.pow(10, r.bin / n); }), marker: { color: TL.providerColor(p) }, opacity: 0.7 };
-    }), { barmode: "overlay", xaxis: { type: "log", title: { text: "output tokens per step (log)" } }, yaxis: { title: { text: "steps" } } }, null, "No step with output tokens.");
+    }), { barmode: "overlay", xaxis: { type: "log", title: { text: "output tokens per step (log)" }, automargin: false }, yaxis: { title: { text: "steps" }, automargin: false } }, null, "No step with output tokens.");
   }
 
   function hitBins(div, data) {
@@ -157,7 +161,7 @@
       var g = groups[p], total = g.reduce(function (s, r) { return s + r.steps; }, 0);
       return { type: "bar", name: p, x: g.map(function (r) { return label(r.bin); }), y: g.map(function (r) { return r.steps / total; }), marker: { color: TL.providerColor(p) },
         customdata: g.map(function (r) { return r.steps; }), hovertemplate: "%{x}: %{customdata} steps (%{y:.1%})<extra>" + p + "</extra>" };
-    }), { barmode: "group", yaxis: { tickformat: ".0%", title: { text: "share of steps" } }, xaxis: { title: { text: "step hit ratio prefix / (prefix + append)" }, categoryorder: "array", categoryarray: order } }, null, "No step with input tokens.");
+    }), { barmode: "group", yaxis: { tickformat: ".0%", title: { text: "share of steps" }, automargin: false }, xaxis: { title: { text: "step hit ratio prefix / (prefix + append)" }, categoryorder: "array", categoryarray: order, automargin: false } }, null, "No step with input tokens.");
   }
 
   function highlights(data) {
@@ -221,7 +225,7 @@
     });
     return Promise.all([page, parts.tools]).then(function (both) {
       var c = both[0], d = both[1];
-      var logCdf = function (title) { return { xaxis: { type: "log", title: { text: title } }, yaxis: { title: { text: "share ≤ x" }, tickformat: ".0%" } }; };
+      var logCdf = function (title) { return { xaxis: { type: "log", title: { text: title }, automargin: false }, yaxis: { title: { text: "share ≤ x" }, tickformat: ".0%", automargin: false } }; };
       c.high.replaceWith(highlights(d.highlights));
       TL.plot(c.lcdf.div, cdfTraces(d.tool_latency_cdf), logCdf("ms (log)"), null, "No timed tool calls in this trace.");
       latencyByTool(c.lbt.div, d.latency_by_tool);

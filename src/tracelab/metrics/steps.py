@@ -361,13 +361,18 @@ FACT_TABLES = (*STEP_TABLES, "tool_facts", "request_facts")
 #: The steps' generation times (`GEN_MS`, with `provider` and `round_pk`) without
 #: `step_facts`: a relation for FROM over the tables it is made of (same values, same rows).
 GENERATION_FROM = f"""(
-    SELECT c.round_pk, c.provider, {GEN_MS} AS gen_ms
-    FROM step_costs c
+    SELECT r.round_pk, r.provider, {GEN_MS} AS gen_ms
+    FROM rounds r
     JOIN step_events ev USING (round_pk)
     LEFT JOIN step_gen_fix gx USING (round_pk)
 )"""
 #: What a query over `GENERATION_FROM` needs prepared.
-GENERATION_TABLES = ("step_costs", "step_events", "step_gen_fix")
+GENERATION_TABLES = ("step_events", "step_gen_fix")
+#: The tool calls with their effective latency (`tool_facts` without the emitting step's
+#: `seq` / `is_user`), from `tool_calls` alone: a relation for FROM that needs nothing prepared.
+TOOL_LATENCIES_FROM = f"""(
+    SELECT t.*, {EFFECTIVE_LATENCY.format(t="t")} AS effective_latency_ms FROM tool_calls t
+)"""
 
 
 def prepare(

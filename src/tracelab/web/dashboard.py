@@ -32,7 +32,12 @@ from tracelab.metrics.costs import price_coverage
 from tracelab.metrics.generation import OUTPUT_BINS_PER_DECADE, log10_bin_sql
 from tracelab.metrics.overview import cache_savings, headline
 from tracelab.metrics.sql import quantile_curve, records, scalar
-from tracelab.metrics.steps import GENERATION_FROM, GENERATION_TABLES, prepare
+from tracelab.metrics.steps import (
+    GENERATION_FROM,
+    GENERATION_TABLES,
+    TOOL_LATENCIES_FROM,
+    prepare,
+)
 from tracelab.web.traces import TraceStore
 
 #: Points of the prefix-vs-append scatter (a seeded reservoir sample of the steps), drawn as SVG
@@ -129,19 +134,17 @@ def browser_zone() -> str:
     return "UTC" if zone in UTC_ALIASES else zone
 
 
-#: The dashboard comes in two parts, so the page draws the first while the server computes the
-#: second: `steps` (activity, cost and token charts: `step_costs` only, computed first) and
-#: `tools` (tool latency and counts, the timing CDFs and the highlights: they need the events'
-#: tables). `PART_TABLES`: the fact tables each part reads.
+#: The dashboard comes in two parts, so the page draws one while the server computes the
+#: other: `steps` (highlights, activity, cost and token charts: `step_costs` and the base
+#: tables, no event) and `tools` (tool latency and counts, the timing CDFs: the events' tables,
+#: no price). `PART_TABLES`: the fact tables each part reads.
 PARTS = ("steps", "tools")
 PART_TABLES = {
     "steps": (STEPS,),
-    "tools": (STEPS, "tool_facts", "human_waits", *GENERATION_TABLES),
+    "tools": ("tool_facts", "human_waits", *GENERATION_TABLES),
 }
-#: The tables the `tools` part reads that need no price.
-EVENT_TABLES = tuple(t for t in PART_TABLES["tools"] if t != STEPS)
 #: Bumped when the JSON of a part changes: the disk cache of an older TraceLab is not read.
-_CACHE_VERSION = "v5"
+_CACHE_VERSION = "v6"
 
 
 def _part_key(part: str, tz: str) -> str:
@@ -179,6 +182,8 @@ def cached_json(store: TraceStore, tz: str) -> bytes:
     return _dumps(steps | orjson.loads(part_json(store, "tools", tz)))
 
 
+#: The order the warm-up computes the dashboard's parts in (see `warm`).
+WARM_ORDER = ("tools", "steps")
 #: How long the warm-up's background stage waits for a browser to draw a page of the trace.
 PAGE_WAIT_S = 5.0
 
@@ -188,17 +193,15 @@ def warm(store: TraceStore, page_wait_s: float = 0.0) -> None:
     database was served before), then, as background work (`TraceStore.in_background`), every
     page's fact tables and the overview, so the first visit to any page finds them ready.
 
-    The parts' tables that need no price come first: DuckDB builds them without holding the
-    GIL while the server still imports its web stack (and genai-prices loads in its own thread,
-    `tracelab.pricing.preload`); then the `steps` part (`step_costs`), then the `tools` part.
-    The background stage waits up to `page_wait_s` for a browser to have drawn a page of the
-    trace (`TraceStore.drawn`): on a small machine it would otherwise slow the drawing of the
-    first page, and another page's first request prepares what it needs itself."""
+    The `tools` part comes first (`WARM_ORDER`): it needs no price, so DuckDB builds its event
+    tables without holding the GIL while the server still imports its web stack and
+    genai-prices loads in its own thread (`tracelab.pricing.preload`); the `steps` part then
+    finds the prices loaded. The background stage waits up to `page_wait_s` for a browser to
+    have drawn a page of the trace (`TraceStore.drawn`): on a small machine it would otherwise
+    slow the drawing of the first page, and another page's first request prepares what it
+    needs itself."""
     zone = browser_zone()
-    if not all(store.on_disk(_part_key(part, zone)) for part in PARTS):
-        with store.connection(EVENT_TABLES):
-            pass
-    for part in PARTS:
+    for part in WARM_ORDER:
         part_json(store, part, zone)
     store.drawn.wait(page_wait_s)
 
@@ -420,9 +423,8 @@ def highlights(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     slow = records(
         con,
         f"""
-        SELECT session_id, provider, round_pk, coalesce(tool_name, '(unnamed)') AS tool,
-               {tools.LATENCY} AS ms
-        FROM tool_facts WHERE {tools.POSITIVE}
+        SELECT session_id, provider, round_pk, {tools.TOOL} AS tool, {tools.LATENCY} AS ms
+        FROM {TOOL_LATENCIES_FROM} WHERE {tools.POSITIVE}
         ORDER BY ms DESC, round_pk LIMIT 1
         """,
     )
@@ -478,13 +480,14 @@ def steps_part(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             "scatter": scatter(con),
             "output_hist": output_histogram(con),
             "hit_ratio_bins": hit_ratio_bins(con),
+            "highlights": highlights(con),
         }
     )
 
 
 def tools_part(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """The `tools` part (zone-free, JSON-ready): tool latency and counts (`tool_facts`), the
-    generation-time and human-wait CDFs, and the highlights."""
+    """The `tools` part (zone-free, JSON-ready): tool latency and counts (`tool_facts`), and the
+    generation-time and human-wait CDFs."""
     prepare(con, tables=PART_TABLES["tools"])
     tool_cdf = quantile_curve(
         con, f"FROM tool_facts WHERE {tools.POSITIVE}", tools.LATENCY, "provider"
@@ -498,7 +501,6 @@ def tools_part(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             "tool_counts": tools.popularity(con, top=15),
             "generation_cdf": _curve(gen_cdf),
             "human_wait_cdf": _curve(wait_cdf),
-            "highlights": highlights(con),
         }
     )
 

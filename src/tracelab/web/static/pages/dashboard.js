@@ -177,7 +177,7 @@
 
   // The two parts of the dashboard are asked for at once, while the browser still evaluates
   // the Plotly bundle; the `steps` part (activity, cost and token charts) is drawn as soon as
-  // it is there, the `tools` part (tool and timing charts, highlights) once it arrives too.
+  // it is there with the highlights, the `tools` part (tool and timing charts) once it arrives.
   var tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   function ask(part) {
     var answer = TL.tapi("/dashboard?tz=" + encodeURIComponent(tz) + "&part=" + part);
@@ -202,7 +202,7 @@
         hit: box("chart-hit-bins", "Step hit ratio", "Share of steps per " + (Math.round(1000 / d.hit_ratio_bins.bins) / 10) + "% bin of prefix / (prefix + append)."),
         wait: box("chart-wait-cdf", "Human wait CDF", "Time before each user message since the previous event, > 0 only."),
       };
-      c.high = el("div", { class: "highlights", id: "highlights" }, [el("p", { class: "muted", text: "Loading…" })]);
+      c.high = highlights(d.highlights);
       TL.content([
         el("h2", { text: "Highlights" }), c.high,
         el("h2", { text: "Activity" }), el("div", { class: "grid" }, [c.cal.card, c.heat.card]),
@@ -226,7 +226,6 @@
     return Promise.all([page, parts.tools]).then(function (both) {
       var c = both[0], d = both[1];
       var logCdf = function (title) { return { xaxis: { type: "log", title: { text: title }, automargin: false }, yaxis: { title: { text: "share ≤ x" }, tickformat: ".0%", automargin: false } }; };
-      c.high.replaceWith(highlights(d.highlights));
       TL.plot(c.lcdf.div, cdfTraces(d.tool_latency_cdf), logCdf("ms (log)"), null, "No timed tool calls in this trace.");
       latencyByTool(c.lbt.div, d.latency_by_tool);
       toolCounts(c.tc.div, d.tool_counts);

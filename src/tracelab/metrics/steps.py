@@ -5,8 +5,9 @@ experiment, the summary, the report and the exports query them instead of re-der
 `step_facts` comes with the tables it is made of (`step_events`, `result_calls`,
 `human_waits`); `tool_facts` and `request_facts` are built when a caller names them
 (`prepare(con, tables=…)`; by default every table), so a command or page that reads only the
-step facts does not pay for them. They follow the metric definitions of the spec
-(`analyses.md`) literally:
+step facts does not pay for them, and `step_costs` (the steps' tokens and costs from `rounds`
+and the prices alone, no event: the Dashboard's cost charts) only when named. They follow the
+metric definitions of the spec (`analyses.md`) literally:
 
 `step_facts` — one row per step (`round_pk`):
   seq            1-based position in its session: ORDER BY round_index, then ingestion order

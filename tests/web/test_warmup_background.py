@@ -67,10 +67,10 @@ def test_warm_computes_the_dashboard_without_step_facts_then_waits_for_a_drawn_p
     warm.start()
     parts = [dashboard._part_key(part, zone) for part in dashboard.PARTS]
     for _ in range(2000):
-        if all(store.on_disk(key) for key in parts):
+        if all(store._disk_path(key).is_file() for key in parts):
             break
         threading.Event().wait(0.01)
-    assert all(store.on_disk(key) for key in parts)
+    assert all(store._disk_path(key).is_file() for key in parts)
     threading.Event().wait(0.2)  # a background stage that did not wait would have begun
     built = _tables(store)
     assert {"step_costs", "tool_facts", "human_waits", "step_events"} <= built

@@ -250,10 +250,6 @@ class TraceStore:
             return data
         return self.cached(memo, load, tables)
 
-    def on_disk(self, key: str) -> bool:
-        """Whether `disk_cached(key, …)` would answer from the disk cache."""
-        return self._disk_path(key).is_file()
-
     def _disk_path(self, key: str) -> Path:
         size, mtime = self._stamp()
         prices = self.prices.key if self.prices is not None else "default"

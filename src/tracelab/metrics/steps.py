@@ -179,10 +179,16 @@ WINDOW w AS (PARTITION BY session_id ORDER BY round_index, round_pk)
 #: A call's effective latency: its internal latency if reported, else its wall latency.
 EFFECTIVE_LATENCY = "coalesce({t}.tool_internal_latency_ms, {t}.tool_wall_latency_ms)"
 
+#: The tool calls with their effective latency, from `tool_calls` alone: `tool_facts` without
+#: the emitting step's `seq` / `is_user`, as a relation for FROM that needs nothing prepared.
+TOOL_LATENCIES_FROM = f"""(
+    SELECT t.*, {EFFECTIVE_LATENCY.format(t="t")} AS effective_latency_ms FROM tool_calls t
+)"""
+
 TOOL_FACTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE tool_facts AS
-SELECT t.*, {EFFECTIVE_LATENCY.format(t="t")} AS effective_latency_ms, o.seq, o.is_user
-FROM tool_calls t
+SELECT t.*, o.seq, o.is_user
+FROM {TOOL_LATENCIES_FROM} t
 JOIN step_order o USING (round_pk)
 """
 
@@ -369,11 +375,6 @@ GENERATION_FROM = f"""(
 )"""
 #: What a query over `GENERATION_FROM` needs prepared.
 GENERATION_TABLES = ("step_events", "step_gen_fix")
-#: The tool calls with their effective latency (`tool_facts` without the emitting step's
-#: `seq` / `is_user`), from `tool_calls` alone: a relation for FROM that needs nothing prepared.
-TOOL_LATENCIES_FROM = f"""(
-    SELECT t.*, {EFFECTIVE_LATENCY.format(t="t")} AS effective_latency_ms FROM tool_calls t
-)"""
 
 
 def prepare(
@@ -409,7 +410,7 @@ def prepare(
         sql, _ = _BUILDS[name]
         if sql is None:
             prepare_costs(con, prices if prices is not None else default_source())
-        elif name in ("step_costs", "step_facts"):
+        elif "{write_columns}" in sql:  # the cost SQL's columns (a query of `rounds`' fields)
             con.execute(sql.format(write_columns=step_write_columns(con)))
         else:
             con.execute(sql)

@@ -40,7 +40,7 @@ from tracelab.metrics.steps import (
 )
 from tracelab.web.traces import TraceStore
 
-#: Points of the prefix-vs-append scatter (a seeded reservoir sample of the steps), drawn as SVG
+#: Points of the prefix-vs-append scatter (a seeded sample of the steps), drawn as SVG
 #: markers: in a fresh chromium 1,000 points draw in ~55 ms, 2,000 in ~95 ms, 4,000 in ~155 ms
 #: (~210 ms as WebGL, whose context costs more than it saves) — the page's largest chart.
 SCATTER_POINTS = 1500
@@ -464,8 +464,8 @@ def _link(row: dict[str, Any], step: int | None) -> dict[str, Any]:
 
 def dashboard(con: duckdb.DuckDBPyConnection, tz: str) -> dict[str, Any]:
     """Everything the Dashboard page draws, in one object (both parts; see `PARTS`)."""
-    prepare(con, tables=PART_TABLES["steps"])
-    return _assemble(tz, *activity(con, tz), steps_part(con)) | tools_part(con)
+    rest = steps_part(con)  # prepares the tables `activity` reads too
+    return _assemble(tz, *activity(con, tz), rest) | tools_part(con)
 
 
 def steps_part(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
